@@ -1,0 +1,166 @@
+//! The `KeyValueEntry` resource: one key of a bucket and its declared value.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::condition::{Condition, conditions_schema};
+
+/// One key of a `KeyValueBucket`, kept at its declared value.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kvop.dev",
+    version = "v1alpha1",
+    kind = "KeyValueEntry",
+    namespaced,
+    shortname = "kve",
+    category = "kvop",
+    category = "nats",
+    status = "KeyValueEntryStatus",
+    printcolumn(name = "Bucket", type_ = "string", json_path = ".spec.bucketRef.name"),
+    printcolumn(name = "Key", type_ = "string", json_path = ".status.key"),
+    printcolumn(name = "Revision", type_ = "integer", json_path = ".status.revision"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("!has(oldSelf.spec.key) || (has(self.spec.key) && self.spec.key == oldSelf.spec.key)").message("spec.key is immutable"),
+)]
+#[x_kube(validation = Rule::new("[has(self.value), has(self.binaryValue), has(self.jsonValue), has(self.valueFrom)].filter(x, x).size() == 1").message("exactly one of value, binaryValue, jsonValue and valueFrom must be set"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyValueEntrySpec {
+    /// The `KeyValueBucket` (in the same namespace) that holds this key. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.bucketRef is immutable"))]
+    pub bucket_ref: BucketRef,
+
+    /// The key. Defaults to `metadata.name`. Letters, digits and `-/_=.`, no leading or
+    /// trailing `.`, no `..`, at most 1024 characters. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^[-/_=.a-zA-Z0-9]+$"))]
+    #[x_kube(validation = Rule::new("!self.startsWith('.') && !self.endsWith('.') && !self.contains('..')").message("a key may not start or end with '.' nor contain '..'"))]
+    pub key: Option<String>,
+
+    /// The value as UTF-8 text, stored byte for byte (a YAML `|` block keeps its final
+    /// newline, `|-` drops it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+
+    /// The value as base64-encoded bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "byte"))]
+    pub binary_value: Option<String>,
+
+    /// The value as any JSON (or YAML) value, stored as compact JSON with object keys
+    /// sorted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_json_value")]
+    pub json_value: Option<serde_json::Value>,
+
+    /// The value from a key of a Secret or ConfigMap in the same namespace (Kubernetes
+    /// mode only). Secret values are never logged or shown in status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<ValueFrom>,
+
+    /// When kvop may write the key: `Overwrite` (the default) restores the declared value
+    /// whenever it differs; `IfUnchanged` writes only while the key still holds kvop's
+    /// last write and reports `Conflict` otherwise; `CreateOnly` writes only when the key
+    /// is absent or deleted (a seed value that applications may change later).
+    #[serde(default)]
+    pub update_policy: UpdatePolicy,
+
+    /// What happens to the key when this resource is deleted: `Delete` (the default)
+    /// writes a delete marker and keeps history, `Purge` removes the key's history,
+    /// `Retain` leaves the key.
+    #[serde(default)]
+    pub deletion_policy: EntryDeletionPolicy,
+}
+
+// An open schema: the apiserver keeps whatever JSON the user wrote.
+fn any_json_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
+}
+
+/// Names the bucket resource of an entry.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BucketRef {
+    /// `metadata.name` of the `KeyValueBucket`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// A value taken from a Secret or a ConfigMap.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.secretKeyRef) != has(self.configMapKeyRef)").message("exactly one of secretKeyRef and configMapKeyRef must be set"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValueFrom {
+    /// A key of a Secret in the entry's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<ObjectKeyRef>,
+    /// A key of a ConfigMap in the entry's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<ObjectKeyRef>,
+}
+
+/// A key of a Secret or ConfigMap.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectKeyRef {
+    /// The object's name.
+    pub name: String,
+    /// The key within it.
+    pub key: String,
+}
+
+/// When kvop may write a key.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum UpdatePolicy {
+    /// Restore the declared value whenever it differs.
+    #[default]
+    Overwrite,
+    /// Write only while the key still holds this manager's last write.
+    IfUnchanged,
+    /// Write only when the key is absent or deleted.
+    CreateOnly,
+}
+
+/// What deleting the resource does to the key.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum EntryDeletionPolicy {
+    /// Write a delete marker; history is kept.
+    #[default]
+    Delete,
+    /// Remove the key's history, leaving one purge marker.
+    Purge,
+    /// Leave the key as it is.
+    Retain,
+}
+
+/// What kvop last wrote or saw of the key.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyValueEntryStatus {
+    /// The `metadata.generation` last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and `Synced`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// The NATS bucket name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// The key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The key's current revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// When the current revision was written (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// `sha256:<hex>` of the stored value; never the value itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_digest: Option<String>,
+}

@@ -1,0 +1,396 @@
+//! Apply: carries out a [`Plan`] with revision checks, pipelined per bucket, and reports
+//! the outcome of every change. A revision conflict re-reads that key and decides again.
+
+use std::collections::HashMap;
+
+use async_nats::jetstream;
+use futures::StreamExt;
+
+use crate::desired::{Desired, DesiredEntry};
+use crate::nats::errors::classify;
+use crate::nats::sweep::read_key;
+use crate::nats::write::{Write, WriteOp, WriteResult, write_all};
+use crate::nats::{NatsError, stream_config, stream_name};
+use crate::observed::Operation;
+use crate::plan::{BucketAction, BucketPlan, EntryAction, Plan, decide_entry};
+
+/// Times a key is re-read and re-decided after a revision conflict before giving up.
+pub const CONFLICT_RETRIES: usize = 3;
+
+/// Buckets applied at once; each one pipelines its own writes.
+const CONCURRENT_BUCKETS: usize = 4;
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub manager: String,
+    /// Publishes in flight per bucket.
+    pub window: usize,
+}
+
+/// What happened to every bucket and key.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub buckets: Vec<BucketOutcome>,
+}
+
+/// What happened to one bucket.
+#[derive(Debug, Clone)]
+pub struct BucketOutcome {
+    pub bucket: String,
+    /// The planned bucket action's verb.
+    pub action: &'static str,
+    /// The bucket step's error, if it failed.
+    pub error: Option<NatsError>,
+    pub entries: Vec<EntryOutcome>,
+}
+
+/// What happened to one key.
+#[derive(Debug, Clone)]
+pub struct EntryOutcome {
+    pub key: String,
+    pub owner: String,
+    pub result: EntryResult,
+}
+
+/// The final state of one key after applying.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryResult {
+    /// Written (created, updated or deleted) at this revision.
+    Written {
+        action: &'static str,
+        revision: u64,
+    },
+    Unchanged {
+        revision: u64,
+    },
+    Skipped {
+        revision: u64,
+    },
+    Conflict {
+        revision: u64,
+        writer: String,
+    },
+    Failed {
+        error: NatsError,
+    },
+    /// Not tried because the bucket step failed or the bucket is missing.
+    NotAttempted {
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Writes that succeeded.
+    pub fn writes(&self) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|bucket| &bucket.entries)
+            .filter(|entry| matches!(entry.result, EntryResult::Written { .. }))
+            .count()
+            + self
+                .buckets
+                .iter()
+                .filter(|bucket| {
+                    bucket.error.is_none() && matches!(bucket.action, "create" | "update")
+                })
+                .count()
+    }
+
+    /// Failures and conflicts, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for bucket in &self.buckets {
+            if let Some(error) = &bucket.error {
+                problems.push(format!(
+                    "bucket {:?}: {} failed: {error}",
+                    bucket.bucket, bucket.action
+                ));
+            }
+            for entry in &bucket.entries {
+                match &entry.result {
+                    EntryResult::Failed { error } => problems.push(format!("key {:?} of bucket {:?}: {error}", entry.key, bucket.bucket)),
+                    EntryResult::Conflict { revision, writer } => problems.push(format!(
+                        "key {:?} of bucket {:?}: updatePolicy IfUnchanged, but revision {revision} was written by {writer}",
+                        entry.key, bucket.bucket
+                    )),
+                    EntryResult::NotAttempted { reason } => problems.push(format!("key {:?} of bucket {:?}: not written: {reason}", entry.key, bucket.bucket)),
+                    EntryResult::Written { .. } | EntryResult::Unchanged { .. } | EntryResult::Skipped { .. } => {}
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// Applies every bucket of the plan. `on_write` is called after each acknowledged or
+/// failed write (for progress).
+pub async fn apply(
+    jetstream: &jetstream::Context,
+    plan: &Plan,
+    desired: &Desired,
+    options: &ApplyOptions,
+    on_write: &(dyn Fn() + Sync),
+) -> Outcome {
+    let mut results: Vec<(usize, BucketOutcome)> = futures::stream::iter(
+        plan.buckets
+            .iter()
+            .enumerate()
+            .map(|(index, bucket)| async move {
+                (
+                    index,
+                    apply_bucket(jetstream, bucket, desired, options, on_write).await,
+                )
+            }),
+    )
+    .buffer_unordered(CONCURRENT_BUCKETS)
+    .collect()
+    .await;
+    results.sort_by_key(|(index, _)| *index);
+    Outcome {
+        buckets: results.into_iter().map(|(_, outcome)| outcome).collect(),
+    }
+}
+
+async fn apply_bucket(
+    jetstream: &jetstream::Context,
+    plan: &BucketPlan,
+    desired: &Desired,
+    options: &ApplyOptions,
+    on_write: &(dyn Fn() + Sync),
+) -> BucketOutcome {
+    let mut outcome = BucketOutcome {
+        bucket: plan.bucket.clone(),
+        action: plan.action.verb(),
+        error: None,
+        entries: Vec::new(),
+    };
+    let bucket_error = match &plan.action {
+        BucketAction::Create { config } => {
+            ensure_created(jetstream, &plan.bucket, config).await.err()
+        }
+        BucketAction::Update { config, .. } => update(jetstream, &plan.bucket, config).await.err(),
+        BucketAction::Unchanged
+        | BucketAction::Blocked { .. }
+        | BucketAction::Observe
+        | BucketAction::Missing => None,
+    };
+    // Keys cannot be written into a bucket that does not exist; a failed update leaves
+    // the bucket usable.
+    let blocked = match (&plan.action, &bucket_error) {
+        (BucketAction::Create { .. }, Some(error)) => {
+            Some(format!("the bucket could not be created: {error}"))
+        }
+        (BucketAction::Missing, _) => Some("the bucket does not exist".to_string()),
+        _ => None,
+    };
+    outcome.error = bucket_error;
+    if let Some(reason) = blocked {
+        outcome.entries = plan
+            .entries
+            .iter()
+            .map(|entry| EntryOutcome {
+                key: entry.key.clone(),
+                owner: entry.owner.clone(),
+                result: EntryResult::NotAttempted {
+                    reason: reason.clone(),
+                },
+            })
+            .collect();
+        return outcome;
+    }
+    outcome.entries = apply_entries(jetstream, plan, desired, options, on_write).await;
+    outcome
+}
+
+/// Creates the bucket's stream; an identical existing stream counts as created.
+async fn ensure_created(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+    config: &crate::desired::BucketConfig,
+) -> Result<(), NatsError> {
+    let stream = stream_config::build(bucket, config).map_err(NatsError::Other)?;
+    jetstream
+        .create_stream(stream)
+        .await
+        .map(|_| ())
+        .map_err(|error| classify(&error))
+}
+
+/// Read-modify-write of the stream config: fields kvop does not manage are kept.
+async fn update(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+    config: &crate::desired::BucketConfig,
+) -> Result<(), NatsError> {
+    let stream = jetstream
+        .get_stream(stream_name(bucket))
+        .await
+        .map_err(|error| classify(&error))?;
+    let mut current = stream.cached_info().config.clone();
+    stream_config::set_managed_fields(&mut current, bucket, config).map_err(NatsError::Other)?;
+    jetstream
+        .update_stream(current)
+        .await
+        .map(|_| ())
+        .map_err(|error| classify(&error))
+}
+
+/// Writes every key change of a bucket, then re-decides conflicting keys a bounded
+/// number of times.
+async fn apply_entries(
+    jetstream: &jetstream::Context,
+    plan: &BucketPlan,
+    desired: &Desired,
+    options: &ApplyOptions,
+    on_write: &(dyn Fn() + Sync),
+) -> Vec<EntryOutcome> {
+    let declared: HashMap<&str, &DesiredEntry> = desired
+        .entries_of(&plan.bucket)
+        .map(|entry| (entry.key.as_str(), entry))
+        .collect();
+    let mut outcomes: Vec<EntryOutcome> = Vec::with_capacity(plan.entries.len());
+    // (index into outcomes, verb, write) of every key still to write.
+    let mut pending: Vec<(usize, &'static str, Write)> = Vec::new();
+    for entry in &plan.entries {
+        let result = match write_for(&entry.key, &entry.owner, &entry.action) {
+            Ok(write) => {
+                pending.push((outcomes.len(), entry.action.verb(), write));
+                EntryResult::NotAttempted {
+                    reason: "interrupted".into(),
+                }
+            }
+            Err(settled) => settled,
+        };
+        outcomes.push(EntryOutcome {
+            key: entry.key.clone(),
+            owner: entry.owner.clone(),
+            result,
+        });
+    }
+    let mut stream = None;
+    for round in 0..=CONFLICT_RETRIES {
+        if pending.is_empty() {
+            break;
+        }
+        let writes: Vec<Write> = pending.iter().map(|(_, _, write)| write.clone()).collect();
+        let results = write_all(
+            jetstream,
+            &plan.bucket,
+            &options.manager,
+            &writes,
+            options.window,
+            on_write,
+        )
+        .await;
+        let mut conflicts = Vec::new();
+        for ((index, verb, _), result) in pending.drain(..).zip(results) {
+            outcomes[index].result = match result {
+                WriteResult::Written { revision } => EntryResult::Written {
+                    action: verb,
+                    revision,
+                },
+                WriteResult::Failed(NatsError::Conflict) if round < CONFLICT_RETRIES => {
+                    conflicts.push(index);
+                    continue;
+                }
+                WriteResult::Failed(error) => EntryResult::Failed { error },
+            };
+        }
+        if conflicts.is_empty() {
+            break;
+        }
+        if stream.is_none() {
+            match jetstream.get_stream(stream_name(&plan.bucket)).await {
+                Ok(found) => stream = Some(found),
+                Err(error) => {
+                    let error = classify(&error);
+                    for index in conflicts {
+                        outcomes[index].result = EntryResult::Failed {
+                            error: error.clone(),
+                        };
+                    }
+                    break;
+                }
+            }
+        }
+        let Some(stream) = stream.as_ref() else { break };
+        // Someone wrote in between: read the key again and decide again.
+        for index in conflicts {
+            let key = outcomes[index].key.clone();
+            let current = match read_key(stream, &plan.bucket, &key).await {
+                Ok(current) => current,
+                Err(error) => {
+                    outcomes[index].result = EntryResult::Failed { error };
+                    continue;
+                }
+            };
+            let action = match declared.get(key.as_str()) {
+                Some(entry) => decide_entry(entry, current.as_ref(), &options.manager),
+                // A pruned key: delete it only while it is still ours and live.
+                None => match current {
+                    Some(current)
+                        if current.operation == Operation::Put
+                            && current.writer.is(&options.manager) =>
+                    {
+                        EntryAction::Prune {
+                            expected_revision: current.revision,
+                        }
+                    }
+                    Some(current) => EntryAction::Unchanged {
+                        revision: current.revision,
+                    },
+                    None => EntryAction::Unchanged { revision: 0 },
+                },
+            };
+            match write_for(&key, &outcomes[index].owner, &action) {
+                Ok(write) => pending.push((index, action.verb(), write)),
+                Err(settled) => outcomes[index].result = settled,
+            }
+        }
+    }
+    outcomes
+}
+
+/// The write an action needs, or the final result of an action that writes nothing.
+fn write_for(key: &str, owner: &str, action: &EntryAction) -> Result<Write, EntryResult> {
+    let (op, expected_revision) = match action {
+        EntryAction::Create {
+            expected_revision,
+            value,
+        }
+        | EntryAction::Update {
+            expected_revision,
+            value,
+            ..
+        } => (WriteOp::Put(value.clone()), *expected_revision),
+        EntryAction::Prune { expected_revision } => (WriteOp::Delete, *expected_revision),
+        EntryAction::Unchanged { revision } => {
+            return Err(EntryResult::Unchanged {
+                revision: *revision,
+            });
+        }
+        EntryAction::Skip { revision } => {
+            return Err(EntryResult::Skipped {
+                revision: *revision,
+            });
+        }
+        EntryAction::Conflict { revision, writer } => {
+            return Err(EntryResult::Conflict {
+                revision: *revision,
+                writer: writer.clone(),
+            });
+        }
+        EntryAction::Wait => {
+            return Err(EntryResult::NotAttempted {
+                reason: "the bucket does not exist".into(),
+            });
+        }
+    };
+    Ok(Write {
+        key: key.to_string(),
+        op,
+        expected_revision,
+        owner: owner.to_string(),
+    })
+}

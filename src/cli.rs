@@ -1,0 +1,152 @@
+//! Command-line interface: clap types only. Every flag also reads an environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::nats::ConnectionSettings;
+
+/// kvop keeps NATS JetStream Key-Value buckets and keys exactly as declared.
+#[derive(Debug, Parser)]
+#[command(name = "kvop", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, global = true, env = "KVOP_LOG", default_value = "warn")]
+    pub log_level: String,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "KVOP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make NATS match the manifests in files or directories: plan, apply, report.
+    Reconcile(Box<ReconcileArgs>),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crds,
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// A manifest file, a directory (searched recursively for *.yaml, *.yml, *.json), or
+    /// `-` for stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    pub files: Vec<String>,
+
+    /// Observe and plan only; write nothing.
+    #[arg(long, env = "KVOP_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Exit 0 when nothing had to change, 2 when changes were planned or applied, 1 on
+    /// error.
+    #[arg(long, env = "KVOP_DETAILED_EXITCODE")]
+    pub detailed_exitcode: bool,
+
+    /// Delete keys of declared buckets that this manager wrote and that are no longer
+    /// declared.
+    #[arg(long, env = "KVOP_PRUNE")]
+    pub prune: bool,
+
+    /// Allow --prune to delete every key of a bucket that has no declared entries.
+    #[arg(long, env = "KVOP_ALLOW_EMPTY_PRUNE", requires = "prune")]
+    pub allow_empty_prune: bool,
+
+    /// Output format of the report on stdout.
+    #[arg(short = 'o', long, env = "KVOP_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// List unchanged keys in the plan too.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// The manager name written into every key's `Kvop-Manager` header; prune and
+    /// `IfUnchanged` only touch keys written under this name.
+    #[arg(long, env = "KVOP_MANAGER", default_value = "kvop")]
+    pub manager: String,
+
+    /// Writes in flight per bucket.
+    #[arg(long, env = "KVOP_WINDOW", default_value_t = crate::nats::write::DEFAULT_WINDOW, value_parser = clap::value_parser!(usize))]
+    pub window: usize,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// How to reach NATS.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// A credentials (.creds) file.
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// A file holding an NKey seed.
+    #[arg(long, env = "NATS_NKEY", value_name = "FILE")]
+    pub nkey: Option<PathBuf>,
+    /// User name.
+    #[arg(long, env = "NATS_USER")]
+    pub user: Option<String>,
+    /// Password (prefer the environment variable: flags show up in process lists).
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Authentication token (prefer the environment variable).
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate to verify the server.
+    #[arg(long, env = "NATS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate.
+    #[arg(long, env = "NATS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client certificate key.
+    #[arg(long, env = "NATS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Start TLS before the server's INFO (servers with `handshake_first`).
+    #[arg(long, env = "NATS_TLS_FIRST")]
+    pub tls_first: bool,
+    /// JetStream domain.
+    #[arg(long, env = "NATS_JS_DOMAIN", conflicts_with = "js_api_prefix")]
+    pub js_domain: Option<String>,
+    /// JetStream API prefix (for imported JetStream).
+    #[arg(long, env = "NATS_JS_API_PREFIX")]
+    pub js_api_prefix: Option<String>,
+}
+
+impl ConnectionArgs {
+    pub fn settings(&self) -> ConnectionSettings {
+        ConnectionSettings {
+            url: self.nats_url.clone(),
+            creds: self.creds.clone(),
+            nkey: self.nkey.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_first: self.tls_first,
+            js_domain: self.js_domain.clone(),
+            js_api_prefix: self.js_api_prefix.clone(),
+            client_name: format!("kvop {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}

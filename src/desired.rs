@@ -1,0 +1,114 @@
+//! Desired state: what the manifests declare, validated and normalized, independent of
+//! where it came from (files or custom resources).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::api::stream::{Placement, Republish, StreamSource};
+use crate::api::{
+    BucketDeletionPolicy, EntryDeletionPolicy, ManagementPolicy, StorageType, UpdatePolicy,
+};
+
+/// Every declared bucket and entry.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    pub buckets: Vec<DesiredBucket>,
+    pub entries: Vec<DesiredEntry>,
+}
+
+impl Desired {
+    /// The entries that target `bucket` (a NATS bucket name).
+    pub fn entries_of<'a>(
+        &'a self,
+        bucket: &'a str,
+    ) -> impl Iterator<Item = &'a DesiredEntry> + 'a {
+        self.entries
+            .iter()
+            .filter(move |entry| entry.bucket == bucket)
+    }
+}
+
+/// The namespace and name of a declaring object, written as `namespace/name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Where a declaration was read: a file and line, or a custom resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub source: String,
+    pub line: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.source)
+        } else {
+            write!(f, "{}:{}", self.source, self.line)
+        }
+    }
+}
+
+/// A declared bucket.
+#[derive(Debug, Clone)]
+pub struct DesiredBucket {
+    pub owner: ObjectRef,
+    pub origin: Origin,
+    /// The NATS bucket name.
+    pub name: String,
+    pub config: BucketConfig,
+    pub management: ManagementPolicy,
+    pub deletion: BucketDeletionPolicy,
+}
+
+/// The normalized projection of a bucket's configuration that kvop manages. Built from
+/// a spec and from a server's stream config alike, so that two equal projections mean
+/// "nothing to change" whatever the server filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    pub description: String,
+    pub history: i64,
+    /// Zero when values never expire.
+    pub ttl: Duration,
+    /// -1 when unlimited.
+    pub max_value_size: i64,
+    /// -1 when unlimited.
+    pub max_bytes: i64,
+    pub storage: StorageType,
+    pub replicas: i64,
+    pub compression: bool,
+    /// Whether per-message TTL is on; it can never be turned off again.
+    pub allow_msg_ttl: bool,
+    pub limit_marker_ttl: Option<Duration>,
+    pub placement: Option<Placement>,
+    pub republish: Option<Republish>,
+    pub mirror: Option<StreamSource>,
+    pub sources: Vec<StreamSource>,
+    /// User metadata only: server-owned `_nats.*` keys are left out.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A declared key.
+#[derive(Debug, Clone)]
+pub struct DesiredEntry {
+    pub owner: ObjectRef,
+    pub origin: Origin,
+    /// The NATS bucket name.
+    pub bucket: String,
+    pub key: String,
+    pub value: Bytes,
+    pub update_policy: UpdatePolicy,
+    pub deletion_policy: EntryDeletionPolicy,
+}

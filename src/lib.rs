@@ -1,0 +1,22 @@
+//! kvop keeps NATS JetStream Key-Value buckets and keys exactly as declared.
+//!
+//! One pipeline serves both modes: **load** desired state ([`manifest`]), **observe**
+//! NATS ([`nats::observe`]), **plan** ([`plan`], pure), **apply** ([`apply`]) and
+//! **report** ([`report`]). [`reconcile`] drives it for `kvop reconcile`.
+
+pub mod api;
+pub mod apply;
+pub mod cli;
+pub mod crds;
+pub mod desired;
+pub mod manifest;
+pub mod names;
+pub mod nats;
+pub mod observed;
+pub mod ownership;
+pub mod plan;
+pub mod progress;
+pub mod reconcile;
+pub mod report;
+pub mod telemetry;
+pub mod units;

@@ -1,0 +1,54 @@
+//! The `kvop` binary: parse the command line, set up logging, dispatch.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use kvop::cli::{Cli, Command, OutputFormat};
+use kvop::manifest::Input;
+use kvop::reconcile::{self, ReconcileOptions};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    kvop::telemetry::init(&cli.log_level, cli.log_format);
+    match run(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Reconcile(args) => {
+            let options = ReconcileOptions {
+                inputs: args.files.iter().map(|file| Input::parse(file)).collect(),
+                connection: args.connection.settings(),
+                manager: args.manager,
+                dry_run: args.dry_run,
+                prune: args.prune,
+                allow_empty_prune: args.allow_empty_prune,
+                detailed_exitcode: args.detailed_exitcode,
+                json: args.output == OutputFormat::Json,
+                verbose: args.verbose,
+                window: args.window,
+            };
+            let code = reconcile::run(&options).await?;
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
+        Command::Crds => {
+            print!(
+                "{}",
+                kvop::crds::render_all().context("rendering the CRDs")?
+            );
+            Ok(0)
+        }
+        Command::Version => {
+            println!("kvop {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The rules for bucket names and keys: the strictest union of what NATS clients accept.
+
+use crate::api::{BUCKET_NAME_MAX_LEN, KEY_MAX_LEN};
+
+/// Checks a bucket name: `[a-zA-Z0-9_-]+`, at most 252 characters (the stream `KV_<name>`
+/// may have at most 255).
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("bucket name is empty".into());
+    }
+    if name.len() > BUCKET_NAME_MAX_LEN {
+        return Err(format!(
+            "bucket name is {} characters long, the limit is {BUCKET_NAME_MAX_LEN}",
+            name.len()
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(format!(
+            "bucket name {name:?} contains {bad:?}: only letters, digits, '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a key: `[-/_=.a-zA-Z0-9]+`, no leading or trailing `.`, no `..` (async-nats
+/// accepts `..` and then fails with "no stream found"), at most 1024 characters (a longer
+/// subject risks the server's 4 KiB control-line limit, which drops the connection).
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("key is empty".into());
+    }
+    if key.len() > KEY_MAX_LEN {
+        return Err(format!(
+            "key is {} characters long, the limit is {KEY_MAX_LEN}",
+            key.len()
+        ));
+    }
+    if let Some(bad) = key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-/_=.".contains(*c)))
+    {
+        return Err(format!(
+            "key {key:?} contains {bad:?}: only letters, digits and '-/_=.' are allowed"
+        ));
+    }
+    if key.starts_with('.') || key.ends_with('.') {
+        return Err(format!("key {key:?} may not start or end with '.'"));
+    }
+    if key.contains("..") {
+        return Err(format!("key {key:?} may not contain '..'"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_the_nats_rule_and_length_limit() {
+        for good in ["a", "user-sessions", "cache_1", "ABC", &"x".repeat(252)] {
+            assert!(check_bucket_name(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", "a.b", "a b", "a*", "a>", "ü", &"x".repeat(253)] {
+            assert!(check_bucket_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_strictest_client_rule() {
+        for good in [
+            "a",
+            "app/config",
+            "a.b.c",
+            "x=y",
+            "_kv.x",
+            "a-b_c",
+            &"k".repeat(1024),
+        ] {
+            assert!(check_key(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            ".a",
+            "a.",
+            "a..b",
+            "a b",
+            "a*",
+            ">",
+            "ü",
+            "a\tb",
+            &"k".repeat(1025),
+        ] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}

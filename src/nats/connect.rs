@@ -1,0 +1,150 @@
+//! Connecting to NATS from flags and environment, with one clear error on failure.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+
+use super::errors::{NatsError, chain_text};
+
+/// How to reach NATS. `Debug` never shows a password or token.
+#[derive(Clone, Default)]
+pub struct ConnectionSettings {
+    /// Comma-separated server URLs.
+    pub url: String,
+    pub creds: Option<PathBuf>,
+    /// A file holding an NKey seed.
+    pub nkey: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_first: bool,
+    pub js_domain: Option<String>,
+    pub js_api_prefix: Option<String>,
+    /// Shown in the server's connection list.
+    pub client_name: String,
+}
+
+impl fmt::Debug for ConnectionSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "<none>" };
+        f.debug_struct("ConnectionSettings")
+            .field("url", &self.url)
+            .field("creds", &self.creds)
+            .field("nkey", &self.nkey)
+            .field("user", &self.user)
+            .field("password", &redacted(self.password.is_some()))
+            .field("token", &redacted(self.token.is_some()))
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_first", &self.tls_first)
+            .field("js_domain", &self.js_domain)
+            .field("js_api_prefix", &self.js_api_prefix)
+            .finish()
+    }
+}
+
+/// A live connection and its JetStream context.
+#[derive(Clone)]
+pub struct Connection {
+    pub client: async_nats::Client,
+    pub jetstream: jetstream::Context,
+}
+
+impl Connection {
+    /// The largest message (headers and payload) the server accepts.
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+
+    /// The server's version string, for reports.
+    pub fn server_version(&self) -> String {
+        self.client.server_info().version
+    }
+}
+
+/// Connects once, without retrying: a standalone run should fail fast and clearly.
+pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsError> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(&settings.client_name)
+        .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(Duration::from_secs(10)));
+    if let Some(path) = &settings.creds {
+        options = options.credentials_file(path).await.map_err(|error| {
+            NatsError::Unauthorized(format!(
+                "cannot read credentials file {}: {error}",
+                path.display()
+            ))
+        })?;
+    }
+    if let Some(path) = &settings.nkey {
+        let seed = std::fs::read_to_string(path).map_err(|error| {
+            NatsError::Unauthorized(format!(
+                "cannot read NKey seed file {}: {error}",
+                path.display()
+            ))
+        })?;
+        options = options.nkey(seed.trim().to_string());
+    }
+    match (&settings.user, &settings.password) {
+        (Some(user), password) => {
+            options = options.user_and_password(user.clone(), password.clone().unwrap_or_default());
+        }
+        (None, Some(_)) => return Err(NatsError::Unauthorized("--password needs --user".into())),
+        (None, None) => {}
+    }
+    if let Some(token) = &settings.token {
+        options = options.token(token.clone());
+    }
+    if let Some(ca) = &settings.tls_ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => {
+            options = options
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(NatsError::Unauthorized(
+                "--tls-cert and --tls-key must be given together".into(),
+            ));
+        }
+    }
+    if settings.tls_first {
+        options = options.tls_first();
+    }
+    let servers: Vec<async_nats::ServerAddr> = settings
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse().map_err(|error| {
+                NatsError::Unavailable(format!("invalid NATS URL {url:?}: {error}"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let client = options.connect(servers).await.map_err(|error| {
+        let text = chain_text(&error);
+        match error.kind() {
+            async_nats::ConnectErrorKind::AuthorizationViolation
+            | async_nats::ConnectErrorKind::Authentication => {
+                NatsError::Unauthorized(format!("{} refused the credentials: {text}", settings.url))
+            }
+            _ => NatsError::Unavailable(format!("{}: {text}", settings.url)),
+        }
+    })?;
+    let jetstream = match (&settings.js_domain, &settings.js_api_prefix) {
+        (Some(domain), _) => jetstream::with_domain(client.clone(), domain),
+        (None, Some(prefix)) => jetstream::with_prefix(client.clone(), prefix),
+        (None, None) => jetstream::new(client.clone()),
+    };
+    Ok(Connection { client, jetstream })
+}

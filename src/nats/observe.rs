@@ -1,0 +1,137 @@
+//! Observe: the stream config, statistics and one key sweep of each declared bucket.
+
+use async_nats::jetstream;
+use futures::{StreamExt, TryStreamExt};
+
+use super::errors::{NatsError, classify};
+use super::stream_config::project;
+use super::stream_name;
+use super::sweep::{Scope, sweep};
+use crate::desired::Desired;
+use crate::observed::{BucketStats, ClusterStats, Observed, ObservedBucket, ObservedStream};
+
+/// Buckets observed at once.
+const CONCURRENT_BUCKETS: usize = 8;
+
+/// A filtered sweep lists every key in the consumer request; past this many keys one
+/// sweep of the whole bucket is cheaper.
+const MAX_FILTERED_KEYS: usize = 256;
+
+/// Reads every declared bucket. With `complete`, sweeps whole buckets (prune and key
+/// counts need every key); otherwise only the declared keys when that is narrower.
+pub async fn observe(
+    jetstream: &jetstream::Context,
+    desired: &Desired,
+    complete: bool,
+) -> Result<Observed, NatsError> {
+    let buckets = futures::stream::iter(desired.buckets.iter().map(|bucket| {
+        let keys: Vec<String> = desired
+            .entries_of(&bucket.name)
+            .map(|entry| entry.key.clone())
+            .collect();
+        async move {
+            observe_bucket(jetstream, &bucket.name, &keys, complete)
+                .await
+                .map(|observed| (bucket.name.clone(), observed))
+        }
+    }))
+    .buffer_unordered(CONCURRENT_BUCKETS)
+    .try_collect()
+    .await?;
+    Ok(Observed { buckets })
+}
+
+/// Reads one bucket; a missing bucket is observed as having no stream.
+pub async fn observe_bucket(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+    declared_keys: &[String],
+    complete: bool,
+) -> Result<ObservedBucket, NatsError> {
+    let stream = match jetstream.get_stream(stream_name(bucket)).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            let error = classify(&error);
+            return if error.is_stream_not_found() {
+                Ok(ObservedBucket::default())
+            } else {
+                Err(error)
+            };
+        }
+    };
+    let info = stream.cached_info().clone();
+    let subjects = info.state.subjects_count;
+    // A filter only helps when it is much narrower than the bucket.
+    let filtered = !complete
+        && declared_keys.len() <= MAX_FILTERED_KEYS
+        && (declared_keys.len() as u64) * 2 < subjects;
+    let scope = if filtered {
+        Scope::Keys(declared_keys)
+    } else {
+        Scope::All
+    };
+    let keys = sweep(&stream, bucket, scope).await?;
+    Ok(ObservedBucket {
+        stream: Some(ObservedStream {
+            config: project(&info.config),
+            stats: stats(&info),
+        }),
+        keys,
+        complete: !filtered,
+    })
+}
+
+fn stats(info: &jetstream::stream::Info) -> BucketStats {
+    BucketStats {
+        values: info.state.messages,
+        bytes: info.state.bytes,
+        last_revision: info.state.last_sequence,
+        created: info
+            .created
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        cluster: info
+            .cluster
+            .as_ref()
+            .filter(|cluster| cluster.leader.is_some())
+            .map(|cluster| ClusterStats {
+                name: cluster.name.clone(),
+                leader: cluster.leader.clone(),
+                replicas: cluster
+                    .replicas
+                    .iter()
+                    .map(|replica| {
+                        (
+                            replica.name.clone(),
+                            replica.current,
+                            replica.lag.unwrap_or(0),
+                        )
+                    })
+                    .collect(),
+            }),
+    }
+}
+
+/// The bucket's stream as it is now (config and statistics), or `None` if it is gone.
+pub async fn stream_state(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+) -> Result<Option<ObservedStream>, NatsError> {
+    match jetstream.get_stream(stream_name(bucket)).await {
+        Ok(stream) => {
+            let info = stream.cached_info();
+            Ok(Some(ObservedStream {
+                config: project(&info.config),
+                stats: stats(info),
+            }))
+        }
+        Err(error) => {
+            let error = classify(&error);
+            if error.is_stream_not_found() {
+                Ok(None)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The stream behind a bucket: built from a [`BucketConfig`], updated by
+//! read-modify-write, and projected back for comparison.
+//!
+//! kvop owns the stream config instead of using async-nats `kv::Config`, whose update
+//! wipes metadata, fails on TTL-enabled buckets and gives sources no subject transforms.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::jetstream::stream::{self, Compression, DiscardPolicy, SubjectTransform};
+
+use super::stream_name;
+use crate::api::StorageType;
+use crate::api::stream::{ExternalSource, Placement, Republish, StreamSource};
+use crate::desired::BucketConfig;
+
+/// The server's default duplicate window; it must not exceed `max_age`.
+const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// A new stream config for `bucket`, with the fixed shape every KV bucket has (ADR-8).
+pub fn build(bucket: &str, config: &BucketConfig) -> Result<stream::Config, String> {
+    let mut stream = stream::Config {
+        name: stream_name(bucket),
+        discard: DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        deny_purge: false,
+        allow_direct: true,
+        max_messages: -1,
+        max_consumers: -1,
+        ..Default::default()
+    };
+    set_managed_fields(&mut stream, bucket, config)?;
+    Ok(stream)
+}
+
+/// Writes the managed fields of `config` into an existing stream config, keeping every
+/// field kvop does not manage (read-modify-write).
+pub fn set_managed_fields(
+    stream: &mut stream::Config,
+    bucket: &str,
+    config: &BucketConfig,
+) -> Result<(), String> {
+    let BucketConfig {
+        description,
+        history,
+        ttl,
+        max_value_size,
+        max_bytes,
+        storage,
+        replicas,
+        compression,
+        allow_msg_ttl,
+        limit_marker_ttl,
+        placement,
+        republish,
+        mirror,
+        sources,
+        metadata,
+    } = config;
+    stream.description = (!description.is_empty()).then(|| description.clone());
+    stream.max_messages_per_subject = *history;
+    stream.max_age = *ttl;
+    // The server refuses a duplicate window longer than max_age.
+    stream.duplicate_window = if ttl.is_zero() {
+        DEFAULT_DUPLICATE_WINDOW
+    } else {
+        (*ttl).min(DEFAULT_DUPLICATE_WINDOW)
+    };
+    stream.max_message_size = i32::try_from(*max_value_size)
+        .map_err(|_| format!("maxValueSize {max_value_size} is too large"))?;
+    stream.max_bytes = *max_bytes;
+    stream.storage = match storage {
+        StorageType::File => stream::StorageType::File,
+        StorageType::Memory => stream::StorageType::Memory,
+    };
+    stream.num_replicas = usize::try_from(*replicas).unwrap_or(1);
+    stream.compression = Some(if *compression {
+        Compression::S2
+    } else {
+        Compression::None
+    });
+    // Per-message TTL can never be turned off again, so an update keeps it on.
+    stream.allow_message_ttl = *allow_msg_ttl || stream.allow_message_ttl;
+    stream.subject_delete_marker_ttl = *limit_marker_ttl;
+    stream.placement = placement.as_ref().map(|placement| stream::Placement {
+        cluster: placement.cluster.clone(),
+        tags: placement.tags.clone(),
+    });
+    stream.republish = republish.as_ref().map(|republish| stream::Republish {
+        source: republish.source.clone(),
+        destination: republish.destination.clone(),
+        headers_only: republish.headers_only,
+    });
+    if let Some(mirror) = mirror {
+        stream.mirror = Some(to_source(mirror, None)?);
+        stream.mirror_direct = true;
+        stream.subjects = Vec::new();
+        stream.sources = None;
+    } else {
+        stream.mirror = None;
+        stream.subjects = vec![format!("$KV.{bucket}.>")];
+        // Sourced keys are renamed into this bucket's subjects (ADR-57), unlike
+        // async-nats, which leaves them under the origin's prefix.
+        stream.sources = (!sources.is_empty())
+            .then(|| {
+                sources
+                    .iter()
+                    .map(|source| to_source(source, Some(bucket)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+    }
+    // Keep server-owned `_nats.*` keys; replace the user's.
+    stream.metadata.retain(|key, _| key.starts_with("_nats."));
+    stream.metadata.extend(
+        metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone())),
+    );
+    Ok(())
+}
+
+fn to_source(source: &StreamSource, into_bucket: Option<&str>) -> Result<stream::Source, String> {
+    let start_time = source
+        .start_time
+        .as_deref()
+        .map(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|error| format!("invalid startTime {text:?}: {error}"))
+        })
+        .transpose()?;
+    Ok(stream::Source {
+        name: stream_name(&source.name),
+        start_sequence: source.start_seq.and_then(|seq| u64::try_from(seq).ok()),
+        start_time,
+        filter_subject: source.filter_subject.clone(),
+        external: source.external.as_ref().map(|external| stream::External {
+            api_prefix: external.api_prefix.clone(),
+            delivery_prefix: external.deliver_prefix.clone(),
+        }),
+        domain: source.domain.clone(),
+        subject_transforms: into_bucket
+            .map(|bucket| {
+                vec![SubjectTransform {
+                    source: format!("$KV.{}.>", source.name),
+                    destination: format!("$KV.{bucket}.>"),
+                }]
+            })
+            .unwrap_or_default(),
+        ..Default::default()
+    })
+}
+
+/// The managed fields of a stream, normalized the way [`build`] writes them (the server
+/// stores -1 for "unlimited", fills a duplicate window, adds `_nats.*` metadata).
+pub fn project(stream: &stream::Config) -> BucketConfig {
+    let unlimited = |value: i64| if value <= 0 { -1 } else { value };
+    BucketConfig {
+        description: stream.description.clone().unwrap_or_default(),
+        history: stream.max_messages_per_subject.max(1),
+        ttl: stream.max_age,
+        max_value_size: unlimited(i64::from(stream.max_message_size)),
+        max_bytes: unlimited(stream.max_bytes),
+        storage: match stream.storage {
+            stream::StorageType::File => StorageType::File,
+            stream::StorageType::Memory => StorageType::Memory,
+        },
+        replicas: i64::try_from(stream.num_replicas.max(1)).unwrap_or(1),
+        compression: stream.compression == Some(Compression::S2),
+        allow_msg_ttl: stream.allow_message_ttl,
+        limit_marker_ttl: stream
+            .subject_delete_marker_ttl
+            .filter(|ttl| !ttl.is_zero()),
+        placement: stream
+            .placement
+            .as_ref()
+            .filter(|placement| placement.cluster.is_some() || !placement.tags.is_empty())
+            .map(|placement| Placement {
+                cluster: placement.cluster.clone(),
+                tags: placement.tags.clone(),
+            }),
+        republish: stream.republish.as_ref().map(|republish| Republish {
+            source: republish.source.clone(),
+            destination: republish.destination.clone(),
+            headers_only: republish.headers_only,
+        }),
+        mirror: stream.mirror.as_ref().map(from_source),
+        sources: stream.sources.iter().flatten().map(from_source).collect(),
+        metadata: user_metadata(&stream.metadata),
+    }
+}
+
+fn from_source(source: &stream::Source) -> StreamSource {
+    StreamSource {
+        name: source
+            .name
+            .strip_prefix("KV_")
+            .unwrap_or(&source.name)
+            .to_string(),
+        filter_subject: source
+            .filter_subject
+            .clone()
+            .filter(|subject| !subject.is_empty()),
+        start_seq: source
+            .start_sequence
+            .filter(|seq| *seq > 0)
+            .and_then(|seq| i64::try_from(seq).ok()),
+        start_time: source.start_time.and_then(|time| {
+            time.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        }),
+        external: source.external.as_ref().map(|external| ExternalSource {
+            api_prefix: external.api_prefix.clone(),
+            deliver_prefix: external
+                .delivery_prefix
+                .clone()
+                .filter(|prefix| !prefix.is_empty()),
+        }),
+        domain: source.domain.clone().filter(|domain| !domain.is_empty()),
+    }
+}
+
+fn user_metadata(metadata: &HashMap<String, String>) -> std::collections::BTreeMap<String, String> {
+    metadata
+        .iter()
+        .filter(|(key, _)| !key.starts_with("_nats."))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> BucketConfig {
+        BucketConfig {
+            description: "sessions".into(),
+            history: 5,
+            ttl: Duration::from_secs(30),
+            max_value_size: 1 << 20,
+            max_bytes: -1,
+            storage: StorageType::File,
+            replicas: 1,
+            compression: true,
+            allow_msg_ttl: false,
+            limit_marker_ttl: None,
+            placement: None,
+            republish: None,
+            mirror: None,
+            sources: vec![StreamSource {
+                name: "origin".into(),
+                filter_subject: None,
+                start_seq: None,
+                start_time: Some("2026-01-02T03:04:05Z".into()),
+                external: None,
+                domain: None,
+            }],
+            metadata: [("team".to_string(), "a".to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn a_built_stream_projects_back_to_its_config() {
+        let stream = build("b", &config()).expect("valid");
+        assert_eq!(project(&stream), config());
+        assert_eq!(stream.subjects, vec!["$KV.b.>"]);
+        assert_eq!(
+            stream.duplicate_window,
+            Duration::from_secs(30),
+            "window follows a short ttl"
+        );
+        let transforms = &stream.sources.as_ref().expect("sources")[0].subject_transforms;
+        assert_eq!(transforms[0].destination, "$KV.b.>");
+    }
+
+    #[test]
+    fn server_owned_metadata_survives_an_update_and_is_not_compared() {
+        let mut stream = build("b", &config()).expect("valid");
+        stream.metadata.insert("_nats.level".into(), "1".into());
+        stream.metadata.insert("old".into(), "x".into());
+        set_managed_fields(&mut stream, "b", &config()).expect("valid");
+        assert_eq!(
+            stream.metadata.get("_nats.level").map(String::as_str),
+            Some("1")
+        );
+        assert!(!stream.metadata.contains_key("old"));
+        assert_eq!(project(&stream).metadata, config().metadata);
+    }
+
+    #[test]
+    fn per_message_ttl_stays_on_once_the_server_has_it() {
+        let mut stream = build("b", &config()).expect("valid");
+        stream.allow_message_ttl = true;
+        set_managed_fields(&mut stream, "b", &config()).expect("valid");
+        assert!(stream.allow_message_ttl);
+    }
+}

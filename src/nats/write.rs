@@ -1,0 +1,121 @@
+//! Conditional writes, pipelined: a bounded window of publishes in flight, each with its
+//! revision check and ownership headers. No write is ever unconditional.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, message::PublishMessage as Publish};
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::errors::{NatsError, classify};
+use super::key_subject;
+use crate::ownership::{MANAGER_HEADER, OWNER_HEADER};
+
+/// Publishes in flight at once: enough to keep the server busy, few enough to bound
+/// memory and the damage of a dropped connection.
+pub const DEFAULT_WINDOW: usize = 256;
+
+/// One write to a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub key: String,
+    pub op: WriteOp,
+    /// The revision the key must still have: 0 for a key with no messages, the marker's
+    /// revision for a deleted key, the observed revision otherwise.
+    pub expected_revision: u64,
+    /// `namespace/name` of the declaring object.
+    pub owner: String,
+}
+
+/// What a write does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    Put(Bytes),
+    /// A delete marker; history is kept.
+    Delete,
+    /// A purge marker that removes the key's history.
+    Purge,
+}
+
+/// The result of one write.
+#[derive(Debug, Clone)]
+pub enum WriteResult {
+    /// Stored at this revision.
+    Written {
+        revision: u64,
+    },
+    Failed(NatsError),
+}
+
+/// Sends every write of one bucket with at most `window` in flight and returns the
+/// results in the order of `writes`. `on_done` is called after each acknowledgement.
+pub async fn write_all(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+    manager: &str,
+    writes: &[Write],
+    window: usize,
+    mut on_done: impl FnMut(),
+) -> Vec<WriteResult> {
+    let mut results: Vec<Option<WriteResult>> = vec![None; writes.len()];
+    let mut in_flight = FuturesUnordered::new();
+    for (index, write) in writes.iter().enumerate() {
+        if in_flight.len() >= window.max(1)
+            && let Some((done, result)) = in_flight.next().await
+        {
+            results[done] = Some(result);
+            on_done();
+        }
+        match jetstream
+            .send_publish(key_subject(bucket, &write.key), publish(manager, write))
+            .await
+        {
+            Ok(ack) => in_flight.push(async move {
+                let result = match ack.await {
+                    Ok(ack) => WriteResult::Written {
+                        revision: ack.sequence,
+                    },
+                    Err(error) => WriteResult::Failed(classify(&error)),
+                };
+                (index, result)
+            }),
+            Err(error) => {
+                results[index] = Some(WriteResult::Failed(classify(&error)));
+                on_done();
+            }
+        }
+    }
+    while let Some((done, result)) = in_flight.next().await {
+        results[done] = Some(result);
+        on_done();
+    }
+    results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                WriteResult::Failed(NatsError::Other("write was not sent".into()))
+            })
+        })
+        .collect()
+}
+
+fn publish(manager: &str, write: &Write) -> Publish {
+    let mut headers = HeaderMap::new();
+    headers.insert(MANAGER_HEADER, manager);
+    headers.insert(OWNER_HEADER, write.owner.as_str());
+    let payload = match &write.op {
+        WriteOp::Put(value) => value.clone(),
+        WriteOp::Delete => {
+            headers.insert("KV-Operation", "DEL");
+            Bytes::new()
+        }
+        WriteOp::Purge => {
+            headers.insert("KV-Operation", "PURGE");
+            headers.insert("Nats-Rollup", "sub");
+            Bytes::new()
+        }
+    };
+    Publish::build()
+        .payload(payload)
+        .headers(headers)
+        .expected_last_subject_sequence(write.expected_revision)
+}

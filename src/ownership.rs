@@ -1,0 +1,36 @@
+//! Ownership headers: every message kvop writes names its manager and declaring object,
+//! so NATS itself shows who wrote a key, with no state file.
+
+/// The `--manager` name of the writer.
+pub const MANAGER_HEADER: &str = "Kvop-Manager";
+/// `namespace/name` of the declaring object.
+pub const OWNER_HEADER: &str = "Kvop-Owner";
+/// The revision check header the server compares with the key's last sequence.
+pub const EXPECTED_SEQUENCE_HEADER: &str = "Nats-Expected-Last-Subject-Sequence";
+
+/// The most header bytes a kvop write of a value can carry. The server counts headers
+/// toward `max_value_size` and `max_payload` (kv-semantics O21), so validation adds this
+/// to the value size.
+pub fn write_overhead(manager: &str, owner: &str) -> usize {
+    const VERSION_LINE: &str = "NATS/1.0\r\n";
+    let line = |name: &str, value_len: usize| name.len() + 2 + value_len + 2;
+    VERSION_LINE.len()
+        + line(MANAGER_HEADER, manager.len())
+        + line(OWNER_HEADER, owner.len())
+        + line(EXPECTED_SEQUENCE_HEADER, u64::MAX.to_string().len())
+        + 2
+}
+
+/// Who wrote the current message of a key, read from its headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Writer {
+    pub manager: Option<String>,
+    pub owner: Option<String>,
+}
+
+impl Writer {
+    /// Whether `manager` wrote this message.
+    pub fn is(&self, manager: &str) -> bool {
+        self.manager.as_deref() == Some(manager)
+    }
+}

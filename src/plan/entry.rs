@@ -1,0 +1,56 @@
+//! The decision for one key, used when planning and again after a revision conflict.
+
+use crate::api::UpdatePolicy;
+use crate::desired::DesiredEntry;
+use crate::observed::{ObservedKey, Operation};
+
+use super::EntryAction;
+
+/// Decides what to do with `desired` given the key's last message (if any).
+pub fn decide_entry(
+    desired: &DesiredEntry,
+    observed: Option<&ObservedKey>,
+    manager: &str,
+) -> EntryAction {
+    let Some(observed) = observed else {
+        return EntryAction::Create {
+            expected_revision: 0,
+            value: desired.value.clone(),
+        };
+    };
+    if observed.operation != Operation::Put {
+        // A deleted key is written over its marker: expecting 0 would fail (10071).
+        return EntryAction::Create {
+            expected_revision: observed.revision,
+            value: desired.value.clone(),
+        };
+    }
+    if observed.value == desired.value {
+        return EntryAction::Unchanged {
+            revision: observed.revision,
+        };
+    }
+    let ours = observed.writer.is(manager);
+    match desired.update_policy {
+        UpdatePolicy::CreateOnly => EntryAction::Skip {
+            revision: observed.revision,
+        },
+        UpdatePolicy::IfUnchanged if !ours => EntryAction::Conflict {
+            revision: observed.revision,
+            writer: describe_writer(observed),
+        },
+        UpdatePolicy::Overwrite | UpdatePolicy::IfUnchanged => EntryAction::Update {
+            expected_revision: observed.revision,
+            value: desired.value.clone(),
+            drift: (!ours).then(|| describe_writer(observed)),
+        },
+    }
+}
+
+fn describe_writer(observed: &ObservedKey) -> String {
+    match (&observed.writer.manager, &observed.writer.owner) {
+        (Some(manager), Some(owner)) => format!("manager {manager:?} for {owner}"),
+        (Some(manager), None) => format!("manager {manager:?}"),
+        _ => "another client".into(),
+    }
+}

@@ -1,0 +1,249 @@
+//! `kvop reconcile`: load → observe → plan → apply → report, for files instead of custom
+//! resources. Nothing is written unless every input is valid.
+
+use std::time::Instant;
+
+use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
+use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_value_sizes};
+use crate::nats::observe::{observe, stream_state};
+use crate::nats::{ConnectionSettings, NatsError, connect::connect};
+use crate::observed::Observed;
+use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
+use crate::progress::Progress;
+use crate::report::{self, Report};
+
+/// Exit code: converged, nothing to change (or changes without `--detailed-exitcode`).
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error, or the run could not converge.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code with `--detailed-exitcode`: changes were planned (dry run) or applied.
+pub const EXIT_CHANGES: i32 = 2;
+
+/// Everything `kvop reconcile` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    pub inputs: Vec<Input>,
+    pub connection: ConnectionSettings,
+    pub manager: String,
+    pub dry_run: bool,
+    pub prune: bool,
+    pub allow_empty_prune: bool,
+    pub detailed_exitcode: bool,
+    pub json: bool,
+    /// List unchanged keys too.
+    pub verbose: bool,
+    pub window: usize,
+}
+
+/// Why a run stopped before writing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Invalid(#[from] LoadErrors),
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Runs a reconcile and prints its report to stdout; returns the exit code.
+pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
+    let started = Instant::now();
+    let load_options = LoadOptions {
+        manager: options.manager.clone(),
+    };
+    let loaded = manifest::load(&options.inputs, &load_options)?;
+    for notice in &loaded.skipped {
+        tracing::info!("{notice}");
+        if !options.json {
+            eprintln!("{notice}");
+        }
+    }
+    let desired = loaded.desired;
+    let connection = connect(&options.connection).await?;
+    let observed = observe(&connection.jetstream, &desired, options.prune).await?;
+    // Limits only the server knows, checked before the first write.
+    let size_errors = check_value_sizes(
+        &desired,
+        &options.manager,
+        connection.max_payload(),
+        |bucket| {
+            let managed = desired
+                .buckets
+                .iter()
+                .any(|b| b.name == bucket && b.management == crate::api::ManagementPolicy::Manage);
+            if managed {
+                return None;
+            }
+            observed
+                .buckets
+                .get(bucket)
+                .and_then(|b| b.stream.as_ref())
+                .map(|stream| stream.config.max_value_size)
+        },
+    );
+    if !size_errors.is_empty() {
+        return Err(LoadErrors(size_errors).into());
+    }
+    let plan = plan::plan(
+        &desired,
+        &observed,
+        &PlanOptions {
+            manager: options.manager.clone(),
+            prune: options.prune,
+        },
+    );
+    refuse_empty_prune(&plan, options)?;
+    if !options.json {
+        print!("{}", render::render(&plan, options.verbose));
+    }
+    let mut problems = plan.problems();
+    let mut outcome = None;
+    if !options.dry_run && plan.has_changes() {
+        let progress = Progress::new(
+            plan.buckets
+                .iter()
+                .flat_map(|bucket| &bucket.entries)
+                .filter(|entry| entry.action.writes())
+                .count(),
+        );
+        let apply_options = ApplyOptions {
+            manager: options.manager.clone(),
+            window: options.window,
+        };
+        let applied = apply(
+            &connection.jetstream,
+            &plan,
+            &desired,
+            &apply_options,
+            &|| progress.tick(),
+        )
+        .await;
+        progress.finish();
+        // The outcome restates every key problem; bucket problems were never attempted.
+        problems = plan.bucket_problems();
+        problems.extend(applied.problems());
+        if !options.json {
+            print!("{}", report::render_outcome(&applied));
+        }
+        outcome = Some(applied);
+    }
+    let status = status_after(&connection.jetstream, &plan, &observed, outcome.as_ref()).await;
+    let exit_code = if !problems.is_empty() {
+        EXIT_ERROR
+    } else if options.detailed_exitcode && plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    };
+    if options.json {
+        let report = Report {
+            schema_version: 1,
+            manager: options.manager.clone(),
+            dry_run: options.dry_run,
+            server_version: Some(connection.server_version()),
+            skipped: loaded.skipped,
+            plan: report::plan_report(&plan),
+            result: outcome.as_ref().map(report::result_report),
+            status,
+            problems,
+            exit_code,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        if !status.is_empty() {
+            println!();
+            print!("{}", report::render_status(&status));
+        }
+        for problem in &problems {
+            eprintln!("error: {problem}");
+        }
+        if options.dry_run && plan.has_changes() {
+            println!("Dry run: nothing was written.");
+        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "reconcile finished"
+        );
+    }
+    Ok(exit_code)
+}
+
+/// `--prune` on a bucket with no declared entries would delete every key this manager
+/// wrote: most often an emptied or mistyped directory, so it needs an explicit yes.
+fn refuse_empty_prune(plan: &Plan, options: &ReconcileOptions) -> Result<(), ReconcileError> {
+    if !options.prune || options.allow_empty_prune {
+        return Ok(());
+    }
+    let emptied: Vec<&str> = plan
+        .buckets
+        .iter()
+        .filter(|bucket| {
+            let declared = bucket.entries.iter().any(|entry| entry.origin.is_some());
+            let pruned = bucket
+                .entries
+                .iter()
+                .any(|entry| matches!(entry.action, EntryAction::Prune { .. }));
+            !declared && pruned
+        })
+        .map(|bucket| bucket.bucket.as_str())
+        .collect();
+    if emptied.is_empty() {
+        return Ok(());
+    }
+    Err(ReconcileError::Refused(format!(
+        "refusing to prune every key of bucket{} {}: no entries are declared for {}; pass --allow-empty-prune if that is intended",
+        if emptied.len() == 1 { "" } else { "s" },
+        emptied.join(", "),
+        if emptied.len() == 1 { "it" } else { "them" }
+    )))
+}
+
+/// Fresh statistics after writing (or the observed ones on a dry run), with live key
+/// counts derived from the sweep and the outcome.
+async fn status_after(
+    jetstream: &async_nats::jetstream::Context,
+    plan: &Plan,
+    observed: &Observed,
+    outcome: Option<&Outcome>,
+) -> Vec<crate::api::KeyValueBucketStatus> {
+    let mut status = Vec::new();
+    for (index, bucket) in plan.buckets.iter().enumerate() {
+        let seen = observed.buckets.get(&bucket.bucket);
+        let stream = match outcome {
+            Some(_) => stream_state(jetstream, &bucket.bucket).await.ok().flatten(),
+            None => seen.and_then(|seen| seen.stream.clone()),
+        };
+        let Some(stream) = stream else { continue };
+        let created_bucket = matches!(bucket.action, BucketAction::Create { .. });
+        let live_before = if created_bucket {
+            Some(0)
+        } else {
+            seen.and_then(|seen| seen.live_keys())
+        };
+        let keys =
+            live_before.map(
+                |live| match outcome.and_then(|outcome| outcome.buckets.get(index)) {
+                    Some(applied) => {
+                        let mut live = live as i64;
+                        for (entry, result) in bucket.entries.iter().zip(&applied.entries) {
+                            if let EntryResult::Written { .. } = result.result {
+                                match entry.action {
+                                    EntryAction::Create { .. } => live += 1,
+                                    EntryAction::Prune { .. } => live -= 1,
+                                    _ => {}
+                                }
+                            }
+                        }
+                        live.max(0) as u64
+                    }
+                    None => live,
+                },
+            );
+        status.push(report::bucket_status(&bucket.bucket, &stream, keys));
+    }
+    status
+}
