@@ -13,8 +13,14 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, global = true, env = "KVOP_LOG", default_value = "warn")]
+    /// Log level (error, warn, info, debug, trace) or a tracing filter. The NATS client's own
+    /// logs are off by default: kvop reports its errors itself.
+    #[arg(
+        long,
+        global = true,
+        env = "KVOP_LOG",
+        default_value = "warn,async_nats=off"
+    )]
     pub log_level: String,
 
     /// Log format on stderr.

@@ -164,6 +164,15 @@ impl<'a> Collector<'a> {
                 if path == "." {
                     path.clear();
                 }
+                let message = if message.starts_with("invalid type:")
+                    && message.ends_with("expected a string")
+                {
+                    // YAML 1.1, like kubectl, reads unquoted 100, true, yes, on, y as
+                    // numbers and booleans.
+                    format!("{message} (quote the value to make it a string)")
+                } else {
+                    message
+                };
                 self.errors.push(context.error(&path, message));
                 None
             }

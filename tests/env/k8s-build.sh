@@ -43,12 +43,24 @@ build_in_module() {
     log "built ${pkg} in $((SECONDS - start)) s"
 }
 
+# The cache is keyed by K8S_VERSION (paths.sh) but the build uses go.mod: refuse to
+# file a binary of one version under the other's name.
+check_module_version() {
+    local pinned
+    pinned="$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$MODULE_DIR/go.mod")"
+    if [[ "$pinned" != "$K8S_VERSION" ]]; then
+        echo "k8s-build: $MODULE_DIR/go.mod pins k8s.io/kubernetes ${pinned:-<none>} but K8S_VERSION is ${K8S_VERSION}; run k8s/gen-replaces.sh ${K8S_VERSION} and go mod tidy" >&2
+        exit 1
+    fi
+}
+
 build_control_plane() {
     if [[ -x "$KUBE_APISERVER_BIN" && -x "$ETCD_BIN" ]]; then
         log "cached: ${K8S_BIN_DIR} (kube-apiserver, etcd)"
         return
     fi
     require_go
+    check_module_version
     mkdir -p "$K8S_BIN_DIR"
     local vpkg=k8s.io/component-base/version
     local minor="${K8S_VERSION#v1.}"

@@ -233,6 +233,9 @@ main() {
     if [[ -f "$dir/kube-apiserver.pid" ]] && kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null; then
         die "a plane already runs from $dir (pid $(cat "$dir/kube-apiserver.pid")); run k8s-down.sh $dir"
     fi
+    # A reused DIR starts from scratch: an old etcd member would keep its old peer URL
+    # and the old objects, and old certificates would not match the new kubeconfigs.
+    rm -rf "$dir/etcd-data" "$dir/pki"
     local start=$SECONDS ports etcd_port peer_port secure_port
     ports="$(free_ports 3)"
     read -r etcd_port peer_port secure_port <<<"$ports"

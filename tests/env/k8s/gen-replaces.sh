@@ -8,13 +8,15 @@
 # (v0.MINOR.PATCH for kubernetes v1.MINOR.PATCH). The list is read from the upstream
 # go.mod, not maintained by hand, so a version bump is: edit K8S_VERSION, run this, tidy.
 #
-# Usage: tests/env/k8s/gen-replaces.sh [K8S_VERSION]   (default v1.34.3)
+# Usage: tests/env/k8s/gen-replaces.sh [K8S_VERSION]   (default: K8S_VERSION of paths.sh)
 set -euo pipefail
 
-K8S_VERSION="${1:-v1.34.3}"
+MODULE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=paths.sh
+source "${MODULE_DIR}/paths.sh"
+K8S_VERSION="${1:-$K8S_VERSION}"
 # kubernetes v1.34.3 <-> staging modules v0.34.3
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
-MODULE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 require_go() {
     if ! command -v go >/dev/null 2>&1; then

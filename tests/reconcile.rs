@@ -1,0 +1,678 @@
+//! `kvop reconcile` against a real nats-server 2.15.1: convergence, no-op re-runs, drift,
+//! update policies, prune, dry run. Values are checked through async-nats' KV API.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use support::{
+    NatsServer, bucket, entry, kv_entry, kv_get, kvop, last_sequence, manifests, stream_config,
+};
+
+fn path(dir: &tempfile::TempDir) -> &str {
+    dir.path().to_str().expect("utf-8 path")
+}
+
+fn examples() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/examples").to_string()
+}
+
+#[tokio::test]
+async fn cold_apply_creates_every_example_bucket_and_key_with_ownership_headers() {
+    let server = NatsServer::start();
+    let run = kvop(&server.url(), &["reconcile", "-f", &examples()]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Plan: 3 buckets to create, 7 keys to create."),
+        "{}",
+        run.stdout
+    );
+    let js = server.jetstream().await;
+    assert_eq!(
+        kv_get(&js, "app-config", "checkout/settings.json")
+            .await
+            .as_deref(),
+        Some(&br#"{"currency":"EUR","features":{"newCart":true},"retries":3}"#[..]),
+        "jsonValue is stored as compact JSON with sorted keys"
+    );
+    assert_eq!(
+        kv_get(&js, "app-config", "checkout/schema.bin").await,
+        Some(vec![0xca, 0xfe, 0xba, 0xbe, 0, 1, 0, 2])
+    );
+    assert_eq!(
+        kv_get(&js, "cache", "fragments/homepage").await.as_deref(),
+        Some(&b"<h1>Welcome</h1>\n"[..]),
+        "a | block keeps its newline"
+    );
+    let sessions = stream_config(&js, "user-sessions").await;
+    assert_eq!(
+        (
+            sessions.max_messages_per_subject,
+            sessions.max_age,
+            sessions.max_message_size
+        ),
+        (5, Duration::from_secs(30 * 86400), 1 << 20)
+    );
+    assert_eq!(
+        stream_config(&js, "cache").await.storage,
+        async_nats::jetstream::stream::StorageType::Memory
+    );
+    let message = js
+        .get_stream("KV_cache")
+        .await
+        .expect("stream")
+        .get_last_raw_message_by_subject("$KV.cache.fragments/homepage")
+        .await
+        .expect("message");
+    assert_eq!(
+        message.headers.get("Kvop-Manager").map(|v| v.as_str()),
+        Some("kvop")
+    );
+    assert_eq!(
+        message.headers.get("Kvop-Owner").map(|v| v.as_str()),
+        Some("default/cache-homepage")
+    );
+    assert!(
+        run.stdout.contains("user-sessions  2       2"),
+        "status table shows values and keys:\n{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn second_run_writes_nothing_and_exits_0_with_detailed_exitcode() {
+    let server = NatsServer::start();
+    assert_eq!(
+        kvop(
+            &server.url(),
+            &["reconcile", "-f", &examples(), "--detailed-exitcode"]
+        )
+        .await
+        .code,
+        2
+    );
+    let js = server.jetstream().await;
+    let before = support::sequences(&js, &["app-config", "cache", "user-sessions"]).await;
+    let again = kvop(
+        &server.url(),
+        &["reconcile", "-f", &examples(), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again.stdout.contains("Plan: 7 keys unchanged."),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        support::sequences(&js, &["app-config", "cache", "user-sessions"]).await,
+        before,
+        "no message was written"
+    );
+}
+
+#[tokio::test]
+async fn changed_value_is_updated_with_a_revision_check() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let v1 = manifests(&[(
+        "m.yaml",
+        &format!(
+            "{}---\n{}",
+            bucket("b", ""),
+            entry("e", "b", "k", "one", "")
+        ),
+    )]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&v1)])
+            .await
+            .code,
+        0
+    );
+    let v2 = manifests(&[(
+        "m.yaml",
+        &format!(
+            "{}---\n{}",
+            bucket("b", ""),
+            entry("e", "b", "k", "two", "")
+        ),
+    )]);
+    let run = kvop(
+        &server.url(),
+        &["reconcile", "-f", path(&v2), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout.contains("~ k update revision 1"),
+        "{}",
+        run.stdout
+    );
+    let current = kv_entry(&js, "b", "k").await.expect("entry");
+    assert_eq!(&current.value[..], b"two");
+    let message = js
+        .get_stream("KV_b")
+        .await
+        .expect("stream")
+        .get_raw_message(current.revision)
+        .await
+        .expect("message");
+    assert_eq!(
+        message
+            .headers
+            .get("Nats-Expected-Last-Subject-Sequence")
+            .map(|v| v.as_str()),
+        Some("1"),
+        "the update expected the observed revision"
+    );
+}
+
+#[tokio::test]
+async fn bucket_config_changes_are_applied_by_read_modify_write_and_then_stable() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let v1 = manifests(&[("b.yaml", &bucket("b", "  history: 2\n  ttl: 1h\n"))]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&v1)])
+            .await
+            .code,
+        0
+    );
+    // A field kvop does not manage, set out of band, must survive the update.
+    let mut config = stream_config(&js, "b").await;
+    config.max_consumers = 7;
+    js.update_stream(config).await.expect("out-of-band edit");
+    let spec = "  history: 8\n  ttl: 30s\n  maxValueSize: 4Ki\n  maxBytes: 1Mi\n  description: changed\n  compression: true\n  metadata:\n    team: a\n";
+    let v2 = manifests(&[("b.yaml", &bucket("b", spec))]);
+    let run = kvop(
+        &server.url(),
+        &["reconcile", "-f", path(&v2), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    for field in [
+        "history: 2 -> 8",
+        "ttl: 1h -> 30s",
+        "maxValueSize: unlimited -> 4Ki",
+        "maxBytes: unlimited -> 1Mi",
+        "description",
+        "compression: false -> true",
+        "metadata",
+    ] {
+        assert!(
+            run.stdout.contains(field),
+            "plan lists {field}:\n{}",
+            run.stdout
+        );
+    }
+    let config = stream_config(&js, "b").await;
+    assert_eq!(config.max_messages_per_subject, 8);
+    assert_eq!(config.max_age, Duration::from_secs(30));
+    assert_eq!(
+        config.duplicate_window,
+        Duration::from_secs(30),
+        "the duplicate window follows a short ttl"
+    );
+    assert_eq!((config.max_message_size, config.max_bytes), (4096, 1 << 20));
+    assert_eq!(config.description.as_deref(), Some("changed"));
+    assert_eq!(
+        config.compression,
+        Some(async_nats::jetstream::stream::Compression::S2)
+    );
+    assert_eq!(config.metadata.get("team").map(String::as_str), Some("a"));
+    assert!(
+        config.metadata.contains_key("_nats.level"),
+        "server metadata kept"
+    );
+    assert_eq!(config.max_consumers, 7, "unmanaged fields survive");
+    let again = kvop(
+        &server.url(),
+        &["reconcile", "-f", path(&v2), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(
+        again.code, 0,
+        "the server's normalisation is not mistaken for drift: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn storage_change_is_blocked_reported_and_not_attempted() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let file = manifests(&[(
+        "b.yaml",
+        &format!(
+            "{}---\n{}",
+            bucket("b", "  history: 1\n"),
+            entry("e", "b", "k", "v", "")
+        ),
+    )]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&file)])
+            .await
+            .code,
+        0
+    );
+    let before = last_sequence(&js, "b").await;
+    let memory = manifests(&[(
+        "b.yaml",
+        &format!(
+            "{}---\n{}",
+            bucket("b", "  history: 3\n  storage: memory\n"),
+            entry("e", "b", "k", "v", "")
+        ),
+    )]);
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&memory)]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("BLOCKED") && run.stdout.contains("! storage: file -> memory"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("cannot change storage on an existing bucket"),
+        "{}",
+        run.stderr
+    );
+    let config = stream_config(&js, "b").await;
+    assert_eq!(
+        config.storage,
+        async_nats::jetstream::stream::StorageType::File
+    );
+    assert_eq!(
+        config.max_messages_per_subject, 1,
+        "no partial update of the other fields"
+    );
+    assert_eq!(last_sequence(&js, "b").await, before);
+}
+
+#[tokio::test]
+async fn key_deleted_or_purged_out_of_band_is_recreated_over_its_marker() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = manifests(&[(
+        "m.yaml",
+        &format!(
+            "{}---\n{}---\n{}",
+            bucket("b", "  history: 5\n"),
+            entry("e1", "b", "deleted", "v", ""),
+            entry("e2", "b", "purged", "v", "")
+        ),
+    )]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&dir)])
+            .await
+            .code,
+        0
+    );
+    let store = js.get_key_value("b").await.expect("bucket");
+    store.delete("deleted").await.expect("delete");
+    store.purge("purged").await.expect("purge");
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("re-create over delete marker"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        kv_get(&js, "b", "deleted").await.as_deref(),
+        Some(&b"v"[..])
+    );
+    assert_eq!(kv_get(&js, "b", "purged").await.as_deref(), Some(&b"v"[..]));
+}
+
+#[tokio::test]
+async fn out_of_band_changes_follow_the_update_policy() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let text = [
+        bucket("b", "  history: 5\n"),
+        entry("overwrite", "b", "overwrite", "declared", ""),
+        entry(
+            "if-unchanged",
+            "b",
+            "if-unchanged",
+            "declared",
+            "  updatePolicy: IfUnchanged\n",
+        ),
+        entry(
+            "create-only",
+            "b",
+            "create-only",
+            "declared",
+            "  updatePolicy: CreateOnly\n",
+        ),
+    ]
+    .join("---\n");
+    let dir = manifests(&[("m.yaml", &text)]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&dir)])
+            .await
+            .code,
+        0
+    );
+    let store = js.get_key_value("b").await.expect("bucket");
+    for key in ["overwrite", "if-unchanged", "create-only"] {
+        store
+            .put(key, "theirs".into())
+            .await
+            .expect("foreign write");
+    }
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert_eq!(
+        run.code, 1,
+        "a conflict means the declared state was not reached: {run:?}"
+    );
+    assert!(
+        run.stdout.contains("~ overwrite restore: revision"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("! if-unchanged conflict"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("create-only skip"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("if-unchanged") && run.stderr.contains("another client"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        kv_get(&js, "b", "overwrite").await.as_deref(),
+        Some(&b"declared"[..]),
+        "Overwrite restores"
+    );
+    assert_eq!(
+        kv_get(&js, "b", "if-unchanged").await.as_deref(),
+        Some(&b"theirs"[..]),
+        "IfUnchanged leaves a foreign value"
+    );
+    assert_eq!(
+        kv_get(&js, "b", "create-only").await.as_deref(),
+        Some(&b"theirs"[..]),
+        "CreateOnly leaves an existing value"
+    );
+}
+
+#[tokio::test]
+async fn prune_deletes_only_undeclared_keys_this_manager_wrote() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let all = [
+        bucket("b", ""),
+        entry("a", "b", "a", "1", ""),
+        entry("c", "b", "c", "3", ""),
+    ]
+    .join("---\n");
+    let dir = manifests(&[("m.yaml", &all)]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&dir)])
+            .await
+            .code,
+        0
+    );
+    let other = manifests(&[(
+        "m.yaml",
+        &[bucket("b", ""), entry("y", "b", "y", "other", "")].join("---\n"),
+    )]);
+    assert_eq!(
+        kvop(
+            &server.url(),
+            &["reconcile", "-f", path(&other), "--manager", "someone-else"]
+        )
+        .await
+        .code,
+        0
+    );
+    js.get_key_value("b")
+        .await
+        .expect("bucket")
+        .put("x", "foreign".into())
+        .await
+        .expect("put");
+
+    let fewer = manifests(&[(
+        "m.yaml",
+        &[bucket("b", ""), entry("a", "b", "a", "1", "")].join("---\n"),
+    )]);
+    let dry = kvop(
+        &server.url(),
+        &[
+            "reconcile",
+            "-f",
+            path(&fewer),
+            "--prune",
+            "--dry-run",
+            "--detailed-exitcode",
+        ],
+    )
+    .await;
+    assert_eq!(dry.code, 2, "{dry:?}");
+    assert!(dry.stdout.contains("- c delete"), "{}", dry.stdout);
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&fewer), "--prune"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        kv_get(&js, "b", "c").await,
+        None,
+        "ours and undeclared: deleted"
+    );
+    assert_eq!(kv_get(&js, "b", "a").await.as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        kv_get(&js, "b", "x").await.as_deref(),
+        Some(&b"foreign"[..]),
+        "unmanaged keys stay"
+    );
+    assert_eq!(
+        kv_get(&js, "b", "y").await.as_deref(),
+        Some(&b"other"[..]),
+        "another manager's keys stay"
+    );
+    let again = kvop(
+        &server.url(),
+        &[
+            "reconcile",
+            "-f",
+            path(&fewer),
+            "--prune",
+            "--detailed-exitcode",
+        ],
+    )
+    .await;
+    assert_eq!(
+        again.code, 0,
+        "a deleted key is not deleted again: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn pruning_a_bucket_to_empty_needs_allow_empty_prune() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let full = manifests(&[(
+        "m.yaml",
+        &[bucket("b", ""), entry("a", "b", "a", "1", "")].join("---\n"),
+    )]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&full)])
+            .await
+            .code,
+        0
+    );
+    let before = last_sequence(&js, "b").await;
+    let empty = manifests(&[("m.yaml", &bucket("b", ""))]);
+    let refused = kvop(&server.url(), &["reconcile", "-f", path(&empty), "--prune"]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("--allow-empty-prune"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(last_sequence(&js, "b").await, before, "nothing written");
+    let allowed = kvop(
+        &server.url(),
+        &[
+            "reconcile",
+            "-f",
+            path(&empty),
+            "--prune",
+            "--allow-empty-prune",
+        ],
+    )
+    .await;
+    assert_eq!(allowed.code, 0, "{allowed:?}");
+    assert_eq!(kv_get(&js, "b", "a").await, None);
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing_and_exits_2_when_changes_are_pending() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let run = kvop(
+        &server.url(),
+        &[
+            "reconcile",
+            "-f",
+            &examples(),
+            "--dry-run",
+            "--detailed-exitcode",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout.contains("Dry run: nothing was written."),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(js.stream_names().count().await, 0, "no bucket was created");
+}
+
+#[tokio::test]
+async fn json_output_is_one_document_with_plan_result_and_status() {
+    let server = NatsServer::start();
+    let run = kvop(
+        &server.url(),
+        &["reconcile", "-f", &examples(), "-o", "json"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["schemaVersion"], 1);
+    assert_eq!(report["exitCode"], 0);
+    assert_eq!(report["plan"]["summary"]["keysToCreate"], 7);
+    assert_eq!(report["result"]["writes"], 10);
+    let statuses = report["status"].as_array().expect("status list");
+    let sessions = statuses
+        .iter()
+        .find(|status| status["bucket"] == "user-sessions")
+        .expect("sessions status");
+    assert_eq!(
+        (
+            sessions["keys"].as_i64(),
+            sessions["history"].as_i64(),
+            sessions["backingStore"].as_str()
+        ),
+        (Some(2), Some(5), Some("JetStream"))
+    );
+    assert_eq!(sessions["ttl"], "30d");
+}
+
+#[tokio::test]
+async fn manifests_can_come_from_stdin_and_other_kinds_are_skipped_with_a_notice() {
+    let server = NatsServer::start();
+    let text = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unrelated\n---\n{}---\n{}",
+        bucket("b", ""),
+        entry("e", "b", "k", "v", "")
+    );
+    let run = support::kvop_with_stdin(&server.url(), &["reconcile", "-f", "-"], Some(&text)).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("<stdin>:1: skipped v1 ConfigMap unrelated"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        kv_get(&server.jetstream().await, "b", "k").await.as_deref(),
+        Some(&b"v"[..])
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_one_clear_line() {
+    let port = support::free_port();
+    let run = kvop(
+        &format!("nats://127.0.0.1:{port}"),
+        &["reconcile", "-f", &examples()],
+    )
+    .await;
+    assert_eq!(run.code, 1);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with("error: cannot reach NATS:") && lines[0].contains(&port.to_string()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_one_clear_line() {
+    let server = support::NatsServer::start_with_config(
+        "authorization { users: [ { user: kvop, password: right } ] }\n",
+    );
+    let run = kvop(
+        &server.url(),
+        &[
+            "reconcile",
+            "-f",
+            &examples(),
+            "--user",
+            "kvop",
+            "--password",
+            "wrong",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refused the credentials"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("wrong"),
+        "the password is never printed: {}",
+        run.stderr
+    );
+    let ok = kvop(
+        &server.url(),
+        &["reconcile", "-f", &examples(), "--user", "kvop"],
+    )
+    .await;
+    assert_eq!(ok.code, 1, "missing password is refused too: {ok:?}");
+    let right = support::kvop(
+        &server.url(),
+        &[
+            "reconcile",
+            "-f",
+            &examples(),
+            "--user",
+            "kvop",
+            "--password",
+            "right",
+        ],
+    )
+    .await;
+    assert_eq!(right.code, 0, "{right:?}");
+}
