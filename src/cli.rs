@@ -32,10 +32,17 @@ pub struct Cli {
 pub enum Command {
     /// Make NATS match the manifests in files or directories: plan, apply, report.
     Reconcile(Box<ReconcileArgs>),
-    /// Print the CustomResourceDefinitions as YAML.
-    Crds,
+    /// Print the CustomResourceDefinitions as YAML, or write one file per CRD.
+    Crds(CrdsArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// Write `<plural>.<group>.yaml` files into this directory instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

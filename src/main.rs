@@ -39,11 +39,21 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let code = reconcile::run(&options).await?;
             Ok(u8::try_from(code).unwrap_or(1))
         }
-        Command::Crds => {
-            print!(
-                "{}",
-                kvop::crds::render_all().context("rendering the CRDs")?
-            );
+        Command::Crds(args) => {
+            match args.dir {
+                Some(dir) => {
+                    let written = kvop::crds::write_dir(&dir).map_err(|error| {
+                        anyhow::anyhow!("writing the CRDs into {}: {error}", dir.display())
+                    })?;
+                    for path in written {
+                        eprintln!("wrote {}", path.display());
+                    }
+                }
+                None => print!(
+                    "{}",
+                    kvop::crds::render_all().context("rendering the CRDs")?
+                ),
+            }
             Ok(0)
         }
         Command::Version => {

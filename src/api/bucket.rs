@@ -16,6 +16,7 @@ use super::stream::{Placement, Republish, StreamSource};
     group = "kvop.dev",
     version = "v1alpha1",
     kind = "KeyValueBucket",
+    doc = "A NATS JetStream Key-Value bucket, kept exactly as declared by kvop.",
     namespaced,
     shortname = "kvb",
     category = "kvop",

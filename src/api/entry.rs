@@ -11,6 +11,7 @@ use super::condition::{Condition, conditions_schema};
     group = "kvop.dev",
     version = "v1alpha1",
     kind = "KeyValueEntry",
+    doc = "One key of a KeyValueBucket, kept at its declared value by kvop.",
     namespaced,
     shortname = "kve",
     category = "kvop",
@@ -23,7 +24,14 @@ use super::condition::{Condition, conditions_schema};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("!has(oldSelf.spec.key) || (has(self.spec.key) && self.spec.key == oldSelf.spec.key)").message("spec.key is immutable"),
 )]
-#[x_kube(validation = Rule::new("[has(self.value), has(self.binaryValue), has(self.jsonValue), has(self.valueFrom)].filter(x, x).size() == 1").message("exactly one of value, binaryValue, jsonValue and valueFrom must be set"))]
+// "Exactly one value source" is a oneOf of `required` lists rather than a CEL rule: CEL
+// cannot see `jsonValue`, which has no type (the apiserver refuses such a rule).
+#[schemars(extend("oneOf" = [
+    {"required": ["value"]},
+    {"required": ["binaryValue"]},
+    {"required": ["jsonValue"]},
+    {"required": ["valueFrom"]},
+]))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyValueEntrySpec {
     /// The `KeyValueBucket` (in the same namespace) that holds this key. Immutable.

@@ -148,19 +148,9 @@ impl<'a> Collector<'a> {
         match serde_path_to_error::deserialize(&context.document.value) {
             Ok(resource) => Some(resource),
             Err(error) => {
+                // The path names the failing field itself, unknown fields included.
                 let mut path = error.path().to_string();
                 let message = error.inner().to_string();
-                // serde names an unknown field in the message only; point at its line.
-                if let Some(unknown) = message
-                    .strip_prefix("unknown field `")
-                    .and_then(|rest| rest.split('`').next())
-                {
-                    path = if path == "." {
-                        unknown.to_string()
-                    } else {
-                        format!("{path}.{unknown}")
-                    };
-                }
                 if path == "." {
                     path.clear();
                 }

@@ -1,0 +1,184 @@
+//! Bad input: every case exits 1, names file, line and field, and writes nothing (the
+//! stream's last sequence and the list of buckets are unchanged).
+
+mod support;
+
+use futures::StreamExt;
+use support::{NatsServer, bucket, entry, kvop, manifests};
+
+/// A valid bucket and key that every case carries along: it must not be touched.
+fn valid() -> String {
+    [
+        bucket("good", "  history: 2\n"),
+        entry("good-key", "good", "k", "changed-value", ""),
+    ]
+    .join("---\n")
+}
+
+struct Case {
+    name: &'static str,
+    files: Vec<(&'static str, String)>,
+    /// Substrings stderr must contain (file:line and field, message).
+    expect: Vec<&'static str>,
+}
+
+fn cases() -> Vec<Case> {
+    let e = |name: &str, key: &str, extra: &str| entry(name, "b", key, "v", extra);
+    let b = || bucket("b", "  history: 1\n");
+    vec![
+        Case { name: "malformed yaml", files: vec![("bad.yaml", "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueBucket\nmetadata: {name: x\n".into())], expect: vec!["bad.yaml:3: invalid YAML"] },
+        Case { name: "unknown field", files: vec![("bad.yaml", bucket("b", "  history: 1\n  histroy: 2\n"))], expect: vec!["bad.yaml:7: spec.histroy: unknown field `histroy`"] },
+        Case { name: "unknown top-level field", files: vec![("bad.yaml", format!("{}extra: 1\n", bucket("b", "  history: 1\n")))], expect: vec!["bad.yaml:7: extra: unknown field"] },
+        Case { name: "unknown kind in our group", files: vec![("bad.yaml", "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueStore\nmetadata:\n  name: x\n".into())], expect: vec!["bad.yaml:2: kind: unknown kind \"KeyValueStore\""] },
+        Case { name: "wrong version", files: vec![("bad.yaml", bucket("b", "  history: 1\n").replace("v1alpha1", "v1"))], expect: vec!["bad.yaml:1: apiVersion: unsupported apiVersion \"kvop.dev/v1\""] },
+        Case { name: "invalid bucket name", files: vec![("bad.yaml", bucket("b", "  bucket: a.b\n"))], expect: vec!["bad.yaml:6: spec.bucket: bucket name \"a.b\" contains '.'"] },
+        Case { name: "bucket name too long", files: vec![("bad.yaml", bucket("b", &format!("  bucket: {}\n", "x".repeat(253))))], expect: vec!["spec.bucket: bucket name is 253 characters long"] },
+        Case { name: "key with ..", files: vec![("bad.yaml", [b(), e("e", "a..b", "")].join("---\n"))], expect: vec!["bad.yaml:15: spec.key: key \"a..b\" may not contain '..'"] },
+        Case { name: "key with a space", files: vec![("bad.yaml", [b(), e("e", "a b", "")].join("---\n"))], expect: vec!["spec.key: key \"a b\" contains ' '"] },
+        Case { name: "key with leading dot", files: vec![("bad.yaml", [b(), e("e", ".a", "")].join("---\n"))], expect: vec!["spec.key: key \".a\" may not start or end with '.'"] },
+        Case { name: "history 0", files: vec![("bad.yaml", bucket("b", "  history: 0\n"))], expect: vec!["bad.yaml:6: spec.history: history must be between 1 and 64, got 0"] },
+        Case { name: "history 65", files: vec![("bad.yaml", bucket("b", "  history: 65\n"))], expect: vec!["spec.history: history must be between 1 and 64, got 65"] },
+        Case { name: "bad duration", files: vec![("bad.yaml", bucket("b", "  ttl: 10x\n"))], expect: vec!["bad.yaml:6: spec.ttl: invalid duration \"10x\""] },
+        Case { name: "ttl under 100ms", files: vec![("bad.yaml", bucket("b", "  ttl: 50ms\n"))], expect: vec!["spec.ttl: \"50ms\" is shorter than the minimum of 100ms"] },
+        Case { name: "limit marker ttl under 1s", files: vec![("bad.yaml", bucket("b", "  limitMarkerTtl: 500ms\n"))], expect: vec!["spec.limitMarkerTtl: \"500ms\" is shorter than the minimum of 1s"] },
+        Case { name: "bad size", files: vec![("bad.yaml", bucket("b", "  maxValueSize: 1.5Mi\n"))], expect: vec!["bad.yaml:6: spec.maxValueSize: invalid size \"1.5Mi\""] },
+        Case { name: "no value source", files: vec![("bad.yaml", [b(), "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueEntry\nmetadata:\n  name: e\nspec:\n  bucketRef:\n    name: b\n".to_string()].join("---\n"))], expect: vec!["bad.yaml:12: spec: exactly one of value, binaryValue, jsonValue and valueFrom must be set, found none"] },
+        Case { name: "two value sources", files: vec![("bad.yaml", [b(), e("e", "k", "  jsonValue: 1\n")].join("---\n"))], expect: vec!["found value, jsonValue"] },
+        Case { name: "invalid base64", files: vec![("bad.yaml", [b(), "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueEntry\nmetadata:\n  name: e\nspec:\n  bucketRef:\n    name: b\n  binaryValue: \"!!!\"\n".to_string()].join("---\n"))], expect: vec!["spec.binaryValue: invalid base64"] },
+        Case { name: "valueFrom in standalone mode", files: vec![("bad.yaml", [b(), "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueEntry\nmetadata:\n  name: e\nspec:\n  bucketRef:\n    name: b\n  valueFrom:\n    secretKeyRef: {name: s, key: k}\n".to_string()].join("---\n"))], expect: vec!["spec.valueFrom: valueFrom reads Secrets"] },
+        Case { name: "connection in standalone mode", files: vec![("bad.yaml", bucket("b", "  connection:\n    servers: [\"nats://x:4222\"]\n"))], expect: vec!["spec.connection: per-bucket connections"] },
+        Case { name: "duplicate key across files", files: vec![("one.yaml", [b(), e("e1", "k", "")].join("---\n")), ("two.yaml", e("e2", "k", ""))], expect: vec!["two.yaml:1: key \"k\" of bucket \"b\" is declared twice: first declared at", "one.yaml:"] },
+        Case { name: "duplicate bucket", files: vec![("one.yaml", b()), ("two.yaml", bucket("other", "  bucket: b\n"))], expect: vec!["two.yaml:1: bucket \"b\" is declared twice"] },
+        Case { name: "undeclared bucket", files: vec![("bad.yaml", entry("e", "nope", "k", "v", ""))], expect: vec!["bad.yaml:7: spec.bucketRef.name: no KeyValueBucket named \"nope\" in namespace \"default\""] },
+        Case { name: "entry in another namespace than its bucket", files: vec![("bad.yaml", [b(), e("e", "k", "").replace("  name: \"e\"\n", "  name: \"e\"\n  namespace: other\n")].join("---\n"))], expect: vec!["no KeyValueBucket named \"b\" in namespace \"other\""] },
+        Case { name: "entry targets a mirror", files: vec![("bad.yaml", [bucket("b", "  mirror:\n    name: good\n"), e("e", "k", "")].join("---\n"))], expect: vec!["spec.bucketRef.name: bucket \"b\" is a read-only mirror"] },
+        Case { name: "value over maxValueSize by one byte", files: vec![("bad.yaml", [bucket("b", "  maxValueSize: 200\n"), entry("e", "b", "k", &"x".repeat(87), "")].join("---\n"))], expect: vec!["the value is 87 bytes, plus 114 bytes of headers, over the maxValueSize of bucket \"b\" (200 bytes)"] },
+        Case { name: "a string field given a number", files: vec![("bad.yaml", [b(), "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueEntry\nmetadata:\n  name: e\nspec:\n  bucketRef:\n    name: b\n  value: 100\n".to_string()].join("---\n"))], expect: vec!["bad.yaml:15: spec.value: invalid type: integer `100`, expected a string (quote the value"] },
+        Case { name: "missing metadata.name", files: vec![("bad.yaml", "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueBucket\nmetadata: {}\nspec: {}\n".into())], expect: vec!["bad.yaml:3: metadata.name: metadata.name is required"] },
+        Case { name: "empty directory", files: vec![("README.txt", "no manifests here".into())], expect: vec!["no manifest files found"] },
+    ]
+}
+
+#[tokio::test]
+async fn every_bad_input_exits_1_names_file_line_and_field_and_writes_nothing() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let good = manifests(&[("good.yaml", &valid().replace("changed-value", "original"))]);
+    assert_eq!(
+        kvop(
+            &server.url(),
+            &["reconcile", "-f", good.path().to_str().expect("path")]
+        )
+        .await
+        .code,
+        0
+    );
+    let sequence = support::last_sequence(&js, "good").await;
+    let mut failures = Vec::new();
+    for case in cases() {
+        let mut files: Vec<(&str, &str)> = case
+            .files
+            .iter()
+            .map(|(name, text)| (*name, text.as_str()))
+            .collect();
+        let carried = valid();
+        if case.name != "empty directory" {
+            files.push(("valid.yaml", &carried));
+        }
+        let dir = manifests(&files);
+        let run = kvop(
+            &server.url(),
+            &["reconcile", "-f", dir.path().to_str().expect("path")],
+        )
+        .await;
+        let missing: Vec<&&str> = case
+            .expect
+            .iter()
+            .filter(|text| !run.stderr.contains(**text))
+            .collect();
+        if run.code != 1 || !missing.is_empty() {
+            failures.push(format!(
+                "{}: exit {}, missing {missing:?} in stderr:\n{}",
+                case.name, run.code, run.stderr
+            ));
+        }
+        let streams: Vec<String> = js
+            .stream_names()
+            .filter_map(|name| async move { name.ok() })
+            .collect()
+            .await;
+        if support::last_sequence(&js, "good").await != sequence || streams != ["KV_good"] {
+            failures.push(format!(
+                "{}: something was written (streams {streams:?})",
+                case.name
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_value_exactly_at_max_value_size_with_headers_is_accepted_by_the_server() {
+    // 86 bytes + 114 bytes of headers = 200: kvop's estimate must not be below what the
+    // server counts, or "valid" values would fail with 10054 mid-apply.
+    let server = NatsServer::start();
+    let dir = manifests(&[(
+        "m.yaml",
+        &[
+            bucket("b", "  maxValueSize: 200\n"),
+            entry("e", "b", "k", &"x".repeat(86), ""),
+        ]
+        .join("---\n"),
+    )]);
+    let run = kvop(
+        &server.url(),
+        &["reconcile", "-f", dir.path().to_str().expect("path")],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        support::kv_get(&server.jetstream().await, "b", "k")
+            .await
+            .map(|value| value.len()),
+        Some(86)
+    );
+}
+
+#[tokio::test]
+async fn a_value_over_the_servers_max_payload_is_refused_before_any_write() {
+    let server = NatsServer::start_with_config("max_payload: 1024\n");
+    let js = server.jetstream().await;
+    let dir = manifests(&[(
+        "m.yaml",
+        &[
+            bucket("b", ""),
+            entry("small", "b", "small", "v", ""),
+            entry("big", "b", "big", &"x".repeat(1000), ""),
+        ]
+        .join("---\n"),
+    )]);
+    let run = kvop(
+        &server.url(),
+        &["reconcile", "-f", dir.path().to_str().expect("path")],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("m.yaml:")
+            && run
+                .stderr
+                .contains("over the server's max_payload (1024 bytes)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        js.stream_names().count().await,
+        0,
+        "not even the bucket was created"
+    );
+}
