@@ -51,6 +51,8 @@ pub struct EntryOutcome {
     pub key: String,
     pub owner: String,
     pub result: EntryResult,
+    /// Revision conflicts met (and re-decided) on the way to `result`.
+    pub conflicts: usize,
 }
 
 /// The final state of one key after applying.
@@ -95,6 +97,15 @@ impl Outcome {
                     bucket.error.is_none() && matches!(bucket.action, "create" | "update")
                 })
                 .count()
+    }
+
+    /// Revision conflicts met and re-decided during the apply.
+    pub fn conflicts(&self) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|bucket| &bucket.entries)
+            .map(|entry| entry.conflicts)
+            .sum()
     }
 
     /// Failures and conflicts, one line each.
@@ -195,6 +206,7 @@ async fn apply_bucket(
                 result: EntryResult::NotAttempted {
                     reason: reason.clone(),
                 },
+                conflicts: 0,
             })
             .collect();
         return outcome;
@@ -266,6 +278,7 @@ async fn apply_entries(
             key: entry.key.clone(),
             owner: entry.owner.clone(),
             result,
+            conflicts: 0,
         });
     }
     let mut stream = None;
@@ -292,6 +305,7 @@ async fn apply_entries(
                 },
                 WriteResult::Failed(NatsError::Conflict) if round < CONFLICT_RETRIES => {
                     conflicts.push(index);
+                    outcomes[index].conflicts += 1;
                     continue;
                 }
                 WriteResult::Failed(error) => EntryResult::Failed { error },

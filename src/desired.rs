@@ -100,6 +100,30 @@ pub struct BucketConfig {
     pub metadata: BTreeMap<String, String>,
 }
 
+impl BucketConfig {
+    /// What a bucket declared with an empty spec gets; plans show a new bucket's
+    /// settings as the difference from this.
+    pub fn defaults() -> BucketConfig {
+        BucketConfig {
+            description: String::new(),
+            history: 1,
+            ttl: Duration::ZERO,
+            max_value_size: -1,
+            max_bytes: -1,
+            storage: StorageType::File,
+            replicas: 1,
+            compression: false,
+            allow_msg_ttl: false,
+            limit_marker_ttl: None,
+            placement: None,
+            republish: None,
+            mirror: None,
+            sources: Vec::new(),
+            metadata: BTreeMap::new(),
+        }
+    }
+}
+
 /// A declared key.
 #[derive(Debug, Clone)]
 pub struct DesiredEntry {

@@ -88,6 +88,8 @@ pub struct EntryPlanReport {
 pub struct ResultReport {
     /// Successful writes (bucket creates and updates, key writes).
     pub writes: usize,
+    /// Revision conflicts met during the apply; each re-read the key and decided again.
+    pub conflicts: usize,
     pub buckets: Vec<BucketResultReport>,
 }
 
@@ -241,6 +243,7 @@ pub fn result_report(outcome: &Outcome) -> ResultReport {
         .collect();
     ResultReport {
         writes: outcome.writes(),
+        conflicts: outcome.conflicts(),
         buckets,
     }
 }
@@ -314,9 +317,16 @@ pub fn render_outcome(outcome: &Outcome) -> String {
             format!("{count} {verb}")
         })
         .collect();
+    let conflicts = match outcome.conflicts() {
+        0 => String::new(),
+        count => format!(
+            "; {count} revision conflict{} re-read and decided again",
+            if count == 1 { "" } else { "s" }
+        ),
+    };
     let _ = writeln!(
         out,
-        "Applied: {} write{} ({}).",
+        "Applied: {} write{} ({}{conflicts}).",
         outcome.writes(),
         if outcome.writes() == 1 { "" } else { "s" },
         if parts.is_empty() {

@@ -147,7 +147,7 @@ async fn changed_value_is_updated_with_a_revision_check() {
     .await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stdout.contains("~ k update revision 1"),
+        run.stdout.contains("~ key k: update revision 1"),
         "{}",
         run.stdout
     );
@@ -370,16 +370,20 @@ async fn out_of_band_changes_follow_the_update_policy() {
         "a conflict means the declared state was not reached: {run:?}"
     );
     assert!(
-        run.stdout.contains("~ overwrite restore: revision"),
+        run.stdout.contains("~ key overwrite: restore, revision"),
         "{}",
         run.stdout
     );
     assert!(
-        run.stdout.contains("! if-unchanged conflict"),
+        run.stdout.contains("! key if-unchanged: conflict"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("create-only skip"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("key create-only: skip"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stderr.contains("if-unchanged") && run.stderr.contains("another client"),
         "{}",
@@ -456,7 +460,7 @@ async fn prune_deletes_only_undeclared_keys_this_manager_wrote() {
     )
     .await;
     assert_eq!(dry.code, 2, "{dry:?}");
-    assert!(dry.stdout.contains("- c delete"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("- key c: delete"), "{}", dry.stdout);
     let run = kvop(&server.url(), &["reconcile", "-f", path(&fewer), "--prune"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{BucketAction, EntryAction, Plan};
+use crate::desired::BucketConfig;
 
 /// Counts of planned changes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -65,6 +66,11 @@ pub fn render(plan: &Plan, verbose: bool) -> String {
             bucket.origin,
             describe_bucket(&bucket.action)
         );
+        if let BucketAction::Create { config } = &bucket.action {
+            for setting in super::diff_config(&BucketConfig::defaults(), config) {
+                let _ = writeln!(out, "    + {}: {}", setting.field, setting.to);
+            }
+        }
         if let BucketAction::Update { changes, .. } | BucketAction::Blocked { changes } =
             &bucket.action
         {
@@ -82,13 +88,13 @@ pub fn render(plan: &Plan, verbose: bool) -> String {
                 EntryAction::Create {
                     expected_revision: 0,
                     value,
-                } => format!("+ {} create ({})", entry.key, bytes(value.len())),
+                } => format!("+ key {}: create ({})", entry.key, bytes(value.len())),
                 EntryAction::Create {
                     expected_revision,
                     value,
                 } => {
                     format!(
-                        "+ {} re-create over delete marker at revision {expected_revision} ({})",
+                        "+ key {}: re-create over delete marker at revision {expected_revision} ({})",
                         entry.key,
                         bytes(value.len())
                     )
@@ -99,7 +105,7 @@ pub fn render(plan: &Plan, verbose: bool) -> String {
                     drift: None,
                 } => {
                     format!(
-                        "~ {} update revision {expected_revision} ({})",
+                        "~ key {}: update revision {expected_revision} ({})",
                         entry.key,
                         bytes(value.len())
                     )
@@ -109,32 +115,32 @@ pub fn render(plan: &Plan, verbose: bool) -> String {
                     value,
                     drift: Some(writer),
                 } => format!(
-                    "~ {} restore: revision {expected_revision} was written by {writer} ({})",
+                    "~ key {}: restore, revision {expected_revision} was written by {writer} ({})",
                     entry.key,
                     bytes(value.len())
                 ),
                 EntryAction::Unchanged { revision } if verbose => {
-                    format!("= {} unchanged at revision {revision}", entry.key)
+                    format!("= key {}: unchanged at revision {revision}", entry.key)
                 }
                 EntryAction::Unchanged { .. } => continue,
                 EntryAction::Conflict { revision, writer } => {
                     format!(
-                        "! {} conflict: updatePolicy IfUnchanged, revision {revision} was written by {writer}",
+                        "! key {}: conflict, updatePolicy IfUnchanged, revision {revision} was written by {writer}",
                         entry.key
                     )
                 }
                 EntryAction::Skip { revision } => format!(
-                    "  {} skip: updatePolicy CreateOnly, the key has a value at revision {revision}",
+                    "  key {}: skip, updatePolicy CreateOnly, the key has a value at revision {revision}",
                     entry.key
                 ),
                 EntryAction::Prune { expected_revision } => {
                     format!(
-                        "- {} delete: no longer declared (revision {expected_revision}, written for {})",
+                        "- key {}: delete, no longer declared (revision {expected_revision}, written for {})",
                         entry.key, entry.owner
                     )
                 }
                 EntryAction::Wait => format!(
-                    "! {} cannot be written: the bucket does not exist",
+                    "! key {}: cannot be written: the bucket does not exist",
                     entry.key
                 ),
             };
