@@ -43,10 +43,21 @@ pub struct SyntaxError {
 
 /// Parses every document of `text`; empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
-    let nodes: Vec<Node> = serde_saphyr::from_multiple(text).map_err(|error| SyntaxError {
-        line: error.location().map(|location| location.line()),
-        message: first_line(&error.without_snippet().to_string()),
-    })?;
+    // The default budget (1,024 documents, 250k nodes) protects against hostile input;
+    // a GitOps repository may hold 100k entries in one file. Alias limits stay.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 10_000_000,
+            max_events: 500_000_000,
+            max_nodes: 200_000_000,
+            max_total_scalar_bytes: 4 << 30,
+        },
+    };
+    let nodes: Vec<Node> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|error| SyntaxError {
+            line: error.location().map(|location| location.line()),
+            message: first_line(&error.without_snippet().to_string()),
+        })?;
     Ok(nodes
         .into_iter()
         .map(|node| {
