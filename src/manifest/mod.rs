@@ -3,6 +3,8 @@
 //! Every problem of every file is collected and reported at once, each with its file,
 //! line and field, before anything talks to NATS.
 
+mod bucket_spec;
+mod resolve;
 mod validate;
 pub mod yaml;
 
@@ -12,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use crate::desired::{Desired, Origin};
 
-pub use validate::{LoadOptions, check_value_sizes};
+pub use resolve::check_value_sizes;
+pub use validate::LoadOptions;
 
 /// Where manifests come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

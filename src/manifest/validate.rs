@@ -1,18 +1,16 @@
 //! Turns parsed documents into [`Desired`] state, applying every rule of the resource
 //! types (the same rules the CRD schema and CEL enforce in Kubernetes mode).
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use base64::Engine;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::yaml::Document;
 use super::{LoadError, Loaded};
-use crate::api::{self, KeyValueBucket, KeyValueBucketSpec, KeyValueEntry, KeyValueEntrySpec};
-use crate::desired::{BucketConfig, DesiredBucket, DesiredEntry, ObjectRef, Origin};
-use crate::{names, ownership, units};
+use super::{bucket_spec, resolve};
+use crate::api::{self, KeyValueBucket, KeyValueEntry, KeyValueEntrySpec};
+use crate::desired::{DesiredBucket, DesiredEntry, ObjectRef, Origin};
+use crate::names;
 
 /// What the loader needs to know beyond the files.
 #[derive(Debug, Clone)]
@@ -200,7 +198,15 @@ impl<'a> Collector<'a> {
         if let Err(message) = names::check_bucket_name(&name) {
             self.errors.push(context.error(name_field, message));
         }
-        let config = self.bucket_config(context, spec);
+        let config = match bucket_spec::bucket_config(spec) {
+            Ok(config) => Some(config),
+            Err(problems) => {
+                for (field, message) in problems {
+                    self.errors.push(context.error(&field, message));
+                }
+                None
+            }
+        };
         if spec.connection.is_some() {
             self.errors.push(context.error(
                 "spec.connection",
@@ -220,161 +226,6 @@ impl<'a> Collector<'a> {
                 deletion: spec.deletion_policy,
             });
         }
-    }
-
-    fn bucket_config(
-        &mut self,
-        context: &Context,
-        spec: &KeyValueBucketSpec,
-    ) -> Option<BucketConfig> {
-        let KeyValueBucketSpec {
-            bucket: _,
-            description,
-            history,
-            ttl,
-            max_value_size,
-            max_bytes,
-            storage,
-            replicas,
-            compression,
-            limit_marker_ttl,
-            placement,
-            republish,
-            mirror,
-            sources,
-            metadata,
-            connection: _,
-            deletion_policy: _,
-            management_policy: _,
-        } = spec;
-        let mut ok = true;
-        let mut fail = |field: &str, message: String, errors: &mut Vec<LoadError>| {
-            errors.push(context.error(field, message));
-            ok = false;
-        };
-        if !(1..=64).contains(history) {
-            fail(
-                "spec.history",
-                format!("history must be between 1 and 64, got {history}"),
-                &mut self.errors,
-            );
-        }
-        if !(1..=5).contains(replicas) {
-            fail(
-                "spec.replicas",
-                format!("replicas must be between 1 and 5, got {replicas}"),
-                &mut self.errors,
-            );
-        }
-        let mut duration = |field: &str,
-                            text: &Option<String>,
-                            minimum: Duration,
-                            errors: &mut Vec<LoadError>|
-         -> Option<Duration> {
-            let text = text.as_ref()?;
-            match units::parse_duration(text) {
-                Ok(value) if value >= minimum => Some(value),
-                Ok(_) => {
-                    fail(
-                        field,
-                        format!(
-                            "{text:?} is shorter than the minimum of {}",
-                            units::format_duration(minimum)
-                        ),
-                        errors,
-                    );
-                    None
-                }
-                Err(message) => {
-                    fail(field, message, errors);
-                    None
-                }
-            }
-        };
-        let ttl = duration(
-            "spec.ttl",
-            ttl,
-            Duration::from_millis(100),
-            &mut self.errors,
-        );
-        let limit_marker_ttl = duration(
-            "spec.limitMarkerTtl",
-            limit_marker_ttl,
-            Duration::from_secs(1),
-            &mut self.errors,
-        );
-        let mut size = |field: &str, value: &Option<_>, errors: &mut Vec<LoadError>| -> i64 {
-            match value.as_ref().map(units::parse_size) {
-                None => -1,
-                Some(Ok(0)) => {
-                    fail(
-                        field,
-                        "must be at least 1 byte (leave it out for no limit)".into(),
-                        errors,
-                    );
-                    -1
-                }
-                Some(Ok(bytes)) => bytes,
-                Some(Err(message)) => {
-                    fail(field, message, errors);
-                    -1
-                }
-            }
-        };
-        let max_value_size = size("spec.maxValueSize", max_value_size, &mut self.errors);
-        let max_bytes = size("spec.maxBytes", max_bytes, &mut self.errors);
-        // The stream's max_msg_size is a 32-bit integer on the server.
-        if max_value_size > i64::from(i32::MAX) {
-            fail(
-                "spec.maxValueSize",
-                format!(
-                    "{max_value_size} bytes is over the server's limit of {}",
-                    i32::MAX
-                ),
-                &mut self.errors,
-            );
-        }
-        if mirror.is_some() && !sources.is_empty() {
-            fail(
-                "spec.mirror",
-                "a bucket cannot have both a mirror and sources".into(),
-                &mut self.errors,
-            );
-        }
-        for (field, source) in mirror.iter().map(|m| ("spec.mirror".to_string(), m)).chain(
-            sources
-                .iter()
-                .enumerate()
-                .map(|(index, source)| (format!("spec.sources[{index}]"), source)),
-        ) {
-            if let Err(message) = names::check_bucket_name(&source.name) {
-                fail(&format!("{field}.name"), message, &mut self.errors);
-            }
-        }
-        if let Some(reserved) = metadata.keys().find(|key| key.starts_with("_nats.")) {
-            fail(
-                "spec.metadata",
-                format!("metadata key {reserved:?} is reserved for the server"),
-                &mut self.errors,
-            );
-        }
-        ok.then(|| BucketConfig {
-            description: description.clone().unwrap_or_default(),
-            history: i64::from(*history),
-            ttl: ttl.unwrap_or_default(),
-            max_value_size,
-            max_bytes,
-            storage: *storage,
-            replicas: i64::from(*replicas),
-            compression: *compression,
-            allow_msg_ttl: limit_marker_ttl.is_some(),
-            limit_marker_ttl,
-            placement: placement.clone(),
-            republish: republish.clone(),
-            mirror: mirror.clone(),
-            sources: sources.clone(),
-            metadata: metadata.clone(),
-        })
     }
 
     fn add_entry(&mut self, context: &Context, resource: KeyValueEntry) {
@@ -465,92 +316,13 @@ impl<'a> Collector<'a> {
 
     /// Resolves bucket references and checks rules that span documents.
     pub(super) fn finish(mut self) -> (Loaded, Vec<LoadError>) {
-        let mut by_object: HashMap<(String, String), usize> = HashMap::new();
-        let mut by_bucket: HashMap<String, usize> = HashMap::new();
-        for (index, bucket) in self.buckets.iter().enumerate() {
-            let object = (bucket.owner.namespace.clone(), bucket.owner.name.clone());
-            if let Some(first) = by_object.insert(object, index) {
-                self.errors.push(duplicate(
-                    &bucket.origin,
-                    &format!("KeyValueBucket {} is declared twice", bucket.owner),
-                    &self.buckets[first].origin,
-                ));
-            }
-            if let Some(first) = by_bucket.insert(bucket.name.clone(), index) {
-                self.errors.push(duplicate(
-                    &bucket.origin,
-                    &format!("bucket {:?} is declared twice", bucket.name),
-                    &self.buckets[first].origin,
-                ));
-            }
-        }
-        let mut entry_objects: HashMap<ObjectRef, Origin> = HashMap::new();
-        let mut keys: HashMap<(String, String), Origin> = HashMap::new();
-        for (entry, (namespace, reference, line)) in self.entries.iter_mut().zip(&self.bucket_refs)
-        {
-            let at_ref = Origin {
-                source: entry.origin.source.clone(),
-                line: *line,
-            };
-            if let Some(first) = entry_objects.insert(entry.owner.clone(), entry.origin.clone()) {
-                self.errors.push(duplicate(
-                    &entry.origin,
-                    &format!("KeyValueEntry {} is declared twice", entry.owner),
-                    &first,
-                ));
-            }
-            let Some(bucket) = by_object
-                .get(&(namespace.clone(), reference.clone()))
-                .map(|index| &self.buckets[*index])
-            else {
-                self.errors.push(LoadError {
-                    origin: at_ref,
-                    field: Some("spec.bucketRef.name".into()),
-                    message: format!("no KeyValueBucket named {reference:?} in namespace {namespace:?} is declared in the manifests"),
-                });
-                continue;
-            };
-            entry.bucket = bucket.name.clone();
-            if bucket.config.mirror.is_some() {
-                self.errors.push(LoadError {
-                    origin: at_ref,
-                    field: Some("spec.bucketRef.name".into()),
-                    message: format!(
-                        "bucket {:?} is a read-only mirror; declare the entry on the origin bucket",
-                        bucket.name
-                    ),
-                });
-                continue;
-            }
-            if let Some(first) = keys.insert(
-                (entry.bucket.clone(), entry.key.clone()),
-                entry.origin.clone(),
-            ) {
-                self.errors.push(duplicate(
-                    &entry.origin,
-                    &format!(
-                        "key {:?} of bucket {:?} is declared twice",
-                        entry.key, entry.bucket
-                    ),
-                    &first,
-                ));
-            }
-            let limit = bucket.config.max_value_size;
-            let total = entry.value.len()
-                + ownership::write_overhead(&self.options.manager, &entry.owner.to_string());
-            if limit >= 0 && total as i64 > limit {
-                self.errors.push(LoadError {
-                    origin: entry.origin.clone(),
-                    field: Some("spec".into()),
-                    message: format!(
-                        "the value is {} bytes, plus {} bytes of headers, over the maxValueSize of bucket {:?} ({limit} bytes)",
-                        entry.value.len(),
-                        total - entry.value.len(),
-                        bucket.name
-                    ),
-                });
-            }
-        }
+        let problems = resolve::resolve(
+            &self.buckets,
+            &mut self.entries,
+            &self.bucket_refs,
+            &self.options.manager,
+        );
+        self.errors.extend(problems);
         let loaded = Loaded {
             desired: crate::desired::Desired {
                 buckets: self.buckets,
@@ -559,50 +331,6 @@ impl<'a> Collector<'a> {
             skipped: self.skipped,
         };
         (loaded, self.errors)
-    }
-}
-
-/// Checks values against limits only the server knows: its `max_payload`, and the
-/// `max_value_size` of buckets kvop observes but does not manage.
-pub fn check_value_sizes(
-    desired: &crate::desired::Desired,
-    manager: &str,
-    max_payload: usize,
-    observed_limit: impl Fn(&str) -> Option<i64>,
-) -> Vec<LoadError> {
-    let mut errors = Vec::new();
-    for entry in &desired.entries {
-        let headers = ownership::write_overhead(manager, &entry.owner.to_string());
-        let total = entry.value.len() + headers;
-        let too_big = |limit: String| LoadError {
-            origin: entry.origin.clone(),
-            field: Some("spec".into()),
-            message: format!(
-                "the value is {} bytes, plus {headers} bytes of headers, over {limit}",
-                entry.value.len()
-            ),
-        };
-        if total > max_payload {
-            errors.push(too_big(format!(
-                "the server's max_payload ({max_payload} bytes)"
-            )));
-        } else if let Some(limit) =
-            observed_limit(&entry.bucket).filter(|limit| *limit >= 0 && total as i64 > *limit)
-        {
-            errors.push(too_big(format!(
-                "the max value size of bucket {:?} ({limit} bytes)",
-                entry.bucket
-            )));
-        }
-    }
-    errors
-}
-
-fn duplicate(origin: &Origin, what: &str, first: &Origin) -> LoadError {
-    LoadError {
-        origin: origin.clone(),
-        field: None,
-        message: format!("{what}: first declared at {first}"),
     }
 }
 

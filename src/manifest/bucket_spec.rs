@@ -1,0 +1,146 @@
+//! The rules of a `KeyValueBucket` spec, and its normalisation into a [`BucketConfig`].
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::api::KeyValueBucketSpec;
+use crate::desired::BucketConfig;
+use crate::{names, units};
+
+/// A problem in one field of a spec: (field path, message).
+pub(super) type FieldProblem = (String, String);
+
+/// Checks every field of `spec` and returns the normalized configuration, or every
+/// problem found.
+pub(super) fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<FieldProblem>> {
+    let KeyValueBucketSpec {
+        bucket: _,
+        description,
+        history,
+        ttl,
+        max_value_size,
+        max_bytes,
+        storage,
+        replicas,
+        compression,
+        limit_marker_ttl,
+        placement,
+        republish,
+        mirror,
+        sources,
+        metadata,
+        connection: _,
+        deletion_policy: _,
+        management_policy: _,
+    } = spec;
+    let mut problems = Vec::new();
+    let mut fail = |field: &str, message: String| problems.push((field.to_string(), message));
+    if !(1..=64).contains(history) {
+        fail(
+            "spec.history",
+            format!("history must be between 1 and 64, got {history}"),
+        );
+    }
+    if !(1..=5).contains(replicas) {
+        fail(
+            "spec.replicas",
+            format!("replicas must be between 1 and 5, got {replicas}"),
+        );
+    }
+    let ttl = duration(ttl.as_deref(), Duration::from_millis(100)).unwrap_or_else(|message| {
+        fail("spec.ttl", message);
+        None
+    });
+    let limit_marker_ttl = duration(limit_marker_ttl.as_deref(), Duration::from_secs(1))
+        .unwrap_or_else(|message| {
+            fail("spec.limitMarkerTtl", message);
+            None
+        });
+    let max_value_size = size(max_value_size.as_ref()).unwrap_or_else(|message| {
+        fail("spec.maxValueSize", message);
+        -1
+    });
+    let max_bytes = size(max_bytes.as_ref()).unwrap_or_else(|message| {
+        fail("spec.maxBytes", message);
+        -1
+    });
+    // The stream's max_msg_size is a 32-bit integer on the server.
+    if max_value_size > i64::from(i32::MAX) {
+        fail(
+            "spec.maxValueSize",
+            format!(
+                "{max_value_size} bytes is over the server's limit of {}",
+                i32::MAX
+            ),
+        );
+    }
+    if mirror.is_some() && !sources.is_empty() {
+        fail(
+            "spec.mirror",
+            "a bucket cannot have both a mirror and sources".into(),
+        );
+    }
+    let origins = mirror
+        .iter()
+        .map(|mirror| ("spec.mirror".to_string(), mirror))
+        .chain(
+            sources
+                .iter()
+                .enumerate()
+                .map(|(index, source)| (format!("spec.sources[{index}]"), source)),
+        );
+    for (field, origin) in origins {
+        if let Err(message) = names::check_bucket_name(&origin.name) {
+            fail(&format!("{field}.name"), message);
+        }
+    }
+    if let Some(reserved) = metadata.keys().find(|key| key.starts_with("_nats.")) {
+        fail(
+            "spec.metadata",
+            format!("metadata key {reserved:?} is reserved for the server"),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(BucketConfig {
+        description: description.clone().unwrap_or_default(),
+        history: i64::from(*history),
+        ttl: ttl.unwrap_or_default(),
+        max_value_size,
+        max_bytes,
+        storage: *storage,
+        replicas: i64::from(*replicas),
+        compression: *compression,
+        allow_msg_ttl: limit_marker_ttl.is_some(),
+        limit_marker_ttl,
+        placement: placement.clone(),
+        republish: republish.clone(),
+        mirror: mirror.clone(),
+        sources: sources.clone(),
+        metadata: metadata.clone(),
+    })
+}
+
+/// An optional duration of at least `minimum`.
+fn duration(text: Option<&str>, minimum: Duration) -> Result<Option<Duration>, String> {
+    let Some(text) = text else { return Ok(None) };
+    let value = units::parse_duration(text)?;
+    if value < minimum {
+        return Err(format!(
+            "{text:?} is shorter than the minimum of {}",
+            units::format_duration(minimum)
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// An optional size in bytes, -1 when absent (unlimited).
+fn size(value: Option<&IntOrString>) -> Result<i64, String> {
+    match value.map(units::parse_size).transpose()? {
+        None => Ok(-1),
+        Some(0) => Err("must be at least 1 byte (leave it out for no limit)".into()),
+        Some(bytes) => Ok(bytes),
+    }
+}
