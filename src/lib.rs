@@ -18,5 +18,6 @@ pub mod plan;
 pub mod progress;
 pub mod reconcile;
 pub mod report;
+pub mod spec;
 pub mod telemetry;
 pub mod units;

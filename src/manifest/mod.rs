@@ -3,7 +3,6 @@
 //! Every problem of every file is collected and reported at once, each with its file,
 //! line and field, before anything talks to NATS.
 
-mod bucket_spec;
 mod resolve;
 mod validate;
 pub mod yaml;

@@ -1,16 +1,14 @@
 //! Turns parsed documents into [`Desired`] state, applying every rule of the resource
 //! types (the same rules the CRD schema and CEL enforce in Kubernetes mode).
 
-use base64::Engine;
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::resolve;
 use super::yaml::Document;
 use super::{LoadError, Loaded};
-use super::{bucket_spec, resolve};
-use crate::api::{self, KeyValueBucket, KeyValueEntry, KeyValueEntrySpec};
+use crate::api::{self, KeyValueBucket, KeyValueEntry};
 use crate::desired::{DesiredBucket, DesiredEntry, ObjectRef, Origin};
-use crate::names;
+use crate::spec::{self, ValueSource};
 
 /// What the loader needs to know beyond the files.
 #[derive(Debug, Clone)]
@@ -189,42 +187,20 @@ impl<'a> Collector<'a> {
         let Some(owner) = self.object_ref(context, &resource.metadata) else {
             return;
         };
-        let errors_before = self.errors.len();
-        let spec = &resource.spec;
-        let (name, name_field) = match &spec.bucket {
-            Some(bucket) => (bucket.clone(), "spec.bucket"),
-            None => (owner.name.clone(), "metadata.name"),
-        };
-        if let Err(message) = names::check_bucket_name(&name) {
-            self.errors.push(context.error(name_field, message));
-        }
-        let config = match bucket_spec::bucket_config(spec) {
-            Ok(config) => Some(config),
-            Err(problems) => {
-                for (field, message) in problems {
-                    self.errors.push(context.error(&field, message));
-                }
-                None
-            }
-        };
-        if spec.connection.is_some() {
+        if resource.spec.connection.is_some() {
             self.errors.push(context.error(
                 "spec.connection",
                 "per-bucket connections and their Secrets are read by the Kubernetes operator only; in standalone mode use --nats-url and the credential flags",
             ));
         }
-        if self.errors.len() > errors_before {
-            return;
-        }
-        if let Some(config) = config {
-            self.buckets.push(DesiredBucket {
-                owner,
-                origin: context.origin(),
-                name,
-                config,
-                management: spec.management_policy,
-                deletion: spec.deletion_policy,
-            });
+        match spec::desired_bucket(owner, context.origin(), &resource) {
+            Ok(bucket) if resource.spec.connection.is_none() => self.buckets.push(bucket),
+            Ok(_) => {}
+            Err(problems) => {
+                for (field, message) in problems {
+                    self.errors.push(context.error(&field, message));
+                }
+            }
         }
     }
 
@@ -232,75 +208,34 @@ impl<'a> Collector<'a> {
         let Some(owner) = self.object_ref(context, &resource.metadata) else {
             return;
         };
-        let KeyValueEntrySpec {
-            bucket_ref,
-            key,
-            value,
-            binary_value,
-            json_value,
-            value_from,
-            update_policy,
-            deletion_policy,
-        } = resource.spec;
-        let errors_before = self.errors.len();
-        let (key, key_field) = match key {
-            Some(key) => (key, "spec.key"),
-            None => (owner.name.clone(), "metadata.name"),
-        };
-        if let Err(message) = names::check_key(&key) {
-            self.errors.push(context.error(key_field, message));
-        }
-        let given: Vec<&str> = [
-            (value.is_some(), "value"),
-            (binary_value.is_some(), "binaryValue"),
-            (json_value.is_some(), "jsonValue"),
-            (value_from.is_some(), "valueFrom"),
-        ]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect();
-        if given.len() != 1 {
-            let found = if given.is_empty() {
-                "none".to_string()
-            } else {
-                given.join(", ")
-            };
-            self.errors.push(context.error("spec", format!("exactly one of value, binaryValue, jsonValue and valueFrom must be set, found {found}")));
-        }
-        let bytes = if let Some(text) = value {
-            Some(Bytes::from(text))
-        } else if let Some(encoded) = binary_value {
-            match base64::engine::general_purpose::STANDARD.decode(encoded.trim()) {
-                Ok(raw) => Some(Bytes::from(raw)),
-                Err(error) => {
-                    self.errors.push(
-                        context.error("spec.binaryValue", format!("invalid base64: {error}")),
-                    );
-                    None
-                }
-            }
-        } else if let Some(json) = json_value {
-            Some(Bytes::from(canonical_json(json)))
-        } else {
-            if value_from.is_some() {
+        let spec = &resource.spec;
+        let key = spec::entry_key(&owner, spec)
+            .map_err(|(field, message)| self.errors.push(context.error(&field, message)));
+        let value = match spec::entry_value(spec) {
+            Ok(ValueSource::Inline(bytes)) => Some(bytes),
+            Ok(ValueSource::From(_)) => {
                 self.errors.push(context.error(
                     "spec.valueFrom",
                     "valueFrom reads Secrets and ConfigMaps, which only the Kubernetes operator can do; in standalone mode put the value in value, binaryValue or jsonValue",
                 ));
+                None
             }
-            None
+            Err((field, message)) => {
+                self.errors.push(context.error(&field, message));
+                None
+            }
         };
-        if bucket_ref.name.is_empty() {
+        if spec.bucket_ref.name.is_empty() {
             self.errors
                 .push(context.error("spec.bucketRef.name", "bucketRef.name is required"));
-        }
-        if self.errors.len() > errors_before {
             return;
         }
-        let Some(bytes) = bytes else { return };
+        let (Ok(key), Some(value)) = (key, value) else {
+            return;
+        };
         self.bucket_refs.push((
             owner.namespace.clone(),
-            bucket_ref.name,
+            spec.bucket_ref.name.clone(),
             context.document.line_of("spec.bucketRef.name"),
         ));
         self.entries.push(DesiredEntry {
@@ -308,9 +243,9 @@ impl<'a> Collector<'a> {
             origin: context.origin(),
             bucket: String::new(),
             key,
-            value: bytes,
-            update_policy,
-            deletion_policy,
+            value,
+            update_policy: spec.update_policy,
+            deletion_policy: spec.deletion_policy,
         });
     }
 
@@ -347,22 +282,4 @@ fn describe_name(object: &serde_json::Map<String, serde_json::Value>) -> String 
         Some(namespace) => format!("{namespace}/{name}"),
         None => name.to_string(),
     }
-}
-
-/// Compact JSON with object keys sorted at every level, so the stored bytes do not
-/// depend on the order keys were written in.
-fn canonical_json(mut value: serde_json::Value) -> Vec<u8> {
-    fn sort(value: &mut serde_json::Value) {
-        match value {
-            serde_json::Value::Object(map) => {
-                map.sort_keys();
-                map.values_mut().for_each(sort);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(sort),
-            _ => {}
-        }
-    }
-    sort(&mut value);
-    // Serializing a Value cannot fail: its keys are strings and its numbers finite.
-    serde_json::to_vec(&value).unwrap_or_default()
 }

@@ -16,23 +16,7 @@ use crate::ownership::Writer;
 const MANAGER: &str = "kvop";
 
 fn config() -> BucketConfig {
-    BucketConfig {
-        description: String::new(),
-        history: 1,
-        ttl: Duration::ZERO,
-        max_value_size: -1,
-        max_bytes: -1,
-        storage: StorageType::File,
-        replicas: 1,
-        compression: false,
-        allow_msg_ttl: false,
-        limit_marker_ttl: None,
-        placement: None,
-        republish: None,
-        mirror: None,
-        sources: Vec::new(),
-        metadata: Default::default(),
-    }
+    BucketConfig::defaults()
 }
 
 fn origin() -> Origin {

@@ -1,4 +1,4 @@
-//! The rules of a `KeyValueBucket` spec, and its normalisation into a [`BucketConfig`].
+//! The rules of a `KeyValueBucket` spec's settings, normalized into a [`BucketConfig`].
 
 use std::time::Duration;
 
@@ -9,11 +9,11 @@ use crate::desired::BucketConfig;
 use crate::{names, units};
 
 /// A problem in one field of a spec: (field path, message).
-pub(super) type FieldProblem = (String, String);
+pub type FieldProblem = (String, String);
 
 /// Checks every field of `spec` and returns the normalized configuration, or every
 /// problem found.
-pub(super) fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<FieldProblem>> {
+pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<FieldProblem>> {
     let KeyValueBucketSpec {
         bucket: _,
         description,

@@ -1,0 +1,141 @@
+//! From resources to desired state: the rules of both kinds, shared by the manifest
+//! loader and the operator (which adds only what needs Kubernetes, such as `valueFrom`).
+
+mod bucket_config;
+
+use base64::Engine;
+use bytes::Bytes;
+
+pub use bucket_config::{FieldProblem, bucket_config};
+
+use crate::api::{KeyValueBucket, KeyValueEntrySpec, ValueFrom};
+use crate::desired::{DesiredBucket, ObjectRef, Origin};
+use crate::names;
+
+fn problem(field: &str, message: impl Into<String>) -> FieldProblem {
+    (field.to_string(), message.into())
+}
+
+/// The NATS bucket name of a resource and the field it comes from.
+pub fn bucket_name<'a>(owner: &'a ObjectRef, bucket: Option<&'a str>) -> (&'a str, &'static str) {
+    match bucket {
+        Some(bucket) => (bucket, "spec.bucket"),
+        None => (owner.name.as_str(), "metadata.name"),
+    }
+}
+
+/// A bucket resource as desired state, or every problem of its spec.
+pub fn desired_bucket(
+    owner: ObjectRef,
+    origin: Origin,
+    resource: &KeyValueBucket,
+) -> Result<DesiredBucket, Vec<FieldProblem>> {
+    let spec = &resource.spec;
+    let (name, name_field) = bucket_name(&owner, spec.bucket.as_deref());
+    let name = name.to_string();
+    let mut problems = Vec::new();
+    if let Err(message) = names::check_bucket_name(&name) {
+        problems.push(problem(name_field, message));
+    }
+    let config = bucket_config(spec)
+        .map_err(|more| problems.extend(more))
+        .ok();
+    match config {
+        Some(config) if problems.is_empty() => Ok(DesiredBucket {
+            owner,
+            origin,
+            name,
+            config,
+            management: spec.management_policy,
+            deletion: spec.deletion_policy,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// The key of an entry resource (`spec.key`, else `metadata.name`), checked.
+pub fn entry_key(owner: &ObjectRef, spec: &KeyValueEntrySpec) -> Result<String, FieldProblem> {
+    let (key, field) = match &spec.key {
+        Some(key) => (key.as_str(), "spec.key"),
+        None => (owner.name.as_str(), "metadata.name"),
+    };
+    names::check_key(key).map_err(|message| problem(field, message))?;
+    Ok(key.to_string())
+}
+
+/// Where an entry's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueSource<'a> {
+    /// `value`, `binaryValue` or `jsonValue`, as the bytes to store.
+    Inline(Bytes),
+    /// `valueFrom`: a Secret or ConfigMap key, read by the operator.
+    From(&'a ValueFrom),
+}
+
+/// The value source of an entry: exactly one must be set; inline values are decoded.
+pub fn entry_value(spec: &KeyValueEntrySpec) -> Result<ValueSource<'_>, FieldProblem> {
+    match (
+        &spec.value,
+        &spec.binary_value,
+        &spec.json_value,
+        &spec.value_from,
+    ) {
+        (Some(text), None, None, None) => Ok(ValueSource::Inline(Bytes::from(text.clone()))),
+        (None, Some(encoded), None, None) => base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map(|raw| ValueSource::Inline(Bytes::from(raw)))
+            .map_err(|error| problem("spec.binaryValue", format!("invalid base64: {error}"))),
+        (None, None, Some(json), None) => Ok(ValueSource::Inline(Bytes::from(canonical_json(
+            json.clone(),
+        )))),
+        (None, None, None, Some(from))
+            if from.secret_key_ref.is_some() != from.config_map_key_ref.is_some() =>
+        {
+            Ok(ValueSource::From(from))
+        }
+        (None, None, None, Some(_)) => Err(problem(
+            "spec.valueFrom",
+            "exactly one of secretKeyRef and configMapKeyRef must be set",
+        )),
+        (value, binary, json, from) => {
+            let given: Vec<&str> = [
+                (value.is_some(), "value"),
+                (binary.is_some(), "binaryValue"),
+                (json.is_some(), "jsonValue"),
+                (from.is_some(), "valueFrom"),
+            ]
+            .into_iter()
+            .filter_map(|(set, name)| set.then_some(name))
+            .collect();
+            let found = if given.is_empty() {
+                "none".to_string()
+            } else {
+                given.join(", ")
+            };
+            Err(problem(
+                "spec",
+                format!(
+                    "exactly one of value, binaryValue, jsonValue and valueFrom must be set, found {found}"
+                ),
+            ))
+        }
+    }
+}
+
+/// Compact JSON with object keys sorted at every level, so the stored bytes do not
+/// depend on the order keys were written in.
+pub fn canonical_json(mut value: serde_json::Value) -> Vec<u8> {
+    fn sort(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.sort_keys();
+                map.values_mut().for_each(sort);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(sort),
+            _ => {}
+        }
+    }
+    sort(&mut value);
+    // Serializing a Value cannot fail: its keys are strings and its numbers finite.
+    serde_json::to_vec(&value).unwrap_or_default()
+}
