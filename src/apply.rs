@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_nats::jetstream;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::desired::{Desired, DesiredEntry};
 use crate::nats::errors::classify;
@@ -143,20 +143,21 @@ pub async fn apply(
     options: &ApplyOptions,
     on_write: &(dyn Fn() + Sync),
 ) -> Outcome {
-    let mut results: Vec<(usize, BucketOutcome)> = futures::stream::iter(
-        plan.buckets
-            .iter()
-            .enumerate()
-            .map(|(index, bucket)| async move {
-                (
-                    index,
-                    apply_bucket(jetstream, bucket, desired, options, on_write).await,
-                )
-            }),
-    )
-    .buffer_unordered(CONCURRENT_BUCKETS)
-    .collect()
-    .await;
+    // Futures are built before streaming them: a closure returning an async block that
+    // borrows its argument is not general enough to be Send.
+    let pending: Vec<_> = plan
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(index, bucket)| {
+            apply_bucket(jetstream, bucket, desired, options, on_write)
+                .map(move |outcome| (index, outcome))
+        })
+        .collect();
+    let mut results: Vec<(usize, BucketOutcome)> = futures::stream::iter(pending)
+        .buffer_unordered(CONCURRENT_BUCKETS)
+        .collect()
+        .await;
     results.sort_by_key(|(index, _)| *index);
     Outcome {
         buckets: results.into_iter().map(|(_, outcome)| outcome).collect(),
@@ -216,7 +217,7 @@ async fn apply_bucket(
 }
 
 /// Creates the bucket's stream; an identical existing stream counts as created.
-async fn ensure_created(
+pub async fn ensure_created(
     jetstream: &jetstream::Context,
     bucket: &str,
     config: &crate::desired::BucketConfig,
@@ -230,7 +231,7 @@ async fn ensure_created(
 }
 
 /// Read-modify-write of the stream config: fields kvop does not manage are kept.
-async fn update(
+pub async fn update(
     jetstream: &jetstream::Context,
     bucket: &str,
     config: &crate::desired::BucketConfig,

@@ -1,6 +1,7 @@
 //! Command-line interface: clap types only. Every flag also reads an environment variable.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -32,10 +33,60 @@ pub struct Cli {
 pub enum Command {
     /// Make NATS match the manifests in files or directories: plan, apply, report.
     Reconcile(Box<ReconcileArgs>),
+    /// Run the Kubernetes operator: reconcile KeyValueBucket and KeyValueEntry resources.
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD.
     Crds(CrdsArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "KVOP_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Reconcile every object at least this often, as a safety net behind the live
+    /// bucket views.
+    #[arg(long, env = "KVOP_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// Refresh bucket statistics in `.status` this often.
+    #[arg(long, env = "KVOP_STATUS_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub status_interval: Duration,
+
+    /// Address of the /metrics, /healthz and /readyz endpoint.
+    #[arg(long, env = "KVOP_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub metrics_address: std::net::SocketAddr,
+
+    /// Run only while holding a Lease, so that several replicas can run with one active.
+    #[arg(long, env = "KVOP_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// The Lease's namespace (default: the pod's namespace, from POD_NAMESPACE).
+    #[arg(long, env = "KVOP_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// The Lease's name.
+    #[arg(long, env = "KVOP_LEASE_NAME", default_value = "kvop-leader")]
+    pub lease_name: String,
+
+    /// This instance's identity in the Lease (default: POD_NAME or the host name, and the
+    /// process id).
+    #[arg(long, env = "KVOP_IDENTITY")]
+    pub identity: Option<String>,
+
+    /// The manager name written into every key's `Kvop-Manager` header.
+    #[arg(long, env = "KVOP_MANAGER", default_value = "kvop")]
+    pub manager: String,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::units::parse_duration(text)
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +211,7 @@ impl ConnectionArgs {
             js_domain: self.js_domain.clone(),
             js_api_prefix: self.js_api_prefix.clone(),
             client_name: format!("kvop {}", env!("CARGO_PKG_VERSION")),
+            retry_initial_connect: false,
         }
     }
 }

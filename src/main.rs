@@ -39,6 +39,37 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let code = reconcile::run(&options).await?;
             Ok(u8::try_from(code).unwrap_or(1))
         }
+        Command::Run(args) => {
+            let mut connection = args.connection.settings();
+            connection.retry_initial_connect = true;
+            let leader_election = args.leader_election.then(|| {
+                let namespace = args
+                    .lease_namespace
+                    .clone()
+                    .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                    .unwrap_or_else(|| "default".into());
+                let identity = args.identity.clone().unwrap_or_else(|| {
+                    let host = std::env::var("POD_NAME")
+                        .or_else(|_| std::env::var("HOSTNAME"))
+                        .unwrap_or_else(|_| "kvop".into());
+                    format!("{host}-{}", std::process::id())
+                });
+                (namespace, args.lease_name.clone(), identity)
+            });
+            let options = kvop::controller::OperatorOptions {
+                connection,
+                settings: kvop::controller::context::Settings {
+                    manager: args.manager.clone(),
+                    resync_interval: args.resync_interval,
+                    status_interval: args.status_interval,
+                },
+                namespace: args.namespace.clone(),
+                metrics_address: args.metrics_address,
+                leader_election,
+            };
+            kvop::controller::run(options).await?;
+            Ok(0)
+        }
         Command::Crds(args) => {
             match args.dir {
                 Some(dir) => {

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::api::KeyValueBucketStatus;
+use crate::api::bucket::{ClusterStatus, ReplicaStatus};
 use crate::apply::{EntryResult, Outcome};
 use crate::nats::NatsError;
 use crate::observed::ObservedStream;
@@ -269,6 +270,19 @@ pub fn bucket_status(
         max_value_size: Some(stream.config.max_value_size),
         last_revision: Some(to_i64(stream.stats.last_revision)),
         created: Some(stream.stats.created.clone()).filter(|created| !created.is_empty()),
+        cluster: stream.stats.cluster.as_ref().map(|cluster| ClusterStatus {
+            name: cluster.name.clone(),
+            leader: cluster.leader.clone(),
+            replicas: cluster
+                .replicas
+                .iter()
+                .map(|(name, current, lag)| ReplicaStatus {
+                    name: name.clone(),
+                    current: *current,
+                    lag: to_i64(*lag),
+                })
+                .collect(),
+        }),
         ..Default::default()
     }
 }

@@ -27,6 +27,9 @@ pub struct ConnectionSettings {
     pub js_api_prefix: Option<String>,
     /// Shown in the server's connection list.
     pub client_name: String,
+    /// Keep trying to connect in the background instead of failing (the operator must
+    /// start, and report, while NATS is down).
+    pub retry_initial_connect: bool,
 }
 
 impl fmt::Debug for ConnectionSettings {
@@ -119,6 +122,9 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
     }
     if settings.tls_first {
         options = options.tls_first();
+    }
+    if settings.retry_initial_connect {
+        options = options.retry_on_initial_connect();
     }
     let servers: Vec<async_nats::ServerAddr> = settings
         .url

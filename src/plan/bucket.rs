@@ -20,7 +20,7 @@ pub struct FieldChange {
     pub immutable: bool,
 }
 
-pub(super) fn decide_bucket(desired: &DesiredBucket, observed: &ObservedBucket) -> BucketAction {
+pub fn decide_bucket(desired: &DesiredBucket, observed: &ObservedBucket) -> BucketAction {
     let Some(stream) = &observed.stream else {
         return match desired.management {
             ManagementPolicy::Manage => BucketAction::Create {

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-pub use bucket::{FieldChange, diff_config};
+pub use bucket::{FieldChange, decide_bucket, diff_config};
 pub use entry::decide_entry;
 
 use crate::desired::{BucketConfig, Desired, ObjectRef, Origin};

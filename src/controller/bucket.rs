@@ -1,0 +1,389 @@
+//! The `KeyValueBucket` controller. Each reconcile:
+//! 1. validates the spec (the same rules as `kvop reconcile`);
+//! 2. observes the bucket's stream and plans its configuration (create, update, blocked,
+//!    observe, missing), through the shared planner;
+//! 3. creates or updates the stream by read-modify-write;
+//! 4. starts the bucket's live view, which serves and re-queues its entries;
+//! 5. writes `.status` (conditions and statistics) only when it changed;
+//!
+//! and on deletion applies `deletionPolicy` behind the `kvop.dev/cleanup` finalizer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::finalizer::{self, Event, finalizer};
+use kube::runtime::reflector::ObjectRef as StoreRef;
+use kube::{Resource, ResourceExt};
+
+use super::context::Context;
+use super::error::ControllerError;
+use super::status::{READY, SYNCED, apply_status, condition, now};
+use super::{FINALIZER, object_ref, origin};
+use crate::api::{BucketDeletionPolicy, KeyValueBucket, KeyValueBucketStatus, ManagementPolicy};
+use crate::apply::{ensure_created, update};
+use crate::desired::DesiredBucket;
+use crate::nats::NatsError;
+use crate::nats::observe::stream_state;
+use crate::observed::{ObservedBucket, ObservedStream};
+use crate::plan::{BucketAction, decide_bucket};
+use crate::report::bucket_status;
+use crate::spec;
+
+/// Reconciles one bucket resource.
+pub async fn reconcile(
+    bucket: Arc<KeyValueBucket>,
+    context: Arc<Context>,
+) -> Result<Action, ControllerError> {
+    let started = Instant::now();
+    let api: Api<KeyValueBucket> = Api::namespaced(
+        context.client.clone(),
+        &bucket.namespace().unwrap_or_default(),
+    );
+    let result = finalizer(&api, FINALIZER, bucket, |event| async {
+        match event {
+            Event::Apply(bucket) => apply(&bucket, &context, &api).await,
+            Event::Cleanup(bucket) => cleanup(&bucket, &context, &api).await,
+        }
+    })
+    .await
+    .map_err(|error| match error {
+        finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
+        other => ControllerError::Finalizer(other.to_string()),
+    });
+    context
+        .metrics
+        .reconciled("KeyValueBucket", started.elapsed().as_secs_f64());
+    result
+}
+
+async fn apply(
+    bucket: &KeyValueBucket,
+    context: &Context,
+    api: &Api<KeyValueBucket>,
+) -> Result<Action, ControllerError> {
+    let previous = bucket.status.clone().unwrap_or_default();
+    let generation = bucket.metadata.generation;
+    let desired = match spec::desired_bucket(object_ref(bucket), origin(bucket), bucket) {
+        Ok(desired) => desired,
+        Err(problems) => {
+            let message = problems
+                .iter()
+                .map(|(field, message)| format!("{field}: {message}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let status = with_conditions(
+                &previous,
+                generation,
+                false,
+                "InvalidSpec",
+                &message,
+                Some(false),
+            );
+            write_if_changed(api, bucket, &previous, status).await?;
+            return Err(ControllerError::InvalidSpec(message));
+        }
+    };
+    let jetstream = &context.nats.jetstream;
+    let synced = sync(&desired, context).await;
+    let (action, stream) = match synced {
+        Ok(done) => done,
+        Err(error) => {
+            let status = with_conditions(
+                &previous,
+                generation,
+                false,
+                error.reason(),
+                &error.to_string(),
+                Some(false),
+            );
+            write_if_changed(api, bucket, &previous, status).await?;
+            return Err(error.into());
+        }
+    };
+    publish_bucket_event(context, bucket, &action).await;
+    let view = stream
+        .as_ref()
+        .and_then(|_| context.views.ensure(bucket, &desired.name, jetstream));
+    let keys = view.as_ref().and_then(|view| view.live_keys());
+    let mut status = match &stream {
+        Some(stream) => bucket_status(&desired.name, stream, keys),
+        None => KeyValueBucketStatus {
+            bucket: Some(desired.name.clone()),
+            ..Default::default()
+        },
+    };
+    let (ready, reason, message) = readiness(&action);
+    status.conditions =
+        with_conditions(&previous, generation, ready, reason, &message, None).conditions;
+    status.observed_generation = generation;
+    write_if_changed(api, bucket, &previous, status).await?;
+    context.backoff.reset(&bucket_key(bucket));
+    Ok(match action {
+        BucketAction::Missing => Action::requeue(std::time::Duration::from_secs(30)),
+        _ => Action::requeue(
+            context
+                .settings
+                .status_interval
+                .min(context.settings.resync_interval),
+        ),
+    })
+}
+
+/// Observes the stream, plans its configuration and applies the plan.
+async fn sync(
+    desired: &DesiredBucket,
+    context: &Context,
+) -> Result<(BucketAction, Option<ObservedStream>), NatsError> {
+    let jetstream = &context.nats.jetstream;
+    let observed = ObservedBucket {
+        stream: stream_state(jetstream, &desired.name).await?,
+        ..Default::default()
+    };
+    let action = decide_bucket(desired, &observed);
+    let applied = match &action {
+        BucketAction::Create { config } => Some((
+            "create_bucket",
+            ensure_created(jetstream, &desired.name, config).await,
+        )),
+        BucketAction::Update { config, .. } => Some((
+            "update_bucket",
+            update(jetstream, &desired.name, config).await,
+        )),
+        _ => None,
+    };
+    if let Some((operation, result)) = applied {
+        context
+            .metrics
+            .nats_operation(operation, if result.is_ok() { "ok" } else { "error" });
+        result?;
+        return Ok((action, stream_state(jetstream, &desired.name).await?));
+    }
+    Ok((action, observed.stream))
+}
+
+/// `Ready` for each planned bucket action.
+fn readiness(action: &BucketAction) -> (bool, &'static str, String) {
+    match action {
+        BucketAction::Create { .. } => (true, "Created", "the bucket was created".into()),
+        BucketAction::Update { changes, .. } => (
+            true,
+            "Updated",
+            format!(
+                "updated {}",
+                changes
+                    .iter()
+                    .map(|change| change.field)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        BucketAction::Unchanged => (true, "Ready", "the bucket matches its spec".into()),
+        BucketAction::Observe => (
+            true,
+            "Observed",
+            "the bucket exists; managementPolicy Observe never changes it".into(),
+        ),
+        BucketAction::Blocked { changes } => (
+            false,
+            "ImmutableFieldChanged",
+            format!(
+                "the server cannot change {} on an existing bucket; delete and re-create the bucket or revert the spec",
+                changes
+                    .iter()
+                    .map(|change| format!("{} ({} -> {})", change.field, change.from, change.to))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        BucketAction::Missing => (
+            false,
+            "BucketMissing",
+            "the bucket does not exist and managementPolicy is Observe".into(),
+        ),
+    }
+}
+
+/// The previous status with fresh `Ready` and `Synced` conditions. `synced` defaults to
+/// `ready` (a reconcile that reached a verdict is synced unless it failed).
+fn with_conditions(
+    previous: &KeyValueBucketStatus,
+    generation: Option<i64>,
+    ready: bool,
+    reason: &str,
+    message: &str,
+    synced: Option<bool>,
+) -> KeyValueBucketStatus {
+    let synced = synced.unwrap_or(true);
+    let mut status = previous.clone();
+    status.observed_generation = generation;
+    status.conditions = vec![
+        condition(
+            &previous.conditions,
+            READY,
+            ready,
+            reason,
+            message,
+            generation,
+        ),
+        condition(
+            &previous.conditions,
+            SYNCED,
+            synced,
+            if synced { "ReconcileSucceeded" } else { reason },
+            if synced { "" } else { message },
+            generation,
+        ),
+    ];
+    status
+}
+
+/// Server-side applies the status when it differs from `previous` (ignoring the sync
+/// time, which is only refreshed with a real change).
+async fn write_if_changed(
+    api: &Api<KeyValueBucket>,
+    bucket: &KeyValueBucket,
+    previous: &KeyValueBucketStatus,
+    mut status: KeyValueBucketStatus,
+) -> Result<(), kube::Error> {
+    status.last_sync_time = previous.last_sync_time.clone();
+    if &status == previous && bucket.status.is_some() {
+        return Ok(());
+    }
+    status.last_sync_time = Some(now());
+    apply_status(api, bucket, &status).await
+}
+
+async fn cleanup(
+    bucket: &KeyValueBucket,
+    context: &Context,
+    api: &Api<KeyValueBucket>,
+) -> Result<Action, ControllerError> {
+    context.views.remove(&StoreRef::from_obj(bucket));
+    let spec = &bucket.spec;
+    let deletes = spec.deletion_policy == BucketDeletionPolicy::Delete
+        && spec.management_policy == ManagementPolicy::Manage;
+    if !deletes {
+        return Ok(Action::await_change());
+    }
+    // A spec too invalid to name its bucket never created one.
+    let Ok(desired) = spec::desired_bucket(object_ref(bucket), origin(bucket), bucket) else {
+        return Ok(Action::await_change());
+    };
+    match context
+        .nats
+        .jetstream
+        .delete_stream(crate::nats::stream_name(&desired.name))
+        .await
+    {
+        Ok(_) => {
+            context.metrics.nats_operation("delete_bucket", "ok");
+            publish(
+                context,
+                bucket,
+                EventType::Normal,
+                "Deleted",
+                format!("deleted bucket {:?} (deletionPolicy Delete)", desired.name),
+            )
+            .await;
+            Ok(Action::await_change())
+        }
+        Err(error) => {
+            let error = crate::nats::errors::classify(&error);
+            if error.is_stream_not_found() {
+                return Ok(Action::await_change());
+            }
+            context.metrics.nats_operation("delete_bucket", "error");
+            let previous = bucket.status.clone().unwrap_or_default();
+            let message = format!(
+                "cannot delete bucket {:?} yet, the finalizer stays until it succeeds: {error}",
+                desired.name
+            );
+            let status = with_conditions(
+                &previous,
+                bucket.metadata.generation,
+                false,
+                "DeletionBlocked",
+                &message,
+                Some(false),
+            );
+            write_if_changed(api, bucket, &previous, status).await?;
+            Err(error.into())
+        }
+    }
+}
+
+async fn publish_bucket_event(context: &Context, bucket: &KeyValueBucket, action: &BucketAction) {
+    match action {
+        BucketAction::Create { .. } => {
+            publish(
+                context,
+                bucket,
+                EventType::Normal,
+                "Created",
+                "created the bucket".into(),
+            )
+            .await
+        }
+        BucketAction::Update { changes, .. } => {
+            let fields = changes
+                .iter()
+                .map(|change| change.field)
+                .collect::<Vec<_>>()
+                .join(", ");
+            publish(
+                context,
+                bucket,
+                EventType::Normal,
+                "Updated",
+                format!("updated {fields}"),
+            )
+            .await
+        }
+        BucketAction::Blocked { .. } => {
+            publish(
+                context,
+                bucket,
+                EventType::Warning,
+                "ImmutableFieldChanged",
+                readiness(action).2,
+            )
+            .await
+        }
+        _ => {}
+    }
+}
+
+async fn publish(
+    context: &Context,
+    bucket: &KeyValueBucket,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = KubeEvent {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = context
+        .recorder
+        .publish(&event, &bucket.object_ref(&()))
+        .await
+    {
+        tracing::debug!(%error, "could not publish an event");
+    }
+}
+
+/// The backoff key of a bucket resource.
+pub fn bucket_key(bucket: &KeyValueBucket) -> String {
+    format!(
+        "KeyValueBucket/{}/{}",
+        bucket.namespace().unwrap_or_default(),
+        bucket.name_any()
+    )
+}

@@ -1,0 +1,259 @@
+//! A live view of each bucket: one long-lived ordered consumer per bucket (never one per
+//! entry) that keeps the last message of every key. Entry reconciles read it instead of
+//! NATS, and a change to a key by anyone else re-queues the entry that declares it at
+//! once: drift is corrected in milliseconds, not at the next resync.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::nats::errors::{NatsError, classify};
+use crate::nats::stream_name;
+use crate::nats::sweep::{operation, writer};
+use crate::observed::{ObservedKey, Operation};
+
+/// How long to wait before re-opening a failed view.
+const REOPEN_DELAY: Duration = Duration::from_secs(2);
+
+/// The last message of every key of one bucket, kept current by a watch.
+pub struct BucketView {
+    keys: RwLock<HashMap<String, ObservedKey>>,
+    current: AtomicBool,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for BucketView {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl BucketView {
+    /// The last message of `key`: `Some(None)` when the key has none, `None` when the
+    /// view is not current (still loading, or reconnecting) and NATS must be asked.
+    pub fn key(&self, key: &str) -> Option<Option<ObservedKey>> {
+        if !self.current.load(Ordering::Acquire) {
+            return None;
+        }
+        self.keys.read().ok().map(|keys| keys.get(key).cloned())
+    }
+
+    /// Live keys (last operation a put), when current.
+    pub fn live_keys(&self) -> Option<u64> {
+        if !self.current.load(Ordering::Acquire) {
+            return None;
+        }
+        let keys = self.keys.read().ok()?;
+        Some(
+            keys.values()
+                .filter(|key| key.operation == Operation::Put)
+                .count() as u64,
+        )
+    }
+}
+
+/// A running view and the NATS bucket it watches.
+type NamedView = (String, Arc<BucketView>);
+
+/// Every bucket's view, by bucket resource.
+pub struct BucketViews {
+    views: Mutex<HashMap<ObjectRef<KeyValueBucket>, NamedView>>,
+    trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
+    entries: Store<KeyValueEntry>,
+    manager: String,
+}
+
+impl BucketViews {
+    /// Views that re-queue entries from `entries` through `trigger`.
+    pub fn new(
+        trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
+        entries: Store<KeyValueEntry>,
+        manager: String,
+    ) -> BucketViews {
+        BucketViews {
+            views: Mutex::new(HashMap::new()),
+            trigger,
+            entries,
+            manager,
+        }
+    }
+
+    /// The view of a bucket resource, started on first use (or when its NATS bucket
+    /// name changed).
+    pub fn ensure(
+        &self,
+        resource: &KeyValueBucket,
+        bucket: &str,
+        jetstream: &jetstream::Context,
+    ) -> Option<Arc<BucketView>> {
+        let reference = ObjectRef::from_obj(resource);
+        let mut views = self.views.lock().ok()?;
+        if let Some((name, view)) = views.get(&reference)
+            && name == bucket
+        {
+            return Some(view.clone());
+        }
+        let keys = RwLock::new(HashMap::new());
+        let current = AtomicBool::new(false);
+        let watcher = Watcher {
+            jetstream: jetstream.clone(),
+            bucket: bucket.to_string(),
+            resource: reference.clone(),
+            trigger: self.trigger.clone(),
+            entries: self.entries.clone(),
+            manager: self.manager.clone(),
+        };
+        let view = Arc::new_cyclic(|weak: &std::sync::Weak<BucketView>| {
+            let weak = weak.clone();
+            BucketView {
+                keys,
+                current,
+                task: tokio::spawn(async move { watcher.run(weak).await }),
+            }
+        });
+        views.insert(reference, (bucket.to_string(), view.clone()));
+        Some(view)
+    }
+
+    /// The view of a bucket resource, if one runs.
+    pub fn get(&self, resource: &ObjectRef<KeyValueBucket>) -> Option<Arc<BucketView>> {
+        self.views
+            .lock()
+            .ok()?
+            .get(resource)
+            .map(|(_, view)| view.clone())
+    }
+
+    /// Stops the view of a deleted bucket resource.
+    pub fn remove(&self, resource: &ObjectRef<KeyValueBucket>) {
+        if let Ok(mut views) = self.views.lock() {
+            views.remove(resource);
+        }
+    }
+}
+
+/// The task behind a view.
+struct Watcher {
+    jetstream: jetstream::Context,
+    bucket: String,
+    resource: ObjectRef<KeyValueBucket>,
+    trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
+    entries: Store<KeyValueEntry>,
+    manager: String,
+}
+
+impl Watcher {
+    async fn run(self, view: std::sync::Weak<BucketView>) {
+        loop {
+            let error = self.follow(&view).await;
+            let Some(alive) = view.upgrade() else { return };
+            alive.current.store(false, Ordering::Release);
+            drop(alive);
+            if !error.is_stream_not_found() {
+                tracing::warn!(bucket = %self.bucket, %error, "bucket view interrupted; reopening");
+            }
+            tokio::time::sleep(REOPEN_DELAY).await;
+        }
+    }
+
+    /// Loads the last message of every key, then follows every change, until an error.
+    async fn follow(&self, view: &std::sync::Weak<BucketView>) -> NatsError {
+        let stream = match self.jetstream.get_stream(stream_name(&self.bucket)).await {
+            Ok(stream) => stream,
+            Err(error) => return classify(&error),
+        };
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: format!("$KV.{}.>", self.bucket),
+            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
+            ..Default::default()
+        };
+        let consumer = match stream.create_consumer(config).await {
+            Ok(consumer) => consumer,
+            Err(error) => return classify(&error),
+        };
+        let mut initial = consumer.cached_info().num_pending;
+        let mut loading: HashMap<String, ObservedKey> = HashMap::new();
+        if initial == 0 && !self.publish(view, &mut loading) {
+            return NatsError::Other("view dropped".into());
+        }
+        let mut messages = match consumer.messages().await {
+            Ok(messages) => messages,
+            Err(error) => return classify(&error),
+        };
+        let prefix = format!("$KV.{}.", self.bucket);
+        while let Some(message) = messages.next().await {
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => return classify(&error),
+            };
+            let Some(key) = message.subject.strip_prefix(&prefix).map(str::to_string) else {
+                continue;
+            };
+            let Ok(info) = message.info() else { continue };
+            let observed = ObservedKey {
+                revision: info.stream_sequence,
+                operation: operation(message.headers.as_ref()),
+                value: message.payload.clone(),
+                writer: writer(message.headers.as_ref()),
+            };
+            if initial > 0 {
+                loading.insert(key, observed);
+                initial -= 1;
+                if initial == 0 && !self.publish(view, &mut loading) {
+                    return NatsError::Other("view dropped".into());
+                }
+                continue;
+            }
+            let Some(alive) = view.upgrade() else {
+                return NatsError::Other("view dropped".into());
+            };
+            let ours = observed.writer.is(&self.manager);
+            if let Ok(mut keys) = alive.keys.write() {
+                keys.insert(key.clone(), observed);
+            }
+            // kvop's own writes need no second look; anyone else's change does.
+            if !ours {
+                self.requeue(Some(&key));
+            }
+        }
+        NatsError::Unavailable(format!("the watch of bucket {:?} ended", self.bucket))
+    }
+
+    /// Makes a freshly loaded map the view's content and re-queues every entry of the
+    /// bucket, since changes may have been missed while the view was not current.
+    fn publish(
+        &self,
+        view: &std::sync::Weak<BucketView>,
+        loading: &mut HashMap<String, ObservedKey>,
+    ) -> bool {
+        let Some(alive) = view.upgrade() else {
+            return false;
+        };
+        if let Ok(mut keys) = alive.keys.write() {
+            *keys = std::mem::take(loading);
+        }
+        alive.current.store(true, Ordering::Release);
+        self.requeue(None);
+        true
+    }
+
+    /// Re-queues the entries of this bucket that declare `key` (or all, for `None`).
+    fn requeue(&self, key: Option<&str>) {
+        for entry in self.entries.state() {
+            let same_bucket = entry.namespace().as_deref() == self.resource.namespace.as_deref()
+                && entry.spec.bucket_ref.name == self.resource.name;
+            let entry_key = entry.spec.key.clone().unwrap_or_else(|| entry.name_any());
+            if same_bucket && key.is_none_or(|key| key == entry_key) {
+                let _ = self.trigger.unbounded_send(ObjectRef::from_obj(&*entry));
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! What every reconcile shares: clients, caches, views, settings, metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use super::backoff::Backoff;
+use super::bucket_view::BucketViews;
+use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::metrics::Metrics;
+use crate::nats::Connection;
+
+/// Operator settings from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `Kvop-Manager` header of every write.
+    pub manager: String,
+    /// Full reconcile of every object at least this often (a safety net behind the views).
+    pub resync_interval: Duration,
+    /// Bucket statistics refresh period.
+    pub status_interval: Duration,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: kube::Client,
+    pub nats: Connection,
+    pub settings: Settings,
+    pub buckets: Store<KeyValueBucket>,
+    pub entries: Store<KeyValueEntry>,
+    pub views: BucketViews,
+    pub backoff: Backoff,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+}

@@ -1,0 +1,584 @@
+//! The `KeyValueEntry` controller. Each reconcile:
+//! 1. validates the spec and finds its bucket resource, waiting while the bucket is not
+//!    ready (`BucketNotReady`);
+//! 2. resolves the value (inline, or a Secret or ConfigMap key for `valueFrom`);
+//! 3. reads the key from the bucket's live view (or from NATS while the view loads);
+//! 4. decides and writes through the shared planner and applier: conditional writes,
+//!    ownership headers, conflicts re-read and decided again;
+//! 5. writes `.status` only when it changed;
+//!
+//! and on deletion applies `deletionPolicy` behind the `kvop.dev/cleanup` finalizer,
+//! deleting or purging the key only while it still holds this manager's write.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::finalizer::{self, Event, finalizer};
+use kube::runtime::reflector::ObjectRef as StoreRef;
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use super::context::Context;
+use super::error::ControllerError;
+use super::status::{READY, SYNCED, apply_status, condition, now};
+use super::{FINALIZER, object_ref, origin};
+use crate::api::{
+    ConditionStatus, EntryDeletionPolicy, KeyValueBucket, KeyValueEntry, KeyValueEntryStatus,
+    ValueFrom,
+};
+use crate::apply::{ApplyOptions, EntryResult, apply};
+use crate::desired::{Desired, DesiredBucket, DesiredEntry};
+use crate::nats::sweep::read_key;
+use crate::nats::write::{Write, WriteOp, WriteResult, write_all};
+use crate::nats::{NatsError, stream_name};
+use crate::observed::{ObservedKey, Operation};
+use crate::plan::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan, decide_entry};
+use crate::{ownership, spec};
+
+/// Reconciles one entry resource.
+pub async fn reconcile(
+    entry: Arc<KeyValueEntry>,
+    context: Arc<Context>,
+) -> Result<Action, ControllerError> {
+    let started = Instant::now();
+    let api: Api<KeyValueEntry> = Api::namespaced(
+        context.client.clone(),
+        &entry.namespace().unwrap_or_default(),
+    );
+    let result = finalizer(&api, FINALIZER, entry, |event| async {
+        match event {
+            Event::Apply(entry) => apply_entry(&entry, &context, &api).await,
+            Event::Cleanup(entry) => cleanup(&entry, &context, &api).await,
+        }
+    })
+    .await
+    .map_err(|error| match error {
+        finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
+        other => ControllerError::Finalizer(other.to_string()),
+    });
+    context
+        .metrics
+        .reconciled("KeyValueEntry", started.elapsed().as_secs_f64());
+    result
+}
+
+/// Everything an entry needs before it can be decided.
+struct Resolved {
+    bucket: DesiredBucket,
+    entry: DesiredEntry,
+}
+
+async fn apply_entry(
+    entry: &KeyValueEntry,
+    context: &Context,
+    api: &Api<KeyValueEntry>,
+) -> Result<Action, ControllerError> {
+    let previous = entry.status.clone().unwrap_or_default();
+    let resolved = match resolve(entry, context).await {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            let status = failed_status(&previous, entry, &error);
+            write_if_changed(api, entry, &previous, status).await?;
+            return Err(error);
+        }
+    };
+    let observed = observe(context, entry, &resolved).await;
+    let observed = match observed {
+        Ok(observed) => observed,
+        Err(error) => {
+            let error = ControllerError::Nats(error);
+            write_if_changed(
+                api,
+                entry,
+                &previous,
+                failed_status(&previous, entry, &error),
+            )
+            .await?;
+            return Err(error);
+        }
+    };
+    let action = decide_entry(
+        &resolved.entry,
+        observed.as_ref(),
+        &context.settings.manager,
+    );
+    let drift = matches!(&action, EntryAction::Update { drift: Some(_), .. });
+    let plan = Plan {
+        buckets: vec![BucketPlan {
+            bucket: resolved.bucket.name.clone(),
+            owner: resolved.bucket.owner.clone(),
+            origin: resolved.bucket.origin.clone(),
+            action: BucketAction::Unchanged,
+            entries: vec![EntryPlan {
+                key: resolved.entry.key.clone(),
+                owner: resolved.entry.owner.to_string(),
+                origin: None,
+                action: action.clone(),
+            }],
+        }],
+    };
+    let desired = Desired {
+        buckets: Vec::new(),
+        entries: vec![resolved.entry.clone()],
+    };
+    let options = ApplyOptions {
+        manager: context.settings.manager.clone(),
+        window: 1,
+    };
+    let outcome = apply(&context.nats.jetstream, &plan, &desired, &options, &|| ()).await;
+    let result = outcome
+        .buckets
+        .first()
+        .and_then(|bucket| bucket.entries.first())
+        .map(|entry| entry.result.clone())
+        .unwrap_or(EntryResult::NotAttempted {
+            reason: "nothing was decided".into(),
+        });
+    let generation = entry.metadata.generation;
+    let mut status = KeyValueEntryStatus {
+        observed_generation: generation,
+        bucket: Some(resolved.bucket.name.clone()),
+        key: Some(resolved.entry.key.clone()),
+        value_digest: Some(digest(&resolved.entry.value)),
+        revision: previous.revision,
+        created: previous.created.clone(),
+        ..Default::default()
+    };
+    let (ready, reason, message) = match &result {
+        EntryResult::Written { revision, .. } => {
+            context.metrics.nats_operation("write", "ok");
+            if drift {
+                context.metrics.drift_corrected();
+            }
+            let verb = if drift {
+                "DriftCorrected"
+            } else if matches!(action, EntryAction::Create { .. }) {
+                "Created"
+            } else {
+                "Updated"
+            };
+            publish(
+                context,
+                entry,
+                EventType::Normal,
+                verb,
+                format!("wrote key {:?} at revision {revision}", resolved.entry.key),
+            )
+            .await;
+            status.revision = Some(to_i64(*revision));
+            status.created = Some(now());
+            (
+                true,
+                "Synced",
+                format!("revision {revision} holds the declared value"),
+            )
+        }
+        EntryResult::Unchanged { revision } => {
+            status.revision = Some(to_i64(*revision));
+            if status.created.is_none() {
+                status.created = Some(now());
+            }
+            (
+                true,
+                "Synced",
+                format!("revision {revision} holds the declared value"),
+            )
+        }
+        EntryResult::Skipped { revision } => {
+            status.revision = Some(to_i64(*revision));
+            (
+                true,
+                "CreateOnlyKeyExists",
+                format!(
+                    "updatePolicy CreateOnly: the key already has a value (revision {revision}), left as it is"
+                ),
+            )
+        }
+        EntryResult::Conflict { revision, writer } => {
+            publish(context, entry, EventType::Warning, "Conflict", format!("revision {revision} was written by {writer}; updatePolicy IfUnchanged leaves it")).await;
+            status.revision = Some(to_i64(*revision));
+            (
+                false,
+                "Conflict",
+                format!(
+                    "updatePolicy IfUnchanged: revision {revision} was written by {writer}, not by this manager"
+                ),
+            )
+        }
+        EntryResult::Failed { error } => {
+            context.metrics.nats_operation("write", error.reason());
+            let error = ControllerError::Nats(error.clone());
+            write_if_changed(
+                api,
+                entry,
+                &previous,
+                failed_status(&previous, entry, &error),
+            )
+            .await?;
+            return Err(error);
+        }
+        EntryResult::NotAttempted { reason } => (false, "NotWritten", reason.clone()),
+    };
+    status.conditions = conditions(&previous, generation, ready, reason, &message, true);
+    write_if_changed(api, entry, &previous, status).await?;
+    context.backoff.reset(&entry_key(entry));
+    Ok(Action::requeue(context.settings.resync_interval))
+}
+
+/// Finds the bucket, checks the key and resolves the value.
+async fn resolve(entry: &KeyValueEntry, context: &Context) -> Result<Resolved, ControllerError> {
+    let owner = object_ref(entry);
+    let key = spec::entry_key(&owner, &entry.spec)
+        .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?;
+    let namespace = entry.namespace().unwrap_or_default();
+    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name).within(&namespace);
+    let Some(bucket) = context.buckets.get(&reference) else {
+        return Err(ControllerError::BucketNotReady(format!(
+            "KeyValueBucket {namespace}/{} does not exist",
+            entry.spec.bucket_ref.name
+        )));
+    };
+    let bucket_ready = bucket.status.as_ref().is_some_and(|status| {
+        status
+            .conditions
+            .iter()
+            .any(|condition| condition.type_ == READY && condition.status == ConditionStatus::True)
+    });
+    if !bucket_ready || bucket.meta().deletion_timestamp.is_some() {
+        return Err(ControllerError::BucketNotReady(format!(
+            "KeyValueBucket {namespace}/{} is not ready",
+            entry.spec.bucket_ref.name
+        )));
+    }
+    let desired_bucket = spec::desired_bucket(object_ref(&*bucket), origin(&*bucket), &bucket)
+        .map_err(|_| {
+            ControllerError::BucketNotReady(format!(
+                "KeyValueBucket {namespace}/{} has an invalid spec",
+                entry.spec.bucket_ref.name
+            ))
+        })?;
+    if desired_bucket.config.mirror.is_some() {
+        return Err(ControllerError::InvalidSpec(format!(
+            "bucket {:?} is a read-only mirror; declare the entry on the origin bucket",
+            desired_bucket.name
+        )));
+    }
+    let value = match spec::entry_value(&entry.spec)
+        .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?
+    {
+        spec::ValueSource::Inline(value) => value,
+        spec::ValueSource::From(from) => read_value_from(context, &namespace, from).await?,
+    };
+    let headers = ownership::write_overhead(&context.settings.manager, &owner.to_string());
+    let limit = desired_bucket.config.max_value_size;
+    if value.len() + headers > context.nats.max_payload()
+        || (limit >= 0 && (value.len() + headers) as i64 > limit)
+    {
+        return Err(ControllerError::InvalidSpec(format!(
+            "the value is {} bytes, plus {headers} bytes of headers, over the bucket's maxValueSize or the server's max_payload",
+            value.len()
+        )));
+    }
+    let entry = DesiredEntry {
+        owner,
+        origin: origin(entry),
+        bucket: desired_bucket.name.clone(),
+        key,
+        value,
+        update_policy: entry.spec.update_policy,
+        deletion_policy: entry.spec.deletion_policy,
+    };
+    Ok(Resolved {
+        bucket: desired_bucket,
+        entry,
+    })
+}
+
+/// Reads a `valueFrom` reference. The value is never logged or put into status.
+async fn read_value_from(
+    context: &Context,
+    namespace: &str,
+    from: &ValueFrom,
+) -> Result<Bytes, ControllerError> {
+    if let Some(reference) = &from.secret_key_ref {
+        let secrets: Api<Secret> = Api::namespaced(context.client.clone(), namespace);
+        let secret = secrets.get_opt(&reference.name).await?;
+        let value =
+            secret.and_then(|secret| secret.data.and_then(|mut data| data.remove(&reference.key)));
+        return value.map(|bytes| Bytes::from(bytes.0)).ok_or_else(|| {
+            ControllerError::ReferenceNotFound(format!(
+                "Secret {namespace}/{} has no key {:?}",
+                reference.name, reference.key
+            ))
+        });
+    }
+    if let Some(reference) = &from.config_map_key_ref {
+        let config_maps: Api<ConfigMap> = Api::namespaced(context.client.clone(), namespace);
+        let config_map = config_maps.get_opt(&reference.name).await?;
+        let value = config_map.and_then(|config_map| {
+            let text = config_map
+                .data
+                .and_then(|mut data| data.remove(&reference.key))
+                .map(Bytes::from);
+            text.or_else(|| {
+                config_map
+                    .binary_data
+                    .and_then(|mut data| data.remove(&reference.key))
+                    .map(|bytes| Bytes::from(bytes.0))
+            })
+        });
+        return value.ok_or_else(|| {
+            ControllerError::ReferenceNotFound(format!(
+                "ConfigMap {namespace}/{} has no key {:?}",
+                reference.name, reference.key
+            ))
+        });
+    }
+    Err(ControllerError::InvalidSpec(
+        "valueFrom needs secretKeyRef or configMapKeyRef".into(),
+    ))
+}
+
+/// The key's last message: from the bucket's live view when it is current, else from
+/// the stream leader.
+async fn observe(
+    context: &Context,
+    entry: &KeyValueEntry,
+    resolved: &Resolved,
+) -> Result<Option<ObservedKey>, NatsError> {
+    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name)
+        .within(&entry.namespace().unwrap_or_default());
+    if let Some(cached) = context
+        .views
+        .get(&reference)
+        .and_then(|view| view.key(&resolved.entry.key))
+    {
+        return Ok(cached);
+    }
+    let stream = context
+        .nats
+        .jetstream
+        .get_stream(stream_name(&resolved.bucket.name))
+        .await
+        .map_err(|error| crate::nats::errors::classify(&error))?;
+    read_key(&stream, &resolved.bucket.name, &resolved.entry.key).await
+}
+
+async fn cleanup(
+    entry: &KeyValueEntry,
+    context: &Context,
+    api: &Api<KeyValueEntry>,
+) -> Result<Action, ControllerError> {
+    if entry.spec.deletion_policy == EntryDeletionPolicy::Retain {
+        return Ok(Action::await_change());
+    }
+    // Never applied, or its bucket is gone: nothing to delete.
+    let Some(status) = &entry.status else {
+        return Ok(Action::await_change());
+    };
+    let (Some(bucket), Some(key)) = (status.bucket.clone(), status.key.clone()) else {
+        return Ok(Action::await_change());
+    };
+    match delete_key(context, entry, &bucket, &key).await {
+        Ok(()) => Ok(Action::await_change()),
+        Err(error) => {
+            let previous = status.clone();
+            let message = format!(
+                "cannot remove key {key:?} yet, the finalizer stays until it succeeds: {error}"
+            );
+            let mut next = previous.clone();
+            next.conditions = conditions(
+                &previous,
+                entry.metadata.generation,
+                false,
+                "DeletionBlocked",
+                &message,
+                false,
+            );
+            write_if_changed(api, entry, &previous, next).await?;
+            Err(ControllerError::Nats(error))
+        }
+    }
+}
+
+/// Deletes or purges the key, conditional on the revision read, and only while its
+/// current message was written by this manager for this entry.
+async fn delete_key(
+    context: &Context,
+    entry: &KeyValueEntry,
+    bucket: &str,
+    key: &str,
+) -> Result<(), NatsError> {
+    let owner = object_ref(entry).to_string();
+    for _ in 0..=crate::apply::CONFLICT_RETRIES {
+        let stream = match context.nats.jetstream.get_stream(stream_name(bucket)).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                let error = crate::nats::errors::classify(&error);
+                return if error.is_stream_not_found() {
+                    Ok(())
+                } else {
+                    Err(error)
+                };
+            }
+        };
+        let Some(current) = read_key(&stream, bucket, key).await? else {
+            return Ok(());
+        };
+        if current.operation != Operation::Put {
+            return Ok(());
+        }
+        if !current.writer.is(&context.settings.manager)
+            || current.writer.owner.as_deref() != Some(owner.as_str())
+        {
+            publish(
+                context,
+                entry,
+                EventType::Warning,
+                "KeyRetained",
+                format!("key {key:?} was last written by someone else; it is left in place"),
+            )
+            .await;
+            return Ok(());
+        }
+        let op = match entry.spec.deletion_policy {
+            EntryDeletionPolicy::Purge => WriteOp::Purge,
+            EntryDeletionPolicy::Delete | EntryDeletionPolicy::Retain => WriteOp::Delete,
+        };
+        let write = Write {
+            key: key.to_string(),
+            op,
+            expected_revision: current.revision,
+            owner: owner.clone(),
+        };
+        let result = write_all(
+            &context.nats.jetstream,
+            bucket,
+            &context.settings.manager,
+            &[write],
+            1,
+            || (),
+        )
+        .await;
+        match result.into_iter().next() {
+            Some(WriteResult::Written { .. }) => {
+                context.metrics.nats_operation("delete", "ok");
+                return Ok(());
+            }
+            Some(WriteResult::Failed(NatsError::Conflict)) => continue,
+            Some(WriteResult::Failed(error)) => return Err(error),
+            None => return Err(NatsError::Other("the delete was not sent".into())),
+        }
+    }
+    Err(NatsError::Conflict)
+}
+
+fn failed_status(
+    previous: &KeyValueEntryStatus,
+    entry: &KeyValueEntry,
+    error: &ControllerError,
+) -> KeyValueEntryStatus {
+    let mut status = previous.clone();
+    status.observed_generation = entry.metadata.generation;
+    status.conditions = conditions(
+        previous,
+        entry.metadata.generation,
+        false,
+        error.reason(),
+        &error.to_string(),
+        false,
+    );
+    status
+}
+
+fn conditions(
+    previous: &KeyValueEntryStatus,
+    generation: Option<i64>,
+    ready: bool,
+    reason: &str,
+    message: &str,
+    synced: bool,
+) -> Vec<crate::api::Condition> {
+    vec![
+        condition(
+            &previous.conditions,
+            READY,
+            ready,
+            reason,
+            message,
+            generation,
+        ),
+        condition(
+            &previous.conditions,
+            SYNCED,
+            synced,
+            if synced { "ReconcileSucceeded" } else { reason },
+            if synced { "" } else { message },
+            generation,
+        ),
+    ]
+}
+
+async fn write_if_changed(
+    api: &Api<KeyValueEntry>,
+    entry: &KeyValueEntry,
+    previous: &KeyValueEntryStatus,
+    status: KeyValueEntryStatus,
+) -> Result<(), kube::Error> {
+    if &status == previous && entry.status.is_some() {
+        return Ok(());
+    }
+    apply_status(api, entry, &status).await
+}
+
+async fn publish(
+    context: &Context,
+    entry: &KeyValueEntry,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = KubeEvent {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = context
+        .recorder
+        .publish(&event, &entry.object_ref(&()))
+        .await
+    {
+        tracing::debug!(%error, "could not publish an event");
+    }
+}
+
+/// `sha256:<hex>` of a value: shows that it changed without showing it.
+fn digest(value: &[u8]) -> String {
+    let hash = Sha256::digest(value);
+    format!(
+        "sha256:{}",
+        hash.iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The backoff key of an entry resource.
+pub fn entry_key(entry: &KeyValueEntry) -> String {
+    format!(
+        "KeyValueEntry/{}/{}",
+        entry.namespace().unwrap_or_default(),
+        entry.name_any()
+    )
+}

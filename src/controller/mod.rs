@@ -1,0 +1,311 @@
+//! `kvop run`: the Kubernetes operator. Two kube-runtime controllers (buckets and
+//! entries) drive the same observe → plan → apply code as `kvop reconcile`; per-bucket
+//! live views re-queue entries when their keys change out of band.
+
+pub mod backoff;
+pub mod bucket;
+pub mod bucket_view;
+pub mod context;
+pub mod entry;
+pub mod error;
+pub mod leader;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef as StoreRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+
+use self::backoff::Backoff;
+use self::bucket_view::BucketViews;
+use self::context::{Context, Settings};
+use self::error::{ControllerError, Retry};
+use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::desired::{ObjectRef, Origin};
+use crate::metrics::Metrics;
+use crate::nats::{ConnectionSettings, connect::connect};
+use crate::server::{Health, serve};
+
+/// The finalizer on both kinds.
+pub const FINALIZER: &str = "kvop.dev/cleanup";
+
+/// Everything `kvop run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct OperatorOptions {
+    pub connection: ConnectionSettings,
+    pub settings: Settings,
+    /// Watch only this namespace (all namespaces when `None`).
+    pub namespace: Option<String>,
+    pub metrics_address: SocketAddr,
+    /// Lease-based leader election: `(lease namespace, lease name, identity)`.
+    pub leader_election: Option<(String, String, String)>,
+}
+
+/// Why the operator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("cannot reach Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cannot configure Kubernetes access: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Nats(#[from] crate::nats::NatsError),
+    #[error("leadership lost")]
+    LeadershipLost,
+    #[error("metrics endpoint: {0}")]
+    Server(std::io::Error),
+}
+
+/// Runs the operator until SIGTERM/SIGINT (graceful) or loss of leadership.
+pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|error| OperatorError::Config(error.to_string()))?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health {
+        ready: Default::default(),
+        metrics: metrics.clone(),
+    });
+    let server = tokio::spawn(serve(options.metrics_address, health.clone()));
+    // A reachable apiserver is what readiness means; NATS outages show in conditions.
+    client.apiserver_version().await?;
+    health.ready.store(true, Ordering::Release);
+
+    let election = options
+        .leader_election
+        .as_ref()
+        .map(|(namespace, name, identity)| {
+            leader::LeaderElection::new(client.clone(), namespace, name, identity)
+        });
+    if let Some(election) = &election {
+        election.acquire().await;
+    }
+    let nats = connect(&options.connection).await?;
+
+    let buckets_api: Api<KeyValueBucket> = namespaced_or_all(&client, options.namespace.as_deref());
+    let entries_api: Api<KeyValueEntry> = namespaced_or_all(&client, options.namespace.as_deref());
+    let secrets_api: Api<Secret> = namespaced_or_all(&client, options.namespace.as_deref());
+    let config_maps_api: Api<ConfigMap> = namespaced_or_all(&client, options.namespace.as_deref());
+    let bucket_controller = Controller::new(
+        buckets_api.clone(),
+        watcher::Config::default().any_semantic(),
+    );
+    let entry_controller = Controller::new(entries_api, watcher::Config::default().any_semantic());
+    let (trigger, triggered) = futures::channel::mpsc::unbounded();
+    let reporter = Reporter {
+        controller: "kvop".into(),
+        instance: options
+            .leader_election
+            .as_ref()
+            .map(|(_, _, identity)| identity.clone()),
+    };
+    let context = Arc::new(Context {
+        client: client.clone(),
+        nats,
+        settings: options.settings.clone(),
+        buckets: bucket_controller.store(),
+        entries: entry_controller.store(),
+        views: BucketViews::new(
+            trigger,
+            entry_controller.store(),
+            options.settings.manager.clone(),
+        ),
+        backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(300)),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+    });
+
+    let entries_store = entry_controller.store();
+    let by_bucket = entries_store.clone();
+    let by_secret = entries_store.clone();
+    let by_config_map = entries_store;
+    let entries = entry_controller
+        // A bucket change (ready, spec) re-queues the entries that reference it.
+        .watches(
+            buckets_api,
+            watcher::Config::default().any_semantic(),
+            move |bucket: KeyValueBucket| {
+                let namespace = bucket.namespace();
+                let name = bucket.name_any();
+                by_bucket
+                    .state()
+                    .into_iter()
+                    .filter(|entry| {
+                        entry.namespace() == namespace && entry.spec.bucket_ref.name == name
+                    })
+                    .map(|entry| StoreRef::from_obj(&*entry))
+                    .collect::<Vec<_>>()
+            },
+        )
+        // A changed Secret or ConfigMap re-queues the entries whose value it holds.
+        .watches(
+            secrets_api,
+            watcher::Config::default().any_semantic(),
+            move |secret: Secret| {
+                referencing(&by_secret, &secret, |from| {
+                    from.secret_key_ref.as_ref().map(|r| r.name.as_str())
+                })
+            },
+        )
+        .watches(
+            config_maps_api,
+            watcher::Config::default().any_semantic(),
+            move |config_map: ConfigMap| {
+                referencing(&by_config_map, &config_map, |from| {
+                    from.config_map_key_ref.as_ref().map(|r| r.name.as_str())
+                })
+            },
+        )
+        .reconcile_on(triggered)
+        .graceful_shutdown_on(shutdown_signal())
+        .run(
+            entry::reconcile,
+            error_policy::<KeyValueEntry>,
+            context.clone(),
+        )
+        .for_each(|_| async {});
+    let buckets = bucket_controller
+        .graceful_shutdown_on(shutdown_signal())
+        .run(
+            bucket::reconcile,
+            error_policy::<KeyValueBucket>,
+            context.clone(),
+        )
+        .for_each(|_| async {});
+    let controllers = futures::future::join(buckets, entries);
+    tracing::info!(
+        namespace = options.namespace.as_deref().unwrap_or("<all>"),
+        "kvop operator running"
+    );
+    match &election {
+        Some(election) => {
+            tokio::select! {
+                _ = controllers => Ok(()),
+                () = election.hold() => Err(OperatorError::LeadershipLost),
+                result = server => Err(OperatorError::Server(server_error(result))),
+            }
+        }
+        None => {
+            tokio::select! {
+                _ = controllers => Ok(()),
+                result = server => Err(OperatorError::Server(server_error(result))),
+            }
+        }
+    }
+}
+
+fn server_error(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Error {
+    match result {
+        Ok(Err(error)) => error,
+        Ok(Ok(())) => std::io::Error::other("the metrics server stopped"),
+        Err(error) => std::io::Error::other(error.to_string()),
+    }
+}
+
+/// Entries in the object's namespace whose `valueFrom` names it.
+fn referencing<K: Resource>(
+    entries: &kube::runtime::reflector::Store<KeyValueEntry>,
+    object: &K,
+    name_of: impl Fn(&crate::api::ValueFrom) -> Option<&str>,
+) -> Vec<StoreRef<KeyValueEntry>> {
+    let namespace = object.meta().namespace.clone();
+    let name = object.meta().name.clone().unwrap_or_default();
+    entries
+        .state()
+        .into_iter()
+        .filter(|entry| {
+            entry.namespace() == namespace
+                && entry.spec.value_from.as_ref().and_then(&name_of) == Some(name.as_str())
+        })
+        .map(|entry| StoreRef::from_obj(&*entry))
+        .collect()
+}
+
+fn namespaced_or_all<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing running reconciles");
+}
+
+/// Maps a failure to its retry: wait for a change, a fixed delay, or per-object backoff.
+fn error_policy<K: Resource<DynamicType = ()> + ResourceExt>(
+    object: Arc<K>,
+    error: &ControllerError,
+    context: Arc<Context>,
+) -> Action {
+    let kind = K::kind(&());
+    let kind: &'static str = if kind == "KeyValueBucket" {
+        "KeyValueBucket"
+    } else {
+        "KeyValueEntry"
+    };
+    context.metrics.failed(kind, error.reason());
+    let key = format!(
+        "{kind}/{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    );
+    match error.retry() {
+        Retry::OnChange => {
+            tracing::info!(object = %key, reason = error.reason(), %error, "waiting for a spec change");
+            Action::await_change()
+        }
+        Retry::After(delay) => {
+            tracing::info!(object = %key, reason = error.reason(), %error, "retrying in {delay:?}");
+            Action::requeue(delay)
+        }
+        Retry::Backoff => {
+            let delay = context.backoff.next(&key);
+            tracing::warn!(object = %key, reason = error.reason(), %error, "reconcile failed; retrying in {delay:?}");
+            Action::requeue(delay)
+        }
+    }
+}
+
+/// `namespace/name` of a resource.
+pub fn object_ref<K: ResourceExt>(object: &K) -> ObjectRef {
+    ObjectRef {
+        namespace: object.namespace().unwrap_or_else(|| "default".into()),
+        name: object.name_any(),
+    }
+}
+
+/// Where a resource came from, for plans and errors.
+pub fn origin<K: Resource<DynamicType = ()> + ResourceExt>(object: &K) -> Origin {
+    Origin {
+        source: format!("{}/{}", K::kind(&()), object_ref(object)),
+        line: 0,
+    }
+}

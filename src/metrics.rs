@@ -1,0 +1,115 @@
+//! Prometheus metrics of the operator, served on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    kind: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    op: &'static str,
+    outcome: &'static str,
+}
+
+/// Every metric the operator exports.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<KindLabels, Counter>,
+    failures: Family<FailureLabels, Counter>,
+    duration: Family<KindLabels, Histogram>,
+    operations: Family<OperationLabels, Counter>,
+    drift_corrections: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("kvop");
+        let reconciles = Family::<KindLabels, Counter>::default();
+        let failures = Family::<FailureLabels, Counter>::default();
+        let duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        let operations = Family::<OperationLabels, Counter>::default();
+        let drift_corrections = Counter::default();
+        registry.register("reconciles", "Reconciles run, by kind", reconciles.clone());
+        registry.register(
+            "reconcile_failures",
+            "Failed reconciles, by kind and reason",
+            failures.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration, by kind",
+            duration.clone(),
+        );
+        registry.register(
+            "nats_operations",
+            "NATS operations, by operation and outcome",
+            operations.clone(),
+        );
+        registry.register(
+            "drift_corrections",
+            "Keys restored after someone else changed them",
+            drift_corrections.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            failures,
+            duration,
+            operations,
+            drift_corrections,
+        }
+    }
+
+    /// One reconcile of `kind` took `seconds`.
+    pub fn reconciled(&self, kind: &'static str, seconds: f64) {
+        self.reconciles.get_or_create(&KindLabels { kind }).inc();
+        self.duration
+            .get_or_create(&KindLabels { kind })
+            .observe(seconds);
+    }
+
+    /// One reconcile of `kind` failed for `reason`.
+    pub fn failed(&self, kind: &'static str, reason: &'static str) {
+        self.failures
+            .get_or_create(&FailureLabels { kind, reason })
+            .inc();
+    }
+
+    /// One NATS operation (`write`, `read`, `create_bucket`, ...) ended with `outcome`.
+    pub fn nats_operation(&self, op: &'static str, outcome: &'static str) {
+        self.operations
+            .get_or_create(&OperationLabels { op, outcome })
+            .inc();
+    }
+
+    pub fn drift_corrected(&self) {
+        self.drift_corrections.inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
