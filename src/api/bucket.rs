@@ -30,7 +30,7 @@ use super::stream::{Placement, Republish, StreamSource};
     printcolumn(name = "History", type_ = "integer", json_path = ".spec.history"),
     printcolumn(name = "TTL", type_ = "string", json_path = ".spec.ttl"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new("!has(oldSelf.spec.bucket) || (has(self.spec.bucket) && self.spec.bucket == oldSelf.spec.bucket)").message("spec.bucket is immutable"),
+    validation = Rule::new("has(oldSelf.spec.bucket) ? (has(self.spec.bucket) && self.spec.bucket == oldSelf.spec.bucket) : (!has(self.spec.bucket) || self.spec.bucket == self.metadata.name)").message("spec.bucket is immutable (it defaults to metadata.name)"),
     validation = Rule::new("!has(oldSelf.spec.limitMarkerTtl) || has(self.spec.limitMarkerTtl)").message("spec.limitMarkerTtl cannot be removed once set: the server cannot disable per-message TTL"),
     validation = Rule::new("has(self.spec.mirror) == has(oldSelf.spec.mirror) && (!has(self.spec.mirror) || self.spec.mirror == oldSelf.spec.mirror)").message("spec.mirror is immutable"),
 )]

@@ -22,7 +22,7 @@ use super::condition::{Condition, conditions_schema};
     printcolumn(name = "Revision", type_ = "integer", json_path = ".status.revision"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new("!has(oldSelf.spec.key) || (has(self.spec.key) && self.spec.key == oldSelf.spec.key)").message("spec.key is immutable"),
+    validation = Rule::new("has(oldSelf.spec.key) ? (has(self.spec.key) && self.spec.key == oldSelf.spec.key) : (!has(self.spec.key) || self.spec.key == self.metadata.name)").message("spec.key is immutable (it defaults to metadata.name)"),
 )]
 // "Exactly one value source" is a oneOf of `required` lists rather than a CEL rule: CEL
 // cannot see `jsonValue`, which has no type (the apiserver refuses such a rule).

@@ -347,3 +347,5 @@ pub async fn stream_config(
         .config
         .clone()
 }
+
+pub mod k8s;

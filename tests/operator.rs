@@ -1,0 +1,646 @@
+//! `kvop run` against a real kube-apiserver (tests/env) and a real nats-server, the
+//! operator running as a process. Values are checked with async-nats' own KV API.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kvop::api::{KeyValueBucket, KeyValueEntry};
+use serde_json::{Value, json};
+use support::k8s::{Operator, admin, namespace, plane, wait_until};
+use support::{NatsServer, kv_entry, kv_get};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn bucket(name: &str, spec: Value) -> KeyValueBucket {
+    serde_json::from_value(json!({"apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueBucket", "metadata": {"name": name}, "spec": spec})).expect("bucket")
+}
+
+fn entry(name: &str, bucket: &str, key: &str, value: &str, extra: Value) -> KeyValueEntry {
+    let mut spec = json!({"bucketRef": {"name": bucket}, "key": key, "value": value});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    serde_json::from_value(json!({"apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueEntry", "metadata": {"name": name}, "spec": spec})).expect("entry")
+}
+
+/// The `Ready` condition's (status, reason), once the object has one.
+fn ready_of(conditions: &[kvop::api::Condition]) -> Option<(bool, String)> {
+    conditions
+        .iter()
+        .find(|condition| condition.type_ == "Ready")
+        .map(|condition| {
+            (
+                condition.status == kvop::api::ConditionStatus::True,
+                condition.reason.clone(),
+            )
+        })
+}
+
+async fn wait_bucket(
+    api: &Api<KeyValueBucket>,
+    name: &str,
+    ready: bool,
+    reason: Option<&str>,
+) -> KeyValueBucket {
+    wait_until(
+        &format!("bucket {name} ready={ready} {reason:?}"),
+        WAIT,
+        || async {
+            let bucket = api.get(name).await.ok()?;
+            let (is_ready, actual) = ready_of(&bucket.status.as_ref()?.conditions)?;
+            (is_ready == ready && reason.is_none_or(|reason| reason == actual)).then_some(bucket)
+        },
+    )
+    .await
+}
+
+async fn wait_entry(
+    api: &Api<KeyValueEntry>,
+    name: &str,
+    ready: bool,
+    reason: Option<&str>,
+) -> KeyValueEntry {
+    wait_until(
+        &format!("entry {name} ready={ready} {reason:?}"),
+        WAIT,
+        || async {
+            let entry = api.get(name).await.ok()?;
+            let (is_ready, actual) = ready_of(&entry.status.as_ref()?.conditions)?;
+            (is_ready == ready && reason.is_none_or(|reason| reason == actual)).then_some(entry)
+        },
+    )
+    .await
+}
+
+async fn wait_value(nats: &NatsServer, bucket: &str, key: &str, value: Option<&str>) {
+    let js = nats.jetstream().await;
+    wait_until(&format!("{bucket}/{key} = {value:?}"), WAIT, || async {
+        let store = js.get_key_value(bucket).await.ok()?;
+        let current = store.get(key).await.ok()?;
+        (current.as_deref() == value.map(str::as_bytes)).then_some(())
+    })
+    .await;
+}
+
+struct Setup {
+    nats: NatsServer,
+    client: kube::Client,
+    namespace: String,
+    buckets: Api<KeyValueBucket>,
+    entries: Api<KeyValueEntry>,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let nats = NatsServer::start();
+    let client = admin().await;
+    let namespace = namespace(&client, prefix).await;
+    let buckets = Api::namespaced(client.clone(), &namespace);
+    let entries = Api::namespaced(client.clone(), &namespace);
+    Setup {
+        nats,
+        client,
+        namespace,
+        buckets,
+        entries,
+    }
+}
+
+async fn create<
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+>(
+    api: &Api<K>,
+    object: &K,
+) {
+    api.create(&PostParams::default(), object)
+        .await
+        .expect("create");
+}
+
+async fn merge<
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+>(
+    api: &Api<K>,
+    name: &str,
+    patch: Value,
+) -> Result<K, kube::Error> {
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+}
+
+#[tokio::test]
+async fn lifecycle_from_apply_to_ready_with_statistics_and_spec_updates() {
+    let s = setup("lifecycle").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(
+        &s.buckets,
+        &bucket("sessions", json!({"history": 3, "ttl": "1h"})),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry("alice", "sessions", "user.alice", "a1", json!({})),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry("bob", "sessions", "user.bob", "b1", json!({})),
+    )
+    .await;
+    wait_entry(&s.entries, "alice", true, None).await;
+    wait_entry(&s.entries, "bob", true, None).await;
+    assert_eq!(
+        kv_get(&s.nats.jetstream().await, "sessions", "user.alice")
+            .await
+            .as_deref(),
+        Some(&b"a1"[..])
+    );
+    let ready = wait_until("bucket statistics", WAIT, || async {
+        let bucket = s.buckets.get("sessions").await.ok()?;
+        let status = bucket.status?;
+        (status.keys == Some(2)).then_some(status)
+    })
+    .await;
+    assert_eq!(
+        (
+            ready.bucket.as_deref(),
+            ready.values,
+            ready.history,
+            ready.ttl.as_deref()
+        ),
+        (Some("sessions"), Some(2), Some(3), Some("1h"))
+    );
+    assert_eq!(
+        (
+            ready.storage.as_deref(),
+            ready.backing_store.as_deref(),
+            ready.replicas
+        ),
+        (Some("file"), Some("JetStream"), Some(1))
+    );
+    let alice = s
+        .entries
+        .get("alice")
+        .await
+        .expect("alice")
+        .status
+        .expect("status");
+    assert!(
+        alice
+            .value_digest
+            .as_deref()
+            .is_some_and(|digest| digest.starts_with("sha256:"))
+    );
+
+    merge(&s.entries, "alice", json!({"spec": {"value": "a2"}}))
+        .await
+        .expect("update value");
+    wait_value(&s.nats, "sessions", "user.alice", Some("a2")).await;
+    merge(&s.buckets, "sessions", json!({"spec": {"history": 5}}))
+        .await
+        .expect("update bucket");
+    wait_until("history 5 in NATS", WAIT, || async {
+        let js = s.nats.jetstream().await;
+        (support::stream_config(&js, "sessions")
+            .await
+            .max_messages_per_subject
+            == 5)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deletion_follows_each_policy() {
+    let s = setup("deletion").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("kept", json!({"history": 5}))).await;
+    create(
+        &s.buckets,
+        &bucket("dropped", json!({"deletionPolicy": "Delete"})),
+    )
+    .await;
+    create(&s.entries, &entry("del", "kept", "del", "v", json!({}))).await;
+    create(
+        &s.entries,
+        &entry(
+            "pur",
+            "kept",
+            "pur",
+            "v",
+            json!({"deletionPolicy": "Purge"}),
+        ),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry(
+            "ret",
+            "kept",
+            "ret",
+            "v",
+            json!({"deletionPolicy": "Retain"}),
+        ),
+    )
+    .await;
+    for name in ["del", "pur", "ret"] {
+        wait_entry(&s.entries, name, true, None).await;
+    }
+    wait_bucket(&s.buckets, "dropped", true, None).await;
+    for name in ["del", "pur", "ret"] {
+        s.entries
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete entry");
+    }
+    for name in ["del", "pur", "ret"] {
+        wait_until(
+            &format!("entry {name} gone (finalizer removed)"),
+            WAIT,
+            || async { s.entries.get_opt(name).await.ok()?.is_none().then_some(()) },
+        )
+        .await;
+    }
+    let js = s.nats.jetstream().await;
+    use async_nats::jetstream::kv::Operation;
+    assert_eq!(
+        kv_entry(&js, "kept", "del").await.map(|e| e.operation),
+        Some(Operation::Delete),
+        "Delete writes a delete marker"
+    );
+    assert_eq!(
+        kv_entry(&js, "kept", "pur").await.map(|e| e.operation),
+        Some(Operation::Purge),
+        "Purge leaves one purge marker"
+    );
+    assert_eq!(
+        kv_get(&js, "kept", "ret").await.as_deref(),
+        Some(&b"v"[..]),
+        "Retain leaves the value"
+    );
+    let history = js
+        .get_key_value("kept")
+        .await
+        .expect("bucket")
+        .history("del")
+        .await
+        .expect("history");
+    use futures::StreamExt;
+    assert_eq!(history.count().await, 2, "Delete keeps history");
+
+    s.buckets
+        .delete("kept", &DeleteParams::default())
+        .await
+        .expect("delete bucket");
+    s.buckets
+        .delete("dropped", &DeleteParams::default())
+        .await
+        .expect("delete bucket");
+    for name in ["kept", "dropped"] {
+        wait_until(&format!("bucket {name} gone"), WAIT, || async {
+            s.buckets.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+    }
+    assert!(
+        js.get_stream("KV_kept").await.is_ok(),
+        "Retain keeps the bucket"
+    );
+    assert!(
+        js.get_stream("KV_dropped").await.is_err(),
+        "Delete deletes the bucket"
+    );
+}
+
+fn rejected<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) {
+    match result {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 422, "{what}: {status:?}"),
+        other => panic!("{what}: expected a 422 rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_apiserver_rejects_invalid_specs_and_immutable_changes() {
+    let client = admin().await;
+    let ns = namespace(&client, "validation").await;
+    let buckets: Api<KeyValueBucket> = Api::namespaced(client.clone(), &ns);
+    let entries: Api<KeyValueEntry> = Api::namespaced(client.clone(), &ns);
+    rejected(
+        buckets
+            .create(
+                &PostParams::default(),
+                &bucket("b", json!({"history": 100})),
+            )
+            .await,
+        "history 100",
+    );
+    rejected(
+        buckets
+            .create(
+                &PostParams::default(),
+                &bucket("b", json!({"bucket": "a.b"})),
+            )
+            .await,
+        "bucket name with a dot",
+    );
+    rejected(
+        buckets
+            .create(&PostParams::default(), &bucket("b", json!({"ttl": "10x"})))
+            .await,
+        "bad duration",
+    );
+    let mut two = entry("two", "b", "k", "v", json!({"jsonValue": {"a": 1}}));
+    two.spec.binary_value = None;
+    rejected(
+        entries.create(&PostParams::default(), &two).await,
+        "two value sources",
+    );
+    rejected(
+        entries
+            .create(
+                &PostParams::default(),
+                &entry("dots", "b", "a..b", "v", json!({})),
+            )
+            .await,
+        "key with ..",
+    );
+    let mut none = entry("none", "b", "k", "v", json!({}));
+    none.spec.value = None;
+    rejected(
+        entries.create(&PostParams::default(), &none).await,
+        "no value source",
+    );
+
+    buckets
+        .create(&PostParams::default(), &bucket("b", json!({})))
+        .await
+        .expect("valid bucket");
+    rejected(
+        merge(&buckets, "b", json!({"spec": {"storage": "memory"}})).await,
+        "storage change",
+    );
+    rejected(
+        merge(&buckets, "b", json!({"spec": {"bucket": "other"}})).await,
+        "bucket name change",
+    );
+    entries
+        .create(
+            &PostParams::default(),
+            &entry("e", "b", "k", "v", json!({})),
+        )
+        .await
+        .expect("valid entry");
+    rejected(
+        merge(&entries, "e", json!({"spec": {"key": "other"}})).await,
+        "key change",
+    );
+    let mut defaulted = entry("defaulted", "b", "k", "v", json!({}));
+    defaulted.spec.key = None;
+    entries
+        .create(&PostParams::default(), &defaulted)
+        .await
+        .expect("key from metadata.name");
+    rejected(
+        merge(&entries, "defaulted", json!({"spec": {"key": "other"}})).await,
+        "setting a key that differs from the defaulted one",
+    );
+    merge(&entries, "defaulted", json!({"spec": {"key": "defaulted"}}))
+        .await
+        .expect("spelling out the defaulted key is no change");
+    merge(&buckets, "b", json!({"spec": {"limitMarkerTtl": "5s"}}))
+        .await
+        .expect("limit markers can be turned on");
+    rejected(
+        merge(&buckets, "b", json!({"spec": {"limitMarkerTtl": null}})).await,
+        "removing limitMarkerTtl",
+    );
+    entries
+        .create(
+            &PostParams::default(),
+            &entry(
+                "j",
+                "b",
+                "j",
+                "v",
+                json!({"value": null, "jsonValue": {"x": [1, "y"]}}),
+            ),
+        )
+        .await
+        .expect("jsonValue accepted");
+}
+
+#[tokio::test]
+async fn out_of_band_changes_are_restored_reported_or_left_per_update_policy() {
+    let s = setup("drift").await;
+    let operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({"history": 10}))).await;
+    create(
+        &s.entries,
+        &entry("over", "b", "over", "declared", json!({})),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry(
+            "ifu",
+            "b",
+            "ifu",
+            "declared",
+            json!({"updatePolicy": "IfUnchanged"}),
+        ),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry(
+            "co",
+            "b",
+            "co",
+            "declared",
+            json!({"updatePolicy": "CreateOnly"}),
+        ),
+    )
+    .await;
+    for name in ["over", "ifu", "co"] {
+        wait_entry(&s.entries, name, true, None).await;
+    }
+    let store = s
+        .nats
+        .jetstream()
+        .await
+        .get_key_value("b")
+        .await
+        .expect("bucket");
+    let started = Instant::now();
+    for key in ["over", "ifu", "co"] {
+        store
+            .put(key, "theirs".into())
+            .await
+            .expect("foreign write");
+    }
+    // The live bucket view, not the 1-minute resync, must bring it back.
+    wait_value(&s.nats, "b", "over", Some("declared")).await;
+    let restored_after = started.elapsed();
+    assert!(
+        restored_after < Duration::from_secs(20),
+        "restored by the view, long before the resync: {restored_after:?}"
+    );
+    eprintln!("drift restored after {restored_after:?}");
+    let ifu = wait_entry(&s.entries, "ifu", false, Some("Conflict")).await;
+    assert!(
+        ifu.status
+            .expect("status")
+            .conditions
+            .iter()
+            .any(|c| c.message.contains("another client"))
+    );
+    assert_eq!(
+        kv_get(&s.nats.jetstream().await, "b", "ifu")
+            .await
+            .as_deref(),
+        Some(&b"theirs"[..])
+    );
+    wait_entry(&s.entries, "co", true, Some("CreateOnlyKeyExists")).await;
+    assert_eq!(
+        kv_get(&s.nats.jetstream().await, "b", "co")
+            .await
+            .as_deref(),
+        Some(&b"theirs"[..])
+    );
+    assert!(
+        operator
+            .metrics()
+            .await
+            .contains("kvop_drift_corrections_total 1"),
+        "{}",
+        operator.metrics().await
+    );
+}
+
+#[tokio::test]
+async fn a_nats_outage_is_reported_and_everything_converges_after() {
+    let mut s = setup("outage").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({}))).await;
+    create(&s.entries, &entry("one", "b", "one", "v1", json!({}))).await;
+    wait_entry(&s.entries, "one", true, None).await;
+    s.nats.stop();
+    merge(&s.entries, "one", json!({"spec": {"value": "v2"}}))
+        .await
+        .expect("change during outage");
+    create(&s.entries, &entry("two", "b", "two", "new", json!({}))).await;
+    let down = wait_entry(&s.entries, "one", false, None).await;
+    let reason = ready_of(&down.status.expect("status").conditions)
+        .expect("ready")
+        .1;
+    assert!(
+        ["NatsUnavailable", "Timeout", "NatsError"].contains(&reason.as_str()),
+        "the condition says NATS is the problem: {reason}"
+    );
+    s.nats.restart();
+    wait_value(&s.nats, "b", "one", Some("v2")).await;
+    wait_value(&s.nats, "b", "two", Some("new")).await;
+    wait_entry(&s.entries, "one", true, None).await;
+    wait_entry(&s.entries, "two", true, None).await;
+}
+
+#[tokio::test]
+async fn a_value_from_a_secret_follows_its_rotation_and_never_shows_in_status() {
+    let s = setup("secret").await;
+    let operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "db"}, "stringData": {"password": "first-s3cret"}}),
+    )
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    create(&s.buckets, &bucket("b", json!({}))).await;
+    let mut from = entry(
+        "pw",
+        "b",
+        "db.password",
+        "",
+        json!({"valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}),
+    );
+    from.spec.value = None;
+    create(&s.entries, &from).await;
+    wait_value(&s.nats, "b", "db.password", Some("first-s3cret")).await;
+    secrets
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"password": "second-s3cret"}})),
+        )
+        .await
+        .expect("rotate");
+    wait_value(&s.nats, "b", "db.password", Some("second-s3cret")).await;
+    let status =
+        serde_json::to_string(&s.entries.get("pw").await.expect("entry").status).expect("json");
+    assert!(
+        !status.contains("s3cret"),
+        "status never holds the value: {status}"
+    );
+    assert!(
+        !operator.logs().contains("s3cret"),
+        "logs never hold the value"
+    );
+}
+
+#[tokio::test]
+async fn status_is_written_only_when_it_changes() {
+    let s = setup("quiet").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({}))).await;
+    create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
+    wait_entry(&s.entries, "e", true, None).await;
+    wait_until("bucket statistics settled", WAIT, || async {
+        (s.buckets.get("b").await.ok()?.status?.keys == Some(1)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bucket_version = s
+        .buckets
+        .get("b")
+        .await
+        .expect("bucket")
+        .metadata
+        .resource_version;
+    let entry_version = s
+        .entries
+        .get("e")
+        .await
+        .expect("entry")
+        .metadata
+        .resource_version;
+    // Several status intervals (1 s) pass: the bucket is reconciled, nothing changes.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        s.buckets
+            .get("b")
+            .await
+            .expect("bucket")
+            .metadata
+            .resource_version,
+        bucket_version,
+        "bucket status rewritten without a change"
+    );
+    assert_eq!(
+        s.entries
+            .get("e")
+            .await
+            .expect("entry")
+            .metadata
+            .resource_version,
+        entry_version,
+        "entry status rewritten without a change"
+    );
+}

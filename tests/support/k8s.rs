@@ -1,0 +1,210 @@
+//! Kubernetes test support: a real kube-apiserver (from tests/env), the CRDs, a fresh
+//! namespace per test, and `kvop run` as a process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// A control plane: admin and unprivileged kubeconfigs.
+pub struct Plane {
+    pub kubeconfig: PathBuf,
+    pub limited_kubeconfig: PathBuf,
+}
+
+/// The plane of this test process: `KVOP_TEST_KUBECONFIG` (set by tests/run), or one
+/// started for this process and stopped by a watchdog when it exits.
+pub fn plane() -> &'static Plane {
+    static PLANE: OnceLock<Plane> = OnceLock::new();
+    PLANE.get_or_init(|| {
+        if let Ok(path) = std::env::var("KVOP_TEST_KUBECONFIG") {
+            let kubeconfig = PathBuf::from(path);
+            let limited = std::env::var("KVOP_TEST_LIMITED_KUBECONFIG").map(PathBuf::from).unwrap_or_else(|_| kubeconfig.with_file_name("kubeconfig-limited"));
+            return Plane { kubeconfig, limited_kubeconfig: limited };
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/env/k8s-for-process.sh");
+        let dir = std::env::temp_dir().join(format!("kvop-plane-{}", std::process::id()));
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg(std::process::id().to_string())
+            .arg(&dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run tests/env/k8s-for-process.sh");
+        assert!(
+            output.status.success(),
+            "could not start a Kubernetes control plane for the operator tests (needs Go to build kube-apiserver once; see tests/env/README.md), or set KVOP_TEST_KUBECONFIG"
+        );
+        let kubeconfig = PathBuf::from(String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim());
+        Plane { limited_kubeconfig: dir.join("kubeconfig-limited"), kubeconfig }
+    })
+}
+
+/// A client for `kubeconfig`.
+pub async fn client_for(kubeconfig: &Path) -> kube::Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// An admin client with the CRDs installed and established.
+pub async fn admin() -> kube::Client {
+    let client = client_for(&plane().kubeconfig).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (_, crd) in kvop::crds::all() {
+        let name = crd.metadata.name.clone().expect("crd name");
+        crds.patch(
+            &name,
+            &PatchParams::apply("kvop-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply CRD");
+        wait_until(
+            &format!("CRD {name} established"),
+            Duration::from_secs(30),
+            || async {
+                let crd = crds.get(&name).await.ok()?;
+                crd.status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    client
+}
+
+/// A fresh namespace (namespaces are never deleted here: no controller-manager).
+pub async fn namespace(client: &kube::Client, prefix: &str) -> String {
+    let name = format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("create namespace");
+    name
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Polls `check` until it yields a value, or panics after `timeout`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `kvop run` as a process, killed when dropped.
+pub struct Operator {
+    child: Option<Child>,
+    pub log: PathBuf,
+    pub metrics_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Operator {
+    /// Starts the operator for one namespace with short intervals.
+    pub fn start(kubeconfig: &Path, namespace: &str, nats_url: &str, extra: &[&str]) -> Operator {
+        let dir = tempfile::tempdir().expect("operator dir");
+        let log = dir.path().join("operator.log");
+        let metrics_port = super::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_kvop"))
+            .args([
+                "run",
+                "--namespace",
+                namespace,
+                "--status-interval",
+                "1s",
+                "--resync-interval",
+                "1m",
+                "--log-level",
+                "info,kvop=debug",
+            ])
+            .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .env("NATS_URL", nats_url)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start kvop run");
+        Operator {
+            child: Some(child),
+            log,
+            metrics_port,
+            _dir: dir,
+        }
+    }
+
+    /// The operator's log so far (for failure messages).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().ok().flatten().is_none())
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The /metrics text.
+    pub async fn metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut socket) = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await
+        else {
+            return String::new();
+        };
+        let _ = socket
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await;
+        let mut body = String::new();
+        let _ = socket.read_to_string(&mut body).await;
+        body
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- operator log ---\n{}", self.logs());
+        }
+        self.kill();
+    }
+}
