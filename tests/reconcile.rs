@@ -680,3 +680,29 @@ async fn wrong_credentials_are_one_clear_line() {
     .await;
     assert_eq!(right.code, 0, "{right:?}");
 }
+
+#[tokio::test]
+async fn credentials_in_the_url_never_appear_in_errors() {
+    let server = support::NatsServer::start_with_config(
+        "authorization { users: [ { user: kvop, password: right } ] }\n",
+    );
+    let url = format!("nats://kvop:wr0ng-pass@127.0.0.1:{}", server.port);
+    let refused = kvop(&url, &["reconcile", "-f", &examples()]).await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        !refused.stderr.contains("wr0ng-pass") && refused.stderr.contains("***@"),
+        "{}",
+        refused.stderr
+    );
+    let port = support::free_port();
+    let unreachable = kvop(
+        &format!("nats://kvop:wr0ng-pass@127.0.0.1:{port}"),
+        &["reconcile", "-f", &examples()],
+    )
+    .await;
+    assert!(
+        !unreachable.stderr.contains("wr0ng-pass"),
+        "{}",
+        unreachable.stderr
+    );
+}

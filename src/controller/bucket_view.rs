@@ -179,9 +179,11 @@ impl Watcher {
             Ok(consumer) => consumer,
             Err(error) => return classify(&error),
         };
-        let mut initial = consumer.cached_info().num_pending;
+        // Loaded when a message reports nothing pending (a count taken at creation would
+        // wait forever for messages that expired meanwhile).
+        let mut loaded = consumer.cached_info().num_pending == 0;
         let mut loading: HashMap<String, ObservedKey> = HashMap::new();
-        if initial == 0 && !self.publish(view, &mut loading) {
+        if loaded && !self.publish(view, &mut loading) {
             return NatsError::Other("view dropped".into());
         }
         let mut messages = match consumer.messages().await {
@@ -204,10 +206,10 @@ impl Watcher {
                 value: message.payload.clone(),
                 writer: writer(message.headers.as_ref()),
             };
-            if initial > 0 {
+            if !loaded {
                 loading.insert(key, observed);
-                initial -= 1;
-                if initial == 0 && !self.publish(view, &mut loading) {
+                loaded = info.pending == 0;
+                if loaded && !self.publish(view, &mut loading) {
                     return NatsError::Other("view dropped".into());
                 }
                 continue;

@@ -137,14 +137,15 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
             })
         })
         .collect::<Result<_, _>>()?;
+    let shown = redact_url(&settings.url);
     let client = options.connect(servers).await.map_err(|error| {
         let text = chain_text(&error);
         match error.kind() {
             async_nats::ConnectErrorKind::AuthorizationViolation
             | async_nats::ConnectErrorKind::Authentication => {
-                NatsError::Unauthorized(format!("{} refused the credentials: {text}", settings.url))
+                NatsError::Unauthorized(format!("{shown} refused the credentials: {text}"))
             }
-            _ => NatsError::Unavailable(format!("{}: {text}", settings.url)),
+            _ => NatsError::Unavailable(format!("{shown}: {text}")),
         }
     })?;
     let jetstream = match (&settings.js_domain, &settings.js_api_prefix) {
@@ -153,4 +154,44 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         (None, None) => jetstream::new(client.clone()),
     };
     Ok(Connection { client, jetstream })
+}
+
+/// The URL(s) with any `user:password@` or `token@` replaced by `***@`, for messages.
+pub fn redact_url(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| {
+            let url = url.trim();
+            let authority_start = url.find("://").map_or(0, |index| index + 3);
+            match url[authority_start..].find('@') {
+                Some(at) if !url[authority_start..authority_start + at].contains('/') => {
+                    format!(
+                        "{}***{}",
+                        &url[..authority_start],
+                        &url[authority_start + at..]
+                    )
+                }
+                _ => url.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn credentials_in_urls_are_never_shown() {
+        assert_eq!(
+            redact_url("nats://alice:s3cret@host:4222"),
+            "nats://***@host:4222"
+        );
+        assert_eq!(
+            redact_url("nats://tok3n@a:1, tls://b:2"),
+            "nats://***@a:1,tls://b:2"
+        );
+        assert_eq!(redact_url("user:pw@host:4222"), "***@host:4222");
+        assert_eq!(redact_url("nats://host:4222"), "nats://host:4222");
+    }
 }

@@ -12,8 +12,12 @@ use super::errors::{NatsError, classify};
 use crate::observed::{ObservedKey, Operation};
 use crate::ownership::{MANAGER_HEADER, OWNER_HEADER, Writer};
 
-/// How long to wait for the next message of a sweep before giving up.
-const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for a message before asking the consumer whether anything is left.
+const QUIET_WAIT: Duration = Duration::from_secs(2);
+/// How long a sweep may go without progress before it fails.
+const STALL_LIMIT: Duration = Duration::from_secs(30);
+/// Sweeps started again from scratch after the consumer was lost.
+const SWEEP_ATTEMPTS: usize = 3;
 
 /// Which keys to read.
 #[derive(Debug, Clone)]
@@ -24,16 +28,49 @@ pub enum Scope<'a> {
     Keys(&'a [String]),
 }
 
-/// Reads the last message of each key in scope. Ends on the consumer's pending count,
-/// which is also right for an empty bucket (a watcher's `seen_current` never comes).
+/// Reads the last message of each key in scope with one ephemeral pull consumer.
+///
+/// Not the async-nats ordered consumer: when it loses its consumer it silently makes a
+/// new one that starts from an older position, so a count-bounded read would return old
+/// revisions. Here a lost consumer restarts the whole sweep instead. The sweep ends when
+/// a message reports no more pending (the count at creation is not reliable: messages
+/// can expire or be purged meanwhile, and are then never delivered), or when the
+/// consumer itself reports nothing pending.
 pub async fn sweep(
     stream: &Stream,
     bucket: &str,
     scope: Scope<'_>,
 ) -> Result<HashMap<String, ObservedKey>, NatsError> {
+    let mut last_error = None;
+    for _ in 0..SWEEP_ATTEMPTS {
+        match sweep_once(stream, bucket, &scope).await {
+            Ok(keys) => return Ok(keys),
+            Err(SweepError::Lost(error)) => last_error = Some(error),
+            Err(SweepError::Failed(error)) => return Err(error),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| NatsError::Other(format!("sweep of bucket {bucket:?} failed"))))
+}
+
+enum SweepError {
+    /// The consumer went away mid-sweep (deleted, missed heartbeats, leader change).
+    Lost(NatsError),
+    Failed(NatsError),
+}
+
+async fn sweep_once(
+    stream: &Stream,
+    bucket: &str,
+    scope: &Scope<'_>,
+) -> Result<HashMap<String, ObservedKey>, SweepError> {
     let prefix = format!("$KV.{bucket}.");
-    let mut config = consumer::pull::OrderedConfig {
+    let mut config = consumer::pull::Config {
         deliver_policy: consumer::DeliverPolicy::LastPerSubject,
+        ack_policy: consumer::AckPolicy::None,
+        inactive_threshold: Duration::from_secs(30),
+        memory_storage: true,
+        num_replicas: 1,
         ..Default::default()
     };
     match scope {
@@ -47,44 +84,67 @@ pub async fn sweep(
     let consumer = stream
         .create_consumer(config)
         .await
-        .map_err(|error| classify(&error))?;
+        .map_err(|error| SweepError::Failed(classify(&error)))?;
     let pending = consumer.cached_info().num_pending;
     let mut keys = HashMap::with_capacity(usize::try_from(pending).unwrap_or(0));
     if pending == 0 {
         return Ok(keys);
     }
     let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(1000)
+        .heartbeat(Duration::from_secs(1))
         .messages()
         .await
-        .map_err(|error| classify(&error))?;
-    for _ in 0..pending {
-        let message = match tokio::time::timeout(MESSAGE_TIMEOUT, messages.next()).await {
+        .map_err(|error| SweepError::Failed(classify(&error)))?;
+    let mut last_progress = tokio::time::Instant::now();
+    loop {
+        let message = match tokio::time::timeout(QUIET_WAIT, messages.next()).await {
             Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(error))) => return Err(classify(&error)),
-            Ok(None) => break,
+            Ok(Some(Err(error))) => return Err(SweepError::Lost(classify(&error))),
+            Ok(None) => {
+                return Err(SweepError::Lost(NatsError::Other(format!(
+                    "the sweep of bucket {bucket:?} ended early"
+                ))));
+            }
             Err(_) => {
-                return Err(NatsError::Timeout(format!(
-                    "sweep of bucket {bucket:?} stalled after {} of {pending} keys",
-                    keys.len()
-                )));
+                // Nothing arrived: finished if the consumer has nothing left to deliver.
+                let info = consumer
+                    .get_info()
+                    .await
+                    .map_err(|error| SweepError::Lost(classify(&error)))?;
+                if info.num_pending == 0 && info.num_ack_pending == 0 {
+                    return Ok(keys);
+                }
+                if last_progress.elapsed() > STALL_LIMIT {
+                    return Err(SweepError::Failed(NatsError::Timeout(format!(
+                        "the sweep of bucket {bucket:?} stalled after {} keys",
+                        keys.len()
+                    ))));
+                }
+                continue;
             }
         };
-        let Some(key) = message.subject.strip_prefix(&prefix) else {
-            continue;
-        };
-        let revision = message
-            .info()
-            .map_err(|error| NatsError::Other(format!("sweep of bucket {bucket:?}: {error}")))?
-            .stream_sequence;
-        let observed = ObservedKey {
-            revision,
-            operation: operation(message.headers.as_ref()),
-            value: message.payload.clone(),
-            writer: writer(message.headers.as_ref()),
-        };
-        keys.insert(key.to_string(), observed);
+        last_progress = tokio::time::Instant::now();
+        let info = message.info().map_err(|error| {
+            SweepError::Failed(NatsError::Other(format!(
+                "sweep of bucket {bucket:?}: {error}"
+            )))
+        })?;
+        let (revision, remaining) = (info.stream_sequence, info.pending);
+        if let Some(key) = message.subject.strip_prefix(&prefix) {
+            let observed = ObservedKey {
+                revision,
+                operation: operation(message.headers.as_ref()),
+                value: message.payload.clone(),
+                writer: writer(message.headers.as_ref()),
+            };
+            keys.insert(key.to_string(), observed);
+        }
+        if remaining == 0 {
+            return Ok(keys);
+        }
     }
-    Ok(keys)
 }
 
 /// The operation of a KV message: its `KV-Operation` header, or a server limit marker's

@@ -1,0 +1,174 @@
+//! The sweep under interference: its consumer deleted mid-sweep, keys purged or expiring
+//! before delivery. It must neither report stale revisions nor stall.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures::TryStreamExt;
+use support::{NatsServer, bucket, entry, kv_get, kvop, manifests};
+
+/// Pipelined raw puts (another client), for filler and drift.
+async fn fill(js: &jetstream::Context, bucket: &str, keys: impl Iterator<Item = (String, String)>) {
+    let mut acks = Vec::new();
+    for (key, value) in keys {
+        acks.push(
+            js.publish(format!("$KV.{bucket}.{key}"), value.into())
+                .await
+                .expect("publish"),
+        );
+        if acks.len() >= 512 {
+            for ack in acks.drain(..) {
+                ack.await.expect("ack");
+            }
+        }
+    }
+    for ack in acks {
+        ack.await.expect("ack");
+    }
+}
+
+/// Waits for the sweep's consumer to appear on `stream`, then runs `interfere` once.
+async fn when_consumer_appears<F, Fut>(js: jetstream::Context, stream: &str, interfere: F) -> bool
+where
+    F: FnOnce(jetstream::stream::Stream, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let stream = js.get_stream(stream).await.expect("stream");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let names: Vec<String> = stream
+            .consumer_names()
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        if let Some(name) = names.into_iter().next() {
+            interfere(stream, name).await;
+            return true;
+        }
+    }
+    false
+}
+
+fn path(dir: &tempfile::TempDir) -> String {
+    dir.path().to_str().expect("path").to_string()
+}
+
+#[tokio::test]
+async fn a_consumer_lost_mid_sweep_restarts_the_sweep_instead_of_reporting_stale_revisions() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let mut docs = vec![bucket("b", "  history: 5\n")];
+    docs.extend((0..100).map(|i| entry(&format!("e{i}"), "b", &format!("k{i}"), "desired", "")));
+    let dir = manifests(&[("m.yaml", &docs.join("---\n"))]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", &path(&dir)])
+            .await
+            .code,
+        0
+    );
+    // Filler after kvop's writes, then another client changes every declared key.
+    fill(&js, "b", (0..20_000).map(|i| (format!("f{i}"), "x".into()))).await;
+    fill(
+        &js,
+        "b",
+        (0..100).map(|i| (format!("k{i}"), "drift".into())),
+    )
+    .await;
+    let deleter = tokio::spawn(when_consumer_appears(
+        js.clone(),
+        "KV_b",
+        |stream, name| async move {
+            stream
+                .delete_consumer(&name)
+                .await
+                .expect("delete consumer");
+        },
+    ));
+    let run = kvop(&server.url(), &["reconcile", "-f", &path(&dir), "--prune"]).await;
+    assert!(
+        deleter.await.expect("deleter"),
+        "the sweep's consumer was deleted"
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    for i in [0, 50, 99] {
+        assert_eq!(
+            kv_get(&js, "b", &format!("k{i}")).await.as_deref(),
+            Some(&b"desired"[..]),
+            "k{i} restored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn keys_purged_before_delivery_do_not_stall_the_sweep() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = manifests(&[(
+        "m.yaml",
+        &[bucket("b", ""), entry("e", "b", "k", "v", "")].join("---\n"),
+    )]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", &path(&dir)])
+            .await
+            .code,
+        0
+    );
+    fill(
+        &js,
+        "b",
+        (0..100_000).map(|i| (format!("f.{i}"), "x".into())),
+    )
+    .await;
+    let purger = tokio::spawn(when_consumer_appears(
+        js.clone(),
+        "KV_b",
+        |stream, _| async move {
+            stream.purge().filter("$KV.b.f.>").await.expect("purge");
+        },
+    ));
+    let run = kvop(
+        &server.url(),
+        &[
+            "reconcile",
+            "-f",
+            &path(&dir),
+            "--prune",
+            "--detailed-exitcode",
+        ],
+    )
+    .await;
+    assert!(purger.await.expect("purger"));
+    assert_eq!(
+        run.code, 0,
+        "a purge during the sweep is not an error: {run:?}"
+    );
+}
+
+#[tokio::test]
+async fn keys_expiring_during_the_sweep_do_not_stall_it() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = manifests(&[(
+        "m.yaml",
+        &[bucket("b", "  ttl: 3s\n"), entry("e", "b", "k", "v", "")].join("---\n"),
+    )]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", &path(&dir)])
+            .await
+            .code,
+        0
+    );
+    fill(
+        &js,
+        "b",
+        (0..100_000).map(|i| (format!("f{i}"), "x".into())),
+    )
+    .await;
+    let filled = Instant::now();
+    // Start the sweep just before the filler starts to expire.
+    tokio::time::sleep(Duration::from_millis(2700).saturating_sub(filled.elapsed())).await;
+    let run = kvop(&server.url(), &["reconcile", "-f", &path(&dir), "--prune"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+}
