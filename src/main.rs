@@ -36,7 +36,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 verbose: args.verbose,
                 window: args.window,
             };
-            let code = reconcile::run(&options).await?;
+            let code = match reconcile::run(&options).await {
+                Ok(code) => code,
+                Err(error) if options.json => {
+                    println!("{}", reconcile::error_report(&error, &options.manager));
+                    return Err(error.into());
+                }
+                Err(error) => return Err(error.into()),
+            };
             Ok(u8::try_from(code).unwrap_or(1))
         }
         Command::Run(args) => {

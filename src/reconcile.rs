@@ -82,6 +82,22 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
                 .map(|stream| stream.config.max_value_size)
         },
     );
+    let mut size_errors = size_errors;
+    // A bucket kvop only observes may be a mirror on the server: its keys cannot be written.
+    for entry in &desired.entries {
+        let mirrored = observed
+            .buckets
+            .get(&entry.bucket)
+            .and_then(|bucket| bucket.stream.as_ref())
+            .is_some_and(|stream| stream.config.mirror.is_some());
+        if mirrored {
+            size_errors.push(crate::manifest::LoadError {
+                origin: entry.origin.clone(),
+                field: Some("spec.bucketRef.name".into()),
+                message: format!("bucket {:?} is a read-only mirror on the server; declare the entry on its origin bucket", entry.bucket),
+            });
+        }
+    }
     if !size_errors.is_empty() {
         return Err(LoadErrors(size_errors).into());
     }
@@ -170,6 +186,16 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         );
     }
     Ok(exit_code)
+}
+
+/// The JSON report of a run that stopped before planning: its problems and exit code,
+/// so that `-o json` always prints one document.
+pub fn error_report(error: &ReconcileError, manager: &str) -> serde_json::Value {
+    let problems: Vec<String> = match error {
+        ReconcileError::Invalid(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        other => vec![other.to_string()],
+    };
+    serde_json::json!({ "schemaVersion": 1, "manager": manager, "problems": problems, "exitCode": EXIT_ERROR })
 }
 
 /// `--prune` on a bucket with no declared entries would delete every key this manager

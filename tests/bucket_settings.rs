@@ -96,8 +96,7 @@ async fn turning_off_limit_markers_is_blocked_because_the_server_cannot_disable_
     let run = kvop(&server.url(), &["reconcile", "-f", path(&without)]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
-        run.stdout
-            .contains("! limitMarkerTtl (per-message TTL): enabled -> disabled"),
+        run.stdout.contains("! limitMarkerTtl: 2s -> none"),
         "{}",
         run.stdout
     );
@@ -189,5 +188,56 @@ async fn token_authentication_from_the_environment() {
     assert!(
         !String::from_utf8_lossy(&output.stdout).contains("s3cret"),
         "the token is never printed"
+    );
+}
+
+#[tokio::test]
+async fn filtered_sources_start_times_and_empty_placements_round_trip() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let text = [
+        bucket("origin", "  history: 2\n"),
+        bucket("apps", "  placement: {}\n  sources:\n    - name: origin\n      filterSubject: $KV.origin.app.>\n"),
+        bucket("copy", "  mirror:\n    name: origin\n    startTime: \"2026-01-02T03:04:05.000+00:00\"\n"),
+        entry("app", "origin", "app.one", "1", ""),
+        entry("other", "origin", "sys.two", "2", ""),
+    ]
+    .join("---\n");
+    let dir = manifests(&[("m.yaml", &text)]);
+    let first = kvop(
+        &server.url(),
+        &["reconcile", "-f", path(&dir), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(first.code, 2, "{first:?}");
+    let second = kvop(
+        &server.url(),
+        &["reconcile", "-f", path(&dir), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(second.code, 0, "normalized settings are stable: {second:?}");
+    let mut found = None;
+    for _ in 0..50 {
+        found = js
+            .get_key_value("apps")
+            .await
+            .expect("bucket")
+            .get("app.one")
+            .await
+            .expect("read");
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        found.as_deref(),
+        Some(&b"1"[..]),
+        "the filtered source renames app.> into apps"
+    );
+    assert_eq!(
+        kv_get(&js, "apps", "sys.two").await,
+        None,
+        "keys outside the filter are not sourced"
     );
 }

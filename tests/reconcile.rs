@@ -706,3 +706,64 @@ async fn credentials_in_the_url_never_appear_in_errors() {
         unreachable.stderr
     );
 }
+
+#[tokio::test]
+async fn json_output_is_one_document_even_when_the_input_is_invalid() {
+    let server = NatsServer::start();
+    let dir = manifests(&[("m.yaml", &bucket("b", "  history: 99\n"))]);
+    let run = kvop(
+        &server.url(),
+        &["reconcile", "-f", path(&dir), "-o", "json"],
+    )
+    .await;
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_eq!(report["exitCode"], 1);
+    assert!(
+        report["problems"][0]
+            .as_str()
+            .is_some_and(|problem| problem.contains("spec.history")),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn entries_on_an_observed_bucket_that_is_a_mirror_are_refused_before_writing() {
+    let server = NatsServer::start();
+    let origin = manifests(&[("m.yaml", &bucket("origin", ""))]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&origin)])
+            .await
+            .code,
+        0
+    );
+    let mirror = manifests(&[(
+        "m.yaml",
+        &[
+            bucket("origin", ""),
+            bucket("copy", "  mirror:\n    name: origin\n"),
+        ]
+        .join("---\n"),
+    )]);
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&mirror)])
+            .await
+            .code,
+        0
+    );
+    let observed = manifests(&[(
+        "m.yaml",
+        &[
+            bucket("copy", "  managementPolicy: Observe\n"),
+            entry("e", "copy", "k", "v", ""),
+        ]
+        .join("---\n"),
+    )]);
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&observed)]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("is a read-only mirror on the server"),
+        "{}",
+        run.stderr
+    );
+}

@@ -134,7 +134,13 @@ fn to_source(source: &StreamSource, into_bucket: Option<&str>) -> Result<stream:
         name: stream_name(&source.name),
         start_sequence: source.start_seq.and_then(|seq| u64::try_from(seq).ok()),
         start_time,
-        filter_subject: source.filter_subject.clone(),
+        // Sourcing renames keys with a transform; a filter then lives in the transform,
+        // since the server refuses both at once (10144).
+        filter_subject: if into_bucket.is_some() {
+            None
+        } else {
+            source.filter_subject.clone()
+        },
         external: source.external.as_ref().map(|external| stream::External {
             api_prefix: external.api_prefix.clone(),
             delivery_prefix: external.deliver_prefix.clone(),
@@ -142,9 +148,18 @@ fn to_source(source: &StreamSource, into_bucket: Option<&str>) -> Result<stream:
         domain: source.domain.clone(),
         subject_transforms: into_bucket
             .map(|bucket| {
+                let origin = format!("$KV.{}.", source.name);
+                let filter = source
+                    .filter_subject
+                    .clone()
+                    .unwrap_or_else(|| format!("{origin}>"));
+                let destination = format!(
+                    "$KV.{bucket}.{}",
+                    filter.strip_prefix(&origin).unwrap_or(">")
+                );
                 vec![SubjectTransform {
-                    source: format!("$KV.{}.>", source.name),
-                    destination: format!("$KV.{bucket}.>"),
+                    source: filter,
+                    destination,
                 }]
             })
             .unwrap_or_default(),
@@ -198,10 +213,22 @@ fn from_source(source: &stream::Source) -> StreamSource {
             .strip_prefix("KV_")
             .unwrap_or(&source.name)
             .to_string(),
+        // A source's filter is the source of its renaming transform (see `to_source`).
         filter_subject: source
             .filter_subject
             .clone()
-            .filter(|subject| !subject.is_empty()),
+            .filter(|subject| !subject.is_empty())
+            .or_else(|| {
+                let whole = format!(
+                    "$KV.{}.>",
+                    source.name.strip_prefix("KV_").unwrap_or(&source.name)
+                );
+                source
+                    .subject_transforms
+                    .first()
+                    .map(|transform| transform.source.clone())
+                    .filter(|filter| *filter != whole)
+            }),
         start_seq: source
             .start_sequence
             .filter(|seq| *seq > 0)

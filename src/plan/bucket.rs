@@ -132,27 +132,18 @@ pub fn diff_config(current: &BucketConfig, desired: &BucketConfig) -> Vec<FieldC
         compression.to_string(),
         false,
     );
-    // Per-message TTL cannot be turned off once on (server error 10052).
-    if current.allow_msg_ttl && !allow_msg_ttl {
-        compare(
-            "limitMarkerTtl (per-message TTL)",
-            "enabled".into(),
-            "disabled".into(),
-            true,
-        );
-    } else {
-        compare(
-            "limitMarkerTtl",
-            current
-                .limit_marker_ttl
-                .map(duration)
-                .unwrap_or_else(|| "none".into()),
-            limit_marker_ttl
-                .map(duration)
-                .unwrap_or_else(|| "none".into()),
-            false,
-        );
-    }
+    // Removing limit markers would turn per-message TTL off, which the server refuses
+    // (10052). Per-message TTL itself is not compared: a bucket that has it without
+    // markers (made by legacy nats.py) keeps it, since an update never turns it off.
+    let _ = allow_msg_ttl;
+    let marker =
+        |ttl: Option<std::time::Duration>| ttl.map(duration).unwrap_or_else(|| "none".into());
+    compare(
+        "limitMarkerTtl",
+        marker(current.limit_marker_ttl),
+        marker(*limit_marker_ttl),
+        current.limit_marker_ttl.is_some() && limit_marker_ttl.is_none(),
+    );
     compare(
         "placement",
         json(&current.placement),

@@ -19,6 +19,13 @@ pub fn decide_entry(
         };
     };
     if observed.operation != Operation::Put {
+        // Someone else's delete is their change too: IfUnchanged leaves it.
+        if desired.update_policy == UpdatePolicy::IfUnchanged && !observed.writer.is(manager) {
+            return EntryAction::Conflict {
+                revision: observed.revision,
+                writer: describe_writer(observed),
+            };
+        }
         // A deleted key is written over its marker: expecting 0 would fail (10071).
         return EntryAction::Create {
             expected_revision: observed.revision,

@@ -178,6 +178,24 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
                 value: "v".into(),
             },
         ),
+        (
+            "IfUnchanged reports a key someone else deleted",
+            IfUnchanged,
+            Some(key(8, Delete, "", theirs)),
+            EntryAction::Conflict {
+                revision: 8,
+                writer: "another client".into(),
+            },
+        ),
+        (
+            "IfUnchanged re-creates a key this manager deleted",
+            IfUnchanged,
+            Some(key(8, Delete, "", ours)),
+            EntryAction::Create {
+                expected_revision: 8,
+                value: "v".into(),
+            },
+        ),
     ];
     for (rule, policy, observed, expected) in cases {
         let decided = decide_entry(&entry("k", "v", policy), observed.as_ref(), MANAGER);
@@ -286,6 +304,27 @@ fn immutable_changes_block_the_whole_bucket_update() {
         assert!(!plan.has_changes(), "{rule}: nothing is attempted");
         assert_eq!(plan.problems().len(), 1, "{rule}");
     }
+}
+
+#[test]
+fn a_legacy_bucket_with_per_message_ttl_but_no_markers_is_not_a_change() {
+    let legacy = BucketConfig {
+        allow_msg_ttl: true,
+        ..config()
+    };
+    let desired = Desired {
+        buckets: vec![bucket(ManagementPolicy::Manage, config())],
+        entries: vec![],
+    };
+    let plan = plan(
+        &desired,
+        &existing(vec![], legacy),
+        &PlanOptions {
+            manager: MANAGER.into(),
+            prune: false,
+        },
+    );
+    assert_eq!(plan.buckets[0].action, BucketAction::Unchanged);
 }
 
 #[test]

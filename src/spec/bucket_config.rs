@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use time::format_description::well_known::Rfc3339;
+
 use crate::api::KeyValueBucketSpec;
+use crate::api::stream::{ExternalSource, StreamSource};
 use crate::desired::BucketConfig;
 use crate::{names, units};
 
@@ -81,20 +84,26 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
             "a bucket cannot have both a mirror and sources".into(),
         );
     }
-    let origins = mirror
+    let mirror = mirror
+        .as_ref()
+        .map(|mirror| normalize_source(mirror, "spec.mirror", &mut fail));
+    let sources: Vec<StreamSource> = sources
         .iter()
-        .map(|mirror| ("spec.mirror".to_string(), mirror))
-        .chain(
-            sources
-                .iter()
-                .enumerate()
-                .map(|(index, source)| (format!("spec.sources[{index}]"), source)),
+        .enumerate()
+        .map(|(index, source)| {
+            normalize_source(source, &format!("spec.sources[{index}]"), &mut fail)
+        })
+        .collect();
+    if mirror.is_some() && limit_marker_ttl.is_some() {
+        fail(
+            "spec.limitMarkerTtl",
+            "a mirror cannot have limit markers (the server forbids them)".into(),
         );
-    for (field, origin) in origins {
-        if let Err(message) = names::check_bucket_name(&origin.name) {
-            fail(&format!("{field}.name"), message);
-        }
     }
+    // An empty placement is no placement: the server stores none.
+    let placement = placement
+        .clone()
+        .filter(|placement| placement.cluster.is_some() || !placement.tags.is_empty());
     if let Some(reserved) = metadata.keys().find(|key| key.starts_with("_nats.")) {
         fail(
             "spec.metadata",
@@ -115,10 +124,10 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
         compression: *compression,
         allow_msg_ttl: limit_marker_ttl.is_some(),
         limit_marker_ttl,
-        placement: placement.clone(),
+        placement,
         republish: republish.clone(),
-        mirror: mirror.clone(),
-        sources: sources.clone(),
+        mirror,
+        sources,
         metadata: metadata.clone(),
     })
 }
@@ -143,4 +152,53 @@ fn size(value: Option<&IntOrString>) -> Result<i64, String> {
         Some(0) => Err("must be at least 1 byte (leave it out for no limit)".into()),
         Some(bytes) => Ok(bytes),
     }
+}
+
+/// Checks a mirror or source and writes it the way the server stores it: a `domain`
+/// becomes the `external` API prefix it stands for, `startTime` canonical RFC 3339.
+fn normalize_source(
+    source: &StreamSource,
+    field: &str,
+    fail: &mut impl FnMut(&str, String),
+) -> StreamSource {
+    let mut normalized = source.clone();
+    if let Err(message) = names::check_bucket_name(&source.name) {
+        fail(&format!("{field}.name"), message);
+    }
+    if let Some(domain) = &source.domain {
+        if source.external.is_some() {
+            fail(
+                &format!("{field}.domain"),
+                "set either domain or external, not both".into(),
+            );
+        }
+        normalized.external = Some(ExternalSource {
+            api_prefix: format!("$JS.{domain}.API"),
+            deliver_prefix: None,
+        });
+        normalized.domain = None;
+    }
+    if let Some(text) = &source.start_time {
+        match time::OffsetDateTime::parse(text, &Rfc3339) {
+            Ok(time) => {
+                normalized.start_time = time.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok()
+            }
+            Err(error) => fail(
+                &format!("{field}.startTime"),
+                format!("{text:?} is not an RFC 3339 time: {error}"),
+            ),
+        }
+    }
+    if let Some(filter) = &source.filter_subject
+        && !filter.starts_with(&format!("$KV.{}.", source.name))
+    {
+        fail(
+            &format!("{field}.filterSubject"),
+            format!(
+                "{filter:?} must select keys of bucket {:?} (start with \"$KV.{}.\")",
+                source.name, source.name
+            ),
+        );
+    }
+    normalized
 }

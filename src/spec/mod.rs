@@ -37,6 +37,14 @@ pub fn desired_bucket(
     if let Err(message) = names::check_bucket_name(&name) {
         problems.push(problem(name_field, message));
     }
+    if let Some(republish) = &spec.republish
+        && republish.destination.starts_with(&format!("$KV.{name}."))
+    {
+        problems.push(problem(
+            "spec.republish.destination",
+            "republishing into the bucket's own subjects would form a cycle",
+        ));
+    }
     let config = bucket_config(spec)
         .map_err(|more| problems.extend(more))
         .ok();
