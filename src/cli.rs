@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::nats::ConnectionSettings;
+use crate::nats::connect::Material;
 
 /// kvop keeps NATS JetStream Key-Value buckets and keys exactly as declared.
 #[derive(Debug, Parser)]
@@ -199,14 +200,14 @@ impl ConnectionArgs {
     pub fn settings(&self) -> ConnectionSettings {
         ConnectionSettings {
             url: self.nats_url.clone(),
-            creds: self.creds.clone(),
-            nkey: self.nkey.clone(),
+            creds: self.creds.clone().map(Material::File),
+            nkey: self.nkey.clone().map(Material::File),
             user: self.user.clone(),
             password: self.password.clone(),
             token: self.token.clone(),
-            tls_ca: self.tls_ca.clone(),
-            tls_cert: self.tls_cert.clone(),
-            tls_key: self.tls_key.clone(),
+            tls_ca: self.tls_ca.clone().map(Material::File),
+            tls_cert: self.tls_cert.clone().map(Material::File),
+            tls_key: self.tls_key.clone().map(Material::File),
             tls_first: self.tls_first,
             js_domain: self.js_domain.clone(),
             js_api_prefix: self.js_api_prefix.clone(),

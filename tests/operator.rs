@@ -644,3 +644,81 @@ async fn status_is_written_only_when_it_changes() {
         "entry status rewritten without a change"
     );
 }
+
+#[tokio::test]
+async fn a_bucket_connects_with_credentials_from_a_secret_and_follows_their_rotation() {
+    let s = setup("connection").await;
+    let secured = NatsServer::start_with_config(
+        "authorization { users: [ { user: app, password: \"first-pw\" } ] }\n",
+    );
+    let operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    let credentials: Secret = serde_json::from_value(json!({"metadata": {"name": "nats-user"}, "stringData": {"user": "app", "password": "first-pw"}})).expect("secret");
+    secrets
+        .create(&PostParams::default(), &credentials)
+        .await
+        .expect("secret");
+    let connection = json!({"servers": [secured.url()], "userSecretRef": {"name": "nats-user"}});
+    create(
+        &s.buckets,
+        &bucket("private", json!({"connection": connection})),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry("token", "private", "api.token", "t1", json!({})),
+    )
+    .await;
+    wait_entry(&s.entries, "token", true, None).await;
+    let authed =
+        async_nats::ConnectOptions::with_user_and_password("app".into(), "first-pw".into())
+            .connect(secured.url())
+            .await
+            .expect("connect");
+    let js = async_nats::jetstream::new(authed);
+    assert_eq!(
+        kv_get(&js, "private", "api.token").await.as_deref(),
+        Some(&b"t1"[..]),
+        "written through the bucket's own connection"
+    );
+    assert!(
+        s.nats
+            .jetstream()
+            .await
+            .get_stream("KV_private")
+            .await
+            .is_err(),
+        "not on the default server"
+    );
+
+    secrets
+        .patch(
+            "nats-user",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"password": "rotated-wrong"}})),
+        )
+        .await
+        .expect("rotate");
+    wait_bucket(&s.buckets, "private", false, Some("Unauthorized")).await;
+    secrets
+        .patch(
+            "nats-user",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"password": "first-pw"}})),
+        )
+        .await
+        .expect("rotate back");
+    wait_bucket(&s.buckets, "private", true, None).await;
+    merge(&s.entries, "token", json!({"spec": {"value": "t2"}}))
+        .await
+        .expect("update");
+    wait_until("t2 on the secured server", WAIT, || async {
+        (kv_get(&js, "private", "api.token").await.as_deref() == Some(&b"t2"[..])).then_some(())
+    })
+    .await;
+    let logs = operator.logs();
+    assert!(
+        !logs.contains("first-pw") && !logs.contains("rotated-wrong"),
+        "credentials never reach the logs"
+    );
+}

@@ -265,3 +265,49 @@ fn operator_rss(operator: &Operator) -> u64 {
         .and_then(|value| value.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
+
+#[tokio::test]
+async fn the_deploy_manifests_are_accepted_by_the_apiserver() {
+    use kube::api::DynamicObject;
+    use kube::discovery::Discovery;
+    let client = admin().await;
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    // Namespaced objects go into a real namespace, so the dry run validates them fully.
+    let ns = namespace(&client, "deploy").await;
+    for file in ["deploy/clusterrole.yaml", "deploy/operator.yaml"] {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+                .expect("read");
+        for document in kvop::manifest::yaml::parse_documents(&text).expect("yaml") {
+            let mut object: DynamicObject =
+                serde_json::from_value(document.value.clone()).expect("object");
+            let types = object.types.clone().expect("apiVersion and kind");
+            let (group, version) = types
+                .api_version
+                .split_once('/')
+                .unwrap_or(("", types.api_version.as_str()));
+            let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
+            let (resource, capabilities) = discovery.resolve_gvk(&gvk).expect("known kind");
+            let api: Api<DynamicObject> = match capabilities.scope {
+                kube::discovery::Scope::Namespaced => {
+                    object.metadata.namespace = Some(ns.clone());
+                    Api::namespaced_with(client.clone(), &ns, &resource)
+                }
+                kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
+            };
+            let params = PostParams {
+                dry_run: true,
+                ..Default::default()
+            };
+            if let Err(error) = api.create(&params, &object).await {
+                panic!(
+                    "{file}: {} {:?} refused: {error}",
+                    types.kind, object.metadata.name
+                );
+            }
+        }
+    }
+}

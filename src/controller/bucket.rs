@@ -18,6 +18,7 @@ use kube::runtime::finalizer::{self, Event, finalizer};
 use kube::runtime::reflector::ObjectRef as StoreRef;
 use kube::{Resource, ResourceExt};
 
+use super::connection;
 use super::context::Context;
 use super::error::ControllerError;
 use super::status::{READY, SYNCED, apply_status, condition, now};
@@ -86,8 +87,24 @@ async fn apply(
             return Err(ControllerError::InvalidSpec(message));
         }
     };
-    let jetstream = &context.nats.jetstream;
-    let synced = sync(&desired, context).await;
+    let connected = connection::for_bucket(context, bucket).await;
+    let (connection_key, connection) = match connected {
+        Ok(connected) => connected,
+        Err(error) => {
+            let status = with_conditions(
+                &previous,
+                generation,
+                false,
+                error.reason(),
+                &error.to_string(),
+                Some(false),
+            );
+            write_if_changed(api, bucket, &previous, status).await?;
+            return Err(error);
+        }
+    };
+    let jetstream = &connection.jetstream;
+    let synced = sync(&desired, jetstream, context).await;
     let (action, stream) = match synced {
         Ok(done) => done,
         Err(error) => {
@@ -104,9 +121,11 @@ async fn apply(
         }
     };
     publish_bucket_event(context, bucket, &action).await;
-    let view = stream
-        .as_ref()
-        .and_then(|_| context.views.ensure(bucket, &desired.name, jetstream));
+    let view = stream.as_ref().and_then(|_| {
+        context
+            .views
+            .ensure(bucket, &desired.name, jetstream, connection_key)
+    });
     let keys = view.as_ref().and_then(|view| view.live_keys());
     let mut status = match &stream {
         Some(stream) => bucket_status(&desired.name, stream, keys),
@@ -135,9 +154,9 @@ async fn apply(
 /// Observes the stream, plans its configuration and applies the plan.
 async fn sync(
     desired: &DesiredBucket,
+    jetstream: &async_nats::jetstream::Context,
     context: &Context,
 ) -> Result<(BucketAction, Option<ObservedStream>), NatsError> {
-    let jetstream = &context.nats.jetstream;
     let observed = ObservedBucket {
         stream: stream_state(jetstream, &desired.name).await?,
         ..Default::default()
@@ -272,8 +291,8 @@ async fn cleanup(
     let Ok(desired) = spec::desired_bucket(object_ref(bucket), origin(bucket), bucket) else {
         return Ok(Action::await_change());
     };
-    match context
-        .nats
+    let (_, connection) = connection::for_bucket(context, bucket).await?;
+    match connection
         .jetstream
         .delete_stream(crate::nats::stream_name(&desired.name))
         .await

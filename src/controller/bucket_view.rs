@@ -60,8 +60,8 @@ impl BucketView {
     }
 }
 
-/// A running view and the NATS bucket it watches.
-type NamedView = (String, Arc<BucketView>);
+/// A running view, with the NATS bucket and the connection (pool key) it watches.
+type NamedView = ((String, u64), Arc<BucketView>);
 
 /// Every bucket's view, by bucket resource.
 pub struct BucketViews {
@@ -86,18 +86,20 @@ impl BucketViews {
         }
     }
 
-    /// The view of a bucket resource, started on first use (or when its NATS bucket
-    /// name changed).
+    /// The view of a bucket resource, started on first use, or again when its NATS
+    /// bucket or connection changed (a rotated credential makes a new connection).
     pub fn ensure(
         &self,
         resource: &KeyValueBucket,
         bucket: &str,
         jetstream: &jetstream::Context,
+        connection: u64,
     ) -> Option<Arc<BucketView>> {
         let reference = ObjectRef::from_obj(resource);
         let mut views = self.views.lock().ok()?;
-        if let Some((name, view)) = views.get(&reference)
-            && name == bucket
+        if let Some((watched, view)) = views.get(&reference)
+            && watched.0 == bucket
+            && watched.1 == connection
         {
             return Some(view.clone());
         }
@@ -119,7 +121,7 @@ impl BucketViews {
                 task: tokio::spawn(async move { watcher.run(weak).await }),
             }
         });
-        views.insert(reference, (bucket.to_string(), view.clone()));
+        views.insert(reference, ((bucket.to_string(), connection), view.clone()));
         Some(view)
     }
 

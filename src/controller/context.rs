@@ -10,7 +10,8 @@ use super::backoff::Backoff;
 use super::bucket_view::BucketViews;
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::metrics::Metrics;
-use crate::nats::Connection;
+use crate::nats::pool::Pool;
+use crate::nats::{Connection, ConnectionSettings};
 
 /// Operator settings from the command line.
 #[derive(Debug, Clone)]
@@ -26,7 +27,11 @@ pub struct Settings {
 /// Shared by every reconcile.
 pub struct Context {
     pub client: kube::Client,
+    /// The default connection, for buckets without `spec.connection`.
     pub nats: Connection,
+    pub default_connection: ConnectionSettings,
+    /// Connections of buckets with `spec.connection`.
+    pub pool: Pool,
     pub settings: Settings,
     pub buckets: Store<KeyValueBucket>,
     pub entries: Store<KeyValueEntry>,

@@ -23,6 +23,7 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
+use super::connection;
 use super::context::Context;
 use super::error::ControllerError;
 use super::status::{READY, SYNCED, apply_status, condition, now};
@@ -71,6 +72,8 @@ pub async fn reconcile(
 struct Resolved {
     bucket: DesiredBucket,
     entry: DesiredEntry,
+    /// The bucket's connection.
+    nats: crate::nats::Connection,
 }
 
 async fn apply_entry(
@@ -130,7 +133,7 @@ async fn apply_entry(
         manager: context.settings.manager.clone(),
         window: 1,
     };
-    let outcome = apply(&context.nats.jetstream, &plan, &desired, &options, &|| ()).await;
+    let outcome = apply(&resolved.nats.jetstream, &plan, &desired, &options, &|| ()).await;
     let result = outcome
         .buckets
         .first()
@@ -274,9 +277,10 @@ async fn resolve(entry: &KeyValueEntry, context: &Context) -> Result<Resolved, C
         spec::ValueSource::Inline(value) => value,
         spec::ValueSource::From(from) => read_value_from(context, &namespace, from).await?,
     };
+    let (_, nats) = connection::for_bucket(context, &bucket).await?;
     let headers = ownership::write_overhead(&context.settings.manager, &owner.to_string());
     let limit = desired_bucket.config.max_value_size;
-    if value.len() + headers > context.nats.max_payload()
+    if value.len() + headers > nats.max_payload()
         || (limit >= 0 && (value.len() + headers) as i64 > limit)
     {
         return Err(ControllerError::InvalidSpec(format!(
@@ -296,6 +300,7 @@ async fn resolve(entry: &KeyValueEntry, context: &Context) -> Result<Resolved, C
     Ok(Resolved {
         bucket: desired_bucket,
         entry,
+        nats,
     })
 }
 
@@ -360,7 +365,7 @@ async fn observe(
     {
         return Ok(cached);
     }
-    let stream = context
+    let stream = resolved
         .nats
         .jetstream
         .get_stream(stream_name(&resolved.bucket.name))
@@ -415,8 +420,9 @@ async fn delete_key(
     key: &str,
 ) -> Result<(), NatsError> {
     let owner = object_ref(entry).to_string();
+    let jetstream = entry_connection(context, entry).await?.jetstream;
     for _ in 0..=crate::apply::CONFLICT_RETRIES {
-        let stream = match context.nats.jetstream.get_stream(stream_name(bucket)).await {
+        let stream = match jetstream.get_stream(stream_name(bucket)).await {
             Ok(stream) => stream,
             Err(error) => {
                 let error = crate::nats::errors::classify(&error);
@@ -457,7 +463,7 @@ async fn delete_key(
             owner: owner.clone(),
         };
         let result = write_all(
-            &context.nats.jetstream,
+            &jetstream,
             bucket,
             &context.settings.manager,
             &[write],
@@ -581,4 +587,24 @@ pub fn entry_key(entry: &KeyValueEntry) -> String {
         entry.namespace().unwrap_or_default(),
         entry.name_any()
     )
+}
+
+/// The connection of an entry's bucket, for cleanup: the bucket resource may be gone
+/// already, and then the default connection is the best guess.
+async fn entry_connection(
+    context: &Context,
+    entry: &KeyValueEntry,
+) -> Result<crate::nats::Connection, NatsError> {
+    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name)
+        .within(&entry.namespace().unwrap_or_default());
+    match context.buckets.get(&reference) {
+        Some(bucket) => connection::for_bucket(context, &bucket)
+            .await
+            .map(|(_, connection)| connection)
+            .map_err(|error| match error {
+                ControllerError::Nats(error) => error,
+                other => NatsError::Other(other.to_string()),
+            }),
+        None => Ok(context.nats.clone()),
+    }
 }

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod bucket;
 pub mod bucket_view;
+pub mod connection;
 pub mod context;
 pub mod entry;
 pub mod error;
@@ -111,6 +112,8 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     let context = Arc::new(Context {
         client: client.clone(),
         nats,
+        default_connection: options.connection.clone(),
+        pool: Default::default(),
         settings: options.settings.clone(),
         buckets: bucket_controller.store(),
         entries: entry_controller.store(),
@@ -148,7 +151,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         )
         // A changed Secret or ConfigMap re-queues the entries whose value it holds.
         .watches(
-            secrets_api,
+            secrets_api.clone(),
             watcher::Config::default().any_semantic(),
             move |secret: Secret| {
                 referencing(&by_secret, &secret, |from| {
@@ -173,7 +176,29 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             context.clone(),
         )
         .for_each(|_| async {});
+    let bucket_store = bucket_controller.store();
     let buckets = bucket_controller
+        // A rotated connection Secret re-queues the buckets that use it (and, through
+        // their status, their entries).
+        .watches(
+            secrets_api.clone(),
+            watcher::Config::default().any_semantic(),
+            move |secret: Secret| {
+                let namespace = secret.namespace();
+                let name = secret.name_any();
+                bucket_store
+                    .state()
+                    .into_iter()
+                    .filter(|bucket| {
+                        bucket.namespace() == namespace
+                            && bucket.spec.connection.as_ref().is_some_and(|connection| {
+                                connection::secret_names(connection).contains(&name.as_str())
+                            })
+                    })
+                    .map(|bucket| StoreRef::from_obj(&*bucket))
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(shutdown_signal())
         .run(
             bucket::reconcile,

@@ -8,20 +8,59 @@ use async_nats::jetstream;
 
 use super::errors::{NatsError, chain_text};
 
-/// How to reach NATS. `Debug` never shows a password or token.
-#[derive(Clone, Default)]
+/// Credential material: a file given on the command line, or content read from a
+/// Kubernetes Secret. `Debug` never shows content.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Material {
+    File(PathBuf),
+    Inline(String),
+}
+
+impl fmt::Debug for Material {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Material::File(path) => write!(f, "{}", path.display()),
+            Material::Inline(_) => f.write_str("<from a Secret>"),
+        }
+    }
+}
+
+impl Material {
+    /// The content (read from the file when needed).
+    fn read(&self, what: &str) -> Result<String, NatsError> {
+        match self {
+            Material::Inline(text) => Ok(text.clone()),
+            Material::File(path) => std::fs::read_to_string(path).map_err(|error| {
+                NatsError::Unauthorized(format!("cannot read {what} {}: {error}", path.display()))
+            }),
+        }
+    }
+
+    /// A file holding the content: the file itself, or a private copy of inline content
+    /// (async-nats reads TLS material from files only).
+    fn path(&self, name: &str) -> Result<PathBuf, NatsError> {
+        match self {
+            Material::File(path) => Ok(path.clone()),
+            Material::Inline(text) => write_private(name, text),
+        }
+    }
+}
+
+/// How to reach NATS. `Debug` never shows a password, token or credential.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct ConnectionSettings {
     /// Comma-separated server URLs.
     pub url: String,
-    pub creds: Option<PathBuf>,
-    /// A file holding an NKey seed.
-    pub nkey: Option<PathBuf>,
+    /// A `.creds` file (JWT and NKey seed).
+    pub creds: Option<Material>,
+    /// An NKey seed.
+    pub nkey: Option<Material>,
     pub user: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
-    pub tls_ca: Option<PathBuf>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
+    pub tls_ca: Option<Material>,
+    pub tls_cert: Option<Material>,
+    pub tls_key: Option<Material>,
     pub tls_first: bool,
     pub js_domain: Option<String>,
     pub js_api_prefix: Option<String>,
@@ -77,22 +116,15 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         .name(&settings.client_name)
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_secs(10)));
-    if let Some(path) = &settings.creds {
-        options = options.credentials_file(path).await.map_err(|error| {
-            NatsError::Unauthorized(format!(
-                "cannot read credentials file {}: {error}",
-                path.display()
-            ))
-        })?;
+    if let Some(creds) = &settings.creds {
+        options = options
+            .credentials(&creds.read("credentials")?)
+            .map_err(|error| {
+                NatsError::Unauthorized(format!("invalid credentials ({creds:?}): {error}"))
+            })?;
     }
-    if let Some(path) = &settings.nkey {
-        let seed = std::fs::read_to_string(path).map_err(|error| {
-            NatsError::Unauthorized(format!(
-                "cannot read NKey seed file {}: {error}",
-                path.display()
-            ))
-        })?;
-        options = options.nkey(seed.trim().to_string());
+    if let Some(nkey) = &settings.nkey {
+        options = options.nkey(nkey.read("NKey seed")?.trim().to_string());
     }
     match (&settings.user, &settings.password) {
         (Some(user), password) => {
@@ -105,18 +137,20 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         options = options.token(token.clone());
     }
     if let Some(ca) = &settings.tls_ca {
-        options = options.add_root_certificates(ca.clone()).require_tls(true);
+        options = options
+            .add_root_certificates(ca.path("ca.crt")?)
+            .require_tls(true);
     }
     match (&settings.tls_cert, &settings.tls_key) {
         (Some(cert), Some(key)) => {
             options = options
-                .add_client_certificate(cert.clone(), key.clone())
+                .add_client_certificate(cert.path("tls.crt")?, key.path("tls.key")?)
                 .require_tls(true);
         }
         (None, None) => {}
         _ => {
             return Err(NatsError::Unauthorized(
-                "--tls-cert and --tls-key must be given together".into(),
+                "a client certificate needs both the certificate and its key".into(),
             ));
         }
     }
@@ -154,6 +188,33 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         (None, None) => jetstream::new(client.clone()),
     };
     Ok(Connection { client, jetstream })
+}
+
+/// Writes inline TLS material to a file only this user can read, named by a hash of its
+/// content (so rotated material gets a new file and the connection a new identity).
+fn write_private(name: &str, content: &str) -> Result<PathBuf, NatsError> {
+    use std::hash::{Hash, Hasher};
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut hasher);
+    let dir = std::env::temp_dir().join(format!("kvop-tls-{}", std::process::id()));
+    let failed = |error: std::io::Error| {
+        NatsError::Other(format!("cannot write TLS material {name}: {error}"))
+    };
+    std::fs::create_dir_all(&dir).map_err(failed)?;
+    let path = dir.join(format!("{:016x}-{name}", hasher.finish()));
+    if !path.exists() {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(failed)?;
+        file.write_all(content.as_bytes()).map_err(failed)?;
+    }
+    Ok(path)
 }
 
 /// The URL(s) with any `user:password@` or `token@` replaced by `***@`, for messages.

@@ -1,0 +1,161 @@
+//! The NATS connection of a bucket: the operator's default, or `spec.connection` with its
+//! credentials read from Secrets in the bucket's namespace. Secret values are never
+//! logged or written to status.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+
+use super::context::Context;
+use super::error::ControllerError;
+use crate::api::KeyValueBucket;
+use crate::api::connection::{BucketConnection, SecretKeyRef};
+use crate::nats::connect::Material;
+use crate::nats::pool::Pool;
+use crate::nats::{Connection, ConnectionSettings};
+
+/// The connection of `bucket` and its pool key (which changes when a credential rotates).
+pub async fn for_bucket(
+    context: &Context,
+    bucket: &KeyValueBucket,
+) -> Result<(u64, Connection), ControllerError> {
+    let Some(overrides) = &bucket.spec.connection else {
+        return Ok((Pool::key(&context.default_connection), context.nats.clone()));
+    };
+    let settings = settings(context, &bucket.namespace().unwrap_or_default(), overrides).await?;
+    Ok(context.pool.get(&settings).await?)
+}
+
+/// The default settings with the bucket's overrides, Secrets resolved.
+async fn settings(
+    context: &Context,
+    namespace: &str,
+    overrides: &BucketConnection,
+) -> Result<ConnectionSettings, ControllerError> {
+    let BucketConnection {
+        servers,
+        js_domain,
+        credentials_secret_ref,
+        nkey_secret_ref,
+        token_secret_ref,
+        user_secret_ref,
+        tls_secret_ref,
+    } = overrides;
+    let secrets: Api<Secret> = Api::namespaced(context.client.clone(), namespace);
+    let mut settings = context.default_connection.clone();
+    settings.retry_initial_connect = false;
+    if !servers.is_empty() {
+        settings.url = servers.join(",");
+    }
+    if js_domain.is_some() {
+        settings.js_domain = js_domain.clone();
+        settings.js_api_prefix = None;
+    }
+    // A bucket that names its own credentials does not inherit the default ones.
+    let names_credentials = credentials_secret_ref.is_some()
+        || nkey_secret_ref.is_some()
+        || token_secret_ref.is_some()
+        || user_secret_ref.is_some();
+    if names_credentials {
+        (
+            settings.creds,
+            settings.nkey,
+            settings.token,
+            settings.user,
+            settings.password,
+        ) = (None, None, None, None, None);
+    }
+    if let Some(reference) = credentials_secret_ref {
+        settings.creds = Some(Material::Inline(
+            secret_key(&secrets, reference, namespace).await?,
+        ));
+    }
+    if let Some(reference) = nkey_secret_ref {
+        settings.nkey = Some(Material::Inline(
+            secret_key(&secrets, reference, namespace).await?,
+        ));
+    }
+    if let Some(reference) = token_secret_ref {
+        settings.token = Some(secret_key(&secrets, reference, namespace).await?);
+    }
+    if let Some(reference) = user_secret_ref {
+        let user = SecretKeyRef {
+            name: reference.name.clone(),
+            key: reference.user_key.clone(),
+        };
+        let password = SecretKeyRef {
+            name: reference.name.clone(),
+            key: reference.password_key.clone(),
+        };
+        settings.user = Some(secret_key(&secrets, &user, namespace).await?);
+        settings.password = Some(secret_key(&secrets, &password, namespace).await?);
+    }
+    if let Some(reference) = tls_secret_ref {
+        let key = |name: &str| SecretKeyRef {
+            name: reference.name.clone(),
+            key: name.to_string(),
+        };
+        settings.tls_ca = Some(Material::Inline(
+            secret_key(&secrets, &key("ca.crt"), namespace).await?,
+        ));
+        let certificate = optional_secret_key(&secrets, &key("tls.crt")).await?;
+        let private_key = optional_secret_key(&secrets, &key("tls.key")).await?;
+        settings.tls_cert = certificate.map(Material::Inline);
+        settings.tls_key = private_key.map(Material::Inline);
+    }
+    Ok(settings)
+}
+
+async fn secret_key(
+    secrets: &Api<Secret>,
+    reference: &SecretKeyRef,
+    namespace: &str,
+) -> Result<String, ControllerError> {
+    optional_secret_key(secrets, reference)
+        .await?
+        .ok_or_else(|| {
+            ControllerError::ReferenceNotFound(format!(
+                "Secret {namespace}/{} has no key {:?}",
+                reference.name, reference.key
+            ))
+        })
+}
+
+async fn optional_secret_key(
+    secrets: &Api<Secret>,
+    reference: &SecretKeyRef,
+) -> Result<Option<String>, ControllerError> {
+    let Some(secret) = secrets.get_opt(&reference.name).await? else {
+        return Ok(None);
+    };
+    let value = secret.data.and_then(|mut data| data.remove(&reference.key));
+    Ok(value.map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned()))
+}
+
+/// The Secrets a connection reads.
+pub fn secret_names(connection: &BucketConnection) -> Vec<&str> {
+    let BucketConnection {
+        servers: _,
+        js_domain: _,
+        credentials_secret_ref,
+        nkey_secret_ref,
+        token_secret_ref,
+        user_secret_ref,
+        tls_secret_ref,
+    } = connection;
+    [credentials_secret_ref, nkey_secret_ref, token_secret_ref]
+        .into_iter()
+        .flatten()
+        .map(|reference| reference.name.as_str())
+        .chain(
+            user_secret_ref
+                .iter()
+                .map(|reference| reference.name.as_str()),
+        )
+        .chain(
+            tls_secret_ref
+                .iter()
+                .map(|reference| reference.name.as_str()),
+        )
+        .collect()
+}
