@@ -722,3 +722,39 @@ async fn a_bucket_connects_with_credentials_from_a_secret_and_follows_their_rota
         "credentials never reach the logs"
     );
 }
+
+#[tokio::test]
+async fn deleting_while_nats_is_down_keeps_the_finalizer_with_a_clear_condition_then_completes() {
+    let mut s = setup("blocked-delete").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({"history": 3}))).await;
+    create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
+    wait_entry(&s.entries, "e", true, None).await;
+    s.nats.stop();
+    s.entries
+        .delete("e", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let blocked = wait_entry(&s.entries, "e", false, Some("DeletionBlocked")).await;
+    assert!(
+        blocked
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"kvop.dev/cleanup".to_string()),
+        "the finalizer stays"
+    );
+    s.nats.restart();
+    wait_until("the entry is gone after NATS is back", WAIT, || async {
+        s.entries.get_opt("e").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    use async_nats::jetstream::kv::Operation;
+    assert_eq!(
+        kv_entry(&s.nats.jetstream().await, "b", "k")
+            .await
+            .map(|entry| entry.operation),
+        Some(Operation::Delete),
+        "the key was deleted, not forgotten"
+    );
+}
