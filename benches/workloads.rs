@@ -1,0 +1,477 @@
+//! The workloads of BENCHMARKS.md (B1, B2, B3, B6, B7 and the nats-py peer row), their
+//! anchors, and the table they print.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures::StreamExt;
+
+use crate::support::{NatsServer, nats_server_binary};
+
+const BUCKETS: usize = 10;
+const KEYS: usize = 10_000;
+const VALUE_BYTES: usize = 128;
+const RUNS: usize = 5;
+const WINDOW: usize = 256;
+
+/// One row of the result table.
+struct Row {
+    id: &'static str,
+    workload: String,
+    kvop: String,
+    anchor: String,
+    ratio: f64,
+    target: &'static str,
+    met: bool,
+}
+
+pub async fn run_all() {
+    let version = std::process::Command::new(nats_server_binary())
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!(
+        "kvop benchmarks: {KEYS} entries in {BUCKETS} buckets, {VALUE_BYTES} B values, median of {RUNS} runs"
+    );
+    println!(
+        "{version}, file storage, 1 replica, loopback; load average before: {}",
+        load_average()
+    );
+    let mut rows = Vec::new();
+    rows.extend(cold_apply("B1", "cold kvop reconcile -f (whole process)", "").await);
+    rows.push(no_change().await);
+    rows.push(partial_change().await);
+    rows.extend(
+        cold_apply(
+            "B7",
+            "B1 on a server with sync_interval: always",
+            "jetstream { sync_interval: always }\n",
+        )
+        .await
+        .into_iter()
+        .take(1),
+    );
+    rows.push(status_refresh().await);
+    print_table(&rows);
+    println!("load average after: {}", load_average());
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn value(i: usize) -> String {
+    format!("{:0>width$}", i, width = VALUE_BYTES)
+}
+
+/// Manifests for `KEYS` entries in `BUCKETS` buckets; `skip` leaves entries out, `changed`
+/// alters values, `extra` adds entries.
+fn write_manifests(dir: &Path, changed: usize, removed: usize, added: usize) {
+    let mut text = String::new();
+    for b in 0..BUCKETS {
+        text.push_str(&format!("---\napiVersion: kvop.dev/v1alpha1\nkind: KeyValueBucket\nmetadata:\n  name: bench{b}\nspec:\n  history: 1\n"));
+    }
+    let per_bucket = KEYS / BUCKETS;
+    let mut index = 0;
+    for b in 0..BUCKETS {
+        for k in 0..per_bucket {
+            index += 1;
+            if index <= removed {
+                continue;
+            }
+            let content = if index > removed && index <= removed + changed {
+                format!("changed-{}", value(index))
+            } else {
+                value(index)
+            };
+            text.push_str(&format!("---\napiVersion: kvop.dev/v1alpha1\nkind: KeyValueEntry\nmetadata:\n  name: e-{b}-{k}\nspec:\n  bucketRef:\n    name: bench{b}\n  key: k{k}\n  value: \"{content}\"\n"));
+        }
+    }
+    for a in 0..added {
+        text.push_str(&format!("---\napiVersion: kvop.dev/v1alpha1\nkind: KeyValueEntry\nmetadata:\n  name: added-{a}\nspec:\n  bucketRef:\n    name: bench0\n  key: added{a}\n  value: \"{}\"\n", value(a)));
+    }
+    std::fs::write(dir.join("bench.yaml"), text).expect("write manifests");
+}
+
+/// Runs the kvop binary and returns its wall time (process start to exit).
+fn kvop(url: &str, dir: &Path, extra: &[&str]) -> Duration {
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kvop"))
+        .args(["reconcile", "-f"])
+        .arg(dir)
+        .args(extra)
+        .env("NATS_URL", url)
+        .output()
+        .expect("run kvop");
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "kvop failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    elapsed
+}
+
+async fn total_last_sequence(js: &jetstream::Context) -> u64 {
+    let mut total = 0;
+    for b in 0..BUCKETS {
+        if let Ok(stream) = js.get_stream(format!("KV_bench{b}")).await {
+            total += stream.cached_info().state.last_sequence;
+        }
+    }
+    total
+}
+
+async fn create_buckets(js: &jetstream::Context) {
+    for b in 0..BUCKETS {
+        js.create_key_value(jetstream::kv::Config {
+            bucket: format!("bench{b}"),
+            history: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("create bucket");
+    }
+}
+
+async fn delete_buckets(js: &jetstream::Context) {
+    for b in 0..BUCKETS {
+        let _ = js.delete_key_value(format!("bench{b}")).await;
+    }
+}
+
+/// Anchor: every key put with `WINDOW` publishes in flight, no revision check.
+async fn raw_pipelined_put(js: &jetstream::Context) -> Duration {
+    let started = Instant::now();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    for i in 0..KEYS {
+        let subject = format!(
+            "$KV.bench{}.k{}",
+            i / (KEYS / BUCKETS),
+            i % (KEYS / BUCKETS)
+        );
+        if in_flight.len() >= WINDOW {
+            in_flight.next().await;
+        }
+        let ack = js
+            .publish(subject, value(i + 1).into())
+            .await
+            .expect("publish");
+        in_flight.push(ack.into_future());
+    }
+    while in_flight.next().await.is_some() {}
+    started.elapsed()
+}
+
+/// Anchor: the per-key loop of a hand-written script (get, then create or update).
+async fn sequential_get_update(js: &jetstream::Context, keys: usize) -> Duration {
+    let store = js.get_key_value("bench0").await.expect("bucket");
+    let started = Instant::now();
+    for i in 0..keys {
+        let key = format!("loop{i}");
+        match store.entry(&key).await.expect("entry") {
+            Some(entry) => {
+                store
+                    .update(&key, value(i).into(), entry.revision)
+                    .await
+                    .expect("update");
+            }
+            None => {
+                store.create(&key, value(i).into()).await.expect("create");
+            }
+        }
+    }
+    started.elapsed()
+}
+
+/// Anchor: one last-per-subject sweep of every bucket (what observing costs at least).
+async fn raw_sweep(js: &jetstream::Context) -> Duration {
+    let started = Instant::now();
+    for b in 0..BUCKETS {
+        let stream = js.get_stream(format!("KV_bench{b}")).await.expect("stream");
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+                filter_subject: format!("$KV.bench{b}.>"),
+                ..Default::default()
+            })
+            .await
+            .expect("consumer");
+        let pending = consumer.cached_info().num_pending;
+        let mut messages = consumer
+            .messages()
+            .await
+            .expect("messages")
+            .take(pending as usize);
+        while messages.next().await.is_some() {}
+    }
+    started.elapsed()
+}
+
+/// Parse time alone: `kvop reconcile --dry-run` against a server with no buckets does
+/// load, one stream-info per bucket, and plan.
+fn parse_only(url: &str, dir: &Path) -> Duration {
+    kvop(url, dir, &["--dry-run"])
+}
+
+async fn cold_apply(id: &'static str, workload: &str, config: &str) -> Vec<Row> {
+    let server = if config.is_empty() {
+        NatsServer::start()
+    } else {
+        NatsServer::start_with_config(config)
+    };
+    let js = server.jetstream().await;
+    let dir = tempfile::tempdir().expect("dir");
+    write_manifests(dir.path(), 0, 0, 0);
+    let (mut kvop_times, mut anchor_times, mut loop_times) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        delete_buckets(&js).await;
+        kvop_times.push(kvop(&server.url(), dir.path(), &[]));
+        delete_buckets(&js).await;
+        create_buckets(&js).await;
+        anchor_times.push(raw_pipelined_put(&js).await);
+    }
+    // The sequential loop is slow: 1,000 keys per run, scaled to a rate.
+    for _ in 0..3 {
+        loop_times.push(sequential_get_update(&js, 1000).await);
+    }
+    let rate = |count: usize, time: Duration| count as f64 / time.as_secs_f64();
+    let kvop_rate = rate(KEYS, median(kvop_times));
+    let anchor_rate = rate(KEYS, median(anchor_times));
+    let loop_rate = rate(1000, median(loop_times));
+    let target = if id == "B7" {
+        "≥ 0.9× anchor"
+    } else {
+        "≥ 0.5× anchor"
+    };
+    let threshold = if id == "B7" { 0.9 } else { 0.5 };
+    let mut rows = vec![Row {
+        id,
+        workload: workload.into(),
+        kvop: format!("{kvop_rate:.0} entries/s"),
+        anchor: format!("{anchor_rate:.0} puts/s (raw pipelined put)"),
+        ratio: kvop_rate / anchor_rate,
+        target,
+        met: kvop_rate / anchor_rate >= threshold,
+    }];
+    rows.push(Row {
+        id,
+        workload: "… versus the sequential get+update loop".into(),
+        kvop: format!("{kvop_rate:.0} entries/s"),
+        anchor: format!("{loop_rate:.0} keys/s (get + update per key)"),
+        ratio: kvop_rate / loop_rate,
+        target: "≥ 15× loop",
+        met: kvop_rate / loop_rate >= 15.0,
+    });
+    rows
+}
+
+async fn no_change() -> Row {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = tempfile::tempdir().expect("dir");
+    write_manifests(dir.path(), 0, 0, 0);
+    let empty = NatsServer::start();
+    let parse = median(
+        (0..RUNS)
+            .map(|_| parse_only(&empty.url(), dir.path()))
+            .collect(),
+    );
+    kvop(&server.url(), dir.path(), &[]);
+    let before = total_last_sequence(&js).await;
+    let kvop_time = median(
+        (0..RUNS)
+            .map(|_| kvop(&server.url(), dir.path(), &[]))
+            .collect(),
+    );
+    let writes = total_last_sequence(&js).await - before;
+    let mut sweeps = Vec::new();
+    for _ in 0..RUNS {
+        sweeps.push(raw_sweep(&js).await);
+    }
+    let sweep = median(sweeps);
+    let anchor = sweep + parse;
+    Row {
+        id: "B2",
+        workload: format!("re-run, nothing changed ({writes} writes)"),
+        kvop: format!("{:.0} ms", kvop_time.as_secs_f64() * 1000.0),
+        anchor: format!(
+            "{:.0} ms (raw sweep {:.0} ms + load/plan {:.0} ms)",
+            anchor.as_secs_f64() * 1000.0,
+            sweep.as_secs_f64() * 1000.0,
+            parse.as_secs_f64() * 1000.0
+        ),
+        ratio: kvop_time.as_secs_f64() / anchor.as_secs_f64(),
+        target: "≤ 1.5× anchor; 0 writes",
+        met: kvop_time.as_secs_f64() <= 1.5 * anchor.as_secs_f64() && writes == 0,
+    }
+}
+
+async fn partial_change() -> Row {
+    let (changed, removed, added) = (KEYS / 10, 100, 100);
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut kvop_times, mut cas_times, mut writes) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        delete_buckets(&js).await;
+        write_manifests(dir.path(), 0, 0, 0);
+        kvop(&server.url(), dir.path(), &[]);
+        write_manifests(dir.path(), changed, removed, added);
+        let before = total_last_sequence(&js).await;
+        kvop_times.push(kvop(&server.url(), dir.path(), &["--prune"]));
+        writes.push(total_last_sequence(&js).await - before);
+        cas_times.push(raw_conditional_updates(&js, changed + removed + added).await);
+    }
+    let expected = (changed + removed + added) as u64;
+    let all_exact = writes.iter().all(|count| *count == expected);
+    let kvop_time = median(kvop_times);
+    let cas = median(cas_times);
+    let empty = NatsServer::start();
+    let parse = parse_only(&empty.url(), dir.path());
+    let mut sweeps = Vec::new();
+    for _ in 0..RUNS {
+        sweeps.push(raw_sweep(&js).await);
+    }
+    let b2_anchor = median(sweeps) + parse;
+    let anchor = b2_anchor + cas;
+    Row {
+        id: "B3",
+        workload: format!(
+            "10% changed, {removed} pruned, {added} added ({} writes, {expected} changes)",
+            writes[0]
+        ),
+        kvop: format!("{:.0} ms", kvop_time.as_secs_f64() * 1000.0),
+        anchor: format!(
+            "{:.0} ms (B2 anchor + {:.0} ms of raw conditional updates)",
+            anchor.as_secs_f64() * 1000.0,
+            cas.as_secs_f64() * 1000.0
+        ),
+        ratio: kvop_time.as_secs_f64() / anchor.as_secs_f64(),
+        target: "≤ anchor + 2× CAS time; writes == changes",
+        met: kvop_time <= b2_anchor + cas * 3 && all_exact,
+    }
+}
+
+/// Anchor: `count` conditional updates of existing keys, pipelined.
+async fn raw_conditional_updates(js: &jetstream::Context, count: usize) -> Duration {
+    let stream = js.get_stream("KV_bench1").await.expect("stream");
+    let mut revisions = Vec::new();
+    for k in 0..count.min(KEYS / BUCKETS) {
+        let message = stream
+            .get_last_raw_message_by_subject(&format!("$KV.bench1.k{k}"))
+            .await
+            .expect("message");
+        revisions.push((format!("$KV.bench1.k{k}"), message.sequence));
+    }
+    let started = Instant::now();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    for (subject, revision) in revisions {
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(value(1).into())
+            .expected_last_subject_sequence(revision);
+        let ack = js.send_publish(subject, publish).await.expect("publish");
+        in_flight.push(ack.into_future());
+        if in_flight.len() >= WINDOW {
+            in_flight.next().await;
+        }
+    }
+    while in_flight.next().await.is_some() {}
+    // Scale to `count` when one bucket holds fewer keys than that.
+    started
+        .elapsed()
+        .mul_f64(count as f64 / (count.min(KEYS / BUCKETS)) as f64)
+}
+
+async fn status_refresh() -> Row {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let mut times = Vec::new();
+    for keys in [1_000usize, 1_000_000] {
+        let name = format!("status{keys}");
+        js.create_key_value(jetstream::kv::Config {
+            bucket: name.clone(),
+            history: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("bucket");
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        for i in 0..keys {
+            if in_flight.len() >= 1024 {
+                in_flight.next().await;
+            }
+            let ack = js
+                .publish(format!("$KV.{name}.k{i}"), "v".into())
+                .await
+                .expect("publish");
+            in_flight.push(ack.into_future());
+        }
+        while in_flight.next().await.is_some() {}
+        let mut kvop_samples = Vec::new();
+        let mut raw_samples = Vec::new();
+        for _ in 0..RUNS * 4 {
+            let started = Instant::now();
+            kvop::nats::observe::stream_state(&js, &name)
+                .await
+                .expect("status")
+                .expect("exists");
+            kvop_samples.push(started.elapsed());
+            let started = Instant::now();
+            js.get_stream(format!("KV_{name}")).await.expect("info");
+            raw_samples.push(started.elapsed());
+        }
+        times.push((keys, median(kvop_samples), median(raw_samples)));
+    }
+    let (small, large) = (times[0], times[1]);
+    let ratio = large.1.as_secs_f64() / large.2.as_secs_f64();
+    Row {
+        id: "B6",
+        workload: "bucket status refresh, 1,000 vs 1,000,000 keys".into(),
+        kvop: format!(
+            "{:.2} ms / {:.2} ms",
+            small.1.as_secs_f64() * 1000.0,
+            large.1.as_secs_f64() * 1000.0
+        ),
+        anchor: format!(
+            "{:.2} ms / {:.2} ms (raw stream info)",
+            small.2.as_secs_f64() * 1000.0,
+            large.2.as_secs_f64() * 1000.0
+        ),
+        ratio,
+        target: "flat in key count; ≤ 2× anchor",
+        met: ratio <= 2.0 && large.1.as_secs_f64() <= 3.0 * small.1.as_secs_f64().max(0.0005),
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!("| id | workload | kvop | anchor | ratio | target | met |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {} | {:.2}× | {} | {} |",
+            row.id,
+            row.workload,
+            row.kvop,
+            row.anchor,
+            row.ratio,
+            row.target,
+            if row.met { "yes" } else { "**no**" }
+        );
+    }
+}
