@@ -5,7 +5,7 @@
 //! minimal async-nats program doing the same job), so noisy machines still compare like
 //! with like. Results and how to read them: BENCHMARKS.md.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod workloads;
