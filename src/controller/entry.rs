@@ -7,7 +7,7 @@
 //!    ownership headers, conflicts re-read and decided again;
 //! 5. writes `.status` only when it changed;
 //!
-//! and on deletion applies `deletionPolicy` behind the `kvop.dev/cleanup` finalizer,
+//! and on deletion applies `deletionPolicy` (see `entry_cleanup`) behind the finalizer,
 //! deleting or purging the key only while it still holds this manager's write.
 
 use std::sync::Arc;
@@ -28,16 +28,12 @@ use super::context::Context;
 use super::error::ControllerError;
 use super::status::{READY, SYNCED, apply_status, condition, now};
 use super::{FINALIZER, object_ref, origin};
-use crate::api::{
-    ConditionStatus, EntryDeletionPolicy, KeyValueBucket, KeyValueEntry, KeyValueEntryStatus,
-    ValueFrom,
-};
+use crate::api::{ConditionStatus, KeyValueBucket, KeyValueEntry, KeyValueEntryStatus, ValueFrom};
 use crate::apply::{ApplyOptions, EntryResult, apply};
 use crate::desired::{Desired, DesiredBucket, DesiredEntry};
 use crate::nats::sweep::read_key;
-use crate::nats::write::{Write, WriteOp, WriteResult, write_all};
 use crate::nats::{NatsError, stream_name};
-use crate::observed::{ObservedKey, Operation};
+use crate::observed::ObservedKey;
 use crate::plan::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan, decide_entry};
 use crate::{ownership, spec};
 
@@ -54,7 +50,7 @@ pub async fn reconcile(
     let result = finalizer(&api, FINALIZER, entry, |event| async {
         match event {
             Event::Apply(entry) => apply_entry(&entry, &context, &api).await,
-            Event::Cleanup(entry) => cleanup(&entry, &context, &api).await,
+            Event::Cleanup(entry) => super::entry_cleanup::cleanup(&entry, &context, &api).await,
         }
     })
     .await
@@ -374,116 +370,6 @@ async fn observe(
     read_key(&stream, &resolved.bucket.name, &resolved.entry.key).await
 }
 
-async fn cleanup(
-    entry: &KeyValueEntry,
-    context: &Context,
-    api: &Api<KeyValueEntry>,
-) -> Result<Action, ControllerError> {
-    if entry.spec.deletion_policy == EntryDeletionPolicy::Retain {
-        return Ok(Action::await_change());
-    }
-    // Never applied, or its bucket is gone: nothing to delete.
-    let Some(status) = &entry.status else {
-        return Ok(Action::await_change());
-    };
-    let (Some(bucket), Some(key)) = (status.bucket.clone(), status.key.clone()) else {
-        return Ok(Action::await_change());
-    };
-    match delete_key(context, entry, &bucket, &key).await {
-        Ok(()) => Ok(Action::await_change()),
-        Err(error) => {
-            let previous = status.clone();
-            let message = format!(
-                "cannot remove key {key:?} yet, the finalizer stays until it succeeds: {error}"
-            );
-            let mut next = previous.clone();
-            next.conditions = conditions(
-                &previous,
-                entry.metadata.generation,
-                false,
-                "DeletionBlocked",
-                &message,
-                false,
-            );
-            write_if_changed(api, entry, &previous, next).await?;
-            Err(ControllerError::Nats(error))
-        }
-    }
-}
-
-/// Deletes or purges the key, conditional on the revision read, and only while its
-/// current message was written by this manager for this entry.
-async fn delete_key(
-    context: &Context,
-    entry: &KeyValueEntry,
-    bucket: &str,
-    key: &str,
-) -> Result<(), NatsError> {
-    let owner = object_ref(entry).to_string();
-    let jetstream = entry_connection(context, entry).await?.jetstream;
-    for _ in 0..=crate::apply::CONFLICT_RETRIES {
-        let stream = match jetstream.get_stream(stream_name(bucket)).await {
-            Ok(stream) => stream,
-            Err(error) => {
-                let error = crate::nats::errors::classify(&error);
-                return if error.is_stream_not_found() {
-                    Ok(())
-                } else {
-                    Err(error)
-                };
-            }
-        };
-        let Some(current) = read_key(&stream, bucket, key).await? else {
-            return Ok(());
-        };
-        if current.operation != Operation::Put {
-            return Ok(());
-        }
-        if !current.writer.is(&context.settings.manager)
-            || current.writer.owner.as_deref() != Some(owner.as_str())
-        {
-            publish(
-                context,
-                entry,
-                EventType::Warning,
-                "KeyRetained",
-                format!("key {key:?} was last written by someone else; it is left in place"),
-            )
-            .await;
-            return Ok(());
-        }
-        let op = match entry.spec.deletion_policy {
-            EntryDeletionPolicy::Purge => WriteOp::Purge,
-            EntryDeletionPolicy::Delete | EntryDeletionPolicy::Retain => WriteOp::Delete,
-        };
-        let write = Write {
-            key: key.to_string(),
-            op,
-            expected_revision: current.revision,
-            owner: owner.clone(),
-        };
-        let result = write_all(
-            &jetstream,
-            bucket,
-            &context.settings.manager,
-            &[write],
-            1,
-            || (),
-        )
-        .await;
-        match result.into_iter().next() {
-            Some(WriteResult::Written { .. }) => {
-                context.metrics.nats_operation("delete", "ok");
-                return Ok(());
-            }
-            Some(WriteResult::Failed(NatsError::Conflict)) => continue,
-            Some(WriteResult::Failed(error)) => return Err(error),
-            None => return Err(NatsError::Other("the delete was not sent".into())),
-        }
-    }
-    Err(NatsError::Conflict)
-}
-
 fn failed_status(
     previous: &KeyValueEntryStatus,
     entry: &KeyValueEntry,
@@ -502,7 +388,7 @@ fn failed_status(
     status
 }
 
-fn conditions(
+pub(super) fn conditions(
     previous: &KeyValueEntryStatus,
     generation: Option<i64>,
     ready: bool,
@@ -530,7 +416,7 @@ fn conditions(
     ]
 }
 
-async fn write_if_changed(
+pub(super) async fn write_if_changed(
     api: &Api<KeyValueEntry>,
     entry: &KeyValueEntry,
     previous: &KeyValueEntryStatus,
@@ -542,7 +428,7 @@ async fn write_if_changed(
     apply_status(api, entry, &status).await
 }
 
-async fn publish(
+pub(super) async fn publish(
     context: &Context,
     entry: &KeyValueEntry,
     type_: EventType,
@@ -587,24 +473,4 @@ pub fn entry_key(entry: &KeyValueEntry) -> String {
         entry.namespace().unwrap_or_default(),
         entry.name_any()
     )
-}
-
-/// The connection of an entry's bucket, for cleanup: the bucket resource may be gone
-/// already, and then the default connection is the best guess.
-async fn entry_connection(
-    context: &Context,
-    entry: &KeyValueEntry,
-) -> Result<crate::nats::Connection, NatsError> {
-    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name)
-        .within(&entry.namespace().unwrap_or_default());
-    match context.buckets.get(&reference) {
-        Some(bucket) => connection::for_bucket(context, &bucket)
-            .await
-            .map(|(_, connection)| connection)
-            .map_err(|error| match error {
-                ControllerError::Nats(error) => error,
-                other => NatsError::Other(other.to_string()),
-            }),
-        None => Ok(context.nats.clone()),
-    }
 }

@@ -8,6 +8,7 @@ pub mod bucket_view;
 pub mod connection;
 pub mod context;
 pub mod entry;
+mod entry_cleanup;
 pub mod error;
 pub mod leader;
 pub mod status;

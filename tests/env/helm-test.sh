@@ -1,0 +1,562 @@
+#!/usr/bin/env bash
+# Tests the Helm chart charts/kvop against a real kube-apiserver (no mock, no Docker):
+#   - helm lint --strict, with the default values and with every charts/kvop/ci/*.yaml;
+#   - the values schema refuses unknown keys and wrong types, the templates refuse
+#     contradicting values;
+#   - the chart's RBAC rules are exactly those of deploy/clusterrole.yaml, its crds/ are
+#     exactly crds/, its README documents every value of values.schema.json;
+#   - `helm template ... | kubectl apply --dry-run=server --validate=strict` for the
+#     default values, each ci values file and the remaining credential variants (core
+#     schemas, the project's CRDs, admission, unknown fields);
+#   - a real `helm install`, `helm upgrade` and `helm uninstall`, cluster-wide and
+#     namespaced, checking with `kubectl auth can-i --as=<the chart's ServiceAccount>`
+#     that the operator gets what it needs and nothing outside its namespace.
+#
+# It starts its own plane (k8s-up.sh in a temp dir) and always stops it, unless
+# KVOP_TEST_KUBECONFIG points at a running one (as tests/run provides); then it uses that
+# and removes what it created there, except namespaces (nothing deletes namespaces on
+# the test plane) and the applied kvop CRDs (other tests use them).
+#
+# Output: one `ok - NAME` / `not ok - NAME` line per case (diagnostics prefixed `# `),
+# then `N passed, N failed`. Exit status 1 if any case failed.
+# Without helm (and no Go to build it) or kubectl it prints `skipped: ...` and exits 0,
+# unless CI=true.
+#
+# Env: KVOP_TEST_KUBECONFIG (use this plane), KVOP_CACHE, KVOP_HELM, KVOP_KUBECTL,
+#      KVOP_KEEP_PLANE_DIR=1 (keep the plane's directory), CI.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=k8s/paths.sh
+source "${SCRIPT_DIR}/k8s/paths.sh"
+REPO_DIR="$(cd "${SCRIPT_DIR}/../.." && pwd)"
+CHART="${REPO_DIR}/charts/kvop"
+KUBECTL="${KVOP_KUBECTL:-kubectl}"
+
+# The namespaces of the dry runs: kvop-apps is the watchNamespace of
+# ci/namespaced-values.yaml. Created for real (a dry run cannot create a namespace for
+# the objects that follow it); nothing is ever created in them.
+RELEASE_NS=kvop-system
+WATCH_NS=kvop-apps
+SERVICE_MONITOR_CRD=servicemonitors.monitoring.coreos.com
+
+PASSED=0
+FAILED=0
+WORK=""
+PLANE_DIR=""
+SERVICE_MONITOR_CRD_CREATED=""
+RELEASES=()   # "release namespace" pairs installed for real, uninstalled at exit
+
+log() { echo "helm-test: $*" >&2; }
+
+k() { "$KUBECTL" --request-timeout=30s "$@"; }
+h() { "$HELM_BIN" "$@"; }
+
+# fail MESSAGE: ends a case (cases run in a command substitution, a subshell).
+fail() {
+    echo "$*"
+    exit 1
+}
+
+# run_case NAME FUNCTION [ARGS...]: runs FUNCTION with its output captured; prints the
+# verdict and, on failure, the captured output as `# ` diagnostics.
+run_case() {
+    local name="$1" out
+    shift
+    if out="$("$@" 2>&1)"; then
+        echo "ok - $name"
+        PASSED=$((PASSED + 1))
+    else
+        echo "not ok - $name"
+        [[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/# /'
+        FAILED=$((FAILED + 1))
+    fi
+    return 0
+}
+
+# expect_failure PATTERN CMD...: CMD must fail with output matching PATTERN (ERE, any case).
+expect_failure() {
+    local pattern="$1" out
+    shift
+    if out="$("$@" 2>&1)"; then
+        echo "expected a failure, but it succeeded: $*"
+        echo "$out"
+        return 1
+    fi
+    if ! grep -qiE -- "$pattern" <<<"$out"; then
+        echo "failed as expected, but the output does not match /$pattern/: $*"
+        echo "$out"
+        return 1
+    fi
+}
+
+# --- setup and teardown ----------------------------------------------------------------
+
+skip_or_fail_without_tools() {
+    local missing=() tool
+    for tool in "$KUBECTL" python3; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    if [[ ! -x "$HELM_BIN" ]] && ! command -v go >/dev/null 2>&1; then
+        missing+=("helm (or go to build it)")
+    fi
+    if [[ -z "${KVOP_TEST_KUBECONFIG:-}" ]]; then
+        if [[ ! -x "$KUBE_APISERVER_BIN" || ! -x "$ETCD_BIN" ]] && ! command -v go >/dev/null 2>&1; then
+            missing+=("kube-apiserver and etcd (or go to build them)")
+        fi
+        command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    fi
+    ((${#missing[@]} == 0)) && return 0
+    local how="tests/env/k8s-build.sh builds helm, kube-apiserver and etcd from Go modules (Go >= 1.24) into ${KVOP_CACHE}"
+    if [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; then
+        log "error: missing: ${missing[*]} (CI=${CI}); ${how}"
+        exit 1
+    fi
+    log "missing: ${missing[*]}; ${how}"
+    echo "skipped: helm chart test (missing: ${missing[*]})"
+    exit 0
+}
+
+cleanup() {
+    local pair release ns
+    if [[ -n "${KUBECONFIG:-}" ]]; then
+        for pair in "${RELEASES[@]}"; do
+            read -r release ns <<<"$pair"
+            h uninstall "$release" -n "$ns" --wait=false >/dev/null 2>&1 || true
+        done
+        if [[ -n "$SERVICE_MONITOR_CRD_CREATED" && -z "$PLANE_DIR" ]]; then
+            k delete crd "$SERVICE_MONITOR_CRD" --wait=false >/dev/null 2>&1 || true
+        fi
+    fi
+    if [[ -n "$PLANE_DIR" ]]; then
+        "${SCRIPT_DIR}/k8s-down.sh" "$PLANE_DIR" >/dev/null 2>&1 || true
+        if [[ "${KVOP_KEEP_PLANE_DIR:-}" == 1 ]]; then
+            log "kept $PLANE_DIR"
+        else
+            rm -rf "$PLANE_DIR"
+        fi
+    fi
+    [[ -n "$WORK" ]] && rm -rf "$WORK"
+    return 0
+}
+
+# A subset of the Prometheus Operator's ServiceMonitor CRD: exactly the fields the chart
+# renders, typed, without x-kubernetes-preserve-unknown-fields, so that a misspelt field
+# fails the strict server-side dry run. Installed only when the plane has no
+# ServiceMonitor CRD (a real one is used as it is).
+service_monitor_crd() {
+    cat <<'YAML'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+  annotations:
+    kvop.dev/note: minimal subset installed by kvop's tests/env/helm-test.sh
+spec:
+  group: monitoring.coreos.com
+  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          required: [spec]
+          properties:
+            spec:
+              type: object
+              required: [selector, endpoints]
+              properties:
+                jobLabel: {type: string}
+                namespaceSelector:
+                  type: object
+                  properties:
+                    any: {type: boolean}
+                    matchNames: {type: array, items: {type: string}}
+                selector:
+                  type: object
+                  properties:
+                    matchLabels: {type: object, additionalProperties: {type: string}}
+                    matchExpressions:
+                      type: array
+                      items:
+                        type: object
+                        required: [key, operator]
+                        properties:
+                          key: {type: string}
+                          operator: {type: string}
+                          values: {type: array, items: {type: string}}
+                endpoints:
+                  type: array
+                  items:
+                    type: object
+                    properties:
+                      port: {type: string}
+                      path: {type: string}
+                      scheme: {type: string, enum: [http, https]}
+                      interval: {type: string, pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'}
+                      scrapeTimeout: {type: string, pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'}
+                      honorLabels: {type: boolean}
+                      relabelings: &relabelings
+                        type: array
+                        items:
+                          type: object
+                          properties:
+                            action:
+                              type: string
+                              enum: [replace, Replace, keep, Keep, drop, Drop, hashmod, HashMod, labelmap, LabelMap, labeldrop, LabelDrop, labelkeep, LabelKeep, lowercase, Lowercase, uppercase, Uppercase, keepequal, KeepEqual, dropequal, DropEqual]
+                            modulus: {type: integer, format: int64}
+                            regex: {type: string}
+                            replacement: {type: string}
+                            separator: {type: string}
+                            sourceLabels: {type: array, items: {type: string, pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$'}}
+                            targetLabel: {type: string}
+                      metricRelabelings: *relabelings
+YAML
+}
+
+setup_plane() {
+    if [[ -n "${KVOP_TEST_KUBECONFIG:-}" ]]; then
+        export KUBECONFIG="$KVOP_TEST_KUBECONFIG"
+        log "using the plane of KVOP_TEST_KUBECONFIG ($KUBECONFIG)"
+        return
+    fi
+    PLANE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/kvop-helm-plane.XXXXXX")"
+    local start=$SECONDS
+    KUBECONFIG="$("${SCRIPT_DIR}/k8s-up.sh" "$PLANE_DIR" | tail -n 1)"
+    export KUBECONFIG
+    log "plane ready in $((SECONDS - start)) s"
+}
+
+# --- helpers of the cases -----------------------------------------------------------------
+
+# render [HELM_TEMPLATE_ARGS...]: the chart rendered as release kvop in RELEASE_NS.
+render() {
+    h template kvop "$CHART" --namespace "$RELEASE_NS" "$@"
+}
+
+# to_json FILE|-: a YAML stream as a JSON List (kubectl converts; no PyYAML needed).
+to_json() {
+    k create --dry-run=client -o json -f "$1"
+}
+
+# rules_of KIND...: the rules of every object of these kinds in the JSON List on stdin,
+# concatenated, as canonical JSON (one rule per line, sorted).
+rules_of() {
+    python3 -c '
+import json, sys
+kinds = set(sys.argv[1:])
+doc = json.load(sys.stdin)
+items = doc["items"] if doc.get("kind") == "List" else [doc]
+rules = [rule for item in items if item["kind"] in kinds for rule in item.get("rules", [])]
+for line in sorted(json.dumps(rule, sort_keys=True) for rule in rules):
+    print(line)
+' "$@"
+}
+
+# dry_run NAME [HELM_TEMPLATE_ARGS...] -- EXPECTED_LINE...: renders, applies with a strict
+# server-side dry run, and checks that each expected object (as kubectl prints it,
+# e.g. `deployment.apps/kvop`) was accepted.
+dry_run() {
+    local args=() expected=() out
+    while (($#)) && [[ "$1" != -- ]]; do args+=("$1"); shift; done
+    (($#)) && shift
+    expected=("$@")
+    render "${args[@]}" >"$WORK/rendered.yaml" || fail "helm template failed"
+    out="$(k apply --dry-run=server --validate=strict -f "$WORK/rendered.yaml" 2>&1)" || {
+        echo "$out"
+        fail "the apiserver refused the rendered chart"
+    }
+    echo "$out"
+    local object
+    for object in "${expected[@]}"; do
+        grep -qE "^${object} (created|configured|unchanged) \(server dry run\)" <<<"$out" ||
+            fail "expected $object to be accepted"
+    done
+}
+
+# args_of DEPLOYMENT NAMESPACE: the operator container's arguments, one per line.
+args_of() {
+    local out
+    out="$(k get deployment "$1" -n "$2" -o jsonpath='{range .spec.template.spec.containers[0].args[*]}{@}{"\n"}{end}')" || return 1
+    printf '%s\n' "$out"
+}
+
+# can_i SA VERB RESOURCE [FLAGS...]: whether the chart's ServiceAccount may (yes/no).
+can_i() {
+    local sa="$1"
+    shift
+    k auth can-i --as="$sa" "$@" 2>/dev/null || true
+}
+
+# expect_can SA WANT VERB RESOURCE [FLAGS...]
+expect_can() {
+    local sa="$1" want="$2" got
+    shift 2
+    got="$(can_i "$sa" "$@")"
+    [[ "$got" == "$want" ]] || fail "can-i $* as $sa: got '$got', want '$want'"
+}
+
+# --- cases: offline -----------------------------------------------------------------------
+
+case_lint() {
+    h lint --strict "$CHART" "$@"
+}
+
+case_schema_refuses_unknown_values() {
+    expect_failure "additional properties 'replica' not allowed" h lint "$CHART" --set replica=2 || return 1
+    expect_failure "additional properties 'url2' not allowed" h lint "$CHART" --set nats.url2=x || return 1
+    expect_failure "/replicas.*want integer" h lint "$CHART" --set-string replicas=two || return 1
+    expect_failure "/log/format" h lint "$CHART" --set log.format=xml || return 1
+    expect_failure "/resyncInterval" h lint "$CHART" --set resyncInterval=often || return 1
+}
+
+case_templates_refuse_contradictions() {
+    expect_failure 'at most one NATS authentication method' \
+        render --set nats.credentials.secretName=a --set nats.token.secretName=b || return 1
+    expect_failure 'exclude each other' render --set nats.jsDomain=a --set nats.jsApiPrefix=b || return 1
+    expect_failure 'only used with namespaced: true' render --set watchNamespace=apps || return 1
+    expect_failure 'needs nats.tls.secretName' render --set nats.tls.clientCertificate=true || return 1
+}
+
+case_chart_crds_are_the_generated_crds() {
+    diff -r "$REPO_DIR/crds" "$CHART/crds" ||
+        fail "charts/kvop/crds differs from crds/: run \`kvop crds --dir charts/kvop/crds\`"
+}
+
+case_readme_documents_every_value() {
+    python3 - "$CHART/values.schema.json" "$CHART/README.md" <<'PY'
+import json, re, sys
+schema = json.load(open(sys.argv[1]))
+
+def leaves(node, prefix=""):
+    props = node.get("properties")
+    if node.get("type") == "object" and props and node.get("additionalProperties") is False:
+        for name, child in props.items():
+            yield from leaves(child, f"{prefix}{name}.")
+    else:
+        yield prefix.rstrip(".")
+
+values = {leaf for leaf in leaves(schema) if leaf != "global"}
+rows = set(re.findall(r"^\| `([^`]+)` \|", open(sys.argv[2]).read(), re.M))
+missing, unknown = sorted(values - rows), sorted(rows - values)
+if missing or unknown:
+    print(f"values without a README row: {missing}\nREADME rows that are no value: {unknown}")
+    sys.exit(1)
+PY
+}
+
+case_rbac_rules_are_deploy_clusterrole() {
+    to_json "$REPO_DIR/deploy/clusterrole.yaml" | rules_of ClusterRole >"$WORK/want" || return 1
+    [[ -s "$WORK/want" ]] || fail "no rules in deploy/clusterrole.yaml"
+    render --show-only templates/rbac.yaml | to_json - | rules_of ClusterRole >"$WORK/cluster" || return 1
+    diff -u "$WORK/want" "$WORK/cluster" || fail "ClusterRole rules differ from deploy/clusterrole.yaml"
+    render -f "$CHART/ci/namespaced-values.yaml" --show-only templates/rbac.yaml |
+        to_json - | rules_of Role >"$WORK/namespaced" || return 1
+    diff -u "$WORK/want" "$WORK/namespaced" ||
+        fail "the namespaced Roles' rules together differ from deploy/clusterrole.yaml"
+}
+
+case_service_monitor_only_when_enabled() {
+    render >"$WORK/default.yaml" || return 1
+    ! grep -q '^kind: ServiceMonitor' "$WORK/default.yaml" || fail "ServiceMonitor rendered by default"
+    render --set serviceMonitor.enabled=true >"$WORK/enabled.yaml" || return 1
+    grep -q '^kind: ServiceMonitor' "$WORK/enabled.yaml" || fail "no ServiceMonitor with serviceMonitor.enabled=true"
+}
+
+case_leader_election_with_replicas() {
+    local out
+    out="$(render --set leaderElection.enabled=false --set replicas=2 --show-only templates/deployment.yaml)" || return 1
+    grep -q -- '- --leader-election' <<<"$out" || fail "replicas: 2 without --leader-election"
+    out="$(render --set leaderElection.enabled=false --show-only templates/deployment.yaml)" || return 1
+    ! grep -q -- '--leader-election' <<<"$out" || fail "--leader-election with enabled=false and one replica"
+}
+
+case_secrets_are_mounted_never_inlined() {
+    local out
+    out="$(render -f "$CHART/ci/full-values.yaml" --show-only templates/deployment.yaml)" || return 1
+    grep -q 'value: "/etc/kvop/nats/credentials/kvop.creds"' <<<"$out" || fail "NATS_CREDS does not point at the mounted file"
+    grep -q 'value: /etc/kvop/nats/tls/ca.crt' <<<"$out" || fail "NATS_CA does not point at the mounted file"
+    grep -q 'secretName: "kvop-nats-tls"' <<<"$out" || fail "TLS Secret not mounted"
+    out="$(render -f "$CHART/ci/namespaced-values.yaml" --show-only templates/deployment.yaml)" || return 1
+    grep -A3 'name: NATS_PASSWORD' <<<"$out" | grep -q 'secretKeyRef' || fail "NATS_PASSWORD is not a secretKeyRef"
+}
+
+# --- cases: against the apiserver ------------------------------------------------------
+
+case_apply_chart_crds() {
+    k apply --server-side --force-conflicts --field-manager=kvop-helm-test -f "$CHART/crds" || return 1
+    k wait --for condition=established --timeout=60s -f "$CHART/crds"
+}
+
+case_service_monitor_crd() {
+    if k get crd "$SERVICE_MONITOR_CRD" >/dev/null 2>&1; then
+        echo "using the plane's own $SERVICE_MONITOR_CRD"
+        return 0
+    fi
+    service_monitor_crd | k create -f - || return 1
+    echo created >"$WORK/service-monitor-created"
+    k wait --for condition=established --timeout=60s crd "$SERVICE_MONITOR_CRD"
+}
+
+case_namespaces() {
+    local ns
+    for ns in "$RELEASE_NS" "$WATCH_NS"; do
+        k get namespace "$ns" >/dev/null 2>&1 || k create namespace "$ns" || return 1
+    done
+}
+
+case_dry_run_default() {
+    dry_run -- serviceaccount/kvop clusterrole.rbac.authorization.k8s.io/kvop \
+        clusterrolebinding.rbac.authorization.k8s.io/kvop service/kvop-metrics deployment.apps/kvop
+}
+
+case_dry_run_full() {
+    dry_run -f "$CHART/ci/full-values.yaml" -- serviceaccount/kvop-operator \
+        clusterrole.rbac.authorization.k8s.io/kvop-full clusterrolebinding.rbac.authorization.k8s.io/kvop-full \
+        service/kvop-full-metrics deployment.apps/kvop-full servicemonitor.monitoring.coreos.com/kvop-full
+}
+
+case_dry_run_namespaced() {
+    dry_run -f "$CHART/ci/namespaced-values.yaml" -- serviceaccount/kvop \
+        role.rbac.authorization.k8s.io/kvop rolebinding.rbac.authorization.k8s.io/kvop \
+        role.rbac.authorization.k8s.io/kvop-leader-election \
+        rolebinding.rbac.authorization.k8s.io/kvop-leader-election service/kvop-metrics deployment.apps/kvop
+}
+
+case_dry_run_nkey_and_token() {
+    dry_run --set nats.nkey.secretName=kvop-nkey --set nats.tls.secretName=kvop-tls \
+        --set nats.tls.ca=false --set nats.tls.clientCertificate=true -- deployment.apps/kvop || return 1
+    grep -q 'value: "/etc/kvop/nats/nkey/seed"' "$WORK/rendered.yaml" || fail "NATS_NKEY not set"
+    dry_run --set nats.token.secretName=kvop-token --set namespaced=true --set leaderElection.enabled=false \
+        -- deployment.apps/kvop role.rbac.authorization.k8s.io/kvop || return 1
+    ! grep -q 'kvop-leader-election' "$WORK/rendered.yaml" || fail "a Lease Role without leader election"
+}
+
+case_dry_run_catches_a_broken_manifest() {
+    # The dry run is only worth something if the apiserver refuses what is wrong: a
+    # misspelt field of a rendered Deployment must fail.
+    render >"$WORK/broken.yaml" || return 1
+    sed -i 's/readinessProbe:/readinesProbe:/' "$WORK/broken.yaml"
+    expect_failure 'unknown field.*readinesProbe' k apply --dry-run=server --validate=strict -f "$WORK/broken.yaml"
+}
+
+case_install_upgrade_uninstall_cluster_wide() {
+    local release="$1" ns="$1"
+    local sa="system:serviceaccount:${ns}:${release}"
+    h install "$release" "$CHART" --namespace "$ns" --create-namespace \
+        --set nats.url=nats://127.0.0.1:4222 || return 1
+    echo "$release $ns" >>"$WORK/releases"
+    args_of "$release" "$ns" | grep -q -- '--leader-election' || fail "no --leader-election"
+    # What the operator does, cluster-wide (namespace `elsewhere` need not exist).
+    expect_can "$sa" yes list keyvaluebuckets.kvop.dev --all-namespaces || return 1
+    expect_can "$sa" yes watch keyvalueentries.kvop.dev --all-namespaces || return 1
+    expect_can "$sa" yes patch keyvalueentries.kvop.dev --subresource=status -n elsewhere || return 1
+    expect_can "$sa" yes update keyvaluebuckets.kvop.dev -n elsewhere || return 1
+    expect_can "$sa" yes watch secrets --all-namespaces || return 1
+    expect_can "$sa" yes get configmaps -n elsewhere || return 1
+    expect_can "$sa" yes create events.events.k8s.io -n elsewhere || return 1
+    expect_can "$sa" yes update leases.coordination.k8s.io -n "$ns" || return 1
+    # And nothing more.
+    expect_can "$sa" no delete keyvaluebuckets.kvop.dev -n elsewhere || return 1
+    expect_can "$sa" no create keyvalueentries.kvop.dev -n elsewhere || return 1
+    expect_can "$sa" no create secrets -n elsewhere || return 1
+    expect_can "$sa" no list pods -n "$ns" || return 1
+    h upgrade "$release" "$CHART" --namespace "$ns" --reuse-values --set replicas=2 \
+        --set leaderElection.enabled=false || return 1
+    [[ "$(k get deployment "$release" -n "$ns" -o jsonpath='{.spec.replicas}')" == 2 ]] ||
+        fail "upgrade did not set 2 replicas"
+    args_of "$release" "$ns" | grep -q -- '--leader-election' || fail "2 replicas without --leader-election"
+    h uninstall "$release" --namespace "$ns" --wait || return 1
+    ! k get clusterrole "$release" >/dev/null 2>&1 || fail "ClusterRole left after uninstall"
+    k get crd keyvaluebuckets.kvop.dev keyvalueentries.kvop.dev -o name >/dev/null ||
+        fail "uninstall removed the CRDs (Helm must keep them)"
+}
+
+case_install_namespaced() {
+    local release="$1" ns="$1" watched="$1-apps"
+    local sa="system:serviceaccount:${ns}:${release}"
+    k create namespace "$watched" || return 1
+    h install "$release" "$CHART" --namespace "$ns" --create-namespace \
+        --set namespaced=true --set watchNamespace="$watched" || return 1
+    echo "$release $ns" >>"$WORK/releases"
+    args_of "$release" "$ns" | grep -q -- "--namespace=$watched" || fail "no --namespace=$watched"
+    expect_can "$sa" yes list keyvaluebuckets.kvop.dev -n "$watched" || return 1
+    expect_can "$sa" yes watch secrets -n "$watched" || return 1
+    expect_can "$sa" yes patch keyvaluebuckets.kvop.dev --subresource=status -n "$watched" || return 1
+    expect_can "$sa" yes create events.events.k8s.io -n "$watched" || return 1
+    expect_can "$sa" yes create leases.coordination.k8s.io -n "$ns" || return 1
+    expect_can "$sa" no list keyvaluebuckets.kvop.dev --all-namespaces || return 1
+    expect_can "$sa" no list keyvaluebuckets.kvop.dev -n default || return 1
+    expect_can "$sa" no get secrets -n default || return 1
+    expect_can "$sa" no get secrets -n "$ns" || return 1
+    expect_can "$sa" no create leases.coordination.k8s.io -n "$watched" || return 1
+    ! k get clusterrole "$release" >/dev/null 2>&1 || fail "a ClusterRole in namespaced mode"
+    h uninstall "$release" --namespace "$ns" --wait || return 1
+    ! k get role "$release" -n "$watched" >/dev/null 2>&1 || fail "Role left after uninstall"
+}
+
+main() {
+    skip_or_fail_without_tools
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/kvop-helm-test.XXXXXX")"
+    trap 'read_state; cleanup' EXIT
+    trap 'exit 130' INT TERM
+    # Helm's own state (repositories, caches) stays in the work directory; a fresh
+    # discovery cache makes kubectl see CRDs created a moment ago.
+    export HELM_CONFIG_HOME="$WORK/helm/config" HELM_CACHE_HOME="$WORK/helm/cache" \
+        HELM_DATA_HOME="$WORK/helm/data" KUBECACHEDIR="$WORK/kube-cache"
+    if [[ ! -x "$HELM_BIN" ]]; then
+        KVOP_SKIP_HELM= "${SCRIPT_DIR}/k8s-build.sh" >&2
+    fi
+    log "$("$HELM_BIN" version --short)"
+
+    run_case "helm lint (default values)" case_lint
+    local file
+    for file in "$CHART"/ci/*.yaml; do
+        run_case "helm lint -f ci/$(basename "$file")" case_lint -f "$file"
+    done
+    run_case "values schema refuses unknown keys and wrong types" case_schema_refuses_unknown_values
+    run_case "templates refuse contradicting values" case_templates_refuse_contradictions
+    run_case "charts/kvop/crds are the generated crds/" case_chart_crds_are_the_generated_crds
+    run_case "chart README documents every value" case_readme_documents_every_value
+    run_case "ServiceMonitor only when serviceMonitor.enabled" case_service_monitor_only_when_enabled
+    run_case "more than one replica forces --leader-election" case_leader_election_with_replicas
+    run_case "NATS secrets are mounted or referenced, never inlined" case_secrets_are_mounted_never_inlined
+
+    if [[ -z "${KVOP_TEST_KUBECONFIG:-}" && ( ! -x "$KUBE_APISERVER_BIN" || ! -x "$ETCD_BIN" ) ]]; then
+        KVOP_SKIP_HELM=1 "${SCRIPT_DIR}/k8s-build.sh" >&2
+    fi
+    setup_plane
+    run_case "RBAC rules are exactly deploy/clusterrole.yaml (ClusterRole; namespaced Roles)" \
+        case_rbac_rules_are_deploy_clusterrole
+    run_case "apply charts/kvop/crds (server-side) and wait for Established" case_apply_chart_crds
+    run_case "ServiceMonitor CRD for the dry runs" case_service_monitor_crd
+    run_case "namespaces $RELEASE_NS and $WATCH_NS" case_namespaces
+    run_case "dry run (server, strict): default values" case_dry_run_default
+    run_case "dry run (server, strict): ci/full-values.yaml" case_dry_run_full
+    run_case "dry run (server, strict): ci/namespaced-values.yaml" case_dry_run_namespaced
+    run_case "dry run (server, strict): NKey + client certificate, token + namespaced" case_dry_run_nkey_and_token
+    run_case "the dry run refuses a misspelt field" case_dry_run_catches_a_broken_manifest
+    local suffix
+    suffix="$(date +%s)-$RANDOM"
+    run_case "helm install, can-i, upgrade, uninstall (cluster-wide)" \
+        case_install_upgrade_uninstall_cluster_wide "kvop-it-$suffix"
+    run_case "helm install, can-i, uninstall (namespaced)" case_install_namespaced "kvop-ns-$suffix"
+
+    echo "${PASSED} passed, ${FAILED} failed"
+    ((FAILED == 0))
+}
+
+# Cases run in subshells: what they created is recorded in files, read back for cleanup.
+read_state() {
+    [[ -n "$WORK" ]] || return 0
+    [[ -s "$WORK/service-monitor-created" ]] && SERVICE_MONITOR_CRD_CREATED=1
+    if [[ -s "$WORK/releases" ]]; then
+        mapfile -t RELEASES <"$WORK/releases"
+    fi
+    return 0
+}
+
+main "$@"
