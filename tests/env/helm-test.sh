@@ -326,25 +326,56 @@ case_chart_crds_are_the_generated_crds() {
         fail "charts/kvop/crds differs from crds/: run \`kvop crds --dir charts/kvop/crds\`"
 }
 
+# values_json: the chart's default values as JSON, through helm itself (a throw-away
+# chart whose one template is `.Values | toJson`; no YAML library needed).
+values_json() {
+    local dir="$WORK/values-chart"
+    rm -rf "$dir" && mkdir -p "$dir/templates" || return 1
+    printf 'apiVersion: v2\nname: values\nversion: 0.0.0\n' >"$dir/Chart.yaml"
+    cp "$CHART/values.yaml" "$dir/values.yaml"
+    echo '{{ .Values | toJson }}' >"$dir/templates/values.json"
+    h template values "$dir" | grep -v -e '^---' -e '^#'
+}
+
 case_readme_documents_every_value() {
-    python3 - "$CHART/values.schema.json" "$CHART/README.md" <<'PY'
+    values_json >"$WORK/values.json" || return 1
+    python3 - "$CHART/values.schema.json" "$CHART/README.md" "$WORK/values.json" <<'PY'
 import json, re, sys
 schema = json.load(open(sys.argv[1]))
+readme = open(sys.argv[2]).read()
+values = json.load(open(sys.argv[3]))
 
-def leaves(node, prefix=""):
+def leaves(node, prefix=()):
     props = node.get("properties")
     if node.get("type") == "object" and props and node.get("additionalProperties") is False:
         for name, child in props.items():
-            yield from leaves(child, f"{prefix}{name}.")
+            yield from leaves(child, prefix + (name,))
     else:
-        yield prefix.rstrip(".")
+        yield prefix
 
-values = {leaf for leaf in leaves(schema) if leaf != "global"}
-rows = set(re.findall(r"^\| `([^`]+)` \|", open(sys.argv[2]).read(), re.M))
-missing, unknown = sorted(values - rows), sorted(rows - values)
-if missing or unknown:
-    print(f"values without a README row: {missing}\nREADME rows that are no value: {unknown}")
-    sys.exit(1)
+def default(path):
+    value = values
+    for name in path:
+        if not isinstance(value, dict) or name not in value:
+            return "<absent from values.yaml>"
+        value = value[name]
+    return "`" + json.dumps(value, separators=(",", ":")) + "`"
+
+documented = {"global"}  # a parent chart's, never set by this one
+problems = []
+rows = dict(re.findall(r"^\| `([^`]+)` \| (.*?) \|", readme, re.M))
+for path in leaves(schema):
+    name = ".".join(path)
+    if name in documented:
+        continue
+    documented.add(name)
+    if name not in rows:
+        problems.append(f"no README row for {name}")
+    elif rows[name] != default(path):
+        problems.append(f"README default of {name}: {rows[name]}, values.yaml: {default(path)}")
+problems += [f"README row {name} is no value of values.schema.json" for name in rows if name not in documented]
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
 PY
 }
 
@@ -520,7 +551,7 @@ main() {
     run_case "values schema refuses unknown keys and wrong types" case_schema_refuses_unknown_values
     run_case "templates refuse contradicting values" case_templates_refuse_contradictions
     run_case "charts/kvop/crds are the generated crds/" case_chart_crds_are_the_generated_crds
-    run_case "chart README documents every value" case_readme_documents_every_value
+    run_case "chart README documents every value with its default" case_readme_documents_every_value
     run_case "ServiceMonitor only when serviceMonitor.enabled" case_service_monitor_only_when_enabled
     run_case "more than one replica forces --leader-election" case_leader_election_with_replicas
     run_case "NATS secrets are mounted or referenced, never inlined" case_secrets_are_mounted_never_inlined
