@@ -8,6 +8,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod operator;
 mod workloads;
 
 fn main() {

@@ -237,7 +237,8 @@ render() {
     h template kvop "$CHART" --namespace "$RELEASE_NS" "$@"
 }
 
-# to_json FILE|-: a YAML stream as a JSON List (kubectl converts; no PyYAML needed).
+# to_json FILE|-: a YAML stream as JSON, one document per object (kubectl converts; no
+# PyYAML needed).
 to_json() {
     k create --dry-run=client -o json -f "$1"
 }
@@ -248,8 +249,12 @@ rules_of() {
     python3 -c '
 import json, sys
 kinds = set(sys.argv[1:])
-doc = json.load(sys.stdin)
-items = doc["items"] if doc.get("kind") == "List" else [doc]
+text, decoder, docs, at = sys.stdin.read(), json.JSONDecoder(), [], 0
+while text[at:].strip():
+    at += len(text[at:]) - len(text[at:].lstrip())
+    doc, at = decoder.raw_decode(text, at)
+    docs.append(doc)
+items = [item for doc in docs for item in (doc["items"] if doc.get("kind") == "List" else [doc])]
 rules = [rule for item in items if item["kind"] in kinds for rule in item.get("rules", [])]
 for line in sorted(json.dumps(rule, sort_keys=True) for rule in rules):
     print(line)
@@ -277,11 +282,11 @@ dry_run() {
     done
 }
 
-# args_of DEPLOYMENT NAMESPACE: the operator container's arguments, one per line.
-args_of() {
-    local out
-    out="$(k get deployment "$1" -n "$2" -o jsonpath='{range .spec.template.spec.containers[0].args[*]}{@}{"\n"}{end}')" || return 1
-    printf '%s\n' "$out"
+# has_arg DEPLOYMENT NAMESPACE ARG: whether the operator container's arguments include ARG.
+has_arg() {
+    local args
+    args="$(k get deployment "$1" -n "$2" -o jsonpath='{range .spec.template.spec.containers[0].args[*]}{@}{"\n"}{end}')" || return 1
+    grep -qxF -- "$3" <<<"$args"
 }
 
 # can_i SA VERB RESOURCE [FLAGS...]: whether the chart's ServiceAccount may (yes/no).
@@ -480,7 +485,7 @@ case_install_upgrade_uninstall_cluster_wide() {
     h install "$release" "$CHART" --namespace "$ns" --create-namespace \
         --set nats.url=nats://127.0.0.1:4222 || return 1
     echo "$release $ns" >>"$WORK/releases"
-    args_of "$release" "$ns" | grep -q -- '--leader-election' || fail "no --leader-election"
+    has_arg "$release" "$ns" --leader-election || fail "no --leader-election"
     # What the operator does, cluster-wide (namespace `elsewhere` need not exist).
     expect_can "$sa" yes list keyvaluebuckets.kvop.dev --all-namespaces || return 1
     expect_can "$sa" yes watch keyvalueentries.kvop.dev --all-namespaces || return 1
@@ -499,7 +504,7 @@ case_install_upgrade_uninstall_cluster_wide() {
         --set leaderElection.enabled=false || return 1
     [[ "$(k get deployment "$release" -n "$ns" -o jsonpath='{.spec.replicas}')" == 2 ]] ||
         fail "upgrade did not set 2 replicas"
-    args_of "$release" "$ns" | grep -q -- '--leader-election' || fail "2 replicas without --leader-election"
+    has_arg "$release" "$ns" --leader-election || fail "2 replicas without --leader-election"
     h uninstall "$release" --namespace "$ns" --wait || return 1
     ! k get clusterrole "$release" >/dev/null 2>&1 || fail "ClusterRole left after uninstall"
     k get crd keyvaluebuckets.kvop.dev keyvalueentries.kvop.dev -o name >/dev/null ||
@@ -513,7 +518,7 @@ case_install_namespaced() {
     h install "$release" "$CHART" --namespace "$ns" --create-namespace \
         --set namespaced=true --set watchNamespace="$watched" || return 1
     echo "$release $ns" >>"$WORK/releases"
-    args_of "$release" "$ns" | grep -q -- "--namespace=$watched" || fail "no --namespace=$watched"
+    has_arg "$release" "$ns" "--namespace=$watched" || fail "no --namespace=$watched"
     expect_can "$sa" yes list keyvaluebuckets.kvop.dev -n "$watched" || return 1
     expect_can "$sa" yes watch secrets -n "$watched" || return 1
     expect_can "$sa" yes patch keyvaluebuckets.kvop.dev --subresource=status -n "$watched" || return 1
@@ -539,7 +544,7 @@ main() {
     export HELM_CONFIG_HOME="$WORK/helm/config" HELM_CACHE_HOME="$WORK/helm/cache" \
         HELM_DATA_HOME="$WORK/helm/data" KUBECACHEDIR="$WORK/kube-cache"
     if [[ ! -x "$HELM_BIN" ]]; then
-        KVOP_SKIP_HELM= "${SCRIPT_DIR}/k8s-build.sh" >&2
+        KVOP_SKIP_HELM='' "${SCRIPT_DIR}/k8s-build.sh" >&2
     fi
     log "$("$HELM_BIN" version --short)"
 
