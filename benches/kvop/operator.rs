@@ -36,20 +36,43 @@ pub async fn edit_latency() -> Latency {
     let buckets: Api<KeyValueBucket> = Api::namespaced(client.clone(), &ns);
     let entries: Api<KeyValueEntry> = Api::namespaced(client.clone(), &ns);
     let bucket: KeyValueBucket = serde_json::from_value(json!({"apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueBucket", "metadata": {"name": "latency"}, "spec": {}})).expect("bucket");
-    buckets.create(&PostParams::default(), &bucket).await.expect("bucket");
+    buckets
+        .create(&PostParams::default(), &bucket)
+        .await
+        .expect("bucket");
     let entry: KeyValueEntry = serde_json::from_value(json!({"apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueEntry", "metadata": {"name": "edited"}, "spec": {"bucketRef": {"name": "latency"}, "key": "edited", "value": "v0"}})).expect("entry");
-    entries.create(&PostParams::default(), &entry).await.expect("entry");
+    entries
+        .create(&PostParams::default(), &entry)
+        .await
+        .expect("entry");
     let js = nats.jetstream().await;
-    let store = wait_until("bucket", Duration::from_secs(30), || async { js.get_key_value("latency").await.ok() }).await;
-    wait_until("first value", Duration::from_secs(30), || async { (store.get("edited").await.ok()?.as_deref() == Some(&b"v0"[..])).then_some(()) }).await;
+    let store = wait_until("bucket", Duration::from_secs(30), || async {
+        js.get_key_value("latency").await.ok()
+    })
+    .await;
+    wait_until("first value", Duration::from_secs(30), || async {
+        (store.get("edited").await.ok()?.as_deref() == Some(&b"v0"[..])).then_some(())
+    })
+    .await;
     let mut watch = store.watch("edited").await.expect("watch");
     let mut samples = Vec::with_capacity(EDITS);
     for i in 1..=EDITS {
         let value = format!("v{i}");
         let started = Instant::now();
-        entries.patch("edited", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"value": value}}))).await.expect("edit");
+        entries
+            .patch(
+                "edited",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"value": value}})),
+            )
+            .await
+            .expect("edit");
         loop {
-            let seen = tokio::time::timeout(Duration::from_secs(30), watch.next()).await.expect("the edit became visible").expect("watch").expect("entry");
+            let seen = tokio::time::timeout(Duration::from_secs(30), watch.next())
+                .await
+                .expect("the edit became visible")
+                .expect("watch")
+                .expect("entry");
             if seen.value == value.as_bytes() {
                 break;
             }
@@ -60,12 +83,27 @@ pub async fn edit_latency() -> Latency {
     let mut anchor = Vec::with_capacity(EDITS);
     for i in 1..=EDITS {
         let started = Instant::now();
-        entries.patch("edited", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"annotations": {"bench": i.to_string()}}}))).await.expect("write");
+        entries
+            .patch(
+                "edited",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"metadata": {"annotations": {"bench": i.to_string()}}})),
+            )
+            .await
+            .expect("write");
         let raw = js.get_key_value("latency").await.expect("bucket");
         let current = raw.entry("anchor").await.expect("entry");
         match current {
-            Some(entry) => raw.update("anchor", format!("a{i}").into(), entry.revision).await.map(|_| ()).expect("update"),
-            None => raw.create("anchor", format!("a{i}").into()).await.map(|_| ()).expect("create"),
+            Some(entry) => raw
+                .update("anchor", format!("a{i}").into(), entry.revision)
+                .await
+                .map(|_| ())
+                .expect("update"),
+            None => raw
+                .create("anchor", format!("a{i}").into())
+                .await
+                .map(|_| ())
+                .expect("create"),
         }
         anchor.push(started.elapsed());
     }
@@ -73,7 +111,13 @@ pub async fn edit_latency() -> Latency {
     let stream = js.get_stream("KV_latency").await.expect("stream");
     let before = stream.cached_info().state.last_sequence;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let after = js.get_stream("KV_latency").await.expect("stream").cached_info().state.last_sequence;
+    let after = js
+        .get_stream("KV_latency")
+        .await
+        .expect("stream")
+        .cached_info()
+        .state
+        .last_sequence;
     Latency {
         p50: percentile(&mut samples, 0.5),
         p99: percentile(&mut samples, 0.99),

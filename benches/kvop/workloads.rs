@@ -462,12 +462,25 @@ async fn status_refresh() -> Row {
 async fn operator_latency() -> Row {
     let latency = crate::operator::edit_latency().await;
     let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
-    let met = latency.p50 <= latency.anchor_p50 + Duration::from_millis(5) && latency.p99 <= latency.anchor_p99 + Duration::from_millis(50) && latency.idle_writes == 0;
+    let met = latency.p50 <= latency.anchor_p50 + Duration::from_millis(5)
+        && latency.p99 <= latency.anchor_p99 + Duration::from_millis(50)
+        && latency.idle_writes == 0;
     Row {
         id: "B4",
-        workload: format!("operator: edit one entry until a watcher sees it ({} idle writes)", latency.idle_writes),
-        kvop: format!("p50 {:.1} ms, p99 {:.1} ms", ms(latency.p50), ms(latency.p99)),
-        anchor: format!("p50 {:.1} ms, p99 {:.1} ms (apiserver write + raw get/update)", ms(latency.anchor_p50), ms(latency.anchor_p99)),
+        workload: format!(
+            "operator: edit one entry until a watcher sees it ({} idle writes)",
+            latency.idle_writes
+        ),
+        kvop: format!(
+            "p50 {:.1} ms, p99 {:.1} ms",
+            ms(latency.p50),
+            ms(latency.p99)
+        ),
+        anchor: format!(
+            "p50 {:.1} ms, p99 {:.1} ms (apiserver write + raw get/update)",
+            ms(latency.anchor_p50),
+            ms(latency.anchor_p99)
+        ),
         ratio: latency.p50.as_secs_f64() / latency.anchor_p50.as_secs_f64(),
         target: "p50 ≤ anchor + 5 ms, p99 ≤ anchor + 50 ms; idle 0 writes",
         met,

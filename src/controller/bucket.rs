@@ -11,12 +11,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event, finalizer};
 use kube::runtime::reflector::ObjectRef as StoreRef;
-use kube::{Resource, ResourceExt};
 
 use super::connection;
 use super::context::Context;
@@ -90,35 +90,13 @@ async fn apply(
     let connected = connection::for_bucket(context, bucket).await;
     let (connection_key, connection) = match connected {
         Ok(connected) => connected,
-        Err(error) => {
-            let status = with_conditions(
-                &previous,
-                generation,
-                false,
-                error.reason(),
-                &error.to_string(),
-                Some(false),
-            );
-            write_if_changed(api, bucket, &previous, status).await?;
-            return Err(error);
-        }
+        Err(error) => return Err(report_failure(api, bucket, &previous, error).await),
     };
     let jetstream = &connection.jetstream;
     let synced = sync(&desired, jetstream, context).await;
     let (action, stream) = match synced {
         Ok(done) => done,
-        Err(error) => {
-            let status = with_conditions(
-                &previous,
-                generation,
-                false,
-                error.reason(),
-                &error.to_string(),
-                Some(false),
-            );
-            write_if_changed(api, bucket, &previous, status).await?;
-            return Err(error.into());
-        }
+        Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
     };
     publish_bucket_event(context, bucket, &action).await;
     let view = stream.as_ref().and_then(|_| {
@@ -149,6 +127,28 @@ async fn apply(
                 .min(context.settings.resync_interval),
         ),
     })
+}
+
+/// Writes `Ready=False` and `Synced=False` with the error's reason, and returns the
+/// error (or the status write's, if that failed too).
+async fn report_failure(
+    api: &Api<KeyValueBucket>,
+    bucket: &KeyValueBucket,
+    previous: &KeyValueBucketStatus,
+    error: ControllerError,
+) -> ControllerError {
+    let status = with_conditions(
+        previous,
+        bucket.metadata.generation,
+        false,
+        error.reason(),
+        &error.to_string(),
+        Some(false),
+    );
+    match write_if_changed(api, bucket, previous, status).await {
+        Ok(()) => error,
+        Err(write) => write.into(),
+    }
 }
 
 /// Observes the stream, plans its configuration and applies the plan.
@@ -299,14 +299,14 @@ async fn cleanup(
     {
         Ok(_) => {
             context.metrics.nats_operation("delete_bucket", "ok");
-            publish(
-                context,
-                bucket,
-                EventType::Normal,
-                "Deleted",
-                format!("deleted bucket {:?} (deletionPolicy Delete)", desired.name),
-            )
-            .await;
+            context
+                .publish(
+                    bucket,
+                    EventType::Normal,
+                    "Deleted",
+                    format!("deleted bucket {:?} (deletionPolicy Delete)", desired.name),
+                )
+                .await;
             Ok(Action::await_change())
         }
         Err(error) => {
@@ -337,14 +337,14 @@ async fn cleanup(
 async fn publish_bucket_event(context: &Context, bucket: &KeyValueBucket, action: &BucketAction) {
     match action {
         BucketAction::Create { .. } => {
-            publish(
-                context,
-                bucket,
-                EventType::Normal,
-                "Created",
-                "created the bucket".into(),
-            )
-            .await
+            context
+                .publish(
+                    bucket,
+                    EventType::Normal,
+                    "Created",
+                    "created the bucket".into(),
+                )
+                .await
         }
         BucketAction::Update { changes, .. } => {
             let fields = changes
@@ -352,49 +352,26 @@ async fn publish_bucket_event(context: &Context, bucket: &KeyValueBucket, action
                 .map(|change| change.field)
                 .collect::<Vec<_>>()
                 .join(", ");
-            publish(
-                context,
-                bucket,
-                EventType::Normal,
-                "Updated",
-                format!("updated {fields}"),
-            )
-            .await
+            context
+                .publish(
+                    bucket,
+                    EventType::Normal,
+                    "Updated",
+                    format!("updated {fields}"),
+                )
+                .await
         }
         BucketAction::Blocked { .. } => {
-            publish(
-                context,
-                bucket,
-                EventType::Warning,
-                "ImmutableFieldChanged",
-                readiness(action).2,
-            )
-            .await
+            context
+                .publish(
+                    bucket,
+                    EventType::Warning,
+                    "ImmutableFieldChanged",
+                    readiness(action).2,
+                )
+                .await
         }
         _ => {}
-    }
-}
-
-async fn publish(
-    context: &Context,
-    bucket: &KeyValueBucket,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = KubeEvent {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = context
-        .recorder
-        .publish(&event, &bucket.object_ref(&()))
-        .await
-    {
-        tracing::debug!(%error, "could not publish an event");
     }
 }
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::Recorder;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
 
 use super::backoff::Backoff;
@@ -39,4 +40,26 @@ pub struct Context {
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+}
+
+impl Context {
+    /// Publishes a Kubernetes Event about `object`; a failure is logged, never fatal.
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::debug!(%error, "could not publish an event");
+        }
+    }
 }

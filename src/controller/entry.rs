@@ -17,7 +17,7 @@ use bytes::Bytes;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event, finalizer};
 use kube::runtime::reflector::ObjectRef as StoreRef;
 use kube::{Resource, ResourceExt};
@@ -161,14 +161,14 @@ async fn apply_entry(
             } else {
                 "Updated"
             };
-            publish(
-                context,
-                entry,
-                EventType::Normal,
-                verb,
-                format!("wrote key {:?} at revision {revision}", resolved.entry.key),
-            )
-            .await;
+            context
+                .publish(
+                    entry,
+                    EventType::Normal,
+                    verb,
+                    format!("wrote key {:?} at revision {revision}", resolved.entry.key),
+                )
+                .await;
             status.revision = Some(to_i64(*revision));
             status.created = Some(now());
             (
@@ -199,7 +199,7 @@ async fn apply_entry(
             )
         }
         EntryResult::Conflict { revision, writer } => {
-            publish(context, entry, EventType::Warning, "Conflict", format!("revision {revision} was written by {writer}; updatePolicy IfUnchanged leaves it")).await;
+            context.publish(entry, EventType::Warning, "Conflict", format!("revision {revision} was written by {writer}; updatePolicy IfUnchanged leaves it")).await;
             status.revision = Some(to_i64(*revision));
             (
                 false,
@@ -426,29 +426,6 @@ pub(super) async fn write_if_changed(
         return Ok(());
     }
     apply_status(api, entry, &status).await
-}
-
-pub(super) async fn publish(
-    context: &Context,
-    entry: &KeyValueEntry,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = KubeEvent {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = context
-        .recorder
-        .publish(&event, &entry.object_ref(&()))
-        .await
-    {
-        tracing::debug!(%error, "could not publish an event");
-    }
 }
 
 /// `sha256:<hex>` of a value: shows that it changed without showing it.

@@ -11,7 +11,7 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use super::connection;
 use super::context::Context;
-use super::entry::{conditions, publish, write_if_changed};
+use super::entry::{conditions, write_if_changed};
 use super::error::ControllerError;
 use super::object_ref;
 use crate::api::{EntryDeletionPolicy, KeyValueBucket, KeyValueEntry};
@@ -88,14 +88,14 @@ async fn delete_key(
         if !current.writer.is(&context.settings.manager)
             || current.writer.owner.as_deref() != Some(owner.as_str())
         {
-            publish(
-                context,
-                entry,
-                EventType::Warning,
-                "KeyRetained",
-                format!("key {key:?} was last written by someone else; it is left in place"),
-            )
-            .await;
+            context
+                .publish(
+                    entry,
+                    EventType::Warning,
+                    "KeyRetained",
+                    format!("key {key:?} was last written by someone else; it is left in place"),
+                )
+                .await;
             return Ok(());
         }
         let op = match entry.spec.deletion_policy {
