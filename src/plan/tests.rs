@@ -243,7 +243,7 @@ fn bucket_config_changes_are_listed_field_by_field() {
     };
     let plan = plan(
         &desired,
-        &existing(vec![], config()),
+        &existing(no_keys(), config()),
         &PlanOptions {
             manager: MANAGER.into(),
             prune: false,
@@ -288,7 +288,7 @@ fn immutable_changes_block_the_whole_bucket_update() {
         };
         let plan = plan(
             &desired,
-            &existing(vec![], current),
+            &existing(no_keys(), current),
             &PlanOptions {
                 manager: MANAGER.into(),
                 prune: false,
@@ -318,7 +318,7 @@ fn a_legacy_bucket_with_per_message_ttl_but_no_markers_is_not_a_change() {
     };
     let plan = plan(
         &desired,
-        &existing(vec![], legacy),
+        &existing(no_keys(), legacy),
         &PlanOptions {
             manager: MANAGER.into(),
             prune: false,
@@ -341,7 +341,7 @@ fn observe_policy_never_plans_a_bucket_change() {
         manager: MANAGER.into(),
         prune: false,
     };
-    let planned = plan(&desired, &existing(vec![], config()), &options);
+    let planned = plan(&desired, &existing(no_keys(), config()), &options);
     assert_eq!(planned.buckets[0].action, BucketAction::Observe);
     assert!(
         planned.buckets[0].entries[0].action.writes(),
@@ -551,4 +551,8 @@ fn planning_is_idempotent_for_random_states_policies_and_prune() {
             "case {case}: a second plan still writes:\nfirst {first:#?}\nsecond {second:#?}"
         );
     }
+}
+
+fn no_keys() -> Vec<(&'static str, ObservedKey)> {
+    Vec::new()
 }
