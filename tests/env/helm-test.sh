@@ -10,7 +10,10 @@
 #     schemas, the project's CRDs, admission, unknown fields);
 #   - a real `helm install`, `helm upgrade` and `helm uninstall`, cluster-wide and
 #     namespaced, checking with `kubectl auth can-i --as=<the chart's ServiceAccount>`
-#     that the operator gets what it needs and nothing outside its namespace.
+#     that the operator gets what it needs and nothing outside its namespace;
+#   - with KVOP_BIN (a built kvop) and KVOP_NATS_SERVER: the real operator, authenticated
+#     as the chart's ServiceAccount with the namespaced Roles, reconciles a bucket and a
+#     valueFrom entry against a real nats-server, holds its Lease, and cleans up on delete.
 #
 # It starts its own plane (k8s-up.sh in a temp dir) and always stops it, unless
 # KVOP_TEST_KUBECONFIG points at a running one (as tests/run provides); then it uses that
@@ -18,11 +21,13 @@
 # the test plane) and the applied kvop CRDs (other tests use them).
 #
 # Output: one `ok - NAME` / `not ok - NAME` line per case (diagnostics prefixed `# `),
-# then `N passed, N failed`. Exit status 1 if any case failed.
+# then `N passed, N failed` (`, N skipped` when the operator case is skipped). Exit
+# status 1 if any case failed.
 # Without helm (and no Go to build it) or kubectl it prints `skipped: ...` and exits 0,
 # unless CI=true.
 #
-# Env: KVOP_TEST_KUBECONFIG (use this plane), KVOP_CACHE, KVOP_HELM, KVOP_KUBECTL,
+# Env: KVOP_TEST_KUBECONFIG (use this plane), KVOP_BIN, KVOP_NATS_SERVER, KVOP_CACHE,
+#      KVOP_HELM, KVOP_KUBECTL,
 #      KVOP_KEEP_PLANE_DIR=1 (keep the plane's directory), CI.
 set -euo pipefail
 
@@ -42,6 +47,7 @@ SERVICE_MONITOR_CRD=servicemonitors.monitoring.coreos.com
 
 PASSED=0
 FAILED=0
+SKIPPED=0
 WORK=""
 PLANE_DIR=""
 SERVICE_MONITOR_CRD_CREATED=""
@@ -118,7 +124,15 @@ skip_or_fail_without_tools() {
 }
 
 cleanup() {
-    local pair release ns
+    local pair release ns pid name
+    # A second signal must not cut the cleanup short (and leave a plane or its files).
+    trap '' INT TERM
+    if [[ -n "$WORK" && -s "$WORK/pids" ]]; then
+        # Only while the pid still runs what was started (never a recycled pid).
+        while read -r pid name; do
+            [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] && kill "$pid" 2>/dev/null
+        done <"$WORK/pids"
+    fi
     if [[ -n "${KUBECONFIG:-}" ]]; then
         for pair in "${RELEASES[@]}"; do
             read -r release ns <<<"$pair"
@@ -471,6 +485,14 @@ case_dry_run_nkey_and_token() {
     ! grep -q 'kvop-leader-election' "$WORK/rendered.yaml" || fail "a Lease Role without leader election"
 }
 
+case_dry_run_without_service_account_and_rbac() {
+    dry_run --set serviceAccount.create=false --set rbac.create=false \
+        --set metrics.service.type=NodePort -- service/kvop-metrics deployment.apps/kvop || return 1
+    ! grep -qE '^kind: (ServiceAccount|ClusterRole|ClusterRoleBinding|Role|RoleBinding)$' "$WORK/rendered.yaml" ||
+        fail "ServiceAccount or RBAC rendered with serviceAccount.create=false, rbac.create=false"
+    grep -q 'serviceAccountName: default' "$WORK/rendered.yaml" || fail "not the default ServiceAccount"
+}
+
 case_dry_run_catches_a_broken_manifest() {
     # The dry run is only worth something if the apiserver refuses what is wrong: a
     # misspelt field of a rendered Deployment must fail.
@@ -534,6 +556,121 @@ case_install_namespaced() {
     ! k get role "$release" -n "$watched" >/dev/null 2>&1 || fail "Role left after uninstall"
 }
 
+# free_port: a free loopback TCP port.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_background NAME EXECUTABLE ARGS...: starts it with its output in $WORK/NAME.log,
+# records its pid and executable name for the cleanup and prints the pid. A case runs in
+# a command substitution: the background process must not hold its stdout open.
+start_background() {
+    local name="$1"
+    shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    echo "$! $(basename "$1" | cut -c1-15)" >>"$WORK/pids"
+    echo "$!"
+}
+
+# wait_for SECONDS CMD...: retries CMD every half second until it succeeds.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.5
+    done
+}
+
+# ready_is_true RESOURCE NAME NAMESPACE
+ready_is_true() {
+    [[ "$(k get "$1" "$2" -n "$3" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+}
+
+# gone RESOURCE NAME NAMESPACE
+gone() {
+    ! k get "$1" "$2" -n "$3" >/dev/null 2>&1
+}
+
+case_operator_runs_with_namespaced_rbac() {
+    # The real operator, authenticated as the chart's ServiceAccount (a token from the
+    # TokenRequest API), against a real nats-server: the namespaced Roles must be enough
+    # for watching, finalizers, status, Events, valueFrom Secrets and the Lease.
+    local release="$1" ns="$1" watched="$1-apps" token server ca nats_port metrics_port operator nats
+    k create namespace "$watched" || return 1
+    h install "$release" "$CHART" --namespace "$ns" --create-namespace \
+        --set namespaced=true --set watchNamespace="$watched" || return 1
+    echo "$release $ns" >>"$WORK/releases"
+    token="$(k create token "$release" -n "$ns" --duration=10m)" || return 1
+    server="$(k config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')" || return 1
+    ca="$(k config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')" || return 1
+    cat >"$WORK/operator.kubeconfig" <<KUBECONFIG_END
+apiVersion: v1
+kind: Config
+clusters: [{name: plane, cluster: {server: "$server", certificate-authority-data: "$ca"}}]
+users: [{name: operator, user: {token: "$token"}}]
+contexts: [{name: operator, context: {cluster: plane, user: operator, namespace: "$ns"}}]
+current-context: operator
+KUBECONFIG_END
+    nats_port="$(free_port)" && metrics_port="$(free_port)" || return 1
+    mkdir -p "$WORK/nats" || return 1
+    nats="$(start_background nats-server "$KVOP_NATS_SERVER" -js -a 127.0.0.1 -p "$nats_port" -sd "$WORK/nats")"
+    operator="$(KUBECONFIG="$WORK/operator.kubeconfig" POD_NAMESPACE="$ns" POD_NAME="$release-0" \
+        start_background operator "$KVOP_BIN" run --namespace "$watched" \
+        --leader-election --lease-name "$release-leader" --metrics-address "127.0.0.1:$metrics_port" \
+        --nats-url "nats://127.0.0.1:$nats_port" --log-level info,async_nats=off)"
+    k create secret generic operator-test -n "$watched" --from-literal=value=from-a-secret || return 1
+    k apply -n "$watched" -f - <<'MANIFESTS_END' || return 1
+apiVersion: kvop.dev/v1alpha1
+kind: KeyValueBucket
+metadata: {name: helm-test}
+spec: {history: 2}
+---
+apiVersion: kvop.dev/v1alpha1
+kind: KeyValueEntry
+metadata: {name: from-secret}
+spec:
+  bucketRef: {name: helm-test}
+  key: from.secret
+  valueFrom: {secretKeyRef: {name: operator-test, key: value}}
+MANIFESTS_END
+    local ok=1
+    if ! wait_for 60 ready_is_true keyvaluebuckets.kvop.dev helm-test "$watched" ||
+        ! wait_for 60 ready_is_true keyvalueentries.kvop.dev from-secret "$watched"; then
+        echo "the bucket or the entry did not become Ready"
+        ok=0
+    fi
+    if ((ok)); then
+        [[ -n "$(k get lease "$release-leader" -n "$ns" -o jsonpath='{.spec.holderIdentity}')" ]] ||
+            { echo "no Lease holder"; ok=0; }
+        [[ -n "$(k get events.events.k8s.io -n "$watched" -o name)" ]] ||
+            { echo "no Event"; ok=0; }
+        # Deleting runs the cleanup (a delete marker) and removes the finalizer.
+        if ! k delete keyvalueentries.kvop.dev from-secret -n "$watched" --wait=false >/dev/null ||
+            ! wait_for 60 gone keyvalueentries.kvop.dev from-secret "$watched"; then
+            echo "the entry was not cleaned up"
+            ok=0
+        fi
+    fi
+    if grep -qi forbidden "$WORK/operator.log"; then
+        echo "the operator was refused something"
+        ok=0
+    fi
+    kill "$operator" "$nats" 2>/dev/null
+    if ((ok == 0)); then
+        k get keyvaluebuckets.kvop.dev,keyvalueentries.kvop.dev -n "$watched" -o yaml
+        echo "--- operator log (last 40 lines)"
+        tail -n 40 "$WORK/operator.log"
+        fail "the operator did not reconcile with the chart's namespaced RBAC"
+    fi
+    # Without an operator the bucket would keep its finalizer: drop it so that no
+    # Terminating leftover stays behind (deletionPolicy Retain: nothing to do in NATS).
+    k patch keyvaluebuckets.kvop.dev helm-test -n "$watched" --type=merge \
+        -p '{"metadata":{"finalizers":null}}' >/dev/null || return 1
+    k delete keyvaluebuckets.kvop.dev helm-test -n "$watched" >/dev/null || return 1
+    h uninstall "$release" --namespace "$ns" --wait
+}
+
 main() {
     skip_or_fail_without_tools
     WORK="$(mktemp -d "${TMPDIR:-/tmp}/kvop-helm-test.XXXXXX")"
@@ -574,14 +711,27 @@ main() {
     run_case "dry run (server, strict): ci/full-values.yaml" case_dry_run_full
     run_case "dry run (server, strict): ci/namespaced-values.yaml" case_dry_run_namespaced
     run_case "dry run (server, strict): NKey + client certificate, token + namespaced" case_dry_run_nkey_and_token
+    run_case "dry run (server, strict): existing ServiceAccount, no RBAC, NodePort" \
+        case_dry_run_without_service_account_and_rbac
     run_case "the dry run refuses a misspelt field" case_dry_run_catches_a_broken_manifest
     local suffix
     suffix="$(date +%s)-$RANDOM"
     run_case "helm install, can-i, upgrade, uninstall (cluster-wide)" \
         case_install_upgrade_uninstall_cluster_wide "kvop-it-$suffix"
     run_case "helm install, can-i, uninstall (namespaced)" case_install_namespaced "kvop-ns-$suffix"
+    if [[ -x "${KVOP_BIN:-}" && -x "${KVOP_NATS_SERVER:-}" ]]; then
+        run_case "kvop run as the chart's ServiceAccount (namespaced RBAC) reconciles against nats-server" \
+            case_operator_runs_with_namespaced_rbac "kvop-op-$suffix"
+    else
+        echo "ok - kvop run as the chart's ServiceAccount # SKIP set KVOP_BIN (a built kvop) and KVOP_NATS_SERVER"
+        SKIPPED=$((SKIPPED + 1))
+    fi
 
-    echo "${PASSED} passed, ${FAILED} failed"
+    if ((SKIPPED)); then
+        echo "${PASSED} passed, ${FAILED} failed, ${SKIPPED} skipped"
+    else
+        echo "${PASSED} passed, ${FAILED} failed"
+    fi
     ((FAILED == 0))
 }
 

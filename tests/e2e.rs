@@ -1,0 +1,193 @@
+//! End to end, written once for any cluster: apply `examples/`, wait for `Ready`, verify
+//! every key in NATS with a client that is not kvop's, change and delete manifests,
+//! verify again.
+//!
+//! - In CI with a kind cluster (.github/workflows/e2e.yml): `KVOP_E2E_KUBECONFIG` and
+//!   `KVOP_E2E_NATS_URL` point at the cluster, where the Helm chart runs the operator.
+//! - Otherwise (here, and in `tests/run`): the local control plane of tests/env, a local
+//!   nats-server, and `kvop run` as a process.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kvop::api::{KeyValueBucket, KeyValueEntry};
+use serde_json::json;
+use support::k8s::{Operator, admin, client_for, namespace, plane, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Where the test runs: a cluster with the operator installed, or a local setup.
+struct Target {
+    client: kube::Client,
+    nats_url: String,
+    namespace: String,
+    _local: Option<(support::NatsServer, Operator)>,
+}
+
+async fn target() -> Target {
+    if let (Ok(kubeconfig), Ok(nats_url)) = (
+        std::env::var("KVOP_E2E_KUBECONFIG"),
+        std::env::var("KVOP_E2E_NATS_URL"),
+    ) {
+        let client = client_for(Path::new(&kubeconfig)).await;
+        let namespace = namespace(&client, "e2e").await;
+        return Target {
+            client,
+            nats_url,
+            namespace,
+            _local: None,
+        };
+    }
+    let nats = support::NatsServer::start();
+    let client = admin().await;
+    let namespace = namespace(&client, "e2e").await;
+    let operator = Operator::start(&plane().kubeconfig, &namespace, &nats.url(), &[]);
+    Target {
+        client,
+        nats_url: nats.url(),
+        namespace,
+        _local: Some((nats, operator)),
+    }
+}
+
+/// The kvop documents of examples/ (other kinds skipped), as JSON.
+fn example_documents() -> Vec<serde_json::Value> {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut documents = Vec::new();
+    for file in ["app-config.yaml", "cache.yaml", "user-sessions.yaml"] {
+        let text = std::fs::read_to_string(examples.join(file)).expect("example");
+        documents.extend(
+            kvop::manifest::yaml::parse_documents(&text)
+                .expect("yaml")
+                .into_iter()
+                .map(|document| document.value),
+        );
+    }
+    documents
+}
+
+/// Every (bucket, key, value) the examples declare, as kvop's loader reads them.
+fn declared_values() -> Vec<(String, String, Vec<u8>)> {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let loaded = kvop::manifest::load(
+        &[kvop::manifest::Input::Path(examples)],
+        &kvop::manifest::LoadOptions {
+            manager: "kvop".into(),
+        },
+    )
+    .expect("examples load");
+    loaded
+        .desired
+        .entries
+        .into_iter()
+        .map(|entry| (entry.bucket, entry.key, entry.value.to_vec()))
+        .collect()
+}
+
+async fn value_in_nats(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    key: &str,
+) -> Option<Vec<u8>> {
+    let store = js.get_key_value(bucket).await.ok()?;
+    store.get(key).await.ok()?.map(|value| value.to_vec())
+}
+
+#[tokio::test]
+async fn examples_apply_converge_change_and_delete_end_to_end() {
+    let target = target().await;
+    let buckets: Api<KeyValueBucket> = Api::namespaced(target.client.clone(), &target.namespace);
+    let entries: Api<KeyValueEntry> = Api::namespaced(target.client.clone(), &target.namespace);
+    let mut entry_names = Vec::new();
+    for document in example_documents() {
+        match document["kind"].as_str() {
+            Some("KeyValueBucket") => {
+                let bucket: KeyValueBucket = serde_json::from_value(document).expect("bucket");
+                buckets
+                    .create(&PostParams::default(), &bucket)
+                    .await
+                    .expect("create bucket");
+            }
+            Some("KeyValueEntry") => {
+                let entry: KeyValueEntry = serde_json::from_value(document).expect("entry");
+                entry_names.push(entry.metadata.name.clone().expect("name"));
+                entries
+                    .create(&PostParams::default(), &entry)
+                    .await
+                    .expect("create entry");
+            }
+            _ => {}
+        }
+    }
+    for name in &entry_names {
+        wait_until(&format!("entry {name} Ready"), WAIT, || async {
+            let entry = entries.get(name).await.ok()?;
+            entry
+                .status?
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == kvop::api::ConditionStatus::True)
+                .then_some(())
+        })
+        .await;
+    }
+    // Verified with async-nats' KV API, not through kvop.
+    let js = async_nats::jetstream::new(
+        async_nats::connect(&target.nats_url)
+            .await
+            .expect("connect to NATS"),
+    );
+    for (bucket, key, value) in declared_values() {
+        assert_eq!(
+            value_in_nats(&js, &bucket, &key).await,
+            Some(value),
+            "{bucket}/{key}"
+        );
+    }
+
+    entries
+        .patch(
+            "checkout-banner",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"value": "Sale ends Sunday"}})),
+        )
+        .await
+        .expect("change a value");
+    entries
+        .delete("cache-homepage", &DeleteParams::default())
+        .await
+        .expect("delete an entry");
+    wait_until("the changed value in NATS", WAIT, || async {
+        (value_in_nats(&js, "app-config", "checkout/banner")
+            .await
+            .as_deref()
+            == Some(&b"Sale ends Sunday"[..]))
+        .then_some(())
+    })
+    .await;
+    wait_until("the deleted key gone from NATS", WAIT, || async {
+        value_in_nats(&js, "cache", "fragments/homepage")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    wait_until("the deleted entry gone", WAIT, || async {
+        entries
+            .get_opt("cache-homepage")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        value_in_nats(&js, "user-sessions", "sessions.alice")
+            .await
+            .is_some(),
+        "other keys stay"
+    );
+}
