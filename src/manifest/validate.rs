@@ -69,6 +69,15 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// Appends what another collector gathered (from later documents).
+    pub(super) fn merge(&mut self, other: Collector<'a>) {
+        self.buckets.extend(other.buckets);
+        self.entries.extend(other.entries);
+        self.bucket_refs.extend(other.bucket_refs);
+        self.skipped.extend(other.skipped);
+        self.errors.extend(other.errors);
+    }
+
     pub(super) fn add_document(&mut self, source: &str, document: &Document) {
         let context = Context { source, document };
         let Some(object) = document.value.as_object() else {
