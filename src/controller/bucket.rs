@@ -21,7 +21,7 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 use super::connection;
 use super::context::Context;
 use super::error::ControllerError;
-use super::status::{READY, SYNCED, apply_status, condition, now};
+use super::status::{apply_status, now, ready_and_synced};
 use super::{FINALIZER, object_ref, origin};
 use crate::api::{BucketDeletionPolicy, KeyValueBucket, KeyValueBucketStatus, ManagementPolicy};
 use crate::apply::{ensure_created, update};
@@ -238,24 +238,14 @@ fn with_conditions(
     let synced = synced.unwrap_or(true);
     let mut status = previous.clone();
     status.observed_generation = generation;
-    status.conditions = vec![
-        condition(
-            &previous.conditions,
-            READY,
-            ready,
-            reason,
-            message,
-            generation,
-        ),
-        condition(
-            &previous.conditions,
-            SYNCED,
-            synced,
-            if synced { "ReconcileSucceeded" } else { reason },
-            if synced { "" } else { message },
-            generation,
-        ),
-    ];
+    status.conditions = ready_and_synced(
+        &previous.conditions,
+        generation,
+        ready,
+        reason,
+        message,
+        synced,
+    );
     status
 }
 

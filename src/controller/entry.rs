@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::connection;
 use super::context::Context;
 use super::error::ControllerError;
-use super::status::{READY, SYNCED, apply_status, condition, now};
+use super::status::{READY, apply_status, now, ready_and_synced};
 use super::{FINALIZER, object_ref, origin};
 use crate::api::{ConditionStatus, KeyValueBucket, KeyValueEntry, KeyValueEntryStatus, ValueFrom};
 use crate::apply::{ApplyOptions, EntryResult, apply};
@@ -396,24 +396,14 @@ pub(super) fn conditions(
     message: &str,
     synced: bool,
 ) -> Vec<crate::api::Condition> {
-    vec![
-        condition(
-            &previous.conditions,
-            READY,
-            ready,
-            reason,
-            message,
-            generation,
-        ),
-        condition(
-            &previous.conditions,
-            SYNCED,
-            synced,
-            if synced { "ReconcileSucceeded" } else { reason },
-            if synced { "" } else { message },
-            generation,
-        ),
-    ]
+    ready_and_synced(
+        &previous.conditions,
+        generation,
+        ready,
+        reason,
+        message,
+        synced,
+    )
 }
 
 pub(super) async fn write_if_changed(

@@ -55,6 +55,30 @@ pub fn condition(
     }
 }
 
+/// The `Ready` and `Synced` pair. `Synced` is true when the reconcile ran to a verdict
+/// (even `Ready=False` for a spec the server cannot apply), false when it failed; it
+/// then repeats the reason and message.
+pub fn ready_and_synced(
+    previous: &[Condition],
+    generation: Option<i64>,
+    ready: bool,
+    reason: &str,
+    message: &str,
+    synced: bool,
+) -> Vec<Condition> {
+    vec![
+        condition(previous, READY, ready, reason, message, generation),
+        condition(
+            previous,
+            SYNCED,
+            synced,
+            if synced { "ReconcileSucceeded" } else { reason },
+            if synced { "" } else { message },
+            generation,
+        ),
+    ]
+}
+
 /// Server-side applies `status` to the object's `/status` subresource.
 pub async fn apply_status<K, S>(api: &Api<K>, object: &K, status: &S) -> Result<(), kube::Error>
 where
