@@ -758,3 +758,23 @@ async fn deleting_while_nats_is_down_keeps_the_finalizer_with_a_clear_condition_
         "the key was deleted, not forgotten"
     );
 }
+
+#[tokio::test]
+async fn a_memory_bucket_lost_by_a_server_restart_is_recreated_with_its_entries() {
+    let mut s = setup("memory").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(
+        &s.buckets,
+        &bucket("volatile", json!({"storage": "memory"})),
+    )
+    .await;
+    create(&s.entries, &entry("a", "volatile", "a", "1", json!({}))).await;
+    create(&s.entries, &entry("b", "volatile", "b", "2", json!({}))).await;
+    wait_entry(&s.entries, "a", true, None).await;
+    wait_entry(&s.entries, "b", true, None).await;
+    s.nats.restart();
+    // The restart loses the memory bucket; the operator, still running, notices (status
+    // refresh and the bucket view) and re-creates the bucket and both keys.
+    wait_value(&s.nats, "volatile", "a", Some("1")).await;
+    wait_value(&s.nats, "volatile", "b", Some("2")).await;
+}

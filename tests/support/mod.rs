@@ -85,6 +85,11 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     fn launch(&mut self) {
         let mut command = Command::new(nats_server_binary());
         if let Some(config) = &self.config {
