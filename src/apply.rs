@@ -2,6 +2,7 @@
 //! the outcome of every change. A revision conflict re-reads that key and decides again.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::{FutureExt, StreamExt};
@@ -10,12 +11,16 @@ use crate::desired::{Desired, DesiredEntry};
 use crate::nats::errors::classify;
 use crate::nats::sweep::read_key;
 use crate::nats::write::{Write, WriteOp, WriteResult, write_all};
-use crate::nats::{NatsError, stream_config, stream_name};
-use crate::observed::Operation;
+use crate::nats::{NatsError, retry, stream_config, stream_name};
+use crate::observed::{ObservedKey, Operation};
 use crate::plan::{BucketAction, BucketPlan, EntryAction, Plan, decide_entry};
 
 /// Times a key is re-read and re-decided after a revision conflict before giving up.
 pub const CONFLICT_RETRIES: usize = 3;
+
+/// Write rounds per bucket: the first, then re-decided keys after conflicts and transient
+/// failures.
+const ROUNDS: usize = 6;
 
 /// Buckets applied at once; each one pipelines its own writes.
 const CONCURRENT_BUCKETS: usize = 4;
@@ -53,6 +58,8 @@ pub struct EntryOutcome {
     pub result: EntryResult,
     /// Revision conflicts met (and re-decided) on the way to `result`.
     pub conflicts: usize,
+    /// Transient failures (timeouts, elections) met and re-decided on the way.
+    pub retries: usize,
 }
 
 /// The final state of one key after applying.
@@ -105,6 +112,15 @@ impl Outcome {
             .iter()
             .flat_map(|bucket| &bucket.entries)
             .map(|entry| entry.conflicts)
+            .sum()
+    }
+
+    /// Transient write failures met and re-decided during the apply.
+    pub fn retries(&self) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|bucket| &bucket.entries)
+            .map(|entry| entry.retries)
             .sum()
     }
 
@@ -178,10 +194,18 @@ async fn apply_bucket(
         entries: Vec::new(),
     };
     let bucket_error = match &plan.action {
-        BucketAction::Create { config } => {
-            ensure_created(jetstream, &plan.bucket, config).await.err()
-        }
-        BucketAction::Update { config, .. } => update(jetstream, &plan.bucket, config).await.err(),
+        // Both are safe to repeat: create is idempotent for an identical config, update is
+        // a read-modify-write.
+        BucketAction::Create { config } => retry::transient("creating the bucket", || {
+            ensure_created(jetstream, &plan.bucket, config)
+        })
+        .await
+        .err(),
+        BucketAction::Update { config, .. } => retry::transient("updating the bucket", || {
+            update(jetstream, &plan.bucket, config)
+        })
+        .await
+        .err(),
         BucketAction::Unchanged
         | BucketAction::Blocked { .. }
         | BucketAction::Observe
@@ -208,6 +232,7 @@ async fn apply_bucket(
                     reason: reason.clone(),
                 },
                 conflicts: 0,
+                retries: 0,
             })
             .collect();
         return outcome;
@@ -280,12 +305,69 @@ async fn apply_entries(
             owner: entry.owner.clone(),
             result,
             conflicts: 0,
+            retries: 0,
         });
     }
+    // Keys to read again and decide again: after a revision conflict (someone wrote in
+    // between), or a transient failure (an election, a stall), after which the write may
+    // or may not have landed. Re-deciding from the stored state never writes twice.
+    let mut reread: Vec<usize> = Vec::new();
+    let mut wait = false;
     let mut stream = None;
-    for round in 0..=CONFLICT_RETRIES {
+    for round in 0..ROUNDS {
+        let last_round = round + 1 == ROUNDS;
+        if !reread.is_empty() {
+            if wait {
+                tokio::time::sleep(retry_delay(round)).await;
+            }
+            if stream.is_none() {
+                match jetstream.get_stream(stream_name(&plan.bucket)).await {
+                    Ok(found) => stream = Some(found),
+                    Err(error) => {
+                        let error = classify(&error);
+                        if error.is_transient() && !last_round {
+                            wait = true;
+                            continue;
+                        }
+                        for index in reread.drain(..) {
+                            outcomes[index].result = EntryResult::Failed {
+                                error: error.clone(),
+                            };
+                        }
+                        break;
+                    }
+                }
+            }
+            let Some(stream) = stream.as_ref() else { break };
+            let mut again = Vec::new();
+            for index in reread.drain(..) {
+                let key = outcomes[index].key.clone();
+                let current = match read_key(stream, &plan.bucket, &key).await {
+                    Ok(current) => current,
+                    Err(error) if error.is_transient() && !last_round => {
+                        outcomes[index].result = EntryResult::Failed { error };
+                        again.push(index);
+                        continue;
+                    }
+                    Err(error) => {
+                        outcomes[index].result = EntryResult::Failed { error };
+                        continue;
+                    }
+                };
+                let action = redecide(&declared, &key, current, &options.manager);
+                match write_for(&key, &outcomes[index].owner, &action) {
+                    Ok(write) => pending.push((index, action.verb(), write)),
+                    Err(settled) => outcomes[index].result = settled,
+                }
+            }
+            wait = !again.is_empty();
+            reread = again;
+        }
         if pending.is_empty() {
-            break;
+            if reread.is_empty() {
+                break;
+            }
+            continue;
         }
         let writes: Vec<Write> = pending.iter().map(|(_, _, write)| write.clone()).collect();
         let results = write_all(
@@ -297,74 +379,59 @@ async fn apply_entries(
             on_write,
         )
         .await;
-        let mut conflicts = Vec::new();
         for ((index, verb, _), result) in pending.drain(..).zip(results) {
             outcomes[index].result = match result {
                 WriteResult::Written { revision } => EntryResult::Written {
                     action: verb,
                     revision,
                 },
-                WriteResult::Failed(NatsError::Conflict) if round < CONFLICT_RETRIES => {
-                    conflicts.push(index);
-                    outcomes[index].conflicts += 1;
-                    continue;
+                WriteResult::Failed(error) if error.is_transient() && !last_round => {
+                    if error == NatsError::Conflict {
+                        outcomes[index].conflicts += 1;
+                    } else {
+                        outcomes[index].retries += 1;
+                        wait = true;
+                    }
+                    reread.push(index);
+                    // Stays the result if the retries run out.
+                    EntryResult::Failed { error }
                 }
                 WriteResult::Failed(error) => EntryResult::Failed { error },
             };
         }
-        if conflicts.is_empty() {
-            break;
-        }
-        if stream.is_none() {
-            match jetstream.get_stream(stream_name(&plan.bucket)).await {
-                Ok(found) => stream = Some(found),
-                Err(error) => {
-                    let error = classify(&error);
-                    for index in conflicts {
-                        outcomes[index].result = EntryResult::Failed {
-                            error: error.clone(),
-                        };
-                    }
-                    break;
-                }
-            }
-        }
-        let Some(stream) = stream.as_ref() else { break };
-        // Someone wrote in between: read the key again and decide again.
-        for index in conflicts {
-            let key = outcomes[index].key.clone();
-            let current = match read_key(stream, &plan.bucket, &key).await {
-                Ok(current) => current,
-                Err(error) => {
-                    outcomes[index].result = EntryResult::Failed { error };
-                    continue;
-                }
-            };
-            let action = match declared.get(key.as_str()) {
-                Some(entry) => decide_entry(entry, current.as_ref(), &options.manager),
-                // A pruned key: delete it only while it is still ours and live.
-                None => match current {
-                    Some(current)
-                        if current.operation == Operation::Put
-                            && current.writer.is(&options.manager) =>
-                    {
-                        EntryAction::Prune {
-                            expected_revision: current.revision,
-                        }
-                    }
-                    Some(current) => EntryAction::Unchanged {
-                        revision: current.revision,
-                    },
-                    None => EntryAction::Unchanged { revision: 0 },
-                },
-            };
-            match write_for(&key, &outcomes[index].owner, &action) {
-                Ok(write) => pending.push((index, action.verb(), write)),
-                Err(settled) => outcomes[index].result = settled,
-            }
-        }
     }
     outcomes
+}
+
+/// The decision for a key read again: its declaration, or for a pruned key, delete it
+/// only while it is still this manager's and live.
+fn redecide(
+    declared: &HashMap<&str, &DesiredEntry>,
+    key: &str,
+    current: Option<ObservedKey>,
+    manager: &str,
+) -> EntryAction {
+    match declared.get(key) {
+        Some(entry) => decide_entry(entry, current.as_ref(), manager),
+        None => match current {
+            Some(current) if current.operation == Operation::Put && current.writer.is(manager) => {
+                EntryAction::Prune {
+                    expected_revision: current.revision,
+                }
+            }
+            Some(current) => EntryAction::Unchanged {
+                revision: current.revision,
+            },
+            None => EntryAction::Unchanged { revision: 0 },
+        },
+    }
+}
+
+/// How long to wait before reading keys again after a transient failure: 0.5 s, then
+/// doubling to 4 s; about 11 s over all rounds, enough to ride out a stream leader
+/// election (4 to 9 s on a 3-node cluster here) without a hot loop.
+fn retry_delay(round: usize) -> Duration {
+    Duration::from_millis(500 * (1 << round.saturating_sub(1).min(3)))
 }
 
 /// The write an action needs, or the final result of an action that writes nothing.

@@ -91,6 +91,9 @@ pub struct ResultReport {
     pub writes: usize,
     /// Revision conflicts met during the apply; each re-read the key and decided again.
     pub conflicts: usize,
+    /// Transient write failures (timeouts, elections) met; each re-read the key, after a
+    /// capped backoff, and decided again.
+    pub retries: usize,
     pub buckets: Vec<BucketResultReport>,
 }
 
@@ -245,6 +248,7 @@ pub fn result_report(outcome: &Outcome) -> ResultReport {
     ResultReport {
         writes: outcome.writes(),
         conflicts: outcome.conflicts(),
+        retries: outcome.retries(),
         buckets,
     }
 }
@@ -331,13 +335,20 @@ pub fn render_outcome(outcome: &Outcome) -> String {
             format!("{count} {verb}")
         })
         .collect();
-    let conflicts = match outcome.conflicts() {
+    let mut conflicts = match outcome.conflicts() {
         0 => String::new(),
         count => format!(
             "; {count} revision conflict{} re-read and decided again",
             if count == 1 { "" } else { "s" }
         ),
     };
+    if outcome.retries() > 0 {
+        conflicts.push_str(&format!(
+            "; {} transient failure{} retried",
+            outcome.retries(),
+            if outcome.retries() == 1 { "" } else { "s" }
+        ));
+    }
     let _ = writeln!(
         out,
         "Applied: {} write{} ({}{conflicts}).",

@@ -30,9 +30,12 @@ pub async fn observe(
             .map(|entry| entry.key.clone())
             .collect();
         async move {
-            observe_bucket(jetstream, &bucket.name, &keys, complete)
-                .await
-                .map(|observed| (bucket.name.clone(), observed))
+            let what = format!("observing bucket {:?}", bucket.name);
+            super::retry::transient(&what, || {
+                observe_bucket(jetstream, &bucket.name, &keys, complete)
+            })
+            .await
+            .map(|observed| (bucket.name.clone(), observed))
         }
     }))
     .buffer_unordered(CONCURRENT_BUCKETS)
