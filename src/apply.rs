@@ -31,6 +31,9 @@ pub struct ApplyOptions {
     pub manager: String,
     /// Publishes in flight per bucket.
     pub window: usize,
+    /// Retry transient failures within this run (the CLI). The operator says no: its
+    /// per-object backoff retries, and a reconcile should not hold for seconds.
+    pub ride_out: bool,
 }
 
 /// What happened to every bucket and key.
@@ -325,7 +328,7 @@ async fn apply_entries(
                     Ok(found) => stream = Some(found),
                     Err(error) => {
                         let error = classify(&error);
-                        if error.is_transient() && !last_round {
+                        if error.is_transient() && !last_round && options.ride_out {
                             wait = true;
                             continue;
                         }
@@ -344,7 +347,7 @@ async fn apply_entries(
                 let key = outcomes[index].key.clone();
                 let current = match read_key(stream, &plan.bucket, &key).await {
                     Ok(current) => current,
-                    Err(error) if error.is_transient() && !last_round => {
+                    Err(error) if error.is_transient() && !last_round && options.ride_out => {
                         outcomes[index].result = EntryResult::Failed { error };
                         again.push(index);
                         continue;
@@ -385,7 +388,11 @@ async fn apply_entries(
                     action: verb,
                     revision,
                 },
-                WriteResult::Failed(error) if error.is_transient() && !last_round => {
+                WriteResult::Failed(error)
+                    if error.is_transient()
+                        && !last_round
+                        && (options.ride_out || error == NatsError::Conflict) =>
+                {
                     if error == NatsError::Conflict {
                         outcomes[index].conflicts += 1;
                     } else {

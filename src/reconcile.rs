@@ -126,6 +126,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         let apply_options = ApplyOptions {
             manager: options.manager.clone(),
             window: options.window,
+            ride_out: true,
         };
         let applied = apply(
             &connection.jetstream,

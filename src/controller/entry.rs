@@ -128,6 +128,7 @@ async fn apply_entry(
     let options = ApplyOptions {
         manager: context.settings.manager.clone(),
         window: 1,
+        ride_out: false,
     };
     let outcome = apply(&resolved.nats.jetstream, &plan, &desired, &options, &|| ()).await;
     let result = outcome
