@@ -493,12 +493,31 @@ async fn operator_latency() -> Row {
 /// Peer row: a sequential `kv.put` loop with nats-py (installed once into the cache),
 /// what a Python user would write with the library kvop's API comes from.
 async fn nats_py_peer() -> Option<Row> {
-    let cache = std::env::var("KVOP_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|_| Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cache/kvop-test"));
+    let cache = std::env::var("KVOP_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cache/kvop-test")
+        });
     let venv = cache.join("nats-py");
     let python = venv.join("bin/python");
     if !python.exists() {
-        let created = std::process::Command::new("python3").arg("-m").arg("venv").arg(&venv).status().ok()?.success()
-            && std::process::Command::new(venv.join("bin/pip")).args(["install", "--quiet", "--disable-pip-version-check", "nats-py==2.16.0"]).status().ok()?.success();
+        let created = std::process::Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .ok()?
+            .success()
+            && std::process::Command::new(venv.join("bin/pip"))
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "nats-py==2.16.0",
+                ])
+                .status()
+                .ok()?
+                .success();
         if !created {
             println!("(nats-py peer row skipped: could not install nats-py)");
             return None;
@@ -509,8 +528,15 @@ async fn nats_py_peer() -> Option<Row> {
         "import asyncio, time, nats\nasync def main():\n    nc = await nats.connect('{}')\n    js = nc.jetstream()\n    kv = await js.create_key_value(bucket='peer', history=1)\n    start = time.perf_counter()\n    for i in range({KEYS}):\n        await kv.put(f'k{{i}}', b'x' * {VALUE_BYTES})\n    print(time.perf_counter() - start)\n    await nc.close()\nasyncio.run(main())\n",
         server.url()
     );
-    let output = std::process::Command::new(&python).arg("-c").arg(&script).output().ok()?;
-    let seconds: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+    let output = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .ok()?;
+    let seconds: f64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .ok()?;
     let js = server.jetstream().await;
     delete_buckets(&js).await;
     create_buckets(&js).await;
