@@ -778,3 +778,31 @@ async fn a_memory_bucket_lost_by_a_server_restart_is_recreated_with_its_entries(
     wait_value(&s.nats, "volatile", "a", Some("1")).await;
     wait_value(&s.nats, "volatile", "b", Some("2")).await;
 }
+
+#[tokio::test]
+async fn a_bucket_deleted_or_reconfigured_out_of_band_is_repaired() {
+    let s = setup("bucket-drift").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(
+        &s.buckets,
+        &bucket("b", json!({"history": 4, "description": "declared"})),
+    )
+    .await;
+    create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
+    wait_entry(&s.entries, "e", true, None).await;
+    let js = s.nats.jetstream().await;
+    // Someone edits the configuration behind kvop's back.
+    let mut config = support::stream_config(&js, "b").await;
+    config.max_messages_per_subject = 1;
+    config.description = Some("edited".into());
+    js.update_stream(config).await.expect("out-of-band edit");
+    wait_until("the configuration restored", WAIT, || async {
+        let config = support::stream_config(&js, "b").await;
+        (config.max_messages_per_subject == 4 && config.description.as_deref() == Some("declared"))
+            .then_some(())
+    })
+    .await;
+    // Someone deletes the whole bucket.
+    js.delete_key_value("b").await.expect("out-of-band delete");
+    wait_value(&s.nats, "b", "k", Some("v")).await;
+}

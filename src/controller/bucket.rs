@@ -99,10 +99,14 @@ async fn apply(
         Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
     };
     publish_bucket_event(context, bucket, &action).await;
-    let view = stream.as_ref().and_then(|_| {
-        context
-            .views
-            .ensure(bucket, &desired.name, jetstream, connection_key)
+    let view = stream.as_ref().and_then(|stream| {
+        context.views.ensure(
+            bucket,
+            &desired.name,
+            jetstream,
+            connection_key,
+            &stream.stats.created,
+        )
     });
     let keys = view.as_ref().and_then(|view| view.live_keys());
     let mut status = match &stream {

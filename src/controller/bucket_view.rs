@@ -60,8 +60,12 @@ impl BucketView {
     }
 }
 
-/// A running view, with the NATS bucket and the connection (pool key) it watches.
-type NamedView = ((String, u64), Arc<BucketView>);
+/// What a view watches: the NATS bucket, the connection (pool key) and the creation
+/// time of the bucket's stream.
+type Watched = (String, u64, String);
+
+/// A running view and what it watches.
+type NamedView = (Watched, Arc<BucketView>);
 
 /// Every bucket's view, by bucket resource.
 pub struct BucketViews {
@@ -87,19 +91,23 @@ impl BucketViews {
     }
 
     /// The view of a bucket resource, started on first use, or again when its NATS
-    /// bucket or connection changed (a rotated credential makes a new connection).
+    /// bucket, its connection (a rotated credential makes a new one) or its stream changed.
+    /// A stream deleted and created again (by kvop or anyone) has a new creation time: the
+    /// async-nats ordered consumer would follow the new stream silently, keeping keys that
+    /// no longer exist, so a fresh view loads it and re-queues every entry.
     pub fn ensure(
         &self,
         resource: &KeyValueBucket,
         bucket: &str,
         jetstream: &jetstream::Context,
         connection: u64,
+        created: &str,
     ) -> Option<Arc<BucketView>> {
         let reference = ObjectRef::from_obj(resource);
+        let watched: Watched = (bucket.to_string(), connection, created.to_string());
         let mut views = self.views.lock().ok()?;
-        if let Some((watched, view)) = views.get(&reference)
-            && watched.0 == bucket
-            && watched.1 == connection
+        if let Some((current, view)) = views.get(&reference)
+            && *current == watched
         {
             return Some(view.clone());
         }
@@ -121,7 +129,7 @@ impl BucketViews {
                 task: tokio::spawn(async move { watcher.run(weak).await }),
             }
         });
-        views.insert(reference, ((bucket.to_string(), connection), view.clone()));
+        views.insert(reference, (watched, view.clone()));
         Some(view)
     }
 
