@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event, finalizer};
+use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use super::connection;
@@ -50,10 +50,7 @@ pub async fn reconcile(
         }
     })
     .await
-    .map_err(|error| match error {
-        finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
-        other => ControllerError::Finalizer(other.to_string()),
-    });
+    .map_err(ControllerError::from);
     context
         .metrics
         .reconciled("KeyValueBucket", started.elapsed().as_secs_f64());

@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event, finalizer};
+use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef as StoreRef;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
@@ -54,10 +54,7 @@ pub async fn reconcile(
         }
     })
     .await
-    .map_err(|error| match error {
-        finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
-        other => ControllerError::Finalizer(other.to_string()),
-    });
+    .map_err(ControllerError::from);
     context
         .metrics
         .reconciled("KeyValueEntry", started.elapsed().as_secs_f64());
