@@ -2,14 +2,15 @@
 //! the outcome of every change. A revision conflict re-reads that key and decides again.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use async_nats::connection::State;
 use async_nats::jetstream;
 use futures::{FutureExt, StreamExt};
 
 use crate::desired::{Desired, DesiredEntry};
 use crate::nats::errors::classify;
-use crate::nats::sweep::read_key;
+use crate::nats::reread::{Reread, reread_keys};
 use crate::nats::write::{Write, WriteOp, WriteResult, write_all};
 use crate::nats::{NatsError, retry, stream_config, stream_name};
 use crate::observed::{ObservedKey, Operation};
@@ -21,6 +22,10 @@ pub const CONFLICT_RETRIES: usize = 3;
 /// Write rounds per bucket: the first, then re-decided keys after conflicts and transient
 /// failures.
 const ROUNDS: usize = 6;
+
+/// How long a run keeps riding out transient failures of one bucket, counted from the
+/// first wait: longer than a stream leader election (4 to 9 s on a 3-node cluster here).
+const RIDE_OUT: Duration = Duration::from_secs(15);
 
 /// Buckets applied at once; each one pipelines its own writes.
 const CONCURRENT_BUCKETS: usize = 4;
@@ -317,11 +322,30 @@ async fn apply_entries(
     let mut reread: Vec<usize> = Vec::new();
     let mut wait = false;
     let mut stream = None;
+    // Riding out unavailability ends at a deadline too: against a server that is gone,
+    // every round also waits out request timeouts.
+    let mut give_up_at: Option<Instant> = None;
     for round in 0..ROUNDS {
-        let last_round = round + 1 == ROUNDS;
+        let last_round =
+            round + 1 == ROUNDS || give_up_at.is_some_and(|deadline| Instant::now() >= deadline);
         if !reread.is_empty() {
             if wait {
                 tokio::time::sleep(retry_delay(round)).await;
+                give_up_at.get_or_insert_with(|| Instant::now() + RIDE_OUT);
+            }
+            // While the client is reconnecting, every request would wait out its timeout.
+            if jetstream.client().connection_state() != State::Connected {
+                if options.ride_out && !last_round {
+                    wait = true;
+                    continue;
+                }
+                let error = NatsError::Unavailable("the connection to NATS was lost".into());
+                for index in reread.drain(..) {
+                    outcomes[index].result = EntryResult::Failed {
+                        error: error.clone(),
+                    };
+                }
+                break;
             }
             if stream.is_none() {
                 match jetstream.get_stream(stream_name(&plan.bucket)).await {
@@ -342,23 +366,34 @@ async fn apply_entries(
                 }
             }
             let Some(stream) = stream.as_ref() else { break };
+            let keys: Vec<String> = reread
+                .iter()
+                .map(|&index| outcomes[index].key.clone())
+                .collect();
+            let reads = reread_keys(stream, &plan.bucket, &keys).await;
+            let retry_later = !last_round && options.ride_out;
             let mut again = Vec::new();
-            for index in reread.drain(..) {
-                let key = outcomes[index].key.clone();
-                let current = match read_key(stream, &plan.bucket, &key).await {
-                    Ok(current) => current,
-                    Err(error) if error.is_transient() && !last_round && options.ride_out => {
-                        outcomes[index].result = EntryResult::Failed { error };
-                        again.push(index);
+            for (index, read) in reread.drain(..).zip(reads) {
+                let current = match read {
+                    Reread::Read(current) => current,
+                    // The result stays the failure that brought the key here.
+                    Reread::Postponed => {
+                        if retry_later {
+                            again.push(index);
+                        }
                         continue;
                     }
-                    Err(error) => {
+                    Reread::Failed(error) => {
+                        if error.is_transient() && retry_later {
+                            again.push(index);
+                        }
                         outcomes[index].result = EntryResult::Failed { error };
                         continue;
                     }
                 };
-                let action = redecide(&declared, &key, current, &options.manager);
-                match write_for(&key, &outcomes[index].owner, &action) {
+                let key = &outcomes[index].key;
+                let action = redecide(&declared, key, current, &options.manager);
+                match write_for(key, &outcomes[index].owner, &action) {
                     Ok(write) => pending.push((index, action.verb(), write)),
                     Err(settled) => outcomes[index].result = settled,
                 }
@@ -404,6 +439,17 @@ async fn apply_entries(
                     EntryResult::Failed { error }
                 }
                 WriteResult::Failed(error) => EntryResult::Failed { error },
+                // Not sent, so nothing to doubt: the key is read and decided again in the
+                // next round like any other, without counting as a retry.
+                WriteResult::NotSent(error) => {
+                    if !last_round && options.ride_out {
+                        wait = true;
+                        reread.push(index);
+                    }
+                    EntryResult::NotAttempted {
+                        reason: format!("not sent after an earlier failure: {error}"),
+                    }
+                }
             };
         }
     }

@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use async_nats::connection::State;
+
 use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
 use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_value_sizes};
 use crate::nats::observe::{observe, stream_state};
@@ -11,6 +13,9 @@ use crate::observed::Observed;
 use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
 use crate::progress::Progress;
 use crate::report::{self, Report};
+
+/// Problems repeated on stderr after the text report; the report has every one.
+const MAX_PROBLEMS_ON_STDERR: usize = 20;
 
 /// Exit code: converged, nothing to change (or changes without `--detailed-exitcode`).
 pub const EXIT_OK: i32 = 0;
@@ -175,8 +180,16 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
             println!();
             print!("{}", report::render_status(&status));
         }
-        for problem in &problems {
+        // A server that went away fails every key the same way: the report above lists
+        // them all; stderr keeps to the first few.
+        for problem in problems.iter().take(MAX_PROBLEMS_ON_STDERR) {
             eprintln!("error: {problem}");
+        }
+        if problems.len() > MAX_PROBLEMS_ON_STDERR {
+            eprintln!(
+                "error: ... and {} more problems (listed in the report above)",
+                problems.len() - MAX_PROBLEMS_ON_STDERR
+            );
         }
         if options.dry_run && plan.has_changes() {
             println!("Dry run: nothing was written.");
@@ -238,9 +251,12 @@ async fn status_after(
     outcome: Option<&Outcome>,
 ) -> Vec<crate::api::KeyValueBucketStatus> {
     let mut status = Vec::new();
+    // Without a connection each stream info would wait out its timeout for nothing.
+    let connected = jetstream.client().connection_state() == State::Connected;
     for (index, bucket) in plan.buckets.iter().enumerate() {
         let seen = observed.buckets.get(&bucket.bucket);
         let stream = match outcome {
+            Some(_) if !connected => None,
             Some(_) => stream_state(jetstream, &bucket.bucket).await.ok().flatten(),
             None => seen.and_then(|seen| seen.stream.clone()),
         };

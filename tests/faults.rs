@@ -1,11 +1,14 @@
 //! Faults injected for real during `kvop reconcile`: the server paused (SIGSTOP) or
 //! killed (SIGKILL) mid-apply. Nothing is written twice, the run reports what happened,
-//! and a re-run converges and is then a no-op.
+//! and a re-run converges and is then a no-op. Every run is audited against its
+//! operation log (see support/audit.rs).
 
 mod support;
 
 use std::time::Duration;
 
+use async_nats::jetstream;
+use support::audit::kvop_audited;
 use support::{NatsServer, bucket, entry, kvop, manifests};
 
 const KEYS: usize = 3_000;
@@ -32,23 +35,29 @@ fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid}");
 }
 
-/// Per key, the number of messages kvop wrote: more than one means a duplicate write.
-async fn writes_per_key(server: &NatsServer) -> Vec<usize> {
-    let js = server.jetstream().await;
+/// The final state equals the desired state, and each key holds exactly one message:
+/// more than one would be a duplicate write.
+async fn assert_converged_without_duplicates(js: &jetstream::Context) {
+    use futures::StreamExt;
     let store = js.get_key_value("b").await.expect("bucket");
-    let mut counts = Vec::with_capacity(KEYS);
-    for i in [0, KEYS / 3, KEYS / 2, KEYS - 1] {
-        use futures::StreamExt;
-        counts.push(
-            store
-                .history(format!("k{i}"))
-                .await
-                .expect("history")
-                .count()
-                .await,
+    for i in 0..KEYS {
+        let key = format!("k{i}");
+        assert_eq!(
+            store.get(&key).await.expect("read").as_deref(),
+            Some(format!("value-{i}").as_bytes()),
+            "{key} holds its declared value"
         );
     }
-    counts
+    let stream = js.get_stream("KV_b").await.expect("stream");
+    assert_eq!(
+        stream.cached_info().state.messages,
+        KEYS as u64,
+        "one message per key: nothing written twice"
+    );
+    for i in [0, KEYS / 2, KEYS - 1] {
+        let history = store.history(format!("k{i}")).await.expect("history");
+        assert_eq!(history.count().await, 1, "k{i} written once");
+    }
 }
 
 #[tokio::test]
@@ -58,37 +67,29 @@ async fn a_server_paused_mid_apply_resumes_without_duplicates() {
     let path = dir.path().to_str().expect("path").to_string();
     let pid = server.pid().expect("server pid");
     let url = server.url();
-    let run = tokio::spawn(async move { kvop(&url, &["reconcile", "-f", &path]).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let run = tokio::spawn(async move { kvop_audited(&url, &["reconcile", "-f", &path]).await });
+    wait_for_writes(&server).await;
     signal(pid, "STOP");
     tokio::time::sleep(Duration::from_secs(2)).await;
     signal(pid, "CONT");
     let first = run.await.expect("run");
-    assert!(first.code == 0 || first.code == 1, "{first:?}");
-    let again = kvop(
-        &server.url(),
-        &["reconcile", "-f", dir.path().to_str().expect("path")],
-    )
-    .await;
-    assert_eq!(again.code, 0, "a re-run converges: {again:?}");
     assert!(
-        writes_per_key(&server)
-            .await
-            .iter()
-            .all(|count| *count == 1),
-        "every key written exactly once"
+        first.run.code == 0 || first.run.code == 1,
+        "{:?}",
+        first.run
     );
-    let quiet = kvop(
-        &server.url(),
-        &[
-            "reconcile",
-            "-f",
-            dir.path().to_str().expect("path"),
-            "--detailed-exitcode",
-        ],
-    )
-    .await;
-    assert_eq!(quiet.code, 0, "then nothing to change: {quiet:?}");
+    let js = server.jetstream().await;
+    first.check(&js).await;
+    let again = rerun(&server.url(), &dir).await;
+    assert_eq!(again.run.code, 0, "a re-run converges: {:?}", again.run);
+    again.check(&js).await;
+    assert_eq!(
+        first.written().count() + again.written().count(),
+        KEYS,
+        "across both runs every key was written exactly once"
+    );
+    assert_converged_without_duplicates(&js).await;
+    assert_quiet(&server.url(), &dir).await;
 }
 
 #[tokio::test]
@@ -98,28 +99,66 @@ async fn a_server_killed_mid_apply_fails_clearly_and_a_rerun_converges() {
     let path = dir.path().to_str().expect("path").to_string();
     let pid = server.pid().expect("server pid");
     let url = server.url();
-    let run = tokio::spawn(async move { kvop(&url, &["reconcile", "-f", &path]).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let run = tokio::spawn(async move { kvop_audited(&url, &["reconcile", "-f", &path]).await });
+    wait_for_writes(&server).await;
     signal(pid, "KILL");
-    let first = run.await.expect("run");
-    // Killed before, during or after the writes: either it finished, or it says so.
-    if first.code != 0 {
-        assert_eq!(first.code, 1, "{first:?}");
+    // Riding out is capped: a server that stays away ends the run in seconds, not in a
+    // timeout per key (which once held a run like this one for an hour).
+    let first = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("kvop gives up within a minute of losing the server")
+        .expect("run");
+    // Killed before, during or after the writes: either it finished, or it says so,
+    // entry by entry.
+    if first.run.code != 0 {
+        assert_eq!(first.run.code, 1, "{:?}", first.run);
+        let report = first.run.json();
         assert!(
-            first.stderr.contains("error"),
-            "the failure is reported: {}",
-            first.stderr
+            !report["problems"].as_array().expect("problems").is_empty(),
+            "the failure is reported: {report}"
         );
     }
     server.restart();
-    let again = kvop(
-        &server.url(),
+    let js = server.jetstream().await;
+    first.check(&js).await;
+    let again = rerun(&server.url(), &dir).await;
+    assert_eq!(again.run.code, 0, "a re-run converges: {:?}", again.run);
+    again.check(&js).await;
+    // A write can land without its acknowledgement reaching kvop: the re-run then finds
+    // it stored and leaves it. So at most one write per key, and never a second message.
+    let acknowledged = first.written().count() + again.written().count();
+    assert!(
+        acknowledged <= KEYS,
+        "{acknowledged} acknowledged writes for {KEYS} keys"
+    );
+    assert_converged_without_duplicates(&js).await;
+    assert_quiet(&server.url(), &dir).await;
+}
+
+/// Waits until kvop has started writing keys, so the fault lands mid-apply.
+async fn wait_for_writes(server: &NatsServer) {
+    let js = server.jetstream().await;
+    for _ in 0..2_000 {
+        if support::last_sequence(&js, "b").await > 10 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("kvop did not start writing within 10 s");
+}
+
+async fn rerun(url: &str, dir: &tempfile::TempDir) -> support::audit::AuditedRun {
+    kvop_audited(
+        url,
         &["reconcile", "-f", dir.path().to_str().expect("path")],
     )
-    .await;
-    assert_eq!(again.code, 0, "a re-run converges: {again:?}");
+    .await
+}
+
+/// A further run has nothing to change (`--detailed-exitcode` exits 2 on changes).
+async fn assert_quiet(url: &str, dir: &tempfile::TempDir) {
     let quiet = kvop(
-        &server.url(),
+        url,
         &[
             "reconcile",
             "-f",
@@ -129,13 +168,6 @@ async fn a_server_killed_mid_apply_fails_clearly_and_a_rerun_converges() {
     )
     .await;
     assert_eq!(quiet.code, 0, "then nothing to change: {quiet:?}");
-    assert!(
-        writes_per_key(&server)
-            .await
-            .iter()
-            .all(|count| *count == 1),
-        "no key written twice"
-    );
 }
 
 #[tokio::test]
@@ -185,45 +217,32 @@ async fn a_stream_leader_killed_mid_apply_is_ridden_out_with_capped_retries() {
     let pid = cluster.nodes[index].pid().expect("pid");
     let path = dir.path().to_str().expect("path").to_string();
     let urls = cluster.urls();
-    let run =
-        tokio::spawn(async move { kvop(&urls, &["reconcile", "-f", &path, "-o", "json"]).await });
+    let run = tokio::spawn(async move { kvop_audited(&urls, &["reconcile", "-f", &path]).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(pid, "KILL");
     let first = run.await.expect("run");
-    let report = first.json();
+    let report = first.run.json();
     assert_eq!(
-        first.code, 0,
+        first.run.code, 0,
         "the run rides out the election: {}",
-        first.stderr
+        first.run.stderr
     );
     let retries = report["result"]["retries"].as_u64().unwrap_or(0);
     assert!(
         retries <= (KEYS as u64) * 5,
         "retries are bounded per key: {retries}"
     );
+    // No hot loop: each key is attempted a handful of times at most.
+    let mut attempts_per_key = std::collections::HashMap::new();
+    for attempt in &first.attempts {
+        *attempts_per_key.entry(attempt.key.as_str()).or_insert(0) += 1;
+    }
+    let most = attempts_per_key.values().copied().max().unwrap_or(0);
+    assert!(most <= 6, "at most 6 attempts per key, saw {most}");
     cluster.nodes[index].restart();
     let survivor = if index == 0 { 1 } else { 0 };
-    let store = cluster.nodes[survivor]
-        .jetstream()
-        .await
-        .get_key_value("b")
-        .await
-        .expect("bucket");
-    for i in [0, KEYS / 2, KEYS - 1] {
-        assert_eq!(
-            store.get(format!("k{i}")).await.expect("read").as_deref(),
-            Some(format!("value-{i}").as_bytes())
-        );
-    }
-    let quiet = kvop(
-        &cluster.urls(),
-        &[
-            "reconcile",
-            "-f",
-            dir.path().to_str().expect("path"),
-            "--detailed-exitcode",
-        ],
-    )
-    .await;
-    assert_eq!(quiet.code, 0, "nothing lost, nothing to redo: {quiet:?}");
+    let js = cluster.nodes[survivor].jetstream().await;
+    first.check(&js).await;
+    assert_converged_without_duplicates(&js).await;
+    assert_quiet(&cluster.urls(), &dir).await;
 }

@@ -123,7 +123,7 @@ async fn delete_key(
                 return Ok(());
             }
             Some(WriteResult::Failed(NatsError::Conflict)) => continue,
-            Some(WriteResult::Failed(error)) => return Err(error),
+            Some(WriteResult::Failed(error) | WriteResult::NotSent(error)) => return Err(error),
             None => return Err(NatsError::Other("the delete was not sent".into())),
         }
     }

@@ -44,6 +44,9 @@ pub enum WriteResult {
         revision: u64,
     },
     Failed(NatsError),
+    /// Never sent: an earlier write of the batch failed transiently (the server stopped
+    /// answering), so sending more would only queue up more timeouts.
+    NotSent(NatsError),
 }
 
 /// Sends every write of one bucket with at most `window` in flight and returns the
@@ -58,12 +61,28 @@ pub async fn write_all(
 ) -> Vec<WriteResult> {
     let mut results: Vec<Option<WriteResult>> = vec![None; writes.len()];
     let mut in_flight = FuturesUnordered::new();
+    // The first transient failure (a timeout, a lost connection): sending stops there.
+    let mut unavailable: Option<NatsError> = None;
+    let mut settle = |index: usize, result: WriteResult, unavailable: &mut Option<NatsError>| {
+        record(bucket, &writes[index], &result);
+        if let WriteResult::Failed(error) = &result
+            && error.is_transient()
+            && *error != NatsError::Conflict
+            && unavailable.is_none()
+        {
+            *unavailable = Some(error.clone());
+        }
+        results[index] = Some(result);
+        on_done();
+    };
     for (index, write) in writes.iter().enumerate() {
         if in_flight.len() >= window.max(1)
             && let Some((done, result)) = in_flight.next().await
         {
-            results[done] = Some(result);
-            on_done();
+            settle(done, result, &mut unavailable);
+        }
+        if unavailable.is_some() {
+            break;
         }
         match jetstream
             .send_publish(key_subject(bucket, &write.key), publish(manager, write))
@@ -78,24 +97,52 @@ pub async fn write_all(
                 };
                 (index, result)
             }),
-            Err(error) => {
-                results[index] = Some(WriteResult::Failed(classify(&error)));
-                on_done();
-            }
+            Err(error) => settle(
+                index,
+                WriteResult::Failed(classify(&error)),
+                &mut unavailable,
+            ),
         }
     }
     while let Some((done, result)) = in_flight.next().await {
-        results[done] = Some(result);
-        on_done();
+        settle(done, result, &mut unavailable);
     }
+    let unsent = unavailable.unwrap_or_else(|| NatsError::Other("write was not sent".into()));
     results
         .into_iter()
-        .map(|result| {
-            result.unwrap_or_else(|| {
-                WriteResult::Failed(NatsError::Other("write was not sent".into()))
-            })
-        })
+        .map(|result| result.unwrap_or_else(|| WriteResult::NotSent(unsent.clone())))
         .collect()
+}
+
+/// The operation log: one event per write attempt under the `kvop::write` target, so
+/// `--log-level warn,kvop::write=debug --log-format json` gives an audit trail of every
+/// revision-checked write kvop tried and what the server answered.
+fn record(bucket: &str, write: &Write, result: &WriteResult) {
+    let op = match write.op {
+        WriteOp::Put(_) => "put",
+        WriteOp::Delete => "delete",
+        WriteOp::Purge => "purge",
+    };
+    match result {
+        WriteResult::Written { revision } => tracing::debug!(
+            target: "kvop::write",
+            bucket,
+            key = write.key.as_str(),
+            op,
+            expected_revision = write.expected_revision,
+            outcome = "written",
+            revision,
+        ),
+        WriteResult::Failed(error) | WriteResult::NotSent(error) => tracing::debug!(
+            target: "kvop::write",
+            bucket,
+            key = write.key.as_str(),
+            op,
+            expected_revision = write.expected_revision,
+            outcome = error.reason(),
+            error = %error,
+        ),
+    }
 }
 
 fn publish(manager: &str, write: &Write) -> Publish {

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 
+pub mod audit;
+
 /// The nats-server 2.15.1 binary: `KVOP_NATS_SERVER`, or installed (once, cached) by
 /// `tests/env/nats-server.sh`.
 pub fn nats_server_binary() -> PathBuf {
