@@ -246,3 +246,82 @@ async fn a_stream_leader_killed_mid_apply_is_ridden_out_with_capped_retries() {
     assert_converged_without_duplicates(&js).await;
     assert_quiet(&cluster.urls(), &dir).await;
 }
+
+#[tokio::test]
+async fn quorum_lost_for_a_while_is_ridden_out_or_reported_and_a_rerun_converges() {
+    const QUORUM_KEYS: usize = 300;
+    let cluster = support::NatsCluster::start();
+    cluster.wait_ready().await;
+    let declare = |generation: &str| {
+        let mut docs = vec![bucket("b", "  history: 5\n  replicas: 3\n")];
+        docs.extend((0..QUORUM_KEYS).map(|i| {
+            entry(
+                &format!("e{i}"),
+                "b",
+                &format!("k{i}"),
+                &format!("{generation}-{i}"),
+                "",
+            )
+        }));
+        manifests(&[("m.yaml", &docs.join("---\n"))])
+    };
+    // kvop talks to the node that stays up: the other two lose the quorum.
+    let url = cluster.nodes[0].url();
+    let js = cluster.nodes[0].jetstream().await;
+    let v1 = declare("v1");
+    let created = kvop_audited(&url, &["reconcile", "-f", path_of(&v1)]).await;
+    assert_eq!(created.run.code, 0, "{:?}", created.run);
+    created.check(&js).await;
+
+    let v2 = declare("v2");
+    let v2_path = path_of(&v2).to_string();
+    let others: Vec<u32> = cluster.nodes[1..]
+        .iter()
+        .map(|node| node.pid().expect("pid"))
+        .collect();
+    for pid in &others {
+        signal(*pid, "STOP");
+    }
+    let run_url = url.clone();
+    let run =
+        tokio::spawn(async move { kvop_audited(&run_url, &["reconcile", "-f", &v2_path]).await });
+    // Longer than a write's acknowledgement timeout (5 s), shorter than riding out.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    for pid in &others {
+        signal(*pid, "CONT");
+    }
+    let during = run.await.expect("run");
+    assert!(
+        during.run.code == 0
+            || !during.run.json()["problems"]
+                .as_array()
+                .expect("problems")
+                .is_empty(),
+        "either it rode out the loss or it reports what it could not do: {:?}",
+        during.run
+    );
+    cluster.wait_ready().await;
+    during.check(&js).await;
+
+    let again = kvop_audited(&url, &["reconcile", "-f", path_of(&v2)]).await;
+    assert_eq!(again.run.code, 0, "a re-run converges: {:?}", again.run);
+    again.check(&js).await;
+    let written = during.written().count() + again.written().count();
+    assert!(
+        written <= QUORUM_KEYS,
+        "{written} writes for {QUORUM_KEYS} changes"
+    );
+    let store = js.get_key_value("b").await.expect("bucket");
+    for i in 0..QUORUM_KEYS {
+        assert_eq!(
+            store.get(format!("k{i}")).await.expect("read").as_deref(),
+            Some(format!("v2-{i}").as_bytes()),
+            "k{i} holds its declared value"
+        );
+    }
+    assert_quiet(&url, &v2).await;
+}
+
+fn path_of(dir: &tempfile::TempDir) -> &str {
+    dir.path().to_str().expect("path")
+}

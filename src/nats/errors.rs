@@ -52,6 +52,22 @@ impl NatsError {
         }
     }
 
+    /// The same failure, saying what was being done: `observing bucket "b": ...`.
+    pub fn context(self, what: &str) -> NatsError {
+        match self {
+            NatsError::Unavailable(text) => NatsError::Unavailable(format!("{what}: {text}")),
+            NatsError::Unauthorized(text) => NatsError::Unauthorized(format!("{what}: {text}")),
+            NatsError::Forbidden(text) => NatsError::Forbidden(format!("{what}: {text}")),
+            NatsError::Timeout(text) => NatsError::Timeout(format!("{what}: {text}")),
+            NatsError::Rejected { code, message } => NatsError::Rejected {
+                code,
+                message: format!("{what}: {message}"),
+            },
+            NatsError::Other(text) => NatsError::Other(format!("{what}: {text}")),
+            NatsError::Conflict => NatsError::Conflict,
+        }
+    }
+
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -123,6 +139,15 @@ fn from_code(code: ErrorCode, message: &str) -> NatsError {
     if message.to_lowercase().contains("permission") {
         return NatsError::Forbidden(message.to_string());
     }
+    // 503: the cluster cannot serve the request right now (no quorum, a leader election,
+    // a stream offline while its peers catch up). Worth riding out, unlike a refusal.
+    if message.contains("(code 503") {
+        return NatsError::Unavailable(format!(
+            "{} (error code {}): the JetStream cluster has no quorum or is electing a leader",
+            strip_code_suffix(message),
+            code.0
+        ));
+    }
     NatsError::Rejected {
         code: code.0,
         message: strip_code_suffix(message),
@@ -141,7 +166,11 @@ fn server_code(text: &str) -> Option<ErrorCode> {
 
 // async-nats renders "description (code 400, error code 10058)"; the code is kept apart.
 fn strip_code_suffix(message: &str) -> String {
-    let message = message.strip_prefix("jetstream error: ").unwrap_or(message);
+    const PREFIX: &str = "jetstream error: ";
+    let message = match message.get(..PREFIX.len()) {
+        Some(head) if head.eq_ignore_ascii_case(PREFIX) => &message[PREFIX.len()..],
+        _ => message,
+    };
     match message.find(" (code ") {
         Some(cut) => message[..cut].to_string(),
         None => message.to_string(),
@@ -160,4 +189,48 @@ pub fn chain_text(error: &(dyn StdError + 'static)) -> String {
         current = layer.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_without_quorum_is_worth_riding_out() {
+        let error = from_code(
+            ErrorCode(10008),
+            "JetStream error: JetStream system temporarily unavailable (code 503, error code 10008)",
+        );
+        assert!(error.is_transient(), "{error:?}");
+        assert_eq!(error.reason(), "NatsUnavailable");
+        let text = error.to_string();
+        assert!(
+            text.contains("JetStream system temporarily unavailable (error code 10008)")
+                && !text.contains("JetStream error:"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_not_retried_and_keeps_its_code() {
+        let error = from_code(
+            ErrorCode(10058),
+            "jetstream error: stream name already in use with a different configuration (code 400, error code 10058)",
+        );
+        assert!(!error.is_transient());
+        assert_eq!(
+            error.to_string(),
+            "stream name already in use with a different configuration (error code 10058)"
+        );
+    }
+
+    #[test]
+    fn context_says_what_was_being_done() {
+        let error = NatsError::Timeout("no answer".into()).context("observing bucket \"b\"");
+        assert_eq!(
+            error.to_string(),
+            "NATS did not answer in time: observing bucket \"b\": no answer"
+        );
+        assert_eq!(NatsError::Conflict.context("x"), NatsError::Conflict);
+    }
 }

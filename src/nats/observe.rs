@@ -36,6 +36,7 @@ pub async fn observe(
             })
             .await
             .map(|observed| (bucket.name.clone(), observed))
+            .map_err(|error| error.context(&what))
         }
     }))
     .buffer_unordered(CONCURRENT_BUCKETS)
