@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use time::format_description::well_known::Rfc3339;
 
 use super::errors::{NatsError, chain_text};
+use super::refusals::record_event;
 
 /// Credential material: a file given on the command line, or content read from a
 /// Kubernetes Secret. `Debug` never shows content.
@@ -110,12 +112,23 @@ impl Connection {
     }
 }
 
+/// How long a request waits for its answer. JetStream API requests use it too (the
+/// JetStream context sets no timeout of its own); publish acks wait 5 s.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects once, without retrying: a standalone run should fail fast and clearly.
 pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsError> {
     let mut options = async_nats::ConnectOptions::new()
         .name(&settings.client_name)
         .connection_timeout(Duration::from_secs(5))
-        .request_timeout(Some(Duration::from_secs(10)));
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .event_callback(|event| async move {
+            // A permission denial, or credentials refused on a reconnect, reach the client
+            // only as events; the requests themselves time out. Recorded so that such a
+            // timeout is classified as what it is.
+            let refused = record_event(&event);
+            tracing::debug!(refused, "NATS connection event: {event}");
+        });
     if let Some(creds) = &settings.creds {
         options = options
             .credentials(&creds.read("credentials")?)
@@ -126,6 +139,7 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
     if let Some(nkey) = &settings.nkey {
         options = options.nkey(nkey.read("NKey seed")?.trim().to_string());
     }
+    let servers = parse_servers(&settings.url)?;
     match (&settings.user, &settings.password) {
         (Some(user), password) => {
             options = options.user_and_password(user.clone(), password.clone().unwrap_or_default());
@@ -135,6 +149,9 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
     }
     if let Some(token) = &settings.token {
         options = options.token(token.clone());
+    }
+    if settings.user.is_none() && settings.token.is_none() {
+        options = url_credentials(options, &servers);
     }
     if let Some(ca) = &settings.tls_ca {
         options = options
@@ -160,34 +177,159 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
     if settings.retry_initial_connect {
         options = options.retry_on_initial_connect();
     }
-    let servers: Vec<async_nats::ServerAddr> = settings
-        .url
-        .split(',')
-        .map(str::trim)
-        .filter(|url| !url.is_empty())
-        .map(|url| {
-            url.parse().map_err(|error| {
-                NatsError::Unavailable(format!("invalid NATS URL {url:?}: {error}"))
-            })
-        })
-        .collect::<Result<_, _>>()?;
     let shown = redact_url(&settings.url);
-    let client = options.connect(servers).await.map_err(|error| {
-        let text = chain_text(&error);
-        match error.kind() {
-            async_nats::ConnectErrorKind::AuthorizationViolation
-            | async_nats::ConnectErrorKind::Authentication => {
-                NatsError::Unauthorized(format!("{shown} refused the credentials: {text}"))
+    let client = options
+        .connect(servers)
+        .await
+        .map_err(|error| match error.kind() {
+            async_nats::ConnectErrorKind::AuthorizationViolation => {
+                NatsError::Unauthorized(format!(
+                    "{shown} rejected {} (authorization violation{})",
+                    presented(settings),
+                    refusal_hint(settings)
+                ))
             }
-            _ => NatsError::Unavailable(format!("{shown}: {text}")),
-        }
-    })?;
+            async_nats::ConnectErrorKind::Authentication => NatsError::Unauthorized(format!(
+                "could not authenticate to {shown} with {}: {}",
+                presented(settings),
+                chain_text(&error)
+            )),
+            _ => NatsError::Unavailable(format!("{shown}: {}", chain_text(&error))),
+        })?;
     let jetstream = match (&settings.js_domain, &settings.js_api_prefix) {
         (Some(domain), _) => jetstream::with_domain(client.clone(), domain),
         (None, Some(prefix)) => jetstream::with_prefix(client.clone(), prefix),
         (None, None) => jetstream::new(client.clone()),
     };
     Ok(Connection { client, jetstream })
+}
+
+fn parse_servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, NatsError> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse().map_err(|error| {
+                NatsError::Unavailable(format!("invalid NATS URL {:?}: {error}", redact_url(url)))
+            })
+        })
+        .collect()
+}
+
+/// `nats://user:password@host` or `nats://token@host`, as the Go client and the `nats`
+/// CLI read them: async-nats 0.51 parses the user info but never sends it, so without
+/// this such a URL connects with no credentials at all.
+fn url_credentials(
+    options: async_nats::ConnectOptions,
+    servers: &[async_nats::ServerAddr],
+) -> async_nats::ConnectOptions {
+    let Some(server) = servers.iter().find(|server| server.has_user_pass()) else {
+        return options;
+    };
+    match (server.username(), server.password()) {
+        (Some(user), Some(password)) => {
+            options.user_and_password(percent_decoded(user), percent_decoded(password))
+        }
+        (Some(token), None) => options.token(percent_decoded(token)),
+        (None, _) => options,
+    }
+}
+
+/// User info as typed: a URL keeps `@`, `:` or `/` in a password percent-encoded.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            None => {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).unwrap_or_else(|_| text.to_string())
+}
+
+/// What was presented to the server, for messages: file names and user names, never a
+/// password, token, seed or JWT.
+fn presented(settings: &ConnectionSettings) -> String {
+    let mut parts = Vec::new();
+    match &settings.creds {
+        Some(Material::File(path)) => parts.push(format!("the user JWT in {}", path.display())),
+        Some(Material::Inline(_)) => parts.push("the user JWT from the Secret".into()),
+        None => {}
+    }
+    if let Some(nkey) = &settings.nkey {
+        parts.push(format!("the NKey seed {nkey:?}"));
+    }
+    match (&settings.user, &settings.password) {
+        (Some(user), Some(_)) => parts.push(format!("user {user:?} with its password")),
+        (Some(user), None) => parts.push(format!("user {user:?} without a password")),
+        (None, _) => {}
+    }
+    if settings.token.is_some() {
+        parts.push("the token".into());
+    }
+    if settings.user.is_none() && settings.token.is_none() && settings.url.contains('@') {
+        parts.push("the credentials in the URL".into());
+    }
+    if let Some(cert) = &settings.tls_cert {
+        parts.push(format!("the client certificate {cert:?}"));
+    }
+    if parts.is_empty() {
+        return "a connection without credentials (see --creds, --nkey, --user, --token)".into();
+    }
+    parts.join(" and ")
+}
+
+/// What the client can tell about a refused user JWT. The server answers every refusal
+/// with the same "authorization violation" (its own log only says "authentication
+/// error"), but expiry is in the JWT itself.
+fn refusal_hint(settings: &ConnectionSettings) -> String {
+    let Some(creds) = &settings.creds else {
+        return String::new();
+    };
+    let expires = creds
+        .read("credentials")
+        .ok()
+        .as_deref()
+        .and_then(jwt_expiry);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match expires {
+        Some(expires) if expires <= now => {
+            let at = time::OffsetDateTime::from_unix_timestamp(expires)
+                .ok()
+                .and_then(|at| at.format(&Rfc3339).ok())
+                .unwrap_or_else(|| expires.to_string());
+            format!("; the user JWT expired at {at}")
+        }
+        _ => "; the user JWT has not expired: it may be revoked, or its account unknown to this server".into(),
+    }
+}
+
+/// The `exp` claim of the user JWT in a `.creds` file: the first line between the
+/// `-----BEGIN NATS USER JWT-----` and `------END NATS USER JWT------` markers, whose
+/// middle part is base64url JSON.
+fn jwt_expiry(creds: &str) -> Option<i64> {
+    use base64::Engine;
+    let mut lines = creds.lines().map(str::trim);
+    lines.find(|line| line.starts_with("---") && line.contains("JWT"))?;
+    let jwt = lines.next()?;
+    let claims = jwt.split('.').nth(1)?;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
+    claims.get("exp")?.as_i64().filter(|exp| *exp > 0)
 }
 
 /// Writes inline TLS material to a file only this user can read, named by a hash of its
@@ -240,7 +382,34 @@ pub fn redact_url(urls: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{jwt_expiry, percent_decoded, redact_url};
+
+    #[test]
+    fn url_user_info_is_percent_decoded() {
+        assert_eq!(percent_decoded("p%40ss%3Aw%2Frd"), "p@ss:w/rd");
+        assert_eq!(percent_decoded("plain"), "plain");
+        assert_eq!(percent_decoded("100%"), "100%");
+        assert_eq!(percent_decoded("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn the_expiry_of_a_creds_files_jwt_is_read_without_verifying_it() {
+        use base64::Engine;
+        let encode = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let creds = |claims: &str| {
+            format!(
+                "-----BEGIN NATS USER JWT-----\n{}.{}.sig\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\nSU...\n------END USER NKEY SEED------\n",
+                encode(r#"{"typ":"JWT","alg":"ed25519-nkey"}"#),
+                encode(claims)
+            )
+        };
+        assert_eq!(
+            jwt_expiry(&creds(r#"{"exp":1700000000,"sub":"U"}"#)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(jwt_expiry(&creds(r#"{"sub":"U"}"#)), None);
+        assert_eq!(jwt_expiry("not a creds file"), None);
+    }
 
     #[test]
     fn credentials_in_urls_are_never_shown() {

@@ -4,6 +4,8 @@ use std::error::Error as StdError;
 
 use async_nats::jetstream::ErrorCode;
 
+use super::refusals::recent_refusal;
+
 /// A NATS failure, classified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NatsError {
@@ -110,7 +112,8 @@ pub fn classify(error: &(dyn StdError + 'static)) -> NatsError {
     {
         NatsError::Unauthorized(text)
     } else if lower.contains("timed out") || lower.contains("timeout") {
-        NatsError::Timeout(text)
+        // A refused request gets no reply at all: its timeout is the refusal.
+        recent_refusal().unwrap_or(NatsError::Timeout(text))
     } else if lower.contains("no responders") {
         // JetStream is off, or the domain/prefix routes nowhere.
         NatsError::Unavailable(format!(

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod errors;
 pub mod observe;
 pub mod pool;
+pub mod refusals;
 pub mod reread;
 pub mod retry;
 pub mod stream_config;

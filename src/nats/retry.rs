@@ -1,10 +1,12 @@
 //! Capped retries of transient NATS failures (a stream leader election, a stall), so a
 //! run rides out a few seconds of unavailability instead of failing, without a hot loop.
+//! A refused permission or credential is never transient, and ends an attempt at once.
 
 use std::future::Future;
 use std::time::Duration;
 
 use super::errors::NatsError;
+use super::refusals;
 
 /// Waits between attempts: about 7.5 s in all, plus the requests' own timeouts, enough
 /// for a leader election (4 to 9 s on a 3-node cluster here).
@@ -23,7 +25,7 @@ where
     Fut: Future<Output = Result<T, NatsError>>,
 {
     for delay in DELAYS {
-        match attempt().await {
+        match unless_refused(attempt()).await {
             Err(error) if error.is_transient() && error != NatsError::Conflict => {
                 tracing::warn!(%error, "{what} failed; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
@@ -31,5 +33,24 @@ where
             done => return done,
         }
     }
-    attempt().await
+    unless_refused(attempt()).await
+}
+
+/// Runs one attempt, but fails it as soon as the server refuses a permission or the
+/// credentials: it drops a denied request, and a connection refused on reconnecting stays
+/// down, so the answer would only be a timeout 10 s later. Any refusal counts, whichever
+/// request caused it: this is the CLI's ride-out (one connection per process; the
+/// operator never calls it), and there a refusal fails the run anyway.
+async fn unless_refused<T>(
+    attempt: impl Future<Output = Result<T, NatsError>>,
+) -> Result<T, NatsError> {
+    let mut refused = refusals::refusal_signal();
+    tokio::select! {
+        // A finished attempt wins over a refusal reported in the same instant.
+        biased;
+        result = attempt => result,
+        Ok(()) = refused.changed() => Err(refusals::recent_refusal().unwrap_or_else(|| {
+            NatsError::Forbidden("the server refused a request of this connection".into())
+        })),
+    }
 }

@@ -355,4 +355,5 @@ pub async fn stream_config(
         .clone()
 }
 
+pub mod jwt;
 pub mod k8s;

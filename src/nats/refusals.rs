@@ -1,0 +1,243 @@
+//! Refusals a request never hears of: permission denials and credentials refused while
+//! reconnecting, recorded from the connection's events so a request's timeout can say
+//! what really happened.
+
+use std::collections::VecDeque;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::errors::NatsError;
+
+// Refusals a request never hears of. The server answers a publish or subscription the
+// user may not make with an asynchronous `-ERR 'Permissions Violation for Publish to
+// "<subject>"'` on the connection and drops the message; a connection whose credentials
+// are refused while it reconnects (an expired or revoked user, a changed password) just
+// stays down. Either way the request itself only times out (10 s for API requests, 5 s
+// for publish acks), which alone reads as a transient stall: retried for a minute by the
+// CLI, backed off quickly by the operator. The connection's event callback records each
+// refusal here; `classify` turns a timeout that follows one into `Unauthorized` or
+// `Forbidden` naming what was refused, and `retry::transient` stops waiting as soon as one
+// arrives.
+//
+// Process-wide, because `classify` sees the error only, not its connection. The CLI has
+// one connection per process, so every refusal is its own. In the operator (one pooled
+// connection per set of credentials) a refusal on one connection can make a genuine
+// timeout on another, within `REFUSAL_WINDOW`, read as refused.
+
+/// How long a refusal can explain a timeout: the longest request timeout, plus slack for
+/// a timer that fires late on a busy runtime.
+const REFUSAL_WINDOW: Duration = Duration::from_secs(super::connect::REQUEST_TIMEOUT.as_secs() + 2);
+
+/// Refusals kept at most (a run denied on every key must not grow memory).
+const MAX_REFUSALS: usize = 256;
+
+/// Denied subjects named in one message; the rest are counted.
+const NAMED_DENIALS: usize = 3;
+
+/// What the server refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refused {
+    /// The credentials, after the connection was up: `user authentication expired`,
+    /// `authorization violation` on a reconnect.
+    Credentials(String),
+    /// A publish or subscription: `publish to "$KV.b.k"`.
+    Permission(String),
+}
+
+struct Refusal {
+    refused: Refused,
+    at: Instant,
+}
+
+static REFUSALS: LazyLock<Mutex<VecDeque<Refusal>>> = LazyLock::new(Mutex::default);
+
+/// Bumped on every refusal, so waiters need not poll.
+static REFUSED: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::Sender::new(0));
+
+/// Records a connection event that refuses something; returns whether it did. Other
+/// events (slow consumer, disconnects, ...) surface through their requests.
+pub fn record_event(event: &async_nats::Event) -> bool {
+    let Some(refused) = refused(event) else {
+        return false;
+    };
+    let now = Instant::now();
+    let mut refusals = REFUSALS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    refusals.retain(|refusal| now.duration_since(refusal.at) <= REFUSAL_WINDOW);
+    if refusals.len() >= MAX_REFUSALS {
+        refusals.pop_front();
+    }
+    refusals.push_back(Refusal { refused, at: now });
+    drop(refusals);
+    REFUSED.send_modify(|count| *count += 1);
+    true
+}
+
+fn refused(event: &async_nats::Event) -> Option<Refused> {
+    use async_nats::{ClientError, Event, ServerError};
+    match event {
+        Event::ServerError(ServerError::Other(text)) => match denial(text) {
+            Some(what) => Some(Refused::Permission(what)),
+            // How the server closes the connection of a user it no longer accepts, e.g.
+            // "User Authentication Expired" when the user JWT expires (nats-server 2.15).
+            None => text
+                .to_lowercase()
+                .contains("authentication")
+                .then(|| Refused::Credentials(text.to_lowercase())),
+        },
+        Event::ServerError(ServerError::AuthorizationViolation) => {
+            Some(Refused::Credentials("authorization violation".into()))
+        }
+        // A reconnect that failed: async-nats keeps only the kind's text.
+        Event::ClientError(ClientError::Other(text))
+            if text == "authorization violation" || text == "failed signing nonce" =>
+        {
+            Some(Refused::Credentials(format!("{text} on reconnecting")))
+        }
+        _ => None,
+    }
+}
+
+/// `Permissions Violation for Publish to "$KV.b.k"` → `publish to "$KV.b.k"` (also
+/// `Subscription to "..."`, and `Publish with Reply of "..."` for a denied reply subject).
+fn denial(text: &str) -> Option<String> {
+    const PREFIX: &str = "permissions violation for ";
+    let what = match text.get(..PREFIX.len()) {
+        Some(head) if head.eq_ignore_ascii_case(PREFIX) => &text[PREFIX.len()..],
+        _ => return None,
+    };
+    Some(match what.split_once(' ') {
+        Some((verb, rest)) => format!("{} {rest}", verb.to_lowercase()),
+        None => what.to_lowercase(),
+    })
+}
+
+/// A receiver that changes on the next refusal (not on earlier ones).
+pub fn refusal_signal() -> watch::Receiver<u64> {
+    REFUSED.subscribe()
+}
+
+/// What the server refused within `REFUSAL_WINDOW`, as the error a request that got no
+/// answer meanwhile should report: refused credentials first (nothing works without
+/// them), else the denied subjects, `the server refused publish to "$KV.b.k", "$KV.b.k2"
+/// and 3 more`.
+pub fn recent_refusal() -> Option<NatsError> {
+    let now = Instant::now();
+    let refusals = REFUSALS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut denied: Vec<&str> = Vec::new();
+    for refusal in refusals
+        .iter()
+        .filter(|refusal| now.duration_since(refusal.at) <= REFUSAL_WINDOW)
+    {
+        match &refusal.refused {
+            Refused::Credentials(what) => {
+                return Some(NatsError::Unauthorized(format!(
+                    "{what}, so the request got no answer"
+                )));
+            }
+            Refused::Permission(what) if !denied.contains(&what.as_str()) => denied.push(what),
+            Refused::Permission(_) => {}
+        }
+    }
+    if denied.is_empty() {
+        return None;
+    }
+    let more = denied.len().saturating_sub(NAMED_DENIALS);
+    denied.truncate(NAMED_DENIALS);
+    let mut message = format!("the server refused {}", group_by_verb(&denied));
+    if more > 0 {
+        message.push_str(&format!(" and {more} more"));
+    }
+    Some(NatsError::Forbidden(format!(
+        "{message} (Permissions Violation)"
+    )))
+}
+
+/// `publish to "a"`, `publish to "b"` → `publish to "a", "b"`: the verb once per run of
+/// denials that share it.
+fn group_by_verb(denials: &[&str]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for denial in denials {
+        let (verb, subject) = denial.split_at(denial.find('"').unwrap_or(0));
+        match groups.last_mut() {
+            Some((last, subjects)) if *last == verb => subjects.push(subject),
+            _ => groups.push((verb, vec![subject])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(verb, subjects)| format!("{verb}{}", subjects.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::{ClientError, Event, ServerError};
+
+    use super::*;
+
+    #[test]
+    fn permission_violations_are_read_from_the_servers_error_text() {
+        assert_eq!(
+            denial(r#"Permissions Violation for Publish to "$KV.b.k""#).as_deref(),
+            Some(r#"publish to "$KV.b.k""#)
+        );
+        assert_eq!(
+            denial(r#"permissions violation for Subscription to "_INBOX.>""#).as_deref(),
+            Some(r#"subscription to "_INBOX.>""#)
+        );
+        assert_eq!(denial("Slow Consumer"), None);
+        assert_eq!(denial("Authorization Violation"), None);
+        assert_eq!(denial("Permissions"), None);
+    }
+
+    #[test]
+    fn refused_credentials_are_read_from_connection_events() {
+        let credentials = |text: &str| Some(Refused::Credentials(text.into()));
+        assert_eq!(
+            refused(&Event::ServerError(ServerError::Other(
+                "User Authentication Expired".into()
+            ))),
+            credentials("user authentication expired")
+        );
+        assert_eq!(
+            refused(&Event::ServerError(ServerError::AuthorizationViolation)),
+            credentials("authorization violation")
+        );
+        assert_eq!(
+            refused(&Event::ClientError(ClientError::Other(
+                "authorization violation".into()
+            ))),
+            credentials("authorization violation on reconnecting")
+        );
+        assert_eq!(
+            refused(&Event::ClientError(ClientError::Other("IO error".into()))),
+            None
+        );
+        assert_eq!(refused(&Event::Disconnected), None);
+        assert_eq!(
+            refused(&Event::ServerError(ServerError::Other(
+                r#"Permissions Violation for Publish to "$KV.b.k""#.into()
+            ))),
+            Some(Refused::Permission(r#"publish to "$KV.b.k""#.into()))
+        );
+    }
+
+    #[test]
+    fn denials_are_named_once_per_verb() {
+        assert_eq!(
+            group_by_verb(&[
+                r#"publish to "$KV.b.k""#,
+                r#"publish to "$KV.b.k2""#,
+                r#"subscription to "_INBOX.>""#,
+            ]),
+            r#"publish to "$KV.b.k", "$KV.b.k2"; subscription to "_INBOX.>""#
+        );
+    }
+}
