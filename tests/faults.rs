@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use support::audit::kvop_audited;
-use support::{NatsServer, bucket, entry, kvop, manifests};
+use support::{NatsServer, bucket, entry, kv_get, kvop, manifests};
 
 const KEYS: usize = 3_000;
 
@@ -324,4 +324,50 @@ async fn quorum_lost_for_a_while_is_ridden_out_or_reported_and_a_rerun_converges
 
 fn path_of(dir: &tempfile::TempDir) -> &str {
     dir.path().to_str().expect("path")
+}
+
+/// Standalone mode keeps no state (the design: NATS is the state), so it cannot tell a
+/// restored store from one nobody wrote to; it re-applies what is declared, exactly the
+/// lost changes. The operator also reports it (tests/operator.rs).
+#[tokio::test]
+async fn a_server_rolled_back_to_an_older_store_gets_the_lost_changes_again() {
+    let mut server = NatsServer::start();
+    let declare = |generation: &str| {
+        let mut docs = vec![bucket("b", "  history: 5\n")];
+        docs.extend((0..100).map(|i| {
+            let value = if i < 10 { generation } else { "same" };
+            entry(&format!("e{i}"), "b", &format!("k{i}"), value, "")
+        }));
+        manifests(&[("m.yaml", &docs.join("---\n"))])
+    };
+    let (v1, v2) = (declare("v1"), declare("v2"));
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path_of(&v1)])
+            .await
+            .code,
+        0
+    );
+    server.stop();
+    let snapshot = server.snapshot();
+    server.restart();
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path_of(&v2)])
+            .await
+            .code,
+        0
+    );
+    server.stop();
+    server.restore(&snapshot);
+    server.restart();
+    let js = server.jetstream().await;
+    assert_eq!(
+        kv_get(&js, "b", "k0").await.as_deref(),
+        Some(&b"v1"[..]),
+        "rolled back"
+    );
+    let again = kvop_audited(&server.url(), &["reconcile", "-f", path_of(&v2)]).await;
+    assert_eq!(again.run.code, 0, "{:?}", again.run);
+    again.check(&js).await;
+    assert_eq!(again.written().count(), 10, "exactly the ten lost changes");
+    assert_quiet(&server.url(), &v2).await;
 }

@@ -96,6 +96,24 @@ async fn apply(
         Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
     };
     publish_bucket_event(context, bucket, &action).await;
+    if let Some(stream) = &stream
+        && let Some(seen) = went_backwards(context, bucket, &previous, stream)
+    {
+        // The view still holds the lost writes and would tell every entry it is in
+        // place: a fresh view loads what the server really has and re-queues them all.
+        context.views.remove(&StoreRef::from_obj(bucket));
+        context
+            .publish(
+                bucket,
+                EventType::Warning,
+                "ServerWentBackwards",
+                format!(
+                    "the bucket's last revision is {} but kvop saw {seen}: the server lost writes (restored from an older copy of its store?); re-applying every entry",
+                    stream.stats.last_revision
+                ),
+            )
+            .await;
+    }
     let view = stream.as_ref().and_then(|stream| {
         context.views.ensure(
             bucket,
@@ -128,6 +146,30 @@ async fn apply(
                 .min(context.settings.resync_interval),
         ),
     })
+}
+
+/// The revision kvop saw before, when the same stream (same creation time) is now at a
+/// lower one: writes the server acknowledged are gone. Seen by the live view, or kept in
+/// the status from before an operator restart.
+fn went_backwards(
+    context: &Context,
+    bucket: &KeyValueBucket,
+    previous: &KeyValueBucketStatus,
+    stream: &ObservedStream,
+) -> Option<u64> {
+    let now = stream.stats.last_revision;
+    let viewed = context
+        .views
+        .get(&StoreRef::from_obj(bucket))
+        .map(|view| view.highest_revision())
+        .unwrap_or(0);
+    let same_stream = previous.created.as_deref() == Some(stream.stats.created.as_str());
+    let recorded = match previous.last_revision {
+        Some(revision) if same_stream => u64::try_from(revision).unwrap_or(0),
+        _ => 0,
+    };
+    let seen = viewed.max(recorded);
+    (seen > now).then_some(seen)
 }
 
 /// Writes `Ready=False` and `Synced=False` with the error's reason, and returns the

@@ -4,7 +4,7 @@
 //! once: drift is corrected in milliseconds, not at the next resync.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -27,6 +27,9 @@ const REOPEN_DELAY: Duration = Duration::from_secs(2);
 pub struct BucketView {
     keys: RwLock<HashMap<String, ObservedKey>>,
     current: AtomicBool,
+    /// The highest revision the view has seen: a stream whose last revision is lower
+    /// has gone backwards (restored from an older copy) under the view.
+    highest_revision: AtomicU64,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -44,6 +47,11 @@ impl BucketView {
             return None;
         }
         self.keys.read().ok().map(|keys| keys.get(key).cloned())
+    }
+
+    /// The highest revision seen since the view started.
+    pub fn highest_revision(&self) -> u64 {
+        self.highest_revision.load(Ordering::Acquire)
     }
 
     /// Live keys (last operation a put), when current.
@@ -113,6 +121,7 @@ impl BucketViews {
         }
         let keys = RwLock::new(HashMap::new());
         let current = AtomicBool::new(false);
+        let highest_revision = AtomicU64::new(0);
         let watcher = Watcher {
             jetstream: jetstream.clone(),
             bucket: bucket.to_string(),
@@ -126,6 +135,7 @@ impl BucketViews {
             BucketView {
                 keys,
                 current,
+                highest_revision,
                 task: tokio::spawn(async move { watcher.run(weak).await }),
             }
         });
@@ -228,6 +238,9 @@ impl Watcher {
                 return NatsError::Other("view dropped".into());
             };
             let ours = observed.writer.is(&self.manager);
+            alive
+                .highest_revision
+                .fetch_max(observed.revision, Ordering::AcqRel);
             if let Ok(mut keys) = alive.keys.write() {
                 keys.insert(key.clone(), observed);
             }
@@ -249,6 +262,8 @@ impl Watcher {
         let Some(alive) = view.upgrade() else {
             return false;
         };
+        let highest = loading.values().map(|key| key.revision).max().unwrap_or(0);
+        alive.highest_revision.fetch_max(highest, Ordering::AcqRel);
         if let Ok(mut keys) = alive.keys.write() {
             *keys = std::mem::take(loading);
         }

@@ -357,3 +357,34 @@ pub async fn stream_config(
 
 pub mod jwt;
 pub mod k8s;
+
+/// Copies a directory tree (a server's store, for rollback tests).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for item in std::fs::read_dir(from).expect("read dir") {
+        let item = item.expect("dir entry");
+        let target = to.join(item.file_name());
+        if item.file_type().expect("file type").is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), &target).expect("copy");
+        }
+    }
+}
+
+impl NatsServer {
+    /// A copy of the stopped server's JetStream store.
+    pub fn snapshot(&self) -> tempfile::TempDir {
+        let copy = tempfile::tempdir().expect("snapshot dir");
+        copy_dir(&self.store.path().join("js"), copy.path());
+        copy
+    }
+
+    /// Replaces the stopped server's JetStream store with a snapshot: the server state
+    /// rolled back, as after restoring an older backup.
+    pub fn restore(&self, snapshot: &tempfile::TempDir) {
+        let js = self.store.path().join("js");
+        std::fs::remove_dir_all(&js).expect("remove store");
+        copy_dir(snapshot.path(), &js);
+    }
+}
