@@ -866,3 +866,75 @@ async fn wait_bucket_revision_at_least(buckets: &Api<KeyValueBucket>, name: &str
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_operator_killed_during_finalization_finishes_it_after_a_restart() {
+    let s = setup("kill-finalizing").await;
+    let mut operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("kept", json!({"history": 3}))).await;
+    create(
+        &s.buckets,
+        &bucket("dropped", json!({"deletionPolicy": "Delete"})),
+    )
+    .await;
+    create(&s.entries, &entry("e", "kept", "k", "v", json!({}))).await;
+    wait_entry(&s.entries, "e", true, None).await;
+    wait_bucket(&s.buckets, "dropped", true, None).await;
+    // NATS stalls, so both finalizers are mid-flight when the operator dies.
+    let nats_pid = s.nats.pid().expect("nats pid").to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, nats_pid.as_str()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    signal("-STOP");
+    s.entries
+        .delete("e", &DeleteParams::default())
+        .await
+        .expect("delete entry");
+    s.buckets
+        .delete("dropped", &DeleteParams::default())
+        .await
+        .expect("delete bucket");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator.kill();
+    signal("-CONT");
+    for finalizers in [
+        s.entries.get("e").await.expect("entry").metadata.finalizers,
+        s.buckets
+            .get("dropped")
+            .await
+            .expect("bucket")
+            .metadata
+            .finalizers,
+    ] {
+        assert_eq!(
+            finalizers.unwrap_or_default(),
+            vec!["kvop.dev/cleanup".to_string()],
+            "the finalizer outlives the operator"
+        );
+    }
+
+    let _restarted = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    wait_until("both objects gone", WAIT, || async {
+        let entry = s.entries.get_opt("e").await.ok()?;
+        let bucket = s.buckets.get_opt("dropped").await.ok()?;
+        (entry.is_none() && bucket.is_none()).then_some(())
+    })
+    .await;
+    let js = s.nats.jetstream().await;
+    use async_nats::jetstream::kv::Operation;
+    assert_eq!(
+        kv_entry(&js, "kept", "k")
+            .await
+            .map(|entry| entry.operation),
+        Some(Operation::Delete),
+        "the key was deleted, once"
+    );
+    assert!(
+        js.get_stream("KV_dropped").await.is_err(),
+        "the bucket was deleted"
+    );
+}
