@@ -230,10 +230,20 @@ pub async fn kvop(url: &str, args: &[&str]) -> Run {
 }
 
 pub async fn kvop_with_stdin(url: &str, args: &[&str], stdin: Option<&str>) -> Run {
+    kvop_with(url, args, stdin, &[]).await
+}
+
+/// Runs the kvop binary with extra environment variables.
+pub async fn kvop_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    kvop_with(url, args, None, env).await
+}
+
+async fn kvop_with(url: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kvop"));
     command
         .args(args)
+        .envs(env.iter().copied())
         .env("NATS_URL", url)
         .env_remove("KVOP_MANAGER")
         .stdin(if stdin.is_some() {
