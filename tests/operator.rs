@@ -780,9 +780,16 @@ async fn a_memory_bucket_lost_by_a_server_restart_is_recreated_with_its_entries(
 }
 
 #[tokio::test]
-async fn a_bucket_deleted_or_reconfigured_out_of_band_is_repaired() {
+async fn a_bucket_deleted_or_reconfigured_out_of_band_is_repaired_at_once() {
     let s = setup("bucket-drift").await;
-    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    // No periodic refresh or resync within the test: only the stream advisories the
+    // bucket view follows can trigger the repair.
+    let _operator = Operator::start(
+        &plane().kubeconfig,
+        &s.namespace,
+        &s.nats.url(),
+        &["--status-interval", "1h", "--resync-interval", "1h"],
+    );
     create(
         &s.buckets,
         &bucket("b", json!({"history": 4, "description": "declared"})),

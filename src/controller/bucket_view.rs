@@ -79,20 +79,24 @@ type NamedView = (Watched, Arc<BucketView>);
 pub struct BucketViews {
     views: Mutex<HashMap<ObjectRef<KeyValueBucket>, NamedView>>,
     trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
+    bucket_trigger: UnboundedSender<ObjectRef<KeyValueBucket>>,
     entries: Store<KeyValueEntry>,
     manager: String,
 }
 
 impl BucketViews {
-    /// Views that re-queue entries from `entries` through `trigger`.
+    /// Views that re-queue entries from `entries` through `trigger`, and their bucket
+    /// resource through `bucket_trigger` when the stream itself changes.
     pub fn new(
         trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
+        bucket_trigger: UnboundedSender<ObjectRef<KeyValueBucket>>,
         entries: Store<KeyValueEntry>,
         manager: String,
     ) -> BucketViews {
         BucketViews {
             views: Mutex::new(HashMap::new()),
             trigger,
+            bucket_trigger,
             entries,
             manager,
         }
@@ -127,6 +131,7 @@ impl BucketViews {
             bucket: bucket.to_string(),
             resource: reference.clone(),
             trigger: self.trigger.clone(),
+            bucket_trigger: self.bucket_trigger.clone(),
             entries: self.entries.clone(),
             manager: self.manager.clone(),
         };
@@ -166,22 +171,54 @@ struct Watcher {
     bucket: String,
     resource: ObjectRef<KeyValueBucket>,
     trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
+    bucket_trigger: UnboundedSender<ObjectRef<KeyValueBucket>>,
     entries: Store<KeyValueEntry>,
     manager: String,
 }
 
 impl Watcher {
     async fn run(self, view: std::sync::Weak<BucketView>) {
-        loop {
-            let error = self.follow(&view).await;
-            let Some(alive) = view.upgrade() else { return };
-            alive.current.store(false, Ordering::Release);
-            drop(alive);
-            if !error.is_stream_not_found() {
-                tracing::warn!(bucket = %self.bucket, %error, "bucket view interrupted; reopening");
+        let keys = async {
+            loop {
+                let error = self.follow(&view).await;
+                let Some(alive) = view.upgrade() else { return };
+                alive.current.store(false, Ordering::Release);
+                drop(alive);
+                if error.is_stream_not_found() {
+                    self.requeue_bucket();
+                } else {
+                    tracing::warn!(bucket = %self.bucket, %error, "bucket view interrupted; reopening");
+                }
+                tokio::time::sleep(REOPEN_DELAY).await;
             }
-            tokio::time::sleep(REOPEN_DELAY).await;
+        };
+        tokio::select! {
+            () = keys => {}
+            () = self.follow_stream_changes() => {}
         }
+    }
+
+    /// Re-queues the bucket resource whenever the server announces a change to its
+    /// stream (updated or deleted by anyone, kvop included), so a configuration edited or
+    /// a bucket deleted behind kvop's back is repaired at once, not at the next status
+    /// refresh. Without permission to subscribe to advisories, the refresh remains.
+    async fn follow_stream_changes(&self) {
+        let subject = format!("$JS.EVENT.ADVISORY.STREAM.*.{}", stream_name(&self.bucket));
+        match self.jetstream.client().subscribe(subject).await {
+            Ok(mut advisories) => {
+                while advisories.next().await.is_some() {
+                    self.requeue_bucket();
+                }
+            }
+            Err(error) => {
+                tracing::debug!(bucket = %self.bucket, %error, "no stream advisories; status refresh only");
+            }
+        }
+        std::future::pending::<()>().await;
+    }
+
+    fn requeue_bucket(&self) {
+        let _ = self.bucket_trigger.unbounded_send(self.resource.clone());
     }
 
     /// Loads the last message of every key, then follows every change, until an error.

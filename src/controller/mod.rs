@@ -103,6 +103,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     );
     let entry_controller = Controller::new(entries_api, watcher::Config::default().any_semantic());
     let (trigger, triggered) = futures::channel::mpsc::unbounded();
+    let (bucket_trigger, buckets_triggered) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {
         controller: "kvop".into(),
         instance: options
@@ -120,6 +121,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         entries: entry_controller.store(),
         views: BucketViews::new(
             trigger,
+            bucket_trigger,
             entry_controller.store(),
             options.settings.manager.clone(),
         ),
@@ -200,6 +202,8 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
                     .collect::<Vec<_>>()
             },
         )
+        // The server announced a change to the bucket's stream (see bucket_view).
+        .reconcile_on(buckets_triggered)
         .graceful_shutdown_on(shutdown_signal())
         .run(
             bucket::reconcile,

@@ -80,6 +80,9 @@ fn refused(event: &async_nats::Event) -> Option<Refused> {
     use async_nats::{ClientError, Event, ServerError};
     match event {
         Event::ServerError(ServerError::Other(text)) => match denial(text) {
+            // The operator's optional subscription to stream advisories: no request
+            // waits on it, so it explains no timeout.
+            Some(what) if what.contains("\"$JS.EVENT.ADVISORY.") => None,
             Some(what) => Some(Refused::Permission(what)),
             // How the server closes the connection of a user it no longer accepts, e.g.
             // "User Authentication Expired" when the user JWT expires (nats-server 2.15).
@@ -221,6 +224,14 @@ mod tests {
             None
         );
         assert_eq!(refused(&Event::Disconnected), None);
+        assert_eq!(
+            refused(&Event::ServerError(ServerError::Other(
+                r#"Permissions Violation for Subscription to "$JS.EVENT.ADVISORY.STREAM.*.KV_b""#
+                    .into()
+            ))),
+            None,
+            "the optional advisory subscription refuses no request"
+        );
         assert_eq!(
             refused(&Event::ServerError(ServerError::Other(
                 r#"Permissions Violation for Publish to "$KV.b.k""#.into()

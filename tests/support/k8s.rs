@@ -136,18 +136,17 @@ impl Operator {
         let dir = tempfile::tempdir().expect("operator dir");
         let log = dir.path().join("operator.log");
         let metrics_port = super::free_port();
+        // Short intervals unless the test sets its own.
+        let mut defaults = vec!["run", "--namespace", namespace];
+        if !extra.contains(&"--status-interval") {
+            defaults.extend(["--status-interval", "1s"]);
+        }
+        if !extra.contains(&"--resync-interval") {
+            defaults.extend(["--resync-interval", "1m"]);
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_kvop"))
-            .args([
-                "run",
-                "--namespace",
-                namespace,
-                "--status-interval",
-                "1s",
-                "--resync-interval",
-                "1m",
-                "--log-level",
-                "info,kvop=debug",
-            ])
+            .args(defaults)
+            .args(["--log-level", "info,kvop=debug"])
             .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
