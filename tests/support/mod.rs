@@ -111,7 +111,9 @@ impl NatsServer {
             .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(log);
-        self.child = Some(command.spawn().expect("start nats-server"));
+        let child = command.spawn().expect("start nats-server");
+        watch_over(child.id());
+        self.child = Some(child);
         wait_for_port(self.port);
     }
 
@@ -367,6 +369,22 @@ pub async fn stream_config(
 
 pub mod jwt;
 pub mod k8s;
+
+/// Kills the server if this test process dies without dropping it (killed by a signal,
+/// a CI timeout): a detached shell polls both processes once a second.
+fn watch_over(server: u32) {
+    let test = std::process::id();
+    let script = format!(
+        "while kill -0 {test} 2>/dev/null && kill -0 {server} 2>/dev/null; do sleep 1; done; \
+         kill -0 {test} 2>/dev/null || kill -9 {server} 2>/dev/null"
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
 
 /// Copies a directory tree (a server's store, for rollback tests).
 pub fn copy_dir(from: &Path, to: &Path) {
