@@ -90,7 +90,7 @@ async fn apply(
         Err(error) => return Err(report_failure(api, bucket, &previous, error).await),
     };
     let jetstream = &connection.jetstream;
-    let synced = sync(&desired, jetstream, context).await;
+    let synced = sync(&desired, jetstream, context, previous.created.is_some()).await;
     let (action, stream) = match synced {
         Ok(done) => done,
         Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
@@ -194,11 +194,16 @@ async fn report_failure(
     }
 }
 
-/// Observes the stream, plans its configuration and applies the plan.
+/// How long a bucket that existed before waits to be created again (see `sync`).
+const RECREATE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Observes the stream, plans its configuration and applies the plan. `existed_before`:
+/// the status shows the bucket existed, so a missing stream was deleted (by anyone).
 async fn sync(
     desired: &DesiredBucket,
     jetstream: &async_nats::jetstream::Context,
     context: &Context,
+    existed_before: bool,
 ) -> Result<(BucketAction, Option<ObservedStream>), NatsError> {
     let observed = ObservedBucket {
         stream: stream_state(jetstream, &desired.name).await?,
@@ -206,10 +211,19 @@ async fn sync(
     };
     let action = decide_bucket(desired, &observed);
     let applied = match &action {
-        BucketAction::Create { config } => Some((
-            "create_bucket",
-            ensure_created(jetstream, &desired.name, config).await,
-        )),
+        BucketAction::Create { config } => {
+            if existed_before {
+                // nats-server 2.15.1 removes a deleted file stream's directory after it
+                // answers the delete: a stream created again at once under the same name
+                // can lose its files to that removal and then silently drop every message
+                // ("Critical write error ... no such file"). Let the removal finish.
+                tokio::time::sleep(RECREATE_DELAY).await;
+            }
+            Some((
+                "create_bucket",
+                ensure_created(jetstream, &desired.name, config).await,
+            ))
+        }
         BucketAction::Update { config, .. } => Some((
             "update_bucket",
             update(jetstream, &desired.name, config).await,
