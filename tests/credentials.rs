@@ -480,7 +480,7 @@ async fn a_user_without_jetstream_access_to_the_bucket_is_forbidden_at_once() {
     assert_eq!(run.run.code, 1, "{:?}", run.run);
     assert_eq!(
         error_line(&run.run),
-        "error: permission denied: observing bucket \"b\": the server refused publish to \"$JS.API.STREAM.INFO.KV_b\" (Permissions Violation)"
+        "error: permission denied: the server refused publish to \"$JS.API.STREAM.INFO.KV_b\" (Permissions Violation)"
     );
     assert_no_secret(&run.run, &["outsider-pw"]);
     // The server drops a denied request: without the denial, kvop would wait for the

@@ -97,7 +97,7 @@ async fn apply(
     };
     publish_bucket_event(context, bucket, &action).await;
     if let Some(stream) = &stream
-        && let Some(seen) = went_backwards(context, bucket, &previous, stream)
+        && let Some((seen, now)) = went_backwards(context, bucket, &previous, stream)
     {
         // The view still holds the lost writes and would tell every entry it is in
         // place: a fresh view loads what the server really has and re-queues them all.
@@ -108,8 +108,7 @@ async fn apply(
                 EventType::Warning,
                 "ServerWentBackwards",
                 format!(
-                    "the bucket's last revision is {} but kvop saw {seen}: the server lost writes (restored from an older copy of its store?); re-applying every entry",
-                    stream.stats.last_revision
+                    "the bucket's stream went back from revision {seen} to {now}: the server lost writes (restored from an older copy of its store?); re-applying every entry"
                 ),
             )
             .await;
@@ -156,20 +155,22 @@ fn went_backwards(
     bucket: &KeyValueBucket,
     previous: &KeyValueBucketStatus,
     stream: &ObservedStream,
-) -> Option<u64> {
+) -> Option<(u64, u64)> {
     let now = stream.stats.last_revision;
-    let viewed = context
-        .views
-        .get(&StoreRef::from_obj(bucket))
-        .map(|view| view.highest_revision())
-        .unwrap_or(0);
+    let view = context.views.get(&StoreRef::from_obj(bucket));
+    // Seen by the view when it reopened: the entries may be re-applied by now, so the
+    // stream need not be behind any more.
+    if let Some(seen) = view.as_ref().and_then(|view| view.take_went_backwards()) {
+        return Some(seen);
+    }
+    let viewed = view.map(|view| view.highest_revision()).unwrap_or(0);
     let same_stream = previous.created.as_deref() == Some(stream.stats.created.as_str());
     let recorded = match previous.last_revision {
         Some(revision) if same_stream => u64::try_from(revision).unwrap_or(0),
         _ => 0,
     };
     let seen = viewed.max(recorded);
-    (seen > now).then_some(seen)
+    (seen > now).then_some((seen, now))
 }
 
 /// Writes `Ready=False` and `Synced=False` with the error's reason, and returns the

@@ -30,6 +30,8 @@ pub struct BucketView {
     /// The highest revision the view has seen: a stream whose last revision is lower
     /// has gone backwards (restored from an older copy) under the view.
     highest_revision: AtomicU64,
+    /// (seen, found) when the view reopened on a stream behind what it had seen.
+    went_backwards: Mutex<Option<(u64, u64)>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -47,6 +49,12 @@ impl BucketView {
             return None;
         }
         self.keys.read().ok().map(|keys| keys.get(key).cloned())
+    }
+
+    /// (highest revision seen, last revision found) if the view reopened on a stream
+    /// that had gone backwards since; reported once.
+    pub fn take_went_backwards(&self) -> Option<(u64, u64)> {
+        self.went_backwards.lock().ok()?.take()
     }
 
     /// The highest revision seen since the view started.
@@ -141,6 +149,7 @@ impl BucketViews {
                 keys,
                 current,
                 highest_revision,
+                went_backwards: Mutex::new(None),
                 task: tokio::spawn(async move { watcher.run(weak).await }),
             }
         });
@@ -181,9 +190,13 @@ impl Watcher {
         let keys = async {
             loop {
                 let error = self.follow(&view).await;
-                let Some(alive) = view.upgrade() else { return };
-                alive.current.store(false, Ordering::Release);
-                drop(alive);
+                // The last content stays in use until the reopened view replaces it (and
+                // re-queues every entry): entries that read NATS meanwhile would re-apply
+                // lost writes before the reopen can see the stream went backwards, and
+                // any decision on stale content is still caught by its revision check.
+                if view.upgrade().is_none() {
+                    return;
+                }
                 if error.is_stream_not_found() {
                     self.requeue_bucket();
                 } else {
@@ -217,6 +230,20 @@ impl Watcher {
         std::future::pending::<()>().await;
     }
 
+    /// A stream (same creation time, or the view would have been replaced) whose last
+    /// revision is below one the view saw has lost writes: a server restored from an
+    /// older copy of its store. Noted for the bucket reconcile, which reports it.
+    fn check_not_behind(&self, view: &std::sync::Weak<BucketView>, last: u64) {
+        let Some(alive) = view.upgrade() else { return };
+        let seen = alive.highest_revision.load(Ordering::Acquire);
+        if last < seen {
+            if let Ok(mut noted) = alive.went_backwards.lock() {
+                *noted = Some((seen, last));
+            }
+            self.requeue_bucket();
+        }
+    }
+
     fn requeue_bucket(&self) {
         let _ = self.bucket_trigger.unbounded_send(self.resource.clone());
     }
@@ -227,6 +254,7 @@ impl Watcher {
             Ok(stream) => stream,
             Err(error) => return classify(&error),
         };
+        self.check_not_behind(view, stream.cached_info().state.last_sequence);
         let config = consumer::pull::OrderedConfig {
             filter_subject: format!("$KV.{}.>", self.bucket),
             deliver_policy: consumer::DeliverPolicy::LastPerSubject,

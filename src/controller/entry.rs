@@ -98,6 +98,7 @@ async fn apply_entry(
             return Err(error);
         }
     };
+    warn_if_lost(context, entry, &previous, observed.as_ref()).await;
     let action = decide_entry(
         &resolved.entry,
         observed.as_ref(),
@@ -341,6 +342,50 @@ async fn read_value_from(
     Err(ControllerError::InvalidSpec(
         "valueFrom needs secretKeyRef or configMapKeyRef".into(),
     ))
+}
+
+/// Warns when the key is at a lower revision than kvop recorded for it, in a stream
+/// created before that record (a re-created bucket starts over legitimately): the server
+/// lost an acknowledged write, e.g. restored from an older copy of its store. The write
+/// that follows puts the declared value back.
+async fn warn_if_lost(
+    context: &Context,
+    entry: &KeyValueEntry,
+    previous: &KeyValueEntryStatus,
+    observed: Option<&ObservedKey>,
+) {
+    let recorded = previous
+        .revision
+        .and_then(|r| u64::try_from(r).ok())
+        .unwrap_or(0);
+    let now = observed.map_or(0, |key| key.revision);
+    if recorded <= now {
+        return;
+    }
+    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name)
+        .within(&entry.namespace().unwrap_or_default());
+    let stream_created = context
+        .buckets
+        .get(&reference)
+        .and_then(|bucket| bucket.status.clone())
+        .and_then(|status| status.created);
+    let same_stream = match (stream_created, previous.created.as_deref()) {
+        // RFC 3339 in UTC: ordered as text.
+        (Some(stream), Some(recorded_at)) => stream.as_str() <= recorded_at,
+        _ => false,
+    };
+    if same_stream {
+        context
+            .publish(
+                entry,
+                EventType::Warning,
+                "ServerWentBackwards",
+                format!(
+                    "the key was at revision {recorded}, the server now has {now}: it lost writes (restored from an older copy of its store?); writing the declared value again"
+                ),
+            )
+            .await;
+    }
 }
 
 /// The key's last message: from the bucket's live view when it is current, else from

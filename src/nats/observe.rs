@@ -36,7 +36,13 @@ pub async fn observe(
             })
             .await
             .map(|observed| (bucket.name.clone(), observed))
-            .map_err(|error| error.context(&what))
+            // A refusal already names the refused subject, and may have ended this
+            // bucket's attempt on behalf of another bucket's request (refusals are per
+            // process): saying which bucket was being observed would mislead.
+            .map_err(|error| match error {
+                NatsError::Forbidden(_) | NatsError::Unauthorized(_) => error,
+                error => error.context(&what),
+            })
         }
     }))
     .buffer_unordered(CONCURRENT_BUCKETS)
