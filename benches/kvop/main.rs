@@ -3,18 +3,33 @@
 //! `cargo bench --bench kvop` starts its own nats-server 2.15.1, runs every workload
 //! several times and prints medians and ratios to anchors measured in the same run (a
 //! minimal async-nats program doing the same job), so noisy machines still compare like
-//! with like. Results and how to read them: BENCHMARKS.md.
+//! with like. `cargo bench --bench kvop -- B5` runs only the workloads named. Results
+//! and how to read them: BENCHMARKS.md.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod deployed_operator;
 mod operator;
+mod operator_burst;
+mod reflector;
 mod workloads;
 
 fn main() {
+    // B5's memory anchor runs this binary again as a bare reflector: nothing else may
+    // start (no runtime, no servers) before that is decided.
+    if reflector::requested() {
+        reflector::run();
+        return;
+    }
+    // Cargo passes `--bench`; anything else names workloads to run.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(workloads::run_all());
+    runtime.block_on(workloads::run_all(&only));
 }

@@ -1,5 +1,5 @@
-//! The workloads of BENCHMARKS.md (B1, B2, B3, B6, B7 and the nats-py peer row), their
-//! anchors, and the table they print.
+//! The workloads of BENCHMARKS.md (B1 to B7 and the nats-py peer row), their anchors,
+//! and the table they print.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,6 +14,8 @@ const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 128;
 const RUNS: usize = 5;
 const WINDOW: usize = 256;
+/// B5 pushes 10,010 objects through a real apiserver: about a minute per run.
+const BURST_RUNS: usize = 3;
 
 /// One row of the result table.
 struct Row {
@@ -26,7 +28,9 @@ struct Row {
     met: bool,
 }
 
-pub async fn run_all() {
+/// Runs the workloads named in `only` (all when empty), then prints their table.
+pub async fn run_all(only: &[String]) {
+    let selected = |id: &str| only.is_empty() || only.iter().any(|name| name == id);
     let version = std::process::Command::new(nats_server_binary())
         .arg("--version")
         .output()
@@ -40,22 +44,39 @@ pub async fn run_all() {
         load_average()
     );
     let mut rows = Vec::new();
-    rows.extend(cold_apply("B1", "cold kvop reconcile -f (whole process)", "").await);
-    rows.push(no_change().await);
-    rows.push(partial_change().await);
-    rows.extend(
-        cold_apply(
-            "B7",
-            "B1 on a server with sync_interval: always",
-            "jetstream { sync_interval: always }\n",
-        )
-        .await
-        .into_iter()
-        .take(1),
-    );
-    rows.push(status_refresh().await);
-    rows.push(operator_latency().await);
-    if let Some(row) = nats_py_peer().await {
+    if selected("B1") {
+        rows.extend(cold_apply("B1", "cold kvop reconcile -f (whole process)", "").await);
+    }
+    if selected("B2") {
+        rows.push(no_change().await);
+    }
+    if selected("B3") {
+        rows.push(partial_change().await);
+    }
+    if selected("B7") {
+        rows.extend(
+            cold_apply(
+                "B7",
+                "B1 on a server with sync_interval: always",
+                "jetstream { sync_interval: always }\n",
+            )
+            .await
+            .into_iter()
+            .take(1),
+        );
+    }
+    if selected("B6") {
+        rows.push(status_refresh().await);
+    }
+    if selected("B4") {
+        rows.push(operator_latency().await);
+    }
+    if selected("B5") {
+        rows.extend(operator_burst().await);
+    }
+    if selected("peer")
+        && let Some(row) = nats_py_peer().await
+    {
         rows.push(row);
     }
     print_table(&rows);
@@ -488,6 +509,90 @@ async fn operator_latency() -> Row {
         target: "p50 ≤ anchor + 5 ms, p99 ≤ anchor + 50 ms; idle 0 writes",
         met,
     }
+}
+
+/// B5: the time of a 10,000-entry burst against B1's anchor, and the operator's peak RSS
+/// against the allowance over a bare reflector: 1.3× its peak plus 2 KiB per object.
+async fn operator_burst() -> Vec<Row> {
+    // `KVOP_B5_ENTRIES` changes the burst's size (bytes per object from two sizes); the
+    // time anchor stays B1's 10,000 keys.
+    let entries = std::env::var("KVOP_B5_ENTRIES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .filter(|count| *count > 0)
+        .unwrap_or(KEYS);
+    let objects = entries + BUCKETS;
+    let mut bursts = Vec::new();
+    for run in 1..=BURST_RUNS {
+        let burst = crate::operator_burst::burst(entries).await;
+        println!(
+            "B5 run {run}/{BURST_RUNS}: created in {:.1} s, all in NATS at {:.1} s, all Ready at {:.1} s; {} entry reconciles; VmHWM operator {} KiB ({} sockets at most), reflector {} KiB; load average {}",
+            burst.created.as_secs_f64(),
+            burst.all_in_nats.as_secs_f64(),
+            burst.all_ready.as_secs_f64(),
+            burst.reconciles,
+            burst.operator_peak_kib,
+            burst.operator_peak_sockets,
+            burst.reflector_peak_kib,
+            load_average()
+        );
+        bursts.push(burst);
+    }
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let mut anchor_times = Vec::new();
+    for _ in 0..RUNS {
+        delete_buckets(&js).await;
+        create_buckets(&js).await;
+        anchor_times.push(raw_pipelined_put(&js).await);
+    }
+    let anchor = median(anchor_times);
+    let created = median(bursts.iter().map(|burst| burst.created).collect());
+    let in_nats = median(bursts.iter().map(|burst| burst.all_in_nats).collect());
+    let ready = median(bursts.iter().map(|burst| burst.all_ready).collect());
+    let kib = |peak: fn(&crate::operator_burst::Burst) -> u64| {
+        let mut peaks: Vec<u64> = bursts.iter().map(peak).collect();
+        peaks.sort();
+        peaks[peaks.len() / 2] as f64
+    };
+    let operator = kib(|burst| burst.operator_peak_kib);
+    let reflector = kib(|burst| burst.reflector_peak_kib);
+    let allowance = 1.3 * reflector + 2.0 * objects as f64;
+    let mib = |kib: f64| kib / 1024.0;
+    vec![
+        Row {
+            id: "B5",
+            workload: format!(
+                "operator: {entries} entries in {BUCKETS} buckets applied at once until all Ready (median of {BURST_RUNS})"
+            ),
+            kvop: format!(
+                "{:.1} s to all Ready, {:.1} s to all in NATS",
+                ready.as_secs_f64(),
+                in_nats.as_secs_f64()
+            ),
+            anchor: format!(
+                "{:.0} ms (raw pipelined put of {KEYS} keys); the apiserver took {:.1} s to accept the creates",
+                anchor.as_secs_f64() * 1000.0,
+                created.as_secs_f64()
+            ),
+            ratio: ready.as_secs_f64() / anchor.as_secs_f64(),
+            target: "report",
+            met: true,
+        },
+        Row {
+            id: "B5",
+            workload: format!("… operator peak RSS (VmHWM) over {objects} objects"),
+            kvop: format!("{:.1} MiB", mib(operator)),
+            anchor: format!(
+                "{:.1} MiB (bare kube-rs reflector); allowance 1.3× + 2 KiB/object = {:.1} MiB",
+                mib(reflector),
+                mib(allowance)
+            ),
+            ratio: operator / allowance,
+            target: "≤ 1.3× reflector + 2 KiB/object",
+            met: operator <= allowance,
+        },
+    ]
 }
 
 /// Peer row: a sequential `kv.put` loop with nats-py (installed once into the cache),
