@@ -1,20 +1,21 @@
-//! Apply: carries out a [`Plan`] with revision checks, pipelined per bucket, and reports
-//! the outcome of every change. A revision conflict re-reads that key and decides again.
+//! Writing a bucket's keys in rounds: the planned writes, pipelined, then the keys whose
+//! write conflicted or failed transiently, read again and decided again, until they
+//! settle, the rounds run out or riding out the failures takes too long.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
 use async_nats::jetstream;
-use futures::{FutureExt, StreamExt};
 
+use super::{ApplyOptions, EntryOutcome, EntryResult};
 use crate::desired::{Desired, DesiredEntry};
 use crate::nats::errors::classify;
 use crate::nats::reread::{Reread, reread_keys};
 use crate::nats::write::{Write, WriteOp, WriteResult, write_all};
-use crate::nats::{NatsError, retry, stream_config, stream_name};
+use crate::nats::{NatsError, stream_name};
 use crate::observed::{ObservedKey, Operation};
-use crate::plan::{BucketAction, BucketPlan, EntryAction, Plan, decide_entry};
+use crate::plan::{BucketPlan, EntryAction, decide_entry};
 
 /// Times a key is re-read and re-decided after a revision conflict before giving up.
 pub const CONFLICT_RETRIES: usize = 3;
@@ -27,264 +28,9 @@ const ROUNDS: usize = 6;
 /// first wait: longer than a stream leader election (4 to 9 s on a 3-node cluster here).
 const RIDE_OUT: Duration = Duration::from_secs(15);
 
-/// Buckets applied at once; each one pipelines its own writes.
-const CONCURRENT_BUCKETS: usize = 4;
-
-/// How to apply.
-#[derive(Debug, Clone)]
-pub struct ApplyOptions {
-    pub manager: String,
-    /// Publishes in flight per bucket.
-    pub window: usize,
-    /// Retry transient failures within this run (the CLI). The operator says no: its
-    /// per-object backoff retries, and a reconcile should not hold for seconds.
-    pub ride_out: bool,
-}
-
-/// What happened to every bucket and key.
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    pub buckets: Vec<BucketOutcome>,
-}
-
-/// What happened to one bucket.
-#[derive(Debug, Clone)]
-pub struct BucketOutcome {
-    pub bucket: String,
-    /// The planned bucket action's verb.
-    pub action: &'static str,
-    /// The bucket step's error, if it failed.
-    pub error: Option<NatsError>,
-    pub entries: Vec<EntryOutcome>,
-}
-
-/// What happened to one key.
-#[derive(Debug, Clone)]
-pub struct EntryOutcome {
-    pub key: String,
-    pub owner: String,
-    pub result: EntryResult,
-    /// Revision conflicts met (and re-decided) on the way to `result`.
-    pub conflicts: usize,
-    /// Transient failures (timeouts, elections) met and re-decided on the way.
-    pub retries: usize,
-}
-
-/// The final state of one key after applying.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EntryResult {
-    /// Written (created, updated or deleted) at this revision.
-    Written {
-        action: &'static str,
-        revision: u64,
-    },
-    Unchanged {
-        revision: u64,
-    },
-    Skipped {
-        revision: u64,
-    },
-    Conflict {
-        revision: u64,
-        writer: String,
-    },
-    Failed {
-        error: NatsError,
-    },
-    /// Not tried because the bucket step failed or the bucket is missing.
-    NotAttempted {
-        reason: String,
-    },
-}
-
-impl Outcome {
-    /// Writes that succeeded.
-    pub fn writes(&self) -> usize {
-        self.buckets
-            .iter()
-            .flat_map(|bucket| &bucket.entries)
-            .filter(|entry| matches!(entry.result, EntryResult::Written { .. }))
-            .count()
-            + self
-                .buckets
-                .iter()
-                .filter(|bucket| {
-                    bucket.error.is_none() && matches!(bucket.action, "create" | "update")
-                })
-                .count()
-    }
-
-    /// Revision conflicts met and re-decided during the apply.
-    pub fn conflicts(&self) -> usize {
-        self.buckets
-            .iter()
-            .flat_map(|bucket| &bucket.entries)
-            .map(|entry| entry.conflicts)
-            .sum()
-    }
-
-    /// Transient write failures met and re-decided during the apply.
-    pub fn retries(&self) -> usize {
-        self.buckets
-            .iter()
-            .flat_map(|bucket| &bucket.entries)
-            .map(|entry| entry.retries)
-            .sum()
-    }
-
-    /// Failures and conflicts, one line each.
-    pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        for bucket in &self.buckets {
-            if let Some(error) = &bucket.error {
-                problems.push(format!(
-                    "bucket {:?}: {} failed: {error}",
-                    bucket.bucket, bucket.action
-                ));
-            }
-            for entry in &bucket.entries {
-                match &entry.result {
-                    EntryResult::Failed { error } => problems.push(format!("key {:?} of bucket {:?}: {error}", entry.key, bucket.bucket)),
-                    EntryResult::Conflict { revision, writer } => problems.push(format!(
-                        "key {:?} of bucket {:?}: updatePolicy IfUnchanged, but revision {revision} was written by {writer}",
-                        entry.key, bucket.bucket
-                    )),
-                    EntryResult::NotAttempted { reason } => problems.push(format!("key {:?} of bucket {:?}: not written: {reason}", entry.key, bucket.bucket)),
-                    EntryResult::Written { .. } | EntryResult::Unchanged { .. } | EntryResult::Skipped { .. } => {}
-                }
-            }
-        }
-        problems
-    }
-}
-
-/// Applies every bucket of the plan. `on_write` is called after each acknowledged or
-/// failed write (for progress).
-pub async fn apply(
-    jetstream: &jetstream::Context,
-    plan: &Plan,
-    desired: &Desired,
-    options: &ApplyOptions,
-    on_write: &(dyn Fn() + Sync),
-) -> Outcome {
-    // Futures are built before streaming them: a closure returning an async block that
-    // borrows its argument is not general enough to be Send.
-    let pending: Vec<_> = plan
-        .buckets
-        .iter()
-        .enumerate()
-        .map(|(index, bucket)| {
-            apply_bucket(jetstream, bucket, desired, options, on_write)
-                .map(move |outcome| (index, outcome))
-        })
-        .collect();
-    let mut results: Vec<(usize, BucketOutcome)> = futures::stream::iter(pending)
-        .buffer_unordered(CONCURRENT_BUCKETS)
-        .collect()
-        .await;
-    results.sort_by_key(|(index, _)| *index);
-    Outcome {
-        buckets: results.into_iter().map(|(_, outcome)| outcome).collect(),
-    }
-}
-
-async fn apply_bucket(
-    jetstream: &jetstream::Context,
-    plan: &BucketPlan,
-    desired: &Desired,
-    options: &ApplyOptions,
-    on_write: &(dyn Fn() + Sync),
-) -> BucketOutcome {
-    let mut outcome = BucketOutcome {
-        bucket: plan.bucket.clone(),
-        action: plan.action.verb(),
-        error: None,
-        entries: Vec::new(),
-    };
-    let bucket_error = match &plan.action {
-        // Both are safe to repeat: create is idempotent for an identical config, update is
-        // a read-modify-write.
-        BucketAction::Create { config } => retry::transient("creating the bucket", || {
-            ensure_created(jetstream, &plan.bucket, config)
-        })
-        .await
-        .err(),
-        BucketAction::Update { config, .. } => retry::transient("updating the bucket", || {
-            update(jetstream, &plan.bucket, config)
-        })
-        .await
-        .err(),
-        BucketAction::Unchanged
-        | BucketAction::Blocked { .. }
-        | BucketAction::Observe
-        | BucketAction::Missing => None,
-    };
-    // Keys cannot be written into a bucket that does not exist; a failed update leaves
-    // the bucket usable.
-    let blocked = match (&plan.action, &bucket_error) {
-        (BucketAction::Create { .. }, Some(error)) => {
-            Some(format!("the bucket could not be created: {error}"))
-        }
-        (BucketAction::Missing, _) => Some("the bucket does not exist".to_string()),
-        _ => None,
-    };
-    outcome.error = bucket_error;
-    if let Some(reason) = blocked {
-        outcome.entries = plan
-            .entries
-            .iter()
-            .map(|entry| EntryOutcome {
-                key: entry.key.clone(),
-                owner: entry.owner.clone(),
-                result: EntryResult::NotAttempted {
-                    reason: reason.clone(),
-                },
-                conflicts: 0,
-                retries: 0,
-            })
-            .collect();
-        return outcome;
-    }
-    outcome.entries = apply_entries(jetstream, plan, desired, options, on_write).await;
-    outcome
-}
-
-/// Creates the bucket's stream; an identical existing stream counts as created.
-pub async fn ensure_created(
-    jetstream: &jetstream::Context,
-    bucket: &str,
-    config: &crate::desired::BucketConfig,
-) -> Result<(), NatsError> {
-    let stream = stream_config::build(bucket, config).map_err(NatsError::Other)?;
-    jetstream
-        .create_stream(stream)
-        .await
-        .map(|_| ())
-        .map_err(|error| classify(&error))
-}
-
-/// Read-modify-write of the stream config: fields kvop does not manage are kept.
-pub async fn update(
-    jetstream: &jetstream::Context,
-    bucket: &str,
-    config: &crate::desired::BucketConfig,
-) -> Result<(), NatsError> {
-    let stream = jetstream
-        .get_stream(stream_name(bucket))
-        .await
-        .map_err(|error| classify(&error))?;
-    let mut current = stream.cached_info().config.clone();
-    stream_config::set_managed_fields(&mut current, bucket, config).map_err(NatsError::Other)?;
-    jetstream
-        .update_stream(current)
-        .await
-        .map(|_| ())
-        .map_err(|error| classify(&error))
-}
-
 /// Writes every key change of a bucket, then re-decides conflicting keys a bounded
 /// number of times.
-async fn apply_entries(
+pub(super) async fn apply_entries(
     jetstream: &jetstream::Context,
     plan: &BucketPlan,
     desired: &Desired,
