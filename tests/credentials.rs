@@ -498,34 +498,41 @@ async fn a_user_without_jetstream_access_to_the_bucket_is_forbidden_at_once() {
     assert_eq!(stored(&admin).await, before, "nothing was written");
 }
 
-#[tokio::test]
-async fn a_read_only_user_is_forbidden_per_key_and_writes_nothing() {
-    // Everything but key writes: kvop observes and plans, and every write is denied.
-    let (server, admin) = seeded("reader", &["$KV.b.>"]).await;
-    let before = stored(&admin).await;
+/// Runs kvop as `user` (password `<user>-pw`) with JSON output, changing key `k` of
+/// bucket `b` and writing one more entry `(name, key)`.
+async fn change_as(server: &NatsServer, user: &str, (name, key): (&str, &str)) -> Timed {
     let changes = manifests(&[(
         "m.yaml",
         &[
             bucket("b", ""),
             entry("e", "b", "k", "v2", ""),
-            entry("e2", "b", "k2", "new", ""),
+            entry(name, "b", key, "new", ""),
         ]
         .join("---\n"),
     )]);
-    let run = kvop(
+    let password = format!("{user}-pw");
+    kvop(
         &server.url(),
         &[
             "reconcile",
             "-f",
             path(&changes),
             "--user",
-            "reader",
+            user,
             "-o",
             "json",
         ],
-        &[("NATS_PASSWORD", "reader-pw")],
+        &[("NATS_PASSWORD", password.as_str())],
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_read_only_user_is_forbidden_per_key_and_writes_nothing() {
+    // Everything but key writes: kvop observes and plans, and every write is denied.
+    let (server, admin) = seeded("reader", &["$KV.b.>"]).await;
+    let before = stored(&admin).await;
+    let run = change_as(&server, "reader", ("e2", "k2")).await;
     assert_eq!(run.run.code, 1, "{:?}", run.run);
     let report = run.run.json();
     assert_eq!(report["result"]["retries"], 0, "{report:#}");
@@ -564,29 +571,7 @@ async fn a_user_denied_one_key_writes_the_others_and_is_forbidden_that_one() {
     // before writing, so this is a partial apply, reported as such.
     let (server, admin) = seeded("writer", &["$KV.b.locked"]).await;
     let (_, before) = stored(&admin).await;
-    let changes = manifests(&[(
-        "m.yaml",
-        &[
-            bucket("b", ""),
-            entry("e", "b", "k", "v2", ""),
-            entry("l", "b", "locked", "new", ""),
-        ]
-        .join("---\n"),
-    )]);
-    let run = kvop(
-        &server.url(),
-        &[
-            "reconcile",
-            "-f",
-            path(&changes),
-            "--user",
-            "writer",
-            "-o",
-            "json",
-        ],
-        &[("NATS_PASSWORD", "writer-pw")],
-    )
-    .await;
+    let run = change_as(&server, "writer", ("l", "locked")).await;
     assert_eq!(run.run.code, 1, "{:?}", run.run);
     let report = run.run.json();
     let entries = &report["result"]["buckets"][0]["entries"];
