@@ -598,7 +598,7 @@ async fn a_value_from_a_secret_follows_its_rotation_and_never_shows_in_status() 
 #[tokio::test]
 async fn status_is_written_only_when_it_changes() {
     let s = setup("quiet").await;
-    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    let operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
     create(&s.buckets, &bucket("b", json!({}))).await;
     create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
     wait_entry(&s.entries, "e", true, None).await;
@@ -643,6 +643,43 @@ async fn status_is_written_only_when_it_changes() {
         entry_version,
         "entry status rewritten without a change"
     );
+
+    // Keys nobody declared change the bucket's statistics, and its status with them;
+    // the entry reads nothing of that, so it is not reconciled again.
+    let entry_reconciles = reconciles(&operator, "KeyValueEntry").await;
+    let store = s
+        .nats
+        .jetstream()
+        .await
+        .get_key_value("b")
+        .await
+        .expect("bucket");
+    for i in 0..3 {
+        store
+            .put(format!("undeclared-{i}"), "x".into())
+            .await
+            .expect("put");
+    }
+    wait_until("bucket statistics counted the new keys", WAIT, || async {
+        (s.buckets.get("b").await.ok()?.status?.keys == Some(4)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reconciles(&operator, "KeyValueEntry").await,
+        entry_reconciles,
+        "a statistics refresh re-queued the entry"
+    );
+}
+
+/// The operator's `kvop_reconciles_total` for `kind`.
+async fn reconciles(operator: &Operator, kind: &str) -> u64 {
+    let metrics = operator.metrics().await;
+    let prefix = format!("kvop_reconciles_total{{kind=\"{kind}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"))
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
 use kube::ResourceExt;
@@ -288,7 +289,9 @@ impl Watcher {
             let observed = ObservedKey {
                 revision: info.stream_sequence,
                 operation: operation(message.headers.as_ref()),
-                value: message.payload.clone(),
+                // A copy: the payload is a slice of the client's read buffer, and
+                // holding it would keep that whole buffer alive for every key.
+                value: Bytes::copy_from_slice(&message.payload),
                 writer: writer(message.headers.as_ref()),
             };
             if !loaded {

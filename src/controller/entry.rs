@@ -153,21 +153,18 @@ async fn apply_entry(
             if drift {
                 context.metrics.drift_corrected();
             }
-            let verb = if drift {
-                "DriftCorrected"
+            let note = format!("wrote key {:?} at revision {revision}", resolved.entry.key);
+            if drift {
+                context
+                    .publish(entry, EventType::Normal, "DriftCorrected", note)
+                    .await;
             } else if matches!(action, EntryAction::Create { .. }) {
-                "Created"
+                context.publish_once(entry, "Created", note).await;
             } else {
-                "Updated"
-            };
-            context
-                .publish(
-                    entry,
-                    EventType::Normal,
-                    verb,
-                    format!("wrote key {:?} at revision {revision}", resolved.entry.key),
-                )
-                .await;
+                context
+                    .publish(entry, EventType::Normal, "Updated", note)
+                    .await;
+            }
             status.revision = Some(to_i64(*revision));
             status.created = Some(now());
             (
