@@ -159,7 +159,7 @@ const PARALLEL_MIN_DOCUMENTS: usize = 2_000;
 /// with its own collector, and the collectors are merged in document order, so errors
 /// and declarations keep their order.
 fn check_documents<'a>(
-    documents: &[(&str, yaml::Document)],
+    documents: &'a [(&'a str, yaml::Document)],
     options: &'a LoadOptions,
 ) -> validate::Collector<'a> {
     let threads = std::thread::available_parallelism().map_or(1, |count| count.get());

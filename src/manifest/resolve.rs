@@ -3,15 +3,23 @@
 use std::collections::HashMap;
 
 use super::LoadError;
+use super::yaml::Document;
 use crate::desired::{Desired, DesiredBucket, DesiredEntry, ObjectRef, Origin};
 use crate::ownership;
 
-/// Resolves each entry's `bucketRef` (namespace, name, line) to its NATS bucket and
-/// checks duplicates, mirrors and declared value size limits.
+/// An entry's `bucketRef`, with its document to find the field's line in if needed.
+pub(super) struct BucketRef<'a> {
+    pub namespace: String,
+    pub name: String,
+    pub document: &'a Document,
+}
+
+/// Resolves each entry's `bucketRef` to its NATS bucket and checks duplicates, mirrors
+/// and declared value size limits.
 pub(super) fn resolve(
     buckets: &[DesiredBucket],
     entries: &mut [DesiredEntry],
-    bucket_refs: &[(String, String, u64)],
+    bucket_refs: &[BucketRef],
     manager: &str,
 ) -> Vec<LoadError> {
     let mut errors = Vec::new();
@@ -36,10 +44,19 @@ pub(super) fn resolve(
     }
     let mut entry_objects: HashMap<ObjectRef, Origin> = HashMap::new();
     let mut keys: HashMap<(String, String), Origin> = HashMap::new();
-    for (entry, (namespace, reference, line)) in entries.iter_mut().zip(bucket_refs) {
-        let at_ref = Origin {
+    for (
+        entry,
+        BucketRef {
+            namespace,
+            name: reference,
+            document,
+        },
+    ) in entries.iter_mut().zip(bucket_refs)
+    {
+        // Only a problem needs the field's line, and finding it parses the document again.
+        let at_ref = |entry: &DesiredEntry| Origin {
             source: entry.origin.source.clone(),
-            line: *line,
+            line: document.line_of("spec.bucketRef.name"),
         };
         if let Some(first) = entry_objects.insert(entry.owner.clone(), entry.origin.clone()) {
             errors.push(duplicate(
@@ -53,7 +70,7 @@ pub(super) fn resolve(
             .map(|index| &buckets[*index])
         else {
             errors.push(LoadError {
-                    origin: at_ref,
+                    origin: at_ref(entry),
                     field: Some("spec.bucketRef.name".into()),
                     message: format!("no KeyValueBucket named {reference:?} in namespace {namespace:?} is declared in the manifests"),
                 });
@@ -62,7 +79,7 @@ pub(super) fn resolve(
         entry.bucket = bucket.name.clone();
         if bucket.config.mirror.is_some() {
             errors.push(LoadError {
-                origin: at_ref,
+                origin: at_ref(entry),
                 field: Some("spec.bucketRef.name".into()),
                 message: format!(
                     "bucket {:?} is a read-only mirror; declare the entry on the origin bucket",

@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::resolve;
+use super::resolve::{self, BucketRef};
 use super::yaml::Document;
 use super::{LoadError, Loaded};
 use crate::api::{self, KeyValueBucket, KeyValueEntry};
@@ -25,8 +25,8 @@ pub(super) struct Collector<'a> {
     options: &'a LoadOptions,
     buckets: Vec<DesiredBucket>,
     entries: Vec<DesiredEntry>,
-    // Entry → (namespace, bucketRef.name, line of bucketRef.name), resolved in `finish`.
-    bucket_refs: Vec<(String, String, u64)>,
+    // Entry → its bucketRef, resolved in `finish`.
+    bucket_refs: Vec<BucketRef<'a>>,
     skipped: Vec<String>,
     errors: Vec<LoadError>,
 }
@@ -78,7 +78,7 @@ impl<'a> Collector<'a> {
         self.errors.extend(other.errors);
     }
 
-    pub(super) fn add_document(&mut self, source: &str, document: &Document) {
+    pub(super) fn add_document(&mut self, source: &'a str, document: &'a Document) {
         let context = Context { source, document };
         let Some(object) = document.value.as_object() else {
             self.errors
@@ -213,7 +213,7 @@ impl<'a> Collector<'a> {
         }
     }
 
-    fn add_entry(&mut self, context: &Context, resource: KeyValueEntry) {
+    fn add_entry(&mut self, context: &Context<'a>, resource: KeyValueEntry) {
         let Some(owner) = self.object_ref(context, &resource.metadata) else {
             return;
         };
@@ -242,11 +242,11 @@ impl<'a> Collector<'a> {
         let (Ok(key), Some(value)) = (key, value) else {
             return;
         };
-        self.bucket_refs.push((
-            owner.namespace.clone(),
-            spec.bucket_ref.name.clone(),
-            context.document.line_of("spec.bucketRef.name"),
-        ));
+        self.bucket_refs.push(BucketRef {
+            namespace: owner.namespace.clone(),
+            name: spec.bucket_ref.name.clone(),
+            document: context.document,
+        });
         self.entries.push(DesiredEntry {
             owner,
             origin: context.origin(),
