@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::support::NatsServer;
 use crate::support::k8s::{Operator, admin, namespace, plane, wait_until};
 
-const EDITS: usize = 200;
+pub const EDITS: usize = 1_000;
 
 /// p50 and p99 of edit-to-visible latency, the anchor's, and the writes of an idle minute.
 pub struct Latency {
@@ -80,6 +80,7 @@ pub async fn edit_latency() -> Latency {
         samples.push(started.elapsed());
     }
     // Anchor: the same apiserver write, then one raw get + conditional update.
+    let raw = js.get_key_value("latency").await.expect("bucket");
     let mut anchor = Vec::with_capacity(EDITS);
     for i in 1..=EDITS {
         let started = Instant::now();
@@ -91,7 +92,6 @@ pub async fn edit_latency() -> Latency {
             )
             .await
             .expect("write");
-        let raw = js.get_key_value("latency").await.expect("bucket");
         let current = raw.entry("anchor").await.expect("entry");
         match current {
             Some(entry) => raw

@@ -492,7 +492,8 @@ async fn operator_latency() -> Row {
     Row {
         id: "B4",
         workload: format!(
-            "operator: edit one entry until a watcher sees it ({} idle writes)",
+            "operator: edit one entry until a watcher sees it, {} edits ({} idle writes)",
+            crate::operator::EDITS,
             latency.idle_writes
         ),
         kvop: format!(
