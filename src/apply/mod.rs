@@ -16,8 +16,11 @@ use crate::plan::{BucketAction, BucketPlan, Plan};
 pub use keys::CONFLICT_RETRIES;
 pub use outcome::{BucketOutcome, EntryOutcome, EntryResult, Outcome};
 
-/// Buckets applied at once; each one pipelines its own writes.
-const CONCURRENT_BUCKETS: usize = 4;
+/// Buckets applied at once; each one pipelines its own writes (`--window` each). With
+/// 4, each wave of buckets waited for its streams to be created while the connection
+/// idled: 10 new buckets of 1,000 keys took 133 ms to apply, 100 ms with all at once
+/// (the raw pipelined put of the same keys: 90 ms).
+const CONCURRENT_BUCKETS: usize = 16;
 
 /// How to apply.
 #[derive(Debug, Clone)]
