@@ -672,6 +672,36 @@ async fn status_is_written_only_when_it_changes() {
     );
 }
 
+#[tokio::test]
+async fn an_entry_waiting_on_its_bucket_spec_goes_on_when_the_bucket_changes() {
+    let s = setup("waits").await;
+    // Only a bucket change can move the entry on: no resync within the test.
+    let _operator = Operator::start(
+        &plane().kubeconfig,
+        &s.namespace,
+        &s.nats.url(),
+        &["--resync-interval", "1h"],
+    );
+    create(&s.buckets, &bucket("b", json!({"maxValueSize": 256}))).await;
+    let big = "x".repeat(1024);
+    create(&s.entries, &entry("e", "b", "k", &big, json!({}))).await;
+    let waiting = wait_entry(&s.entries, "e", false, Some("InvalidSpec")).await;
+    assert!(
+        ready_of(&waiting.status.expect("status").conditions).is_some(),
+        "the entry says why it waits"
+    );
+    s.buckets
+        .patch(
+            "b",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"maxValueSize": 4096}})),
+        )
+        .await
+        .expect("raise maxValueSize");
+    wait_entry(&s.entries, "e", true, None).await;
+    wait_value(&s.nats, "b", "k", Some(&big)).await;
+}
+
 /// The operator's `kvop_reconciles_total` for `kind`.
 async fn reconciles(operator: &Operator, kind: &str) -> u64 {
     let metrics = operator.metrics().await;

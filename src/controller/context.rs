@@ -66,9 +66,9 @@ impl Context {
         }
     }
 
-    /// Publishes an event that happens once in an object's life (`Created`). It skips
-    /// the shared recorder's cache: nothing repeats to aggregate, and with 10,000 new
-    /// entries that cache alone held about 26 MiB for six minutes.
+    /// Publishes an event that happens once in an object's life (its key first written).
+    /// It skips the shared recorder's cache: nothing repeats to aggregate, and with
+    /// 10,000 new entries that cache alone held about 26 MiB for six minutes.
     pub async fn publish_once<K: Resource<DynamicType = ()>>(
         &self,
         object: &K,

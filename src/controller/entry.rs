@@ -158,8 +158,13 @@ async fn apply_entry(
                 context
                     .publish(entry, EventType::Normal, "DriftCorrected", note)
                     .await;
-            } else if matches!(action, EntryAction::Create { .. }) {
+            } else if matches!(action, EntryAction::Create { .. }) && previous.revision.is_none() {
                 context.publish_once(entry, "Created", note).await;
+            } else if matches!(action, EntryAction::Create { .. }) {
+                // Written again after the key or its bucket went away: that may repeat.
+                context
+                    .publish(entry, EventType::Normal, "Created", note)
+                    .await;
             } else {
                 context
                     .publish(entry, EventType::Normal, "Updated", note)

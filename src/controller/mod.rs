@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef as StoreRef;
+use kube::runtime::reflector::{self, ObjectRef as StoreRef};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
@@ -109,6 +109,10 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         watcher::Config::default().any_semantic(),
     )
     .with_config(controller::Config::default().concurrency(BUCKET_CONCURRENCY));
+    // Entries read their bucket from a store of their own, fed by the watch that
+    // re-queues them (bucket_changes): it holds a change before the entries it re-queues
+    // run. The bucket controller's store may lag that watch.
+    let (entry_buckets, entry_buckets_writer) = reflector::store();
     let entry_controller = Controller::new(entries_api, watcher::Config::default().any_semantic())
         .with_config(controller::Config::default().concurrency(ENTRY_CONCURRENCY));
     let (trigger, triggered) = futures::channel::mpsc::unbounded();
@@ -126,7 +130,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         default_connection: options.connection.clone(),
         pool: Default::default(),
         settings: options.settings.clone(),
-        buckets: bucket_controller.store(),
+        buckets: entry_buckets,
         entries: entry_controller.store(),
         views: BucketViews::new(
             trigger,
@@ -148,7 +152,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         // A bucket change its entries read (ready, spec, stream) re-queues them; its
         // statistics refreshes do not.
         .watches_stream(
-            bucket_changes::for_entries(buckets_api),
+            bucket_changes::for_entries(buckets_api, entry_buckets_writer),
             move |bucket: KeyValueBucket| {
                 let namespace = bucket.namespace();
                 let name = bucket.name_any();
