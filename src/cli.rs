@@ -147,8 +147,8 @@ pub struct ReconcileArgs {
     #[arg(long, env = "KVOP_MANAGER", default_value = "kvop")]
     pub manager: String,
 
-    /// Writes in flight per bucket.
-    #[arg(long, env = "KVOP_WINDOW", default_value_t = crate::nats::write::DEFAULT_WINDOW, value_parser = clap::value_parser!(usize))]
+    /// Writes in flight per bucket (1 to 4096).
+    #[arg(long, env = "KVOP_WINDOW", default_value_t = crate::nats::write::DEFAULT_WINDOW, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::nats::write::MAX_IN_FLIGHT as u64))]
     pub window: usize,
 
     #[command(flatten)]

@@ -10,13 +10,15 @@ use futures::{FutureExt, StreamExt};
 
 use crate::desired::Desired;
 use crate::nats::errors::classify;
+use crate::nats::write::MAX_IN_FLIGHT;
 use crate::nats::{NatsError, retry, stream_config, stream_name};
 use crate::plan::{BucketAction, BucketPlan, Plan};
 
 pub use keys::CONFLICT_RETRIES;
 pub use outcome::{BucketOutcome, EntryOutcome, EntryResult, Outcome};
 
-/// Buckets applied at once; each one pipelines its own writes (`--window` each). With
+/// Buckets applied at once (fewer when `--window` is so large that their writes together
+/// would pass [`MAX_IN_FLIGHT`]); each one pipelines its own writes. With
 /// 4, each wave of buckets waited for its streams to be created while the connection
 /// idled: 10 new buckets of 1,000 keys took 133 ms to apply, 100 ms with all at once
 /// (the raw pipelined put of the same keys: 90 ms).
@@ -54,7 +56,7 @@ pub async fn apply(
         })
         .collect();
     let mut results: Vec<(usize, BucketOutcome)> = futures::stream::iter(pending)
-        .buffer_unordered(CONCURRENT_BUCKETS)
+        .buffer_unordered((MAX_IN_FLIGHT / options.window.max(1)).clamp(1, CONCURRENT_BUCKETS))
         .collect()
         .await;
     results.sort_by_key(|(index, _)| *index);

@@ -127,6 +127,8 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
 struct Slice {
     range: Range<usize>,
     offset: u64,
+    /// Holds a `...` end marker, after which another document may start unmarked.
+    ended: bool,
 }
 
 /// Cuts `text` at every line that starts a document (`---`). A marker at the start of
@@ -143,6 +145,7 @@ fn document_slices(text: &str) -> Option<Vec<Slice>> {
     }
     let mut slices = Vec::new();
     let (mut start, mut start_line, mut line_number, mut offset) = (0usize, 0u64, 0u64, 0usize);
+    let mut ended = false;
     for line in text.split_inclusive('\n') {
         if line.starts_with('%') {
             return None;
@@ -151,10 +154,13 @@ fn document_slices(text: &str) -> Option<Vec<Slice>> {
             slices.push(Slice {
                 range: start..offset,
                 offset: start_line,
+                ended,
             });
             start = offset;
             start_line = line_number;
+            ended = false;
         }
+        ended |= is_end_marker(line);
         offset += line.len();
         line_number += 1;
     }
@@ -162,21 +168,43 @@ fn document_slices(text: &str) -> Option<Vec<Slice>> {
         slices.push(Slice {
             range: start..offset,
             offset: start_line,
+            ended,
         });
     }
     Some(slices)
 }
 
+/// A line that starts a document: `---`, then the end of the line, a space or a tab
+/// (YAML's separators; other Unicode spaces would make it a key like `---\u{a0}x`).
 fn is_document_marker(line: &str) -> bool {
-    line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace)
+    is_marker(line, "---")
 }
 
-/// Parses document slices into plain values. A slice that holds more than one document
-/// (after a `...` end marker) is parsed with spans instead, to know where each starts.
+/// A line that ends a document (`...`).
+fn is_end_marker(line: &str) -> bool {
+    is_marker(line, "...")
+}
+
+fn is_marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker).is_some_and(|rest| {
+        matches!(
+            rest.bytes().next(),
+            None | Some(b' ' | b'\t' | b'\r' | b'\n')
+        )
+    })
+}
+
+/// Parses document slices into plain values. A slice with a `...` end marker may hold
+/// several documents, or an empty one before its content, so it is parsed with spans
+/// instead, to know where each document starts.
 fn parse_slices(file: &Arc<str>, slices: &[Slice]) -> Result<Vec<Document>, SyntaxError> {
     let mut documents = Vec::with_capacity(slices.len());
     for slice in slices {
         let text = &file[slice.range.clone()];
+        if slice.ended {
+            documents.extend(parse_spanned(text, slice.offset)?);
+            continue;
+        }
         let mut values: Vec<serde_json::Value> =
             serde_saphyr::from_multiple_with_options(text, options())
                 .map_err(|error| syntax_error(&error, slice.offset))?;
@@ -205,6 +233,8 @@ fn first_content_line(text: &str) -> u64 {
     let mut number = 0;
     for line in text.lines() {
         number += 1;
+        // A byte order mark may start the file.
+        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
         let content = if number == 1 && is_document_marker(line) {
             &line[3..]
         } else {
@@ -495,6 +525,20 @@ mod tests {
             assert_eq!(documents[1].line, 4, "{breaks:?}");
             assert_eq!(documents[2].line_of("c"), 6, "{breaks:?}");
         }
+        let documents = parse_documents("---\n...\nb: 2\n").expect("valid yaml");
+        assert_eq!(
+            documents[0].line, 3,
+            "an empty document before the end marker"
+        );
+        let documents = parse_documents("\u{feff}# c\n\nkind: x\n").expect("valid yaml");
+        assert_eq!(documents[0].line, 3, "a byte order mark");
+        let documents = parse_documents("a: 1\n---\u{a0}x: 2\n").expect("valid yaml");
+        assert_eq!(
+            documents.len(),
+            1,
+            "a no-break space does not make a marker"
+        );
+        assert_eq!(documents[0].value["---\u{a0}x"], 2);
         let mixed = parse_documents("a: 1\r# c\n---\nb: 2\n").expect("valid yaml");
         assert_eq!(mixed[1].line_of("b"), 4, "a lone \\r breaks a line too");
     }

@@ -14,6 +14,12 @@ use crate::ownership::{MANAGER_HEADER, OWNER_HEADER};
 /// memory and the damage of a dropped connection.
 pub const DEFAULT_WINDOW: usize = 256;
 
+/// The most writes in flight on one connection, over all buckets. async-nats lets
+/// 5,000 publishes wait for their acks and makes the next one wait for a free slot; a
+/// bucket waiting there does not collect its own acks, so more than that in flight at
+/// once could wait forever.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
 /// One write to a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
