@@ -17,6 +17,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::nats::errors::{NatsError, classify};
+use crate::nats::refusals;
 use crate::nats::stream_name;
 use crate::nats::sweep::{operation, writer};
 use crate::observed::{ObservedKey, Operation};
@@ -151,7 +152,8 @@ impl BucketViews {
                 current,
                 highest_revision,
                 went_backwards: Mutex::new(None),
-                task: tokio::spawn(async move { watcher.run(weak).await }),
+                // The view works with the connection its bucket's reconcile bound.
+                task: tokio::spawn(refusals::inherit(async move { watcher.run(weak).await })),
             }
         });
         views.insert(reference, (watched, view.clone()));

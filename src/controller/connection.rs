@@ -12,18 +12,24 @@ use crate::api::KeyValueBucket;
 use crate::api::connection::{BucketConnection, SecretKeyRef};
 use crate::nats::connect::Material;
 use crate::nats::pool::Pool;
-use crate::nats::{Connection, ConnectionSettings};
+use crate::nats::{Connection, ConnectionSettings, refusals};
 
 /// The connection of `bucket` and its pool key (which changes when a credential rotates).
 pub async fn for_bucket(
     context: &Context,
     bucket: &KeyValueBucket,
 ) -> Result<(u64, Connection), ControllerError> {
-    let Some(overrides) = &bucket.spec.connection else {
-        return Ok((Pool::key(&context.default_connection), context.nats.clone()));
+    let (key, connection) = match &bucket.spec.connection {
+        None => (Pool::key(&context.default_connection), context.nats.clone()),
+        Some(overrides) => {
+            let namespace = bucket.namespace().unwrap_or_default();
+            let settings = settings(context, &namespace, overrides).await?;
+            context.pool.get(&settings).await?
+        }
     };
-    let settings = settings(context, &bucket.namespace().unwrap_or_default(), overrides).await?;
-    Ok(context.pool.get(&settings).await?)
+    // This reconcile's timeouts are explained by this connection's refusals only.
+    refusals::bind(&connection.refusals);
+    Ok((key, connection))
 }
 
 /// The default settings with the bucket's overrides, Secrets resolved.

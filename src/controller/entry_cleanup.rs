@@ -146,6 +146,9 @@ async fn entry_connection(
                 ControllerError::Nats(error) => error,
                 other => NatsError::Other(other.to_string()),
             }),
-        None => Ok(context.nats.clone()),
+        None => {
+            crate::nats::refusals::bind(&context.nats.refusals);
+            Ok(context.nats.clone())
+        }
     }
 }

@@ -35,7 +35,7 @@ use self::error::{ControllerError, Retry};
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::desired::{ObjectRef, Origin};
 use crate::metrics::Metrics;
-use crate::nats::{ConnectionSettings, connect::connect};
+use crate::nats::{ConnectionSettings, connect::connect, refusals};
 use crate::server::{Health, serve};
 
 /// The finalizer on both kinds.
@@ -187,8 +187,10 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         )
         .reconcile_on(triggered)
         .graceful_shutdown_on(shutdown_signal())
+        // Each reconcile binds the connection it picks, so a refusal on another one
+        // does not explain its timeouts (nats::refusals).
         .run(
-            entry::reconcile,
+            |entry, context| refusals::scoped(entry::reconcile(entry, context)),
             error_policy::<KeyValueEntry>,
             context.clone(),
         )
@@ -220,7 +222,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         .reconcile_on(buckets_triggered)
         .graceful_shutdown_on(shutdown_signal())
         .run(
-            bucket::reconcile,
+            |bucket, context| refusals::scoped(bucket::reconcile(bucket, context)),
             error_policy::<KeyValueBucket>,
             context.clone(),
         )

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use time::format_description::well_known::Rfc3339;
 
 use super::errors::{NatsError, chain_text};
-use super::refusals::record_event;
+use super::refusals::RefusalLog;
 
 /// Credential material: a file given on the command line, or content read from a
 /// Kubernetes Secret. `Debug` never shows content.
@@ -98,6 +99,8 @@ impl fmt::Debug for ConnectionSettings {
 pub struct Connection {
     pub client: async_nats::Client,
     pub jetstream: jetstream::Context,
+    /// What the server refused on this connection (see `refusals`).
+    pub refusals: Arc<RefusalLog>,
 }
 
 impl Connection {
@@ -118,16 +121,23 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects once, without retrying: a standalone run should fail fast and clearly.
 pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsError> {
+    let refusals = Arc::new(RefusalLog::default());
     let mut options = async_nats::ConnectOptions::new()
         .name(&settings.client_name)
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(REQUEST_TIMEOUT))
-        .event_callback(|event| async move {
-            // A permission denial, or credentials refused on a reconnect, reach the client
-            // only as events; the requests themselves time out. Recorded so that such a
-            // timeout is classified as what it is.
-            let refused = record_event(&event);
-            tracing::debug!(refused, "NATS connection event: {event}");
+        .event_callback({
+            let refusals = refusals.clone();
+            move |event| {
+                let refusals = refusals.clone();
+                async move {
+                    // A permission denial, or credentials refused on a reconnect, reach
+                    // the client only as events; the requests themselves time out.
+                    // Recorded so that such a timeout is classified as what it is.
+                    let refused = refusals.record_event(&event);
+                    tracing::debug!(refused, "NATS connection event: {event}");
+                }
+            }
         });
     if let Some(creds) = &settings.creds {
         options = options
@@ -201,7 +211,11 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         (None, Some(prefix)) => jetstream::with_prefix(client.clone(), prefix),
         (None, None) => jetstream::new(client.clone()),
     };
-    Ok(Connection { client, jetstream })
+    Ok(Connection {
+        client,
+        jetstream,
+        refusals,
+    })
 }
 
 fn parse_servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, NatsError> {

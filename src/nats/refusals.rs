@@ -3,7 +3,7 @@
 //! what really happened.
 
 use std::collections::VecDeque;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -21,10 +21,12 @@ use super::errors::NatsError;
 // `Forbidden` naming what was refused, and `retry::transient` stops waiting as soon as one
 // arrives.
 //
-// Process-wide, because `classify` sees the error only, not its connection. The CLI has
-// one connection per process, so every refusal is its own. In the operator (one pooled
-// connection per set of credentials) a refusal on one connection can make a genuine
-// timeout on another, within `REFUSAL_WINDOW`, read as refused.
+// `classify` sees the error only, not its connection, so each connection keeps its own
+// log and a task says which connection it works with: the operator runs every reconcile
+// in `scoped` and binds the connection it picks (`bind`), so a refusal on one pooled
+// connection does not make a genuine timeout on another read as refused. Every refusal
+// also goes to a process-wide log, which serves tasks that bound none (the CLI, with
+// its one connection per process).
 
 /// How long a refusal can explain a timeout: the longest request timeout, plus slack for
 /// a timer that fires late on a busy runtime.
@@ -51,29 +53,93 @@ struct Refusal {
     at: Instant,
 }
 
-static REFUSALS: LazyLock<Mutex<VecDeque<Refusal>>> = LazyLock::new(Mutex::default);
+/// The refusals of one connection (or of the whole process).
+pub struct RefusalLog {
+    refusals: Mutex<VecDeque<Refusal>>,
+    /// Bumped on every refusal, so waiters need not poll.
+    signal: watch::Sender<u64>,
+}
 
-/// Bumped on every refusal, so waiters need not poll.
-static REFUSED: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::Sender::new(0));
-
-/// Records a connection event that refuses something; returns whether it did. Other
-/// events (slow consumer, disconnects, ...) surface through their requests.
-pub fn record_event(event: &async_nats::Event) -> bool {
-    let Some(refused) = refused(event) else {
-        return false;
-    };
-    let now = Instant::now();
-    let mut refusals = REFUSALS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    refusals.retain(|refusal| now.duration_since(refusal.at) <= REFUSAL_WINDOW);
-    if refusals.len() >= MAX_REFUSALS {
-        refusals.pop_front();
+impl Default for RefusalLog {
+    fn default() -> Self {
+        RefusalLog {
+            refusals: Mutex::default(),
+            signal: watch::Sender::new(0),
+        }
     }
-    refusals.push_back(Refusal { refused, at: now });
-    drop(refusals);
-    REFUSED.send_modify(|count| *count += 1);
-    true
+}
+
+impl RefusalLog {
+    /// Records a connection event that refuses something, here and process-wide;
+    /// returns whether it did. Other events (slow consumer, disconnects, ...) surface
+    /// through their requests.
+    pub fn record_event(&self, event: &async_nats::Event) -> bool {
+        let Some(refused) = refused(event) else {
+            return false;
+        };
+        PROCESS.record(refused.clone());
+        self.record(refused);
+        true
+    }
+
+    fn record(&self, refused: Refused) {
+        let now = Instant::now();
+        let mut refusals = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        refusals.retain(|refusal| now.duration_since(refusal.at) <= REFUSAL_WINDOW);
+        if refusals.len() >= MAX_REFUSALS {
+            refusals.pop_front();
+        }
+        refusals.push_back(Refusal { refused, at: now });
+        drop(refusals);
+        self.signal.send_modify(|count| *count += 1);
+    }
+}
+
+static PROCESS: LazyLock<RefusalLog> = LazyLock::new(RefusalLog::default);
+
+tokio::task_local! {
+    /// The log of the connection the current task works with, once it bound one.
+    static BOUND: Mutex<Option<Arc<RefusalLog>>>;
+}
+
+/// Runs `work` with room to [`bind`] a connection's log.
+pub async fn scoped<F: Future>(work: F) -> F::Output {
+    BOUND.scope(Mutex::new(None), work).await
+}
+
+/// Runs `work` (a task about to be spawned) with the log the current task bound.
+pub fn inherit<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    BOUND.scope(Mutex::new(bound()), work)
+}
+
+/// From here on, the current task's timeouts are explained by `log`'s refusals only.
+/// Outside [`scoped`] or [`inherit`] it does nothing.
+pub fn bind(log: &Arc<RefusalLog>) {
+    let _ = BOUND.try_with(|slot| {
+        *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(log.clone());
+    });
+}
+
+fn bound() -> Option<Arc<RefusalLog>> {
+    BOUND
+        .try_with(|slot| {
+            slot.lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone()
+        })
+        .ok()
+        .flatten()
+}
+
+/// Runs `read` on the bound log, or else the process-wide one.
+fn with_current<T>(read: impl FnOnce(&RefusalLog) -> T) -> T {
+    match bound() {
+        Some(log) => read(&log),
+        None => read(&PROCESS),
+    }
 }
 
 fn refused(event: &async_nats::Event) -> Option<Refused> {
@@ -120,7 +186,7 @@ fn denial(text: &str) -> Option<String> {
 
 /// A receiver that changes on the next refusal (not on earlier ones).
 pub fn refusal_signal() -> watch::Receiver<u64> {
-    REFUSED.subscribe()
+    with_current(|log| log.signal.subscribe())
 }
 
 /// What the server refused within `REFUSAL_WINDOW`, as the error a request that got no
@@ -128,37 +194,44 @@ pub fn refusal_signal() -> watch::Receiver<u64> {
 /// them), else the denied subjects, `the server refused publish to "$KV.b.k", "$KV.b.k2"
 /// and 3 more`.
 pub fn recent_refusal() -> Option<NatsError> {
-    let now = Instant::now();
-    let refusals = REFUSALS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut denied: Vec<&str> = Vec::new();
-    for refusal in refusals
-        .iter()
-        .filter(|refusal| now.duration_since(refusal.at) <= REFUSAL_WINDOW)
-    {
-        match &refusal.refused {
-            Refused::Credentials(what) => {
-                return Some(NatsError::Unauthorized(format!(
-                    "{what}, so the request got no answer"
-                )));
+    with_current(RefusalLog::recent)
+}
+
+impl RefusalLog {
+    fn recent(&self) -> Option<NatsError> {
+        let now = Instant::now();
+        let refusals = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut denied: Vec<&str> = Vec::new();
+        for refusal in refusals
+            .iter()
+            .filter(|refusal| now.duration_since(refusal.at) <= REFUSAL_WINDOW)
+        {
+            match &refusal.refused {
+                Refused::Credentials(what) => {
+                    return Some(NatsError::Unauthorized(format!(
+                        "{what}, so the request got no answer"
+                    )));
+                }
+                Refused::Permission(what) if !denied.contains(&what.as_str()) => denied.push(what),
+                Refused::Permission(_) => {}
             }
-            Refused::Permission(what) if !denied.contains(&what.as_str()) => denied.push(what),
-            Refused::Permission(_) => {}
         }
+        if denied.is_empty() {
+            return None;
+        }
+        let more = denied.len().saturating_sub(NAMED_DENIALS);
+        denied.truncate(NAMED_DENIALS);
+        let mut message = format!("the server refused {}", group_by_verb(&denied));
+        if more > 0 {
+            message.push_str(&format!(" and {more} more"));
+        }
+        Some(NatsError::Forbidden(format!(
+            "{message} (Permissions Violation)"
+        )))
     }
-    if denied.is_empty() {
-        return None;
-    }
-    let more = denied.len().saturating_sub(NAMED_DENIALS);
-    denied.truncate(NAMED_DENIALS);
-    let mut message = format!("the server refused {}", group_by_verb(&denied));
-    if more > 0 {
-        message.push_str(&format!(" and {more} more"));
-    }
-    Some(NatsError::Forbidden(format!(
-        "{message} (Permissions Violation)"
-    )))
 }
 
 /// `publish to "a"`, `publish to "b"` → `publish to "a", "b"`: the verb once per run of
@@ -237,6 +310,52 @@ mod tests {
                 r#"Permissions Violation for Publish to "$KV.b.k""#.into()
             ))),
             Some(Refused::Permission(r#"publish to "$KV.b.k""#.into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_sees_only_the_refusals_of_the_connection_it_bound() {
+        let refusing = Arc::new(RefusalLog::default());
+        let quiet = Arc::new(RefusalLog::default());
+        // Recorded on the connection's log only, leaving the process-wide one to others.
+        refusing.record(Refused::Permission(r#"publish to "$KV.scoped.k""#.into()));
+        let on_quiet = scoped(async {
+            bind(&quiet);
+            recent_refusal()
+        })
+        .await;
+        assert_eq!(
+            on_quiet, None,
+            "another connection's refusal explains nothing here"
+        );
+        let on_refusing = scoped(async {
+            bind(&refusing);
+            recent_refusal()
+        })
+        .await;
+        assert!(
+            matches!(&on_refusing, Some(NatsError::Forbidden(message)) if message.contains("$KV.scoped.k")),
+            "{on_refusing:?}"
+        );
+        let spawned = scoped(async {
+            bind(&refusing);
+            tokio::spawn(inherit(async { recent_refusal() })).await
+        })
+        .await
+        .expect("task");
+        assert!(
+            spawned.is_some(),
+            "a spawned task keeps its parent's connection"
+        );
+        let signal = scoped(async {
+            bind(&quiet);
+            refusal_signal()
+        })
+        .await;
+        refusing.record(Refused::Credentials("authorization violation".into()));
+        assert!(
+            !signal.has_changed().expect("open"),
+            "woken by another connection"
         );
     }
 
