@@ -54,19 +54,11 @@ struct Refusal {
 }
 
 /// The refusals of one connection (or of the whole process).
+#[derive(Default)]
 pub struct RefusalLog {
     refusals: Mutex<VecDeque<Refusal>>,
     /// Bumped on every refusal, so waiters need not poll.
     signal: watch::Sender<u64>,
-}
-
-impl Default for RefusalLog {
-    fn default() -> Self {
-        RefusalLog {
-            refusals: Mutex::default(),
-            signal: watch::Sender::new(0),
-        }
-    }
 }
 
 impl RefusalLog {
@@ -95,6 +87,42 @@ impl RefusalLog {
         refusals.push_back(Refusal { refused, at: now });
         drop(refusals);
         self.signal.send_modify(|count| *count += 1);
+    }
+
+    /// See [`recent_refusal`].
+    fn recent(&self) -> Option<NatsError> {
+        let now = Instant::now();
+        let refusals = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut denied: Vec<&str> = Vec::new();
+        for refusal in refusals
+            .iter()
+            .filter(|refusal| now.duration_since(refusal.at) <= REFUSAL_WINDOW)
+        {
+            match &refusal.refused {
+                Refused::Credentials(what) => {
+                    return Some(NatsError::Unauthorized(format!(
+                        "{what}, so the request got no answer"
+                    )));
+                }
+                Refused::Permission(what) if !denied.contains(&what.as_str()) => denied.push(what),
+                Refused::Permission(_) => {}
+            }
+        }
+        if denied.is_empty() {
+            return None;
+        }
+        let more = denied.len().saturating_sub(NAMED_DENIALS);
+        denied.truncate(NAMED_DENIALS);
+        let mut message = format!("the server refused {}", group_by_verb(&denied));
+        if more > 0 {
+            message.push_str(&format!(" and {more} more"));
+        }
+        Some(NatsError::Forbidden(format!(
+            "{message} (Permissions Violation)"
+        )))
     }
 }
 
@@ -195,43 +223,6 @@ pub fn refusal_signal() -> watch::Receiver<u64> {
 /// and 3 more`.
 pub fn recent_refusal() -> Option<NatsError> {
     with_current(RefusalLog::recent)
-}
-
-impl RefusalLog {
-    fn recent(&self) -> Option<NatsError> {
-        let now = Instant::now();
-        let refusals = self
-            .refusals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut denied: Vec<&str> = Vec::new();
-        for refusal in refusals
-            .iter()
-            .filter(|refusal| now.duration_since(refusal.at) <= REFUSAL_WINDOW)
-        {
-            match &refusal.refused {
-                Refused::Credentials(what) => {
-                    return Some(NatsError::Unauthorized(format!(
-                        "{what}, so the request got no answer"
-                    )));
-                }
-                Refused::Permission(what) if !denied.contains(&what.as_str()) => denied.push(what),
-                Refused::Permission(_) => {}
-            }
-        }
-        if denied.is_empty() {
-            return None;
-        }
-        let more = denied.len().saturating_sub(NAMED_DENIALS);
-        denied.truncate(NAMED_DENIALS);
-        let mut message = format!("the server refused {}", group_by_verb(&denied));
-        if more > 0 {
-            message.push_str(&format!(" and {more} more"));
-        }
-        Some(NatsError::Forbidden(format!(
-            "{message} (Permissions Violation)"
-        )))
-    }
 }
 
 /// `publish to "a"`, `publish to "b"` → `publish to "a", "b"`: the verb once per run of
