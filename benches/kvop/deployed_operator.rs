@@ -1,13 +1,14 @@
 //! `kvop run` as deployed: the release binary with its default intervals and log level,
 //! for B5. The tests' launcher (tests/support/k8s.rs) refreshes bucket statistics every
-//! second to keep tests short; every bucket status change re-queues all of the bucket's
-//! entries, so under a burst that setting alone multiplies entry reconciles and the time
-//! to Ready several times over (BENCHMARKS.md), which is not what a cluster runs.
+//! second and logs at debug level to keep tests short and readable; under a burst those
+//! settings cost time a cluster does not spend (BENCHMARKS.md), so B5 runs what a
+//! cluster runs.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::support::free_port;
+use crate::support::k8s::scrape_metrics;
 
 /// The operator process, killed when dropped (also when the bench panics).
 pub struct DeployedOperator {
@@ -48,17 +49,7 @@ impl DeployedOperator {
 
     /// The /metrics text, empty while the endpoint does not answer.
     pub async fn metrics(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let Ok(mut socket) = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await
-        else {
-            return String::new();
-        };
-        let _ = socket
-            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await;
-        let mut body = String::new();
-        let _ = socket.read_to_string(&mut body).await;
-        body
+        scrape_metrics(self.metrics_port).await
     }
 }
 

@@ -190,18 +190,22 @@ impl Operator {
 
     /// The /metrics text.
     pub async fn metrics(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let Ok(mut socket) = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await
-        else {
-            return String::new();
-        };
-        let _ = socket
-            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await;
-        let mut body = String::new();
-        let _ = socket.read_to_string(&mut body).await;
-        body
+        scrape_metrics(self.metrics_port).await
     }
+}
+
+/// The /metrics text of an operator listening on `port`, empty while it does not answer.
+pub async fn scrape_metrics(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut socket) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let _ = socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await;
+    let mut body = String::new();
+    let _ = socket.read_to_string(&mut body).await;
+    body
 }
 
 impl Drop for Operator {
