@@ -6,14 +6,17 @@
 //! of a field. A document's field lines are found when first asked for, by parsing that
 //! document's text once more with spans.
 
+mod slices;
+mod spanned;
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
+use serde::Serialize;
+
+use self::slices::{Slice, document_slices, first_content_line};
+use self::spanned::parse_spanned;
 
 /// One YAML document of a file: its JSON value, the line it starts on and, on demand,
 /// the line of each field.
@@ -122,78 +125,6 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     Ok(documents)
 }
 
-/// One document's text: its byte range and the number of lines before it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Slice {
-    range: Range<usize>,
-    offset: u64,
-    /// Holds a `...` end marker, after which another document may start unmarked.
-    ended: bool,
-}
-
-/// Cuts `text` at every line that starts a document (`---`). A marker at the start of
-/// a line always ends the document before it, even inside a scalar (YAML's
-/// "c-forbidden" lines), so this needs no parsing. `None` for text with directives, and
-/// for text that breaks lines with a lone `\r`, which YAML counts as a line and this
-/// cut does not.
-fn document_slices(text: &str) -> Option<Vec<Slice>> {
-    if text
-        .match_indices('\r')
-        .any(|(at, _)| text.as_bytes().get(at + 1) != Some(&b'\n'))
-    {
-        return None;
-    }
-    let mut slices = Vec::new();
-    let (mut start, mut start_line, mut line_number, mut offset) = (0usize, 0u64, 0u64, 0usize);
-    let mut ended = false;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with('%') {
-            return None;
-        }
-        if is_document_marker(line) && offset > start {
-            slices.push(Slice {
-                range: start..offset,
-                offset: start_line,
-                ended,
-            });
-            start = offset;
-            start_line = line_number;
-            ended = false;
-        }
-        ended |= is_end_marker(line);
-        offset += line.len();
-        line_number += 1;
-    }
-    if offset > start {
-        slices.push(Slice {
-            range: start..offset,
-            offset: start_line,
-            ended,
-        });
-    }
-    Some(slices)
-}
-
-/// A line that starts a document: `---`, then the end of the line, a space or a tab
-/// (YAML's separators; other Unicode spaces would make it a key like `---\u{a0}x`).
-fn is_document_marker(line: &str) -> bool {
-    is_marker(line, "---")
-}
-
-/// A line that ends a document (`...`).
-fn is_end_marker(line: &str) -> bool {
-    is_marker(line, "...")
-}
-
-fn is_marker(line: &str, marker: &str) -> bool {
-    line.strip_prefix(marker).is_some_and(|rest| {
-        matches!(
-            rest.bytes().next(),
-            None | Some(b' ' | b'\t' | b'\r' | b'\n')
-        )
-    })
-}
-
 /// Parses document slices into plain values. A slice with a `...` end marker may hold
 /// several documents, or an empty one before its content, so it is parsed with spans
 /// instead, to know where each document starts.
@@ -226,28 +157,6 @@ fn parse_slices(file: &Arc<str>, slices: &[Slice]) -> Result<Vec<Document>, Synt
     Ok(documents)
 }
 
-/// The 1-based line, within `text`, of the first content of a document that starts
-/// with an optional `---` marker: what follows the marker on its line, or else the
-/// first line that is neither blank nor a comment.
-fn first_content_line(text: &str) -> u64 {
-    let mut number = 0;
-    for line in text.lines() {
-        number += 1;
-        // A byte order mark may start the file.
-        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-        let content = if number == 1 && is_document_marker(line) {
-            &line[3..]
-        } else {
-            line
-        };
-        let content = content.trim_start();
-        if !content.is_empty() && !content.starts_with('#') {
-            return number;
-        }
-    }
-    1
-}
-
 /// The parser's limits. The default budget (1,024 documents, 250k nodes) protects
 /// against hostile input; a GitOps repository may hold 100k entries in one file.
 /// Alias limits stay.
@@ -269,28 +178,6 @@ fn syntax_error(error: &serde_saphyr::Error, offset: u64) -> SyntaxError {
     }
 }
 
-/// Parses `text`, whose first line is line `offset + 1` of its file, keeping the line
-/// of every node.
-fn parse_spanned(text: &str, offset: u64) -> Result<Vec<Document>, SyntaxError> {
-    let nodes: Vec<Node> = serde_saphyr::from_multiple_with_options(text, options())
-        .map_err(|error| syntax_error(&error, offset))?;
-    Ok(nodes
-        .into_iter()
-        .map(|node| {
-            let mut lines = BTreeMap::new();
-            let line = node.line + offset;
-            let value = node.into_json(String::new(), &mut lines);
-            lines.values_mut().for_each(|line| *line += offset);
-            Document {
-                line,
-                value,
-                lines: OnceLock::from(lines),
-                source: None,
-            }
-        })
-        .collect())
-}
-
 /// Renders `value` as YAML (used for the generated CRD files).
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
     serde_saphyr::to_string(value)
@@ -298,145 +185,6 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_saphyr::Serial
 
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or(message).trim().to_string()
-}
-
-/// A YAML node with the line it starts on.
-struct Node {
-    line: u64,
-    kind: NodeKind,
-}
-
-enum NodeKind {
-    Null,
-    Bool(bool),
-    Integer(i64),
-    Unsigned(u64),
-    Float(f64),
-    String(String),
-    Sequence(Vec<Node>),
-    Mapping(Vec<(Spanned<String>, Node)>),
-}
-
-impl Node {
-    fn into_json(self, path: String, lines: &mut BTreeMap<String, u64>) -> serde_json::Value {
-        use serde_json::Value;
-        if !path.is_empty() {
-            lines.insert(path.clone(), self.line);
-        }
-        match self.kind {
-            NodeKind::Null => Value::Null,
-            NodeKind::Bool(value) => Value::Bool(value),
-            NodeKind::Integer(value) => Value::from(value),
-            NodeKind::Unsigned(value) => Value::from(value),
-            NodeKind::Float(value) => serde_json::Number::from_f64(value)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
-            NodeKind::String(value) => Value::String(value),
-            NodeKind::Sequence(items) => Value::Array(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, item)| item.into_json(format!("{path}[{index}]"), lines))
-                    .collect(),
-            ),
-            NodeKind::Mapping(entries) => Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(key, item)| {
-                        let child = if path.is_empty() {
-                            key.value.clone()
-                        } else {
-                            format!("{path}.{}", key.value)
-                        };
-                        // The key's line is where a reader looks for the field.
-                        let key_line = key.referenced.line();
-                        let value = item.into_json(child.clone(), lines);
-                        lines.insert(child, key_line);
-                        (key.value, value)
-                    })
-                    .collect(),
-            ),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<NodeKind>::deserialize(deserializer)?;
-        Ok(Node {
-            line: spanned.referenced.line(),
-            kind: spanned.value,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = NodeKind;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("any YAML value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<NodeKind, E> {
-        Ok(NodeKind::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<NodeKind, E> {
-        Ok(NodeKind::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<NodeKind, D::Error> {
-        NodeKind::deserialize(deserializer)
-    }
-
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<NodeKind, E> {
-        Ok(NodeKind::Bool(value))
-    }
-
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Integer(value))
-    }
-
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Unsigned(value))
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Float(value))
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<NodeKind, E> {
-        Ok(NodeKind::String(value.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, value: String) -> Result<NodeKind, E> {
-        Ok(NodeKind::String(value))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeKind, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
-            items.push(item);
-        }
-        Ok(NodeKind::Sequence(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeKind, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
-            let value = map.next_value::<Node>()?;
-            entries.push((key, value));
-        }
-        Ok(NodeKind::Mapping(entries))
-    }
 }
 
 #[cfg(test)]
