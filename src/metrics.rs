@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -31,6 +32,7 @@ pub struct Metrics {
     duration: Family<KindLabels, Histogram>,
     operations: Family<OperationLabels, Counter>,
     drift_corrections: Counter,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -49,6 +51,7 @@ impl Metrics {
         });
         let operations = Family::<OperationLabels, Counter>::default();
         let drift_corrections = Counter::default();
+        let leader = Gauge::default();
         registry.register("reconciles", "Reconciles run, by kind", reconciles.clone());
         registry.register(
             "reconcile_failures",
@@ -70,6 +73,11 @@ impl Metrics {
             "Keys restored after someone else changed them",
             drift_corrections.clone(),
         );
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader Lease and reconciles, 0 while it stands by",
+            leader.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -77,6 +85,7 @@ impl Metrics {
             duration,
             operations,
             drift_corrections,
+            leader,
         }
     }
 
@@ -104,6 +113,11 @@ impl Metrics {
 
     pub fn drift_corrected(&self) {
         self.drift_corrections.inc();
+    }
+
+    /// This instance started or stopped leading (always leading without leader election).
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// The text exposition format.

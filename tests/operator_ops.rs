@@ -1,17 +1,22 @@
-//! Operating the operator: leader election between two instances, the least-privilege
-//! ClusterRole of deploy/, and a thousand entries in one bucket.
+//! Operating the operator: leader election between two instances (hand-over by expiry
+//! and by release), the least-privilege ClusterRole of deploy/, and a thousand entries
+//! in one bucket.
 
 mod support;
 
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::jiff::SignedDuration;
+use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kvop::api::{KeyValueBucket, KeyValueEntry};
 use serde_json::json;
 use support::NatsServer;
-use support::k8s::{Operator, admin, namespace, plane, wait_until};
+use support::k8s::{Operator, admin, namespace, plane, scrape_metrics, wait_until};
 
 fn bucket(name: &str) -> KeyValueBucket {
     serde_json::from_value(json!({"apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueBucket", "metadata": {"name": name}, "spec": {}})).expect("bucket")
@@ -48,17 +53,8 @@ async fn two_instances_elect_one_leader_and_the_other_takes_over() {
     let nats = NatsServer::start();
     let client = admin().await;
     let ns = namespace(&client, "leader").await;
-    let election = |identity: &str| {
-        vec![
-            "--leader-election".to_string(),
-            "--lease-namespace".into(),
-            ns.clone(),
-            "--identity".into(),
-            identity.to_string(),
-        ]
-    };
-    let args_a = election("instance-a");
-    let args_b = election("instance-b");
+    let args_a = candidate(&ns, "instance-a");
+    let args_b = candidate(&ns, "instance-b");
     let mut a = Operator::start(
         &plane().kubeconfig,
         &ns,
@@ -106,6 +102,223 @@ async fn two_instances_elect_one_leader_and_the_other_takes_over() {
         .expect("create");
     bucket_ready(&buckets, "second", Duration::from_secs(30)).await;
     assert!(b.running(), "{}", b.logs());
+}
+
+/// The arguments of one election candidate.
+fn candidate(namespace: &str, identity: &str) -> Vec<String> {
+    [
+        "--leader-election",
+        "--lease-namespace",
+        namespace,
+        "--identity",
+        identity,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The `kvop_leader` gauge in a /metrics scrape.
+fn leader_gauge(metrics: &str) -> Option<i64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("kvop_leader "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// `kvop run` as a process the test stops with SIGTERM and whose exit status it reads
+/// (`support::k8s::Operator` can only kill). Killed when dropped.
+struct Terminable {
+    child: Child,
+    log: PathBuf,
+    metrics_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Terminable {
+    /// Started as `Operator::start` starts it.
+    fn start(namespace: &str, nats_url: &str, extra: &[String]) -> Terminable {
+        let dir = tempfile::tempdir().expect("operator dir");
+        let log = dir.path().join("operator.log");
+        let metrics_port = support::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_kvop"))
+            .args(["run", "--namespace", namespace])
+            .args(["--status-interval", "1s", "--resync-interval", "1m"])
+            .args(["--log-level", "info,kvop=debug"])
+            .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
+            .args(extra)
+            .env("KUBECONFIG", &plane().kubeconfig)
+            .env("NATS_URL", nats_url)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start kvop run");
+        Terminable {
+            child,
+            log,
+            metrics_port,
+            _dir: dir,
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    async fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {timeout:?} after SIGTERM:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Terminable {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- terminated operator's log ---\n{}", self.logs());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Lease's spec as `initial` had it, then at every change after it, until `until`
+/// holds it.
+async fn lease_history(leases: Api<Lease>, initial: Lease, until: &'static str) -> Vec<LeaseSpec> {
+    let params = WatchParams::default().fields("metadata.name=kvop-leader");
+    let from = initial.metadata.resource_version.expect("resourceVersion");
+    let mut events = leases
+        .watch(&params, &from)
+        .await
+        .expect("watch the lease")
+        .boxed();
+    let mut history = vec![initial.spec.expect("spec")];
+    while let Some(event) = events.try_next().await.expect("lease event") {
+        if let WatchEvent::Modified(lease) = event {
+            let spec = lease.spec.expect("spec");
+            let done = spec.holder_identity.as_deref() == Some(until);
+            history.push(spec);
+            if done {
+                break;
+            }
+        }
+    }
+    history
+}
+
+#[tokio::test]
+async fn a_terminated_leader_releases_its_lease_and_the_standby_takes_over_at_once() {
+    let nats = NatsServer::start();
+    let client = admin().await;
+    let ns = namespace(&client, "release").await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let mut a = Terminable::start(&ns, &nats.url(), &candidate(&ns, "instance-a"));
+    wait_until("instance-a leads", Duration::from_secs(30), || async {
+        (holder(&leases).await? == "instance-a").then_some(())
+    })
+    .await;
+    let b = Operator::start(
+        &plane().kubeconfig,
+        &ns,
+        &nats.url(),
+        &candidate(&ns, "instance-b")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    wait_until("instance-b stands by", Duration::from_secs(30), || async {
+        b.logs().contains("standing by").then_some(())
+    })
+    .await;
+    assert_eq!(
+        leader_gauge(&scrape_metrics(a.metrics_port).await),
+        Some(1),
+        "the leader"
+    );
+    assert_eq!(leader_gauge(&b.metrics().await), Some(0), "the standby");
+    // The leader has work in hand when it is told to stop.
+    let buckets: Api<KeyValueBucket> = Api::namespaced(client.clone(), &ns);
+    buckets
+        .create(&PostParams::default(), &bucket("first"))
+        .await
+        .expect("create");
+    bucket_ready(&buckets, "first", Duration::from_secs(30)).await;
+
+    let initial = leases.get("kvop-leader").await.expect("lease");
+    let history = tokio::spawn(lease_history(leases.clone(), initial, "instance-b"));
+    let status = a.terminate(Duration::from_secs(20)).await;
+    let exited = Instant::now();
+    assert!(
+        status.success(),
+        "exit 0 after SIGTERM, got {status}:\n{}",
+        a.logs()
+    );
+    assert!(a.logs().contains("released leadership"), "{}", a.logs());
+    let history = tokio::time::timeout(Duration::from_secs(30), history)
+        .await
+        .expect("instance-b leads")
+        .expect("watch task");
+    eprintln!(
+        "hand-over: instance-b leads {:?} after instance-a exited",
+        exited.elapsed()
+    );
+    let holders: Vec<&str> = history
+        .iter()
+        .map(|spec| spec.holder_identity.as_deref().unwrap_or_default())
+        .collect();
+    let released = holders
+        .iter()
+        .position(|holder| holder.is_empty())
+        .unwrap_or_else(|| panic!("the lease was never released: {holders:?}"));
+    assert!(
+        released > 0
+            && holders[..released]
+                .iter()
+                .all(|holder| *holder == "instance-a")
+            && holders[released + 1..]
+                .iter()
+                .all(|holder| *holder == "instance-b"),
+        "instance-a holds, releases, then instance-b takes over: {holders:?}"
+    );
+    // By expiry instance-b could not have led before instance-a's last renewal ran out
+    // (10 to 15 s after the exit).
+    let renewed = &history[released - 1];
+    let expiry = renewed.renew_time.as_ref().expect("renewTime").0
+        + SignedDuration::from_secs(renewed.lease_duration_seconds.expect("duration").into());
+    let acquired = history
+        .last()
+        .and_then(|spec| spec.acquire_time.as_ref())
+        .expect("acquireTime")
+        .0;
+    assert!(
+        acquired < expiry,
+        "instance-b took over at {acquired}, not before instance-a's lease ran out at {expiry}"
+    );
+    wait_until(
+        "instance-b reports leading",
+        Duration::from_secs(10),
+        || async { (leader_gauge(&b.metrics().await)? == 1).then_some(()) },
+    )
+    .await;
+    buckets
+        .create(&PostParams::default(), &bucket("second"))
+        .await
+        .expect("create");
+    bucket_ready(&buckets, "second", Duration::from_secs(30)).await;
 }
 
 #[tokio::test]

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
@@ -88,6 +89,10 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     // A reachable apiserver is what readiness means; NATS outages show in conditions.
     client.apiserver_version().await?;
     health.ready.store(true, Ordering::Release);
+    // One listener for the rest of the run, registered now: once tokio handles a signal,
+    // one that arrives while nothing listens is lost (a standby that becomes the leader
+    // must not miss the SIGTERM that came meanwhile).
+    let shutdown = shutdown_signal();
 
     let election = options
         .leader_election
@@ -96,8 +101,13 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             leader::LeaderElection::new(client.clone(), namespace, name, identity)
         });
     if let Some(election) = &election {
-        election.acquire().await;
+        tokio::select! {
+            () = election.acquire() => {}
+            // A standby has nothing to finish.
+            () = shutdown.clone() => return Ok(()),
+        }
     }
+    metrics.set_leader(true);
     let nats = connect(&options.connection).await?;
 
     let buckets_api: Api<KeyValueBucket> = namespaced_or_all(&client, options.namespace.as_deref());
@@ -186,7 +196,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             },
         )
         .reconcile_on(triggered)
-        .graceful_shutdown_on(shutdown_signal())
+        .graceful_shutdown_on(shutdown.clone())
         // Each reconcile binds the connection it picks, so a refusal on another one
         // does not explain its timeouts (nats::refusals).
         .run(
@@ -220,7 +230,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         )
         // The server announced a change to the bucket's stream (see bucket_view).
         .reconcile_on(buckets_triggered)
-        .graceful_shutdown_on(shutdown_signal())
+        .graceful_shutdown_on(shutdown)
         .run(
             |bucket, context| refusals::scoped(bucket::reconcile(bucket, context)),
             error_policy::<KeyValueBucket>,
@@ -232,21 +242,26 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         namespace = options.namespace.as_deref().unwrap_or("<all>"),
         "kvop operator running"
     );
-    match &election {
-        Some(election) => {
-            tokio::select! {
-                _ = controllers => Ok(()),
-                () = election.hold() => Err(OperatorError::LeadershipLost),
-                result = server => Err(OperatorError::Server(server_error(result))),
-            }
-        }
-        None => {
-            tokio::select! {
-                _ = controllers => Ok(()),
-                result = server => Err(OperatorError::Server(server_error(result))),
-            }
-        }
+    let Some(election) = &election else {
+        return tokio::select! {
+            _ = controllers => Ok(()),
+            result = server => Err(OperatorError::Server(server_error(result))),
+        };
+    };
+    // The controllers end only on a shutdown signal, once their running reconciles have
+    // finished; the lease is renewed until then.
+    let stopped = tokio::select! {
+        _ = controllers => Ok(()),
+        () = election.hold() => Err(OperatorError::LeadershipLost),
+        result = server => Err(OperatorError::Server(server_error(result))),
+    };
+    metrics.set_leader(false);
+    if stopped.is_ok() {
+        // Nothing of this instance writes any more, so the next leader may start now
+        // rather than when the lease expires.
+        election.release().await;
     }
+    stopped
 }
 
 fn server_error(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Error {
@@ -289,20 +304,30 @@ where
     }
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => futures::future::pending::<()>().await,
+/// Resolves on SIGTERM or SIGINT. The listeners are registered by this call, not by the
+/// first poll; clones share them.
+fn shutdown_signal() -> Shared<BoxFuture<'static, ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = received(signal(SignalKind::terminate()));
+    let interrupt = received(signal(SignalKind::interrupt()));
+    async move {
+        tokio::select! {
+            () = terminate => {},
+            () = interrupt => {},
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
+        tracing::info!("shutting down: finishing running reconciles");
     }
-    tracing::info!("shutting down: finishing running reconciles");
+    .boxed()
+    .shared()
+}
+
+async fn received(signal: std::io::Result<tokio::signal::unix::Signal>) {
+    match signal {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => futures::future::pending::<()>().await,
+    }
 }
 
 /// Maps a failure to its retry: wait for a change, a fixed delay, or per-object backoff.
