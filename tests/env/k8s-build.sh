@@ -4,12 +4,16 @@
 #   kube-apiserver  k8s.io/kubernetes/cmd/kube-apiserver  (module tests/env/k8s)
 #   etcd            go.etcd.io/etcd/server/v3              (same module, version pinned there)
 #   helm            helm.sh/helm/v3/cmd/helm               (go install, own cache dir)
+# and, with --node (for node-up.sh), from the same module:
+#   kubelet, kube-proxy, kube-controller-manager, kube-scheduler   k8s.io/kubernetes/cmd/...
+#   pause           gcc -static of the module's build/pause/linux/pause.c
 # Results go to ${KVOP_CACHE:-$HOME/.cache/kvop-test}/{k8s-VERSION,helm-VERSION}/bin and
 # each build is skipped when its binaries are already there. A cold build takes
 # about 7 minutes on 2 cores (see README.md); a warm run takes well under a second.
 #
 # Env: KVOP_CACHE, GOMODCACHE/GOCACHE (Go's defaults persist between runs and are fine),
 #      KVOP_SKIP_HELM=1 to build only the control plane.
+# Usage: tests/env/k8s-build.sh [--node]
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,6 +58,13 @@ check_module_version() {
     fi
 }
 
+# Without these the binaries report v0.0.0-master, which kubectl and kube-rs warn about.
+k8s_ldflags() {
+    local vpkg=k8s.io/component-base/version minor="${K8S_VERSION#v1.}"
+    minor="${minor%%.*}"
+    echo "-s -w -X ${vpkg}.gitVersion=${K8S_VERSION} -X ${vpkg}.gitMajor=1 -X ${vpkg}.gitMinor=${minor}"
+}
+
 build_control_plane() {
     if [[ -x "$KUBE_APISERVER_BIN" && -x "$ETCD_BIN" ]]; then
         log "cached: ${K8S_BIN_DIR} (kube-apiserver, etcd)"
@@ -62,17 +73,54 @@ build_control_plane() {
     require_go
     check_module_version
     mkdir -p "$K8S_BIN_DIR"
-    local vpkg=k8s.io/component-base/version
-    local minor="${K8S_VERSION#v1.}"
-    minor="${minor%%.*}"
-    # Without these the binary reports v0.0.0-master, which kubectl and kube-rs warn about.
-    local k8s_ldflags="-s -w -X ${vpkg}.gitVersion=${K8S_VERSION} -X ${vpkg}.gitMajor=1 -X ${vpkg}.gitMinor=${minor}"
     if [[ ! -x "$ETCD_BIN" ]]; then
         build_in_module go.etcd.io/etcd/server/v3 "$ETCD_BIN" "-s -w"
     fi
     if [[ ! -x "$KUBE_APISERVER_BIN" ]]; then
-        build_in_module k8s.io/kubernetes/cmd/kube-apiserver "$KUBE_APISERVER_BIN" "$k8s_ldflags"
+        build_in_module k8s.io/kubernetes/cmd/kube-apiserver "$KUBE_APISERVER_BIN" "$(k8s_ldflags)"
     fi
+}
+
+# The node's four programs in one `go build` (they share most packages: one compile of
+# each), into a temporary directory first so that a killed build leaves nothing that
+# looks cached. About 2 minutes after the apiserver's build, 7-9 cold.
+build_node() {
+    if [[ -x "$KUBELET_BIN" && -x "$KUBE_PROXY_BIN" && -x "$KCM_BIN" && -x "$SCHEDULER_BIN" ]]; then
+        log "cached: ${K8S_BIN_DIR} (kubelet, kube-proxy, kube-controller-manager, kube-scheduler)"
+    else
+        require_go
+        check_module_version
+        mkdir -p "$K8S_BIN_DIR"
+        local tmp="${K8S_BIN_DIR}/.node-build.$$" start=$SECONDS
+        rm -rf "$tmp"
+        mkdir -p "$tmp"
+        log "building kubelet, kube-proxy, kube-controller-manager, kube-scheduler -> ${K8S_BIN_DIR}"
+        (
+            cd "$MODULE_DIR"
+            GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -buildvcs=false \
+                -ldflags "$(k8s_ldflags)" -o "$tmp/" \
+                k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy \
+                k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+        )
+        mv -f "$tmp/kubelet" "$KUBELET_BIN"
+        mv -f "$tmp/kube-proxy" "$KUBE_PROXY_BIN"
+        mv -f "$tmp/kube-controller-manager" "$KCM_BIN"
+        mv -f "$tmp/kube-scheduler" "$SCHEDULER_BIN"
+        rmdir "$tmp"
+        log "built the node's programs in $((SECONDS - start)) s"
+    fi
+    if [[ -x "$PAUSE_BIN" ]]; then
+        log "cached: ${PAUSE_BIN}"
+        return
+    fi
+    command -v gcc >/dev/null 2>&1 || { echo "k8s-build: 'gcc' not found; it compiles the pause program" >&2; exit 1; }
+    local source
+    source="$(cd "$MODULE_DIR" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+    [[ -f "$source" ]] || { echo "k8s-build: no $source" >&2; exit 1; }
+    # The same program registry.k8s.io/pause ships, static so that its image needs no libc.
+    gcc -Os -Wall -Werror -static -DVERSION="${K8S_VERSION}-kvop" -o "${PAUSE_BIN}.tmp.$$" "$source"
+    mv -f "${PAUSE_BIN}.tmp.$$" "$PAUSE_BIN"
+    log "compiled ${PAUSE_BIN}"
 }
 
 install_helm() {
@@ -97,6 +145,12 @@ install_helm() {
 }
 
 main() {
+    local node=0
+    case "${1:-}" in
+        --node) node=1 ;;
+        "") ;;
+        *) echo "usage: $0 [--node]" >&2; exit 2 ;;
+    esac
     # Go is only required when something has to be built: a warm cache (or binaries
     # given through KVOP_KUBE_APISERVER/KVOP_ETCD/KVOP_HELM) works without it.
     mkdir -p "$KVOP_CACHE"
@@ -108,6 +162,9 @@ main() {
     fi
     build_control_plane
     install_helm
+    if (( node )); then
+        build_node
+    fi
     echo "kube-apiserver: ${KUBE_APISERVER_BIN}"
     echo "etcd: ${ETCD_BIN}"
     if [[ "${KVOP_SKIP_HELM:-}" != 1 ]]; then
