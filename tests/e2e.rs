@@ -1,9 +1,10 @@
 //! End to end, written once for any cluster: apply `examples/`, wait for `Ready`, verify
-//! every key in NATS with a client that is not kvop's, change and delete manifests,
-//! verify again.
+//! every key in NATS with a client that is not kvop's, change a key behind kvop's back
+//! and see it restored, change and delete manifests, verify again.
 //!
-//! - In CI with a kind cluster (.github/workflows/e2e.yml): `KVOP_E2E_KUBECONFIG` and
-//!   `KVOP_E2E_NATS_URL` point at the cluster, where the Helm chart runs the operator.
+//! - Against a cluster where the Helm chart runs the operator as pods:
+//!   `KVOP_E2E_KUBECONFIG` and `KVOP_E2E_NATS_URL` point at it (the test node of
+//!   tests/env/node-test.sh, and the kind job of .github/workflows/e2e.yml).
 //! - Otherwise (here, and in `tests/run`): the local control plane of tests/env, a local
 //!   nats-server, and `kvop run` as a process.
 
@@ -135,18 +136,35 @@ async fn examples_apply_converge_change_and_delete_end_to_end() {
         .await;
     }
     // Verified with async-nats' KV API, not through kvop.
-    let js = async_nats::jetstream::new(
-        async_nats::connect(&target.nats_url)
-            .await
-            .expect("connect to NATS"),
-    );
-    for (bucket, key, value) in declared_values() {
+    let js = async_nats::jetstream::new(support::connect_url(&target.nats_url).await);
+    let declared = declared_values();
+    for (bucket, key, value) in &declared {
         assert_eq!(
-            value_in_nats(&js, &bucket, &key).await,
-            Some(value),
+            value_in_nats(&js, bucket, key).await,
+            Some(value.clone()),
             "{bucket}/{key}"
         );
     }
+
+    // Drift: a foreign put on a key with the default updatePolicy (Always) is undone.
+    let (_, _, settings) = declared
+        .iter()
+        .find(|(bucket, key, _)| bucket == "app-config" && key == "checkout/settings.json")
+        .expect("examples declare app-config/checkout/settings.json");
+    js.get_key_value("app-config")
+        .await
+        .expect("bucket")
+        .put("checkout/settings.json", "edited by hand".into())
+        .await
+        .expect("foreign put");
+    wait_until("the drifted key restored", WAIT, || async {
+        (value_in_nats(&js, "app-config", "checkout/settings.json")
+            .await
+            .as_ref()
+            == Some(settings))
+        .then_some(())
+    })
+    .await;
 
     entries
         .patch(

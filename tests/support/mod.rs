@@ -369,6 +369,7 @@ pub async fn stream_config(
 
 pub mod jwt;
 pub mod k8s;
+pub mod node;
 
 /// Kills the server if this test process dies without dropping it (killed by a signal,
 /// a CI timeout): a detached shell polls both processes once a second.
@@ -415,4 +416,28 @@ impl NatsServer {
         std::fs::remove_dir_all(&js).expect("remove store");
         copy_dir(snapshot.path(), &js);
     }
+}
+
+/// Connects to `nats://[user:password@]host:port`. async-nats 0.51 parses the user info
+/// of a URL but never sends it, so it is passed as options here (no percent-encoding in
+/// the tests' passwords).
+pub async fn connect_url(url: &str) -> async_nats::Client {
+    let credentials = url.split_once("://").and_then(|(scheme, rest)| {
+        let (userinfo, host) = rest.rsplit_once('@')?;
+        let (user, password) = userinfo.split_once(':')?;
+        Some((
+            format!("{scheme}://{host}"),
+            user.to_string(),
+            password.to_string(),
+        ))
+    });
+    match credentials {
+        Some((address, user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+                .connect(address)
+                .await
+        }
+        None => async_nats::connect(url).await,
+    }
+    .unwrap_or_else(|error| panic!("connect to NATS: {error}"))
 }
