@@ -16,7 +16,10 @@ use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kvop::api::{KeyValueBucket, KeyValueEntry};
 use serde_json::json;
 use support::NatsServer;
-use support::k8s::{Operator, admin, namespace, plane, scrape_metrics, wait_until};
+use support::k8s::{
+    Operator, PrivatePlane, admin, client_for, install_crds, namespace, plane, scrape_metrics,
+    wait_until,
+};
 
 fn bucket(name: &str) -> KeyValueBucket {
     serde_json::from_value(json!({"apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueBucket", "metadata": {"name": name}, "spec": {}})).expect("bucket")
@@ -137,6 +140,16 @@ struct Terminable {
 impl Terminable {
     /// Started as `Operator::start` starts it.
     fn start(namespace: &str, nats_url: &str, extra: &[String]) -> Terminable {
+        Terminable::start_on(&plane().kubeconfig, namespace, nats_url, extra)
+    }
+
+    /// The same against another plane.
+    fn start_on(
+        kubeconfig: &std::path::Path,
+        namespace: &str,
+        nats_url: &str,
+        extra: &[String],
+    ) -> Terminable {
         let dir = tempfile::tempdir().expect("operator dir");
         let log = dir.path().join("operator.log");
         let metrics_port = support::free_port();
@@ -146,7 +159,7 @@ impl Terminable {
             .args(["--log-level", "info,kvop=debug"])
             .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
             .args(extra)
-            .env("KUBECONFIG", &plane().kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("NATS_URL", nats_url)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
@@ -162,6 +175,22 @@ impl Terminable {
 
     fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the process to exit by itself.
+    async fn exited(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {timeout:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Sends SIGTERM and waits for the process to exit.
@@ -523,4 +552,56 @@ async fn the_deploy_manifests_are_accepted_by_the_apiserver() {
             }
         }
     }
+}
+
+/// The safety half of leader election: a leader that cannot renew its Lease (here: the
+/// apiserver frozen) stops before the Lease can expire, so that a standby taking the
+/// expired Lease never reconciles alongside it.
+#[tokio::test]
+async fn a_leader_that_cannot_renew_stops_before_its_lease_can_expire() {
+    let nats = NatsServer::start();
+    let private = PrivatePlane::start();
+    let client = client_for(&private.kubeconfig).await;
+    install_crds(&client).await;
+    let ns = namespace(&client, "deadline").await;
+    let mut leader = Terminable::start_on(
+        &private.kubeconfig,
+        &ns,
+        &nats.url(),
+        &candidate(&ns, "frozen-out"),
+    );
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    wait_until("the instance to lead", Duration::from_secs(30), || async {
+        let spec = leases.get_opt("kvop-leader").await.ok()??.spec?;
+        (spec.holder_identity.as_deref() == Some("frozen-out")).then_some(())
+    })
+    .await;
+
+    private.signal_apiserver("STOP");
+    let status = leader.exited(Duration::from_secs(30)).await;
+    let exited_at = std::time::SystemTime::now();
+    private.signal_apiserver("CONT");
+
+    assert!(
+        !status.success(),
+        "losing leadership is an error exit: {status}"
+    );
+    let logs = leader.logs();
+    assert!(
+        logs.contains("stepping down"),
+        "says why it stopped:\n{logs}"
+    );
+    // The Lease as the apiserver kept it: its last renewal, and how long it holds.
+    let spec = wait_until("the thawed apiserver", Duration::from_secs(30), || async {
+        leases.get_opt("kvop-leader").await.ok()??.spec
+    })
+    .await;
+    let renewed = spec.renew_time.expect("renewTime").0;
+    let duration =
+        SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.expect("duration")));
+    let expires = std::time::SystemTime::from(renewed + duration);
+    assert!(
+        exited_at < expires,
+        "the leader stopped at {exited_at:?}, after its Lease expired at {expires:?}"
+    );
 }

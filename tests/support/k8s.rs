@@ -57,6 +57,12 @@ pub async fn client_for(kubeconfig: &Path) -> kube::Client {
 /// An admin client with the CRDs installed and established.
 pub async fn admin() -> kube::Client {
     let client = client_for(&plane().kubeconfig).await;
+    install_crds(&client).await;
+    client
+}
+
+/// Server-side applies kvop's CRDs and waits until they are established.
+pub async fn install_crds(client: &kube::Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for (_, crd) in kvop::crds::all() {
         let name = crd.metadata.name.clone().expect("crd name");
@@ -81,7 +87,6 @@ pub async fn admin() -> kube::Client {
         )
         .await;
     }
-    client
 }
 
 /// A fresh namespace (namespaces are never deleted here: no controller-manager).
@@ -214,5 +219,52 @@ impl Drop for Operator {
             eprintln!("--- operator log ---\n{}", self.logs());
         }
         self.kill();
+    }
+}
+
+/// A control plane of one test's own, for faults that would break other tests (a frozen
+/// apiserver): started with tests/env/k8s-up.sh, stopped (and thawed) when dropped.
+pub struct PrivatePlane {
+    dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl PrivatePlane {
+    pub fn start() -> PrivatePlane {
+        let dir = tempfile::tempdir().expect("plane dir");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/env/k8s-up.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run tests/env/k8s-up.sh");
+        assert!(output.status.success(), "tests/env/k8s-up.sh failed");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let kubeconfig = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+        PrivatePlane { dir, kubeconfig }
+    }
+
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the plane's kube-apiserver.
+    pub fn signal_apiserver(&self, signal: &str) {
+        let pid = std::fs::read_to_string(self.dir.path().join("kube-apiserver.pid"))
+            .expect("kube-apiserver.pid");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), pid.trim()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} kube-apiserver");
+    }
+}
+
+impl Drop for PrivatePlane {
+    fn drop(&mut self) {
+        self.signal_apiserver("CONT");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/env/k8s-down.sh");
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg(self.dir.path())
+            .stderr(Stdio::null())
+            .status();
     }
 }
