@@ -45,8 +45,26 @@ diagnostics() {
     done
 }
 
+# What kvop logged at warn or error in its pods now running (deleted pods took their logs
+# with them): a test can pass while the operator complains, and that is worth reading.
+operator_warnings() {
+    "$KUBECTL" -n kvop-system logs -l app.kubernetes.io/name=kvop --prefix --tail=-1 \
+        >"$DIR/kvop-pods.log" 2>/dev/null || return 0
+    local warnings
+    warnings="$(grep -E '"level":"(WARN|ERROR)"' "$DIR/kvop-pods.log" || true)"
+    if [[ -z "$warnings" ]]; then
+        echo "node-test: kvop's pods logged no warning or error" >&2
+        return 0
+    fi
+    echo "node-test: kvop's pods logged $(wc -l <<<"$warnings") warnings or errors; distinct messages:" >&2
+    sed -E 's/.*"level":"([A-Z]+)".*"message":"([^"]*)".*/  \1 \2/' <<<"$warnings" | sort | uniq -c >&2
+}
+
 cleanup() {
     local status=$?
+    if [[ -f "$DIR/env" ]]; then
+        operator_warnings
+    fi
     if (( status != 0 && OK == 0 )) && [[ -f "$DIR/env" ]]; then
         diagnostics
     fi
