@@ -187,3 +187,34 @@ async fn a_value_over_the_servers_max_payload_is_refused_before_any_write() {
         "not even the bucket was created"
     );
 }
+
+#[tokio::test]
+async fn a_directory_linking_to_itself_is_read_once_and_applied() {
+    // `ln -s . d/l1` five times used to be walked forever; `sub/loop -> ..` loaded each
+    // file once per path and reported every declaration as a duplicate.
+    let server = NatsServer::start();
+    let dir = manifests(&[(
+        "m.yaml",
+        &[bucket("loops", ""), entry("e", "loops", "k", "v", "")].join("---\n"),
+    )]);
+    for link in ["l1", "l2", "l3", "l4", "l5"] {
+        std::os::unix::fs::symlink(".", dir.path().join(link)).expect("symlink");
+    }
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    std::os::unix::fs::symlink("..", dir.path().join("sub/loop")).expect("symlink");
+    let run = kvop(
+        &server.url(),
+        &["reconcile", "-f", dir.path().to_str().expect("path")],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("skipped: the same directory as")
+            || run.stdout.contains("skipped: the same directory as"),
+        "the loops are noticed: {run:?}"
+    );
+    assert_eq!(
+        support::kv_get(&server.jetstream().await, "loops", "k").await,
+        Some(b"v".to_vec())
+    );
+}

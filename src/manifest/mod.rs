@@ -3,13 +3,13 @@
 //! Every problem of every file is collected and reported at once, each with its file,
 //! line and field, before anything talks to NATS.
 
+mod files;
 mod resolve;
 mod validate;
 pub mod yaml;
 
 use std::fmt;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::desired::{Desired, Origin};
 
@@ -86,13 +86,13 @@ impl std::error::Error for LoadErrors {}
 /// Reads and validates every input. Nothing is returned unless everything is valid.
 pub fn load(inputs: &[Input], options: &LoadOptions) -> Result<Loaded, LoadErrors> {
     let mut errors = Vec::new();
-    let mut sources = Vec::new();
+    let mut reader = files::Reader::default();
     for input in inputs {
-        match read_input(input) {
-            Ok(found) => sources.extend(found),
-            Err(error) => errors.push(error),
-        }
+        reader.read_input(input, &mut errors);
     }
+    let files::Reader {
+        sources, notices, ..
+    } = reader;
     if sources.is_empty() && errors.is_empty() {
         errors.push(LoadError {
             origin: Origin {
@@ -119,9 +119,10 @@ pub fn load(inputs: &[Input], options: &LoadOptions) -> Result<Loaded, LoadError
             }),
         }
     }
-    let (loaded, more) = check_documents(&documents, options).finish();
+    let (mut loaded, more) = check_documents(&documents, options).finish();
     errors.extend(more);
     if errors.is_empty() {
+        loaded.skipped.splice(0..0, notices);
         Ok(loaded)
     } else {
         Err(LoadErrors(errors))
@@ -210,66 +211,6 @@ fn describe_inputs(inputs: &[Input]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Reads one input into (display name, text) pairs.
-fn read_input(input: &Input) -> Result<Vec<(String, String)>, LoadError> {
-    match input {
-        Input::Stdin => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|error| io_error("<stdin>", &error))?;
-            Ok(vec![("<stdin>".into(), text)])
-        }
-        Input::Path(path) if path.is_dir() => {
-            let mut files = Vec::new();
-            collect_manifest_files(path, &mut files)
-                .map_err(|error| io_error(&path.display().to_string(), &error))?;
-            files.sort();
-            files.into_iter().map(|file| read_file(&file)).collect()
-        }
-        Input::Path(path) => Ok(vec![read_file(path)?]),
-    }
-}
-
-fn read_file(path: &Path) -> Result<(String, String), LoadError> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|error| io_error(&name, &error))?;
-    Ok((name, text))
-}
-
-fn io_error(name: &str, error: &std::io::Error) -> LoadError {
-    LoadError {
-        origin: Origin {
-            source: name.into(),
-            line: 0,
-        },
-        field: None,
-        message: format!("cannot read: {error}"),
-    }
-}
-
-/// Finds manifest files below `dir`, skipping hidden entries such as `.git`.
-fn collect_manifest_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let hidden = path
-            .file_name()
-            .is_some_and(|name| name.to_string_lossy().starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            collect_manifest_files(&path, files)?;
-        } else if path
-            .extension()
-            .is_some_and(|ext| matches!(ext.to_str(), Some("yaml" | "yml" | "json")))
-        {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
