@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod names;
 pub mod nats;
 pub mod observed;
+pub mod output;
 pub mod ownership;
 pub mod plan;
 pub mod progress;

@@ -39,7 +39,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let code = match reconcile::run(&options).await {
                 Ok(code) => code,
                 Err(error) if options.json => {
-                    println!("{}", reconcile::error_report(&error, &options.manager));
+                    kvop::output::println(
+                        &reconcile::error_report(&error, &options.manager).to_string(),
+                    );
                     return Err(error.into());
                 }
                 Err(error) => return Err(error.into()),

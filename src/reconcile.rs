@@ -10,6 +10,7 @@ use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_value_sizes};
 use crate::nats::observe::{observe, stream_state};
 use crate::nats::{ConnectionSettings, NatsError, connect::connect};
 use crate::observed::Observed;
+use crate::output;
 use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
 use crate::progress::Progress;
 use crate::report::{self, Report};
@@ -116,7 +117,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
     );
     refuse_empty_prune(&plan, options)?;
     if !options.json {
-        print!("{}", render::render(&plan, options.verbose));
+        output::print(&render::render(&plan, options.verbose));
     }
     let mut problems = plan.problems();
     let mut outcome = None;
@@ -146,7 +147,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         problems = plan.bucket_problems();
         problems.extend(applied.problems());
         if !options.json {
-            print!("{}", report::render_outcome(&applied));
+            output::print(&report::render_outcome(&applied));
         }
         outcome = Some(applied);
     }
@@ -171,14 +172,11 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
             problems,
             exit_code,
         };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        output::println(&serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
         if !status.is_empty() {
-            println!();
-            print!("{}", report::render_status(&status));
+            output::println("");
+            output::print(&report::render_status(&status));
         }
         // A server that went away fails every key the same way: the report above lists
         // them all; stderr keeps to the first few.
@@ -192,7 +190,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
             );
         }
         if options.dry_run && plan.has_changes() {
-            println!("Dry run: nothing was written.");
+            output::println("Dry run: nothing was written.");
         }
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,

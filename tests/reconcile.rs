@@ -780,3 +780,41 @@ async fn entries_on_an_observed_bucket_that_is_a_mirror_are_refused_before_writi
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn a_closed_stdout_ends_the_report_not_the_run() {
+    // `kvop reconcile -f big/ | head -n 1` used to panic at the first write to the closed
+    // pipe (exit 101), with nothing applied.
+    let server = NatsServer::start();
+    let mut documents = vec![bucket("piped", "")];
+    for i in 0..200 {
+        documents.push(entry(&format!("e{i}"), "piped", &format!("k{i}"), "v", ""));
+    }
+    let dir = manifests(&[("m.yaml", &documents.join("---\n"))]);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kvop"))
+        .args(["reconcile", "-f", dir.path().to_str().expect("path")])
+        .env("NATS_URL", server.url())
+        .env_remove("KVOP_MANAGER")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kvop");
+    // The reader goes away before kvop writes a byte.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().await.expect("kvop output");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let js = server.jetstream().await;
+    for i in [0, 199] {
+        assert_eq!(
+            support::kv_get(&js, "piped", &format!("k{i}")).await,
+            Some(b"v".to_vec()),
+            "k{i} applied"
+        );
+    }
+}
