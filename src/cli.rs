@@ -78,8 +78,9 @@ pub struct RunArgs {
     #[arg(long, env = "KVOP_IDENTITY")]
     pub identity: Option<String>,
 
-    /// The manager name written into every key's `Kvop-Manager` header.
-    #[arg(long, env = "KVOP_MANAGER", default_value = "kvop")]
+    /// The manager name written into every key's `Kvop-Manager` header (1 to 128
+    /// visible ASCII characters).
+    #[arg(long, env = "KVOP_MANAGER", default_value = "kvop", value_parser = parse_manager)]
     pub manager: String,
 
     #[command(flatten)]
@@ -88,6 +89,10 @@ pub struct RunArgs {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::units::parse_duration(text)
+}
+
+fn parse_manager(text: &str) -> Result<String, String> {
+    crate::names::check_manager(text).map(|()| text.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -143,8 +148,9 @@ pub struct ReconcileArgs {
     pub verbose: bool,
 
     /// The manager name written into every key's `Kvop-Manager` header; prune and
-    /// `IfUnchanged` only touch keys written under this name.
-    #[arg(long, env = "KVOP_MANAGER", default_value = "kvop")]
+    /// `IfUnchanged` only touch keys written under this name (1 to 128 visible ASCII
+    /// characters).
+    #[arg(long, env = "KVOP_MANAGER", default_value = "kvop", value_parser = parse_manager)]
     pub manager: String,
 
     /// Writes in flight per bucket (1 to 4096).

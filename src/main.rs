@@ -10,7 +10,15 @@ use kvop::reconcile::{self, ReconcileOptions};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap exits 2 on a usage error, and 2 is what --detailed-exitcode says when
+            // changes are planned: a bad command line is invalid input, exit 1.
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { 1 } else { 0 });
+        }
+    };
     kvop::telemetry::init(&cli.log_level, cli.log_format);
     match run(cli).await {
         Ok(code) => ExitCode::from(code),

@@ -1,4 +1,5 @@
-//! The rules for bucket names and keys: the strictest union of what NATS clients accept.
+//! The rules for bucket names, keys and manager names: the strictest union of what NATS
+//! clients accept.
 
 use crate::api::{BUCKET_NAME_MAX_LEN, KEY_MAX_LEN};
 
@@ -20,6 +21,32 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
     {
         return Err(format!(
             "bucket name {name:?} contains {bad:?}: only letters, digits, '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// The longest `--manager`: it is written into every key's headers and counts toward
+/// value size limits.
+pub const MANAGER_MAX_LEN: usize = 128;
+
+/// Checks a manager name (`--manager`, `KVOP_MANAGER`): 1 to 128 visible ASCII
+/// characters. It is a header value in every write: CR or LF would break the message,
+/// bytes beyond ASCII are not a string to every client, and an empty name (an unset CI
+/// variable) would make every key this manager wrote look foreign to its next run.
+pub fn check_manager(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the manager name is empty (is KVOP_MANAGER set to nothing?)".into());
+    }
+    if name.len() > MANAGER_MAX_LEN {
+        return Err(format!(
+            "the manager name is {} bytes long, the limit is {MANAGER_MAX_LEN}",
+            name.len()
+        ));
+    }
+    if let Some(bad) = name.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "the manager name {name:?} contains {bad:?}: only visible ASCII characters are allowed (no spaces or control characters)"
         ));
     }
     Ok(())
@@ -66,6 +93,23 @@ mod tests {
         }
         for bad in ["", "a.b", "a b", "a*", "a>", "ü", &"x".repeat(253)] {
             assert!(check_bucket_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn manager_names_are_short_visible_ascii() {
+        for good in ["kvop", "team-a/ci", "argo@prod:1", &"m".repeat(128)] {
+            assert!(check_manager(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "ci\r\nX-Evil: 1",
+            "tab\t",
+            "ünïcode",
+            &"m".repeat(129),
+        ] {
+            assert!(check_manager(bad).is_err(), "{bad:?}");
         }
     }
 

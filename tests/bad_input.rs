@@ -4,7 +4,7 @@
 mod support;
 
 use futures::StreamExt;
-use support::{NatsServer, bucket, entry, kvop, manifests};
+use support::{NatsServer, bucket, entry, kvop, kvop_with_env, manifests};
 
 /// A valid bucket and key that every case carries along: it must not be touched.
 fn valid() -> String {
@@ -217,4 +217,34 @@ async fn a_directory_linking_to_itself_is_read_once_and_applied() {
         support::kv_get(&server.jetstream().await, "loops", "k").await,
         Some(b"v".to_vec())
     );
+}
+
+#[tokio::test]
+async fn a_bad_manager_name_is_refused_before_connecting() {
+    // CR/LF panicked after connecting; an empty name (an unset CI variable) wrote an empty
+    // header, after which this manager's own keys looked foreign; non-ASCII was written raw.
+    let dir = manifests(&[("m.yaml", &bucket("managed", ""))]);
+    let path = dir.path().to_str().expect("path");
+    // Nothing listens here: a refusal must come before any connection attempt.
+    let unreachable = format!("nats://127.0.0.1:{}", support::free_port());
+    for manager in ["", "ci\r\nX-Evil: 1", "team a", "équipe"] {
+        let run = kvop(
+            &unreachable,
+            &["reconcile", "-f", path, "--manager", manager],
+        )
+        .await;
+        assert_eq!(run.code, 1, "invalid input for {manager:?}: {run:?}");
+        assert!(run.stderr.contains("--manager"), "names the flag: {run:?}");
+        let run = kvop_with_env(
+            &unreachable,
+            &["reconcile", "-f", path],
+            &[("KVOP_MANAGER", manager)],
+        )
+        .await;
+        assert_ne!(run.code, 0, "KVOP_MANAGER={manager:?}: {run:?}");
+        assert!(
+            !run.stderr.contains("connect"),
+            "refused before connecting: {run:?}"
+        );
+    }
 }
