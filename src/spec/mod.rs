@@ -80,6 +80,17 @@ pub enum ValueSource<'a> {
     From(&'a ValueFrom),
 }
 
+/// Standard base64, line breaks and other ASCII whitespace ignored: the `base64` tool
+/// wraps at 76 columns by default, and Kubernetes accepts wrapped base64 in the same
+/// field (`format: byte`).
+fn decode_base64(encoded: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(compact)
+}
+
 /// The value source of an entry: exactly one must be set; inline values are decoded.
 pub fn entry_value(spec: &KeyValueEntrySpec) -> Result<ValueSource<'_>, FieldProblem> {
     match (
@@ -89,8 +100,7 @@ pub fn entry_value(spec: &KeyValueEntrySpec) -> Result<ValueSource<'_>, FieldPro
         &spec.value_from,
     ) {
         (Some(text), None, None, None) => Ok(ValueSource::Inline(Bytes::from(text.clone()))),
-        (None, Some(encoded), None, None) => base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
+        (None, Some(encoded), None, None) => decode_base64(encoded)
             .map(|raw| ValueSource::Inline(Bytes::from(raw)))
             .map_err(|error| problem("spec.binaryValue", format!("invalid base64: {error}"))),
         (None, None, Some(json), None) => Ok(ValueSource::Inline(Bytes::from(canonical_json(
@@ -146,4 +156,27 @@ pub fn canonical_json(mut value: serde_json::Value) -> Vec<u8> {
     sort(&mut value);
     // Serializing a Value cannot fail: its keys are strings and its numbers finite.
     serde_json::to_vec(&value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_base64_as_the_base64_tool_writes_it_decodes() {
+        let raw: Vec<u8> = (0..=255u8).collect();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&raw);
+        // `base64` wraps at 76 columns; YAML block scalars keep the line breaks.
+        let wrapped: String = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|line| format!("{}\n", String::from_utf8_lossy(line)))
+            .collect();
+        assert_eq!(decode_base64(&wrapped).expect("wrapped"), raw);
+        assert_eq!(
+            decode_base64(&format!("  {encoded}\r\n")).expect("padded"),
+            raw
+        );
+        assert!(decode_base64("not base64!").is_err());
+    }
 }
