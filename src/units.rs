@@ -80,19 +80,31 @@ fn parse_quantity(text: &str) -> Result<i64, String> {
         "M" => 1_000_000,
         "G" => 1_000_000_000,
         "T" => 1_000_000_000_000,
+        "P" => 1_000_000_000_000_000,
+        "E" => 1_000_000_000_000_000_000,
         "Ki" => 1 << 10,
         "Mi" => 1 << 20,
         "Gi" => 1 << 30,
         "Ti" => 1 << 40,
+        "Pi" => 1 << 50,
+        "Ei" => 1 << 60,
         _ => return Err(invalid()),
     };
-    number.checked_mul(multiplier).ok_or_else(invalid)
+    // The server keeps sizes as signed 64-bit integers.
+    number.checked_mul(multiplier).ok_or_else(|| {
+        format!(
+            "invalid size {text:?}: more than the largest size NATS stores ({} bytes)",
+            i64::MAX
+        )
+    })
 }
 
 /// Formats bytes in binary units when exact (`1Mi`), else as a plain number.
 pub fn format_size(bytes: i64) -> String {
     for (unit, size) in [
-        ("Ti", 1i64 << 40),
+        ("Ei", 1i64 << 60),
+        ("Pi", 1 << 50),
+        ("Ti", 1 << 40),
         ("Gi", 1 << 30),
         ("Mi", 1 << 20),
         ("Ki", 1 << 10),
@@ -124,6 +136,18 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn sizes_up_to_exabytes_parse_and_overflow_is_refused() {
+        let size = |text: &str| parse_size(&IntOrString::String(text.into()));
+        assert_eq!(size("1E"), Ok(1_000_000_000_000_000_000));
+        assert_eq!(size("7Ei"), Ok(7 << 60));
+        assert_eq!(size("3Pi"), Ok(3 << 50));
+        assert_eq!(size("2P"), Ok(2_000_000_000_000_000));
+        assert_eq!(format_size(7 << 60), "7Ei");
+        assert!(size("8Ei").expect_err("overflow").contains("largest size"));
+        assert!(size("10E").is_err());
     }
 
     #[test]
