@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-/// Parses a duration made of `<number><unit>` parts with units `ms`, `s`, `m`, `h`, `d`.
+/// The longest duration NATS stores: nanoseconds in an i64 (about 292 years). A longer
+/// one is stored wrapped, and then differs from the manifest on every run.
+pub const MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
+
+/// Parses a duration made of `<number><unit>` parts with units `ms`, `s`, `m`, `h`, `d`,
+/// at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid = || format!("invalid duration {text:?}: use e.g. 250ms, 90s, 1h30m, 30d");
     if text.is_empty() {
@@ -32,7 +37,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += number * seconds;
         rest = &rest[unit_len..];
     }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+    let duration = Duration::try_from_secs_f64(total).map_err(|_| invalid())?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "invalid duration {text:?}: longer than NATS can store ({}, nanoseconds in 64 bits)",
+            format_duration(Duration::from_secs(MAX_DURATION.as_secs()))
+        ));
+    }
+    Ok(duration)
 }
 
 /// Formats a duration the way `parse_duration` reads it, shortest form first (`30d`,
@@ -135,6 +147,15 @@ mod tests {
                 Ok(Duration::from_secs_f64(seconds)),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn durations_longer_than_nats_stores_are_refused() {
+        assert!(parse_duration("106751d").is_ok());
+        for text in ["106752d", "99999999999d", "300000000h"] {
+            let error = parse_duration(text).expect_err(text);
+            assert!(error.contains("longer than NATS can store"), "{error}");
         }
     }
 
