@@ -26,6 +26,52 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks `metadata.name` as Kubernetes does for custom resources: a DNS-1123 subdomain
+/// (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit,
+/// at most 253 characters).
+pub fn check_object_name(name: &str) -> Result<(), String> {
+    check_dns1123(name, 253, true)
+        .map_err(|rule| format!("name {name:?} is not valid in Kubernetes: {rule}"))
+}
+
+/// Checks `metadata.namespace`: a DNS-1123 label (lowercase letters, digits and '-',
+/// starting and ending with a letter or digit, at most 63 characters).
+pub fn check_namespace(namespace: &str) -> Result<(), String> {
+    check_dns1123(namespace, 63, false)
+        .map_err(|rule| format!("namespace {namespace:?} is not valid in Kubernetes: {rule}"))
+}
+
+fn check_dns1123(text: &str, max_len: usize, dots: bool) -> Result<(), String> {
+    let allowed = if dots {
+        "lowercase letters, digits, '-' and '.'"
+    } else {
+        "lowercase letters, digits and '-'"
+    };
+    if text.len() > max_len {
+        return Err(format!("at most {max_len} characters, got {}", text.len()));
+    }
+    if let Some(bad) = text.chars().find(|c| {
+        !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || (dots && *c == '.'))
+    }) {
+        return Err(format!("it contains {bad:?}; only {allowed} are allowed"));
+    }
+    let alphanumeric =
+        |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !alphanumeric(text.chars().next()) || !alphanumeric(text.chars().last()) {
+        return Err("it must start and end with a lowercase letter or digit".into());
+    }
+    if dots
+        && text
+            .split('.')
+            .any(|part| !alphanumeric(part.chars().next()) || !alphanumeric(part.chars().last()))
+    {
+        return Err(
+            "each '.'-separated part must start and end with a lowercase letter or digit".into(),
+        );
+    }
+    Ok(())
+}
+
 /// The longest `--manager`: it is written into every key's headers and counts toward
 /// value size limits.
 pub const MANAGER_MAX_LEN: usize = 128;
@@ -93,6 +139,31 @@ mod tests {
         }
         for bad in ["", "a.b", "a b", "a*", "a>", "ü", &"x".repeat(253)] {
             assert!(check_bucket_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn object_names_and_namespaces_follow_kubernetes() {
+        for good in ["a", "user-sessions", "app.config", "x1", &"a".repeat(253)] {
+            assert!(check_object_name(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "Bad_Name!",
+            "x/y",
+            "My_Bucket",
+            "-a",
+            "a-",
+            "a..b",
+            "a.-b",
+            &"a".repeat(254),
+        ] {
+            assert!(check_object_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["default", "team-a", "n1", &"n".repeat(63)] {
+            assert!(check_namespace(good).is_ok(), "{good:?}");
+        }
+        for bad in ["Bad NS!", "a.b", "Default", "-n", &"n".repeat(64)] {
+            assert!(check_namespace(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -8,6 +8,7 @@ use super::yaml::Document;
 use super::{LoadError, Loaded};
 use crate::api::{self, KeyValueBucket, KeyValueEntry};
 use crate::desired::{DesiredBucket, DesiredEntry, ObjectRef, Origin};
+use crate::names;
 use crate::spec::{self, ValueSource};
 
 /// What the loader needs to know beyond the files.
@@ -189,7 +190,20 @@ impl<'a> Collector<'a> {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
-        Some(ObjectRef { namespace, name })
+        // What `kubectl apply` of the same file would refuse is refused here too: a dry
+        // run in CI must not pass where the cluster fails, and `namespace/name` in the
+        // owner header must split back.
+        let mut valid = true;
+        if let Err(message) = names::check_object_name(&name) {
+            self.errors.push(context.error("metadata.name", message));
+            valid = false;
+        }
+        if let Err(message) = names::check_namespace(&namespace) {
+            self.errors
+                .push(context.error("metadata.namespace", message));
+            valid = false;
+        }
+        valid.then_some(ObjectRef { namespace, name })
     }
 
     fn add_bucket(&mut self, context: &Context, resource: KeyValueBucket) {
