@@ -200,18 +200,7 @@ impl Terminable {
             .status()
             .expect("kill");
         assert!(status.success());
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running {timeout:?} after SIGTERM:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.exited(timeout).await
     }
 }
 
