@@ -103,7 +103,9 @@ async fn second_run_writes_nothing_and_exits_0_with_detailed_exitcode() {
     .await;
     assert_eq!(again.code, 0, "{again:?}");
     assert!(
-        again.stdout.contains("Plan: 7 keys unchanged."),
+        again
+            .stdout
+            .contains("Plan: 7 keys unchanged, 3 buckets unchanged."),
         "{}",
         again.stdout
     );

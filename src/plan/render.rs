@@ -13,12 +13,18 @@ pub struct Summary {
     pub buckets_to_create: usize,
     pub buckets_to_update: usize,
     pub buckets_blocked: usize,
+    /// Declared and as declared, or only observed.
+    pub buckets_unchanged: usize,
+    /// `managementPolicy: Observe` buckets that do not exist.
+    pub buckets_missing: usize,
     pub keys_to_create: usize,
     pub keys_to_update: usize,
     pub keys_to_delete: usize,
     pub keys_unchanged: usize,
     pub keys_skipped: usize,
     pub keys_in_conflict: usize,
+    /// Keys of a bucket that does not exist (and that kvop does not create).
+    pub keys_waiting: usize,
 }
 
 impl Summary {
@@ -28,10 +34,9 @@ impl Summary {
             match bucket.action {
                 BucketAction::Create { .. } => summary.buckets_to_create += 1,
                 BucketAction::Update { .. } => summary.buckets_to_update += 1,
-                BucketAction::Blocked { .. } | BucketAction::Missing => {
-                    summary.buckets_blocked += 1
-                }
-                BucketAction::Unchanged | BucketAction::Observe => {}
+                BucketAction::Blocked { .. } => summary.buckets_blocked += 1,
+                BucketAction::Missing => summary.buckets_missing += 1,
+                BucketAction::Unchanged | BucketAction::Observe => summary.buckets_unchanged += 1,
             }
             for entry in &bucket.entries {
                 match entry.action {
@@ -40,9 +45,8 @@ impl Summary {
                     EntryAction::Prune { .. } => summary.keys_to_delete += 1,
                     EntryAction::Unchanged { .. } => summary.keys_unchanged += 1,
                     EntryAction::Skip { .. } => summary.keys_skipped += 1,
-                    EntryAction::Conflict { .. } | EntryAction::Wait => {
-                        summary.keys_in_conflict += 1
-                    }
+                    EntryAction::Conflict { .. } => summary.keys_in_conflict += 1,
+                    EntryAction::Wait => summary.keys_waiting += 1,
                 }
             }
         }
@@ -161,12 +165,15 @@ pub fn summary_line(summary: &Summary) -> String {
         (summary.buckets_to_create, "bucket", "to create"),
         (summary.buckets_to_update, "bucket", "to update"),
         (summary.buckets_blocked, "bucket", "blocked"),
+        (summary.buckets_missing, "bucket", "missing"),
         (summary.keys_to_create, "key", "to create"),
         (summary.keys_to_update, "key", "to update"),
         (summary.keys_to_delete, "key", "to delete"),
         (summary.keys_in_conflict, "key", "in conflict"),
         (summary.keys_skipped, "key", "skipped"),
+        (summary.keys_waiting, "key", "waiting for a bucket"),
         (summary.keys_unchanged, "key", "unchanged"),
+        (summary.buckets_unchanged, "bucket", "unchanged"),
     ]
     .into_iter()
     .filter(|(count, _, _)| *count > 0)
@@ -198,4 +205,42 @@ fn bytes(count: usize) -> String {
 
 fn plural(count: usize) -> &'static str {
     if count == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_counts_what_is_declared_not_only_what_changes() {
+        for (summary, line) in [
+            (Summary::default(), "Plan: nothing declared."),
+            (
+                Summary {
+                    buckets_unchanged: 2,
+                    ..Summary::default()
+                },
+                "Plan: 2 buckets unchanged.",
+            ),
+            (
+                Summary {
+                    buckets_missing: 1,
+                    keys_waiting: 3,
+                    ..Summary::default()
+                },
+                "Plan: 1 bucket missing, 3 keys waiting for a bucket.",
+            ),
+            (
+                Summary {
+                    keys_to_create: 1,
+                    keys_unchanged: 4,
+                    buckets_unchanged: 1,
+                    ..Summary::default()
+                },
+                "Plan: 1 key to create, 4 keys unchanged, 1 bucket unchanged.",
+            ),
+        ] {
+            assert_eq!(summary_line(&summary), line);
+        }
+    }
 }
