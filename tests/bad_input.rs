@@ -254,3 +254,29 @@ async fn a_bad_manager_name_is_refused_before_connecting() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_missing_or_non_pem_tls_file_is_named_before_connecting() {
+    // A missing --tls-ca was not named; a CA file that is not PEM was accepted and failed
+    // later as an unknown issuer.
+    let dir = manifests(&[("m.yaml", &bucket("tls", ""))]);
+    let path = dir.path().to_str().expect("path");
+    let not_pem = dir.path().join("ca.txt");
+    std::fs::write(&not_pem, "just some text\n").expect("write");
+    let missing = dir.path().join("missing-ca.pem");
+    let url = format!("tls://127.0.0.1:{}", support::free_port());
+    for (file, says) in [
+        (&missing, "cannot read the TLS CA (--tls-ca, NATS_CA)"),
+        (&not_pem, "is not PEM"),
+    ] {
+        let ca = file.to_str().expect("path");
+        let run = kvop(&url, &["reconcile", "-f", path, "--tls-ca", ca]).await;
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains(says), "{run:?}");
+        assert!(run.stderr.contains(ca), "names the file: {run:?}");
+        assert!(
+            run.stderr.contains("invalid NATS connection settings"),
+            "not a refusal by the server: {run:?}"
+        );
+    }
+}

@@ -46,9 +46,9 @@ impl ControllerError {
             ControllerError::BucketNotReady(_) | ControllerError::ReferenceNotFound(_) => {
                 Retry::After(Duration::from_secs(15))
             }
-            ControllerError::Nats(NatsError::Unauthorized(_) | NatsError::Forbidden(_)) => {
-                Retry::After(Duration::from_secs(300))
-            }
+            ControllerError::Nats(
+                NatsError::Settings(_) | NatsError::Unauthorized(_) | NatsError::Forbidden(_),
+            ) => Retry::After(Duration::from_secs(300)),
             ControllerError::Nats(NatsError::Rejected { .. } | NatsError::Other(_)) => {
                 Retry::Backoff
             }

@@ -34,9 +34,22 @@ impl Material {
         match self {
             Material::Inline(text) => Ok(text.clone()),
             Material::File(path) => std::fs::read_to_string(path).map_err(|error| {
-                NatsError::Unauthorized(format!("cannot read {what} {}: {error}", path.display()))
+                NatsError::Settings(format!("cannot read {what} {}: {error}", path.display()))
             }),
         }
+    }
+
+    /// A PEM file for async-nats, checked first: async-nats reads TLS files only while
+    /// connecting, and then a missing file or one that is not PEM surfaces as "unknown
+    /// issuer" or a failed handshake that names no file.
+    fn pem_path(&self, name: &str, what: &str) -> Result<PathBuf, NatsError> {
+        let text = self.read(what)?;
+        if !text.contains("-----BEGIN ") {
+            return Err(NatsError::Settings(format!(
+                "{what} {self:?} is not PEM (no \"-----BEGIN\" line)"
+            )));
+        }
+        self.path(name)
     }
 
     /// A file holding the content: the file itself, or a private copy of inline content
@@ -154,7 +167,7 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         (Some(user), password) => {
             options = options.user_and_password(user.clone(), password.clone().unwrap_or_default());
         }
-        (None, Some(_)) => return Err(NatsError::Unauthorized("--password needs --user".into())),
+        (None, Some(_)) => return Err(NatsError::Settings("--password needs --user".into())),
         (None, None) => {}
     }
     if let Some(token) = &settings.token {
@@ -165,18 +178,24 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
     }
     if let Some(ca) = &settings.tls_ca {
         options = options
-            .add_root_certificates(ca.path("ca.crt")?)
+            .add_root_certificates(ca.pem_path("ca.crt", "the TLS CA (--tls-ca, NATS_CA)")?)
             .require_tls(true);
     }
     match (&settings.tls_cert, &settings.tls_key) {
         (Some(cert), Some(key)) => {
             options = options
-                .add_client_certificate(cert.path("tls.crt")?, key.path("tls.key")?)
+                .add_client_certificate(
+                    cert.pem_path(
+                        "tls.crt",
+                        "the TLS client certificate (--tls-cert, NATS_CERT)",
+                    )?,
+                    key.pem_path("tls.key", "the TLS client key (--tls-key, NATS_KEY)")?,
+                )
                 .require_tls(true);
         }
         (None, None) => {}
         _ => {
-            return Err(NatsError::Unauthorized(
+            return Err(NatsError::Settings(
                 "a client certificate needs both the certificate and its key".into(),
             ));
         }

@@ -12,6 +12,10 @@ pub enum NatsError {
     /// The server could not be reached.
     #[error("cannot reach NATS: {0}")]
     Unavailable(String),
+    /// The connection settings cannot be used: a credential or TLS file that is missing,
+    /// unreadable or not what it should be. Found before connecting.
+    #[error("invalid NATS connection settings: {0}")]
+    Settings(String),
     /// The credentials were refused.
     #[error("NATS refused the credentials: {0}")]
     Unauthorized(String),
@@ -45,6 +49,7 @@ impl NatsError {
     pub fn reason(&self) -> &'static str {
         match self {
             NatsError::Unavailable(_) => "NatsUnavailable",
+            NatsError::Settings(_) => "InvalidConnectionSettings",
             NatsError::Unauthorized(_) => "Unauthorized",
             NatsError::Forbidden(_) => "Forbidden",
             NatsError::Timeout(_) => "Timeout",
@@ -58,6 +63,7 @@ impl NatsError {
     pub fn context(self, what: &str) -> NatsError {
         match self {
             NatsError::Unavailable(text) => NatsError::Unavailable(format!("{what}: {text}")),
+            NatsError::Settings(text) => NatsError::Settings(format!("{what}: {text}")),
             NatsError::Unauthorized(text) => NatsError::Unauthorized(format!("{what}: {text}")),
             NatsError::Forbidden(text) => NatsError::Forbidden(format!("{what}: {text}")),
             NatsError::Timeout(text) => NatsError::Timeout(format!("{what}: {text}")),
@@ -74,7 +80,8 @@ impl NatsError {
     pub fn is_transient(&self) -> bool {
         match self {
             NatsError::Unavailable(_) | NatsError::Timeout(_) | NatsError::Conflict => true,
-            NatsError::Unauthorized(_)
+            NatsError::Settings(_)
+            | NatsError::Unauthorized(_)
             | NatsError::Forbidden(_)
             | NatsError::Rejected { .. }
             | NatsError::Other(_) => false,
