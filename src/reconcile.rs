@@ -8,7 +8,10 @@ use async_nats::connection::State;
 use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
 use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_value_sizes};
 use crate::nats::observe::{observe, stream_state};
-use crate::nats::{ConnectionSettings, NatsError, connect::connect};
+use crate::nats::{
+    ConnectionSettings, NatsError,
+    connect::{connect, require_jetstream},
+};
 use crate::observed::Observed;
 use crate::output;
 use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
@@ -67,6 +70,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
     }
     let desired = loaded.desired;
     let connection = connect(&options.connection).await?;
+    require_jetstream(&connection, &options.connection).await?;
     let observed = observe(&connection.jetstream, &desired, options.prune).await?;
     // Limits only the server knows, checked before the first write.
     let size_errors = check_value_sizes(

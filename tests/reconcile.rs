@@ -820,3 +820,38 @@ async fn a_closed_stdout_ends_the_report_not_the_run() {
         );
     }
 }
+
+#[tokio::test]
+async fn no_jetstream_and_a_wrong_domain_are_told_apart() {
+    // Both used to fail the first bucket with "requested JetStream resource does not exist".
+    let dir = manifests(&[("m.yaml", &bucket("b", ""))]);
+    let path = dir.path().to_str().expect("path");
+
+    let port = support::free_port();
+    let mut plain = std::process::Command::new(support::nats_server_binary())
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nats-server without JetStream");
+    let url = format!("nats://127.0.0.1:{port}");
+    let run = support::kvop_eventually_listening(&url, &["reconcile", "-f", path]).await;
+    let _ = plain.kill();
+    let _ = plain.wait();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("has JetStream disabled"), "{run:?}");
+
+    let server = NatsServer::start();
+    let run = kvop(
+        &server.url(),
+        &["reconcile", "-f", path, "--js-domain", "elsewhere"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("nothing answers in domain \"elsewhere\" (--js-domain"),
+        "{run:?}"
+    );
+    let js = server.jetstream().await;
+    assert!(js.get_key_value("b").await.is_err(), "nothing was created");
+}

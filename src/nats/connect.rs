@@ -237,6 +237,46 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
     })
 }
 
+/// Checks that JetStream answers where the settings point, so that a server without
+/// JetStream and a wrong domain or prefix are told apart and named, instead of both
+/// failing the first bucket with "requested JetStream resource does not exist". A
+/// standalone run calls it right after connecting. Without a domain or prefix it only
+/// reads the server's INFO; with one it asks for the account's JetStream info, and only
+/// "nobody answers" is an error: a user without permission for that request still runs.
+pub async fn require_jetstream(
+    connection: &Connection,
+    settings: &ConnectionSettings,
+) -> Result<(), NatsError> {
+    use async_nats::jetstream::context::AccountErrorKind;
+    let shown = redact_url(&settings.url);
+    if !connection.client.server_info().jetstream {
+        return Err(NatsError::Settings(format!(
+            "{shown} has JetStream disabled; kvop needs it (start nats-server with -js, or give it a jetstream {{}} block)"
+        )));
+    }
+    let place = match (&settings.js_domain, &settings.js_api_prefix) {
+        (Some(domain), _) => {
+            format!("in domain {domain:?} (--js-domain, NATS_JS_DOMAIN): is the domain right?")
+        }
+        (None, Some(prefix)) => format!(
+            "under the API prefix {prefix:?} (--js-api-prefix): is the prefix right, and imported into this account?"
+        ),
+        (None, None) => return Ok(()),
+    };
+    match connection.jetstream.query_account().await {
+        Err(error) if matches!(error.kind(), AccountErrorKind::JetStreamUnavailable) => {
+            Err(NatsError::Settings(format!(
+                "{shown} has JetStream, but nothing answers {place}"
+            )))
+        }
+        Err(error) => {
+            tracing::debug!(%error, "JetStream account info not available; going on");
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 fn parse_servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, NatsError> {
     urls.split(',')
         .map(str::trim)

@@ -441,3 +441,16 @@ pub async fn connect_url(url: &str) -> async_nats::Client {
     }
     .unwrap_or_else(|error| panic!("connect to NATS: {error}"))
 }
+
+/// `kvop` against a server that may still be starting: retried while it cannot connect
+/// (for servers a test starts by hand, without `NatsServer`'s wait).
+pub async fn kvop_eventually_listening(url: &str, args: &[&str]) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let run = kvop(url, args).await;
+        if !run.stderr.contains("cannot reach NATS") || Instant::now() > deadline {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
