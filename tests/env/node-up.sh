@@ -5,7 +5,7 @@
 # bridge, host-local, portmap and firewall plugins). No registry is needed: the pause
 # image (and a busybox image for test pods) is built locally and imported.
 #
-# Usage: tests/env/node-up.sh DIR
+# Usage: tests/env/node-up.sh DIR     (or --check: can this machine run a node at all?)
 #   DIR receives the PKI, every daemon's config, state, log and pid file, and `env`
 #   (shell-sourceable: KUBECONFIG, KVOP_NODE_NATS_HOST, KVOP_NODE_CONTAINERD, ...).
 #   The last line of stdout is the admin kubeconfig path. Stop it with node-down.sh DIR.
@@ -45,10 +45,16 @@ cannot_run() {
     exit "$SKIP_EXIT"
 }
 
-check_machine() {
+# What no install step can fix: root, cgroups, a Debian-like system for the packages.
+check_host() {
     [[ "$(id -u)" == 0 ]] || cannot_run "it needs root (containerd, the kubelet, iptables and a bridge)"
     [[ -d /sys/fs/cgroup ]] && [[ -n "$(ls /sys/fs/cgroup 2>/dev/null)" ]] ||
         cannot_run "no cgroup filesystem at /sys/fs/cgroup"
+    command -v dpkg-query >/dev/null 2>&1 || cannot_run "no dpkg/apt to install containerd, runc and the CNI plugins"
+}
+
+check_machine() {
+    check_host
     [[ -x "$KUBELET_BIN" && -x "$KUBE_PROXY_BIN" && -x "$KCM_BIN" && -x "$SCHEDULER_BIN" && -x "$PAUSE_BIN" ]] ||
         die "the node's programs are not built; run tests/env/k8s-build.sh --node first"
     [[ -x "$KUBE_APISERVER_BIN" && -x "$ETCD_BIN" ]] || die "no kube-apiserver/etcd; run tests/env/k8s-build.sh first"
@@ -329,7 +335,13 @@ on_exit() {
 }
 
 main() {
-    (( $# == 1 )) || { echo "usage: $0 DIR" >&2; exit 2; }
+    # --check: only whether this machine can run a node (exit 0, or 3 with `skipped:`),
+    # before anyone spends minutes building the node's programs.
+    if [[ "${1:-}" == --check ]]; then
+        check_host
+        exit 0
+    fi
+    (( $# == 1 )) || { echo "usage: $0 DIR | --check" >&2; exit 2; }
     check_machine
     ensure_packages
     mkdir -p "$1" "$KVOP_CACHE"
