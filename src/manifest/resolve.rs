@@ -20,6 +20,7 @@ pub(super) fn resolve(
     buckets: &[DesiredBucket],
     entries: &mut [DesiredEntry],
     bucket_refs: &[BucketRef],
+    invalid_buckets: &[(ObjectRef, Origin)],
     manager: &str,
 ) -> Vec<LoadError> {
     let mut errors = Vec::new();
@@ -69,11 +70,22 @@ pub(super) fn resolve(
             .get(&(namespace.clone(), reference.clone()))
             .map(|index| &buckets[*index])
         else {
+            let invalid = invalid_buckets
+                .iter()
+                .find(|(owner, _)| owner.namespace == *namespace && owner.name == *reference);
+            let message = match invalid {
+                Some((_, origin)) => format!(
+                    "the KeyValueBucket {reference:?} in namespace {namespace:?} is declared at {origin} but invalid (see its problems)"
+                ),
+                None => format!(
+                    "no KeyValueBucket named {reference:?} in namespace {namespace:?} is declared in the manifests"
+                ),
+            };
             errors.push(LoadError {
-                    origin: at_ref(entry),
-                    field: Some("spec.bucketRef.name".into()),
-                    message: format!("no KeyValueBucket named {reference:?} in namespace {namespace:?} is declared in the manifests"),
-                });
+                origin: at_ref(entry),
+                field: Some("spec.bucketRef.name".into()),
+                message,
+            });
             continue;
         };
         entry.bucket = bucket.name.clone();

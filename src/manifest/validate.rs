@@ -28,6 +28,9 @@ pub(super) struct Collector<'a> {
     entries: Vec<DesiredEntry>,
     // Entry → its bucketRef, resolved in `finish`.
     bucket_refs: Vec<BucketRef<'a>>,
+    // Buckets declared with problems of their own: their entries are told so, not that
+    // the bucket is not declared.
+    invalid_buckets: Vec<(ObjectRef, Origin)>,
     skipped: Vec<String>,
     errors: Vec<LoadError>,
 }
@@ -65,6 +68,7 @@ impl<'a> Collector<'a> {
             buckets: Vec::new(),
             entries: Vec::new(),
             bucket_refs: Vec::new(),
+            invalid_buckets: Vec::new(),
             skipped: Vec::new(),
             errors: Vec::new(),
         }
@@ -75,6 +79,7 @@ impl<'a> Collector<'a> {
         self.buckets.extend(other.buckets);
         self.entries.extend(other.entries);
         self.bucket_refs.extend(other.bucket_refs);
+        self.invalid_buckets.extend(other.invalid_buckets);
         self.skipped.extend(other.skipped);
         self.errors.extend(other.errors);
     }
@@ -142,8 +147,9 @@ impl<'a> Collector<'a> {
                 .push(context.error(field, format!("unknown field {field:?}")));
         }
         if kind == "KeyValueBucket" {
-            if let Some(resource) = self.deserialize::<KeyValueBucket>(&context) {
-                self.add_bucket(&context, resource);
+            match self.deserialize::<KeyValueBucket>(&context) {
+                Some(resource) => self.add_bucket(&context, resource),
+                None => self.invalid_bucket(&context, object),
             }
         } else if let Some(resource) = self.deserialize::<KeyValueEntry>(&context) {
             self.add_entry(&context, resource);
@@ -216,14 +222,32 @@ impl<'a> Collector<'a> {
                 "per-bucket connections and their Secrets are read by the Kubernetes operator only; in standalone mode use --nats-url and the credential flags",
             ));
         }
-        match spec::desired_bucket(owner, context.origin(), &resource) {
+        match spec::desired_bucket(owner.clone(), context.origin(), &resource) {
             Ok(bucket) if resource.spec.connection.is_none() => self.buckets.push(bucket),
-            Ok(_) => {}
+            Ok(_) => self.invalid_buckets.push((owner, context.origin())),
             Err(problems) => {
                 for (field, message) in problems {
                     self.errors.push(context.error(&field, message));
                 }
+                self.invalid_buckets.push((owner, context.origin()));
             }
+        }
+    }
+
+    /// Records a bucket whose document could not be read as one, by the name it gives.
+    fn invalid_bucket(
+        &mut self,
+        context: &Context,
+        object: &serde_json::Map<String, serde_json::Value>,
+    ) {
+        let metadata = object.get("metadata");
+        let field = |name: &str| metadata.and_then(|m| m.get(name)).and_then(|v| v.as_str());
+        if let Some(name) = field("name") {
+            let owner = ObjectRef {
+                namespace: field("namespace").unwrap_or("default").to_string(),
+                name: name.to_string(),
+            };
+            self.invalid_buckets.push((owner, context.origin()));
         }
     }
 
@@ -278,6 +302,7 @@ impl<'a> Collector<'a> {
             &self.buckets,
             &mut self.entries,
             &self.bucket_refs,
+            &self.invalid_buckets,
             &self.options.manager,
         );
         self.errors.extend(problems);
