@@ -106,9 +106,11 @@ pub fn load(inputs: &[Input], options: &LoadOptions) -> Result<Loaded, LoadError
     let mut documents: Vec<(&str, yaml::Document)> = Vec::new();
     for (name, text) in &sources {
         match yaml::parse_documents(text) {
-            Ok(parsed) => {
-                documents.extend(parsed.into_iter().map(|document| (name.as_str(), document)))
-            }
+            Ok(parsed) => documents.extend(
+                expand_lists(parsed)
+                    .into_iter()
+                    .map(|document| (name.as_str(), document)),
+            ),
             Err(error) => errors.push(LoadError {
                 origin: Origin {
                     source: name.clone(),
@@ -141,7 +143,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Loaded,
             message: format!("invalid YAML: {}", error.message),
         }])
     })?;
-    let documents: Vec<(&str, yaml::Document)> = documents
+    let documents: Vec<(&str, yaml::Document)> = expand_lists(documents)
         .into_iter()
         .map(|document| (name, document))
         .collect();
@@ -151,6 +153,18 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Loaded,
     } else {
         Err(LoadErrors(errors))
     }
+}
+
+/// A `v1 List` document (`kubectl get kvb,kve -o yaml`) stands for its items.
+fn expand_lists(documents: Vec<yaml::Document>) -> Vec<yaml::Document> {
+    let mut expanded = Vec::with_capacity(documents.len());
+    for document in documents {
+        match document.list_items() {
+            Some(items) => expanded.extend(items),
+            None => expanded.push(document),
+        }
+    }
+    expanded
 }
 
 /// Below this many documents they are checked on one thread.
@@ -270,6 +284,61 @@ mod tests {
         assert_eq!(errors.0.len(), 1);
         // Document 4,321 starts after the 5-line bucket and 4,321 entries of 9 lines.
         assert_eq!(errors.0[0].origin.line, 5 + 4_321 * 9 + 8, "{}", errors);
+        assert_eq!(errors.0[0].field.as_deref(), Some("spec.key"));
+    }
+
+    /// What `kubectl get kvb,kve -o yaml` prints, trimmed.
+    const LIST: &str = "apiVersion: v1
+kind: List
+metadata:
+  resourceVersion: \"\"
+items:
+- apiVersion: kvop.dev/v1alpha1
+  kind: KeyValueBucket
+  metadata:
+    name: b
+    namespace: apps
+    resourceVersion: \"42\"
+  spec:
+    history: 3
+- apiVersion: kvop.dev/v1alpha1
+  kind: KeyValueEntry
+  metadata:
+    name: e
+    namespace: apps
+  spec:
+    bucketRef:
+      name: b
+    key: k
+    value: v
+  status:
+    revision: 7
+";
+
+    #[test]
+    fn a_kubectl_list_declares_its_items() {
+        let options = LoadOptions {
+            manager: "kvop".into(),
+        };
+        let loaded = load_str("list.yaml", LIST, &options).expect("a List of our kinds");
+        assert_eq!(loaded.desired.buckets.len(), 1);
+        assert_eq!(loaded.desired.entries.len(), 1);
+        assert_eq!(
+            loaded.desired.entries[0].origin.line, 14,
+            "the item's own line"
+        );
+        assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+    }
+
+    #[test]
+    fn a_problem_in_a_list_item_names_the_items_line() {
+        let options = LoadOptions {
+            manager: "kvop".into(),
+        };
+        let errors = load_str("list.yaml", &LIST.replace("key: k", "key: a..b"), &options)
+            .expect_err("a bad key");
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].origin.line, 22, "{errors}");
         assert_eq!(errors.0[0].field.as_deref(), Some("spec.key"));
     }
 }

@@ -26,9 +26,13 @@ pub struct Document {
     pub line: u64,
     pub value: serde_json::Value,
     /// Line of each node by dotted path (`spec.history`, `spec.sources[0].name`).
-    lines: OnceLock<BTreeMap<String, u64>>,
+    /// Shared (`Arc`) with the items of a `List`.
+    lines: OnceLock<Arc<BTreeMap<String, u64>>>,
     /// The document's text, to find field lines when they are first asked for.
     source: Option<DocumentText>,
+    /// For an item of a `kind: List` document: its path there (`items[2]`), which
+    /// prefixes every field path asked for.
+    prefix: Option<String>,
 }
 
 /// Where a document's text is: a range of its file's text, which starts on line
@@ -44,7 +48,15 @@ impl Document {
     /// The line of `path`, or of its nearest ancestor that exists in the document.
     pub fn line_of(&self, path: &str) -> u64 {
         let lines = self.lines();
-        let mut candidate = path;
+        let prefixed;
+        let mut candidate = match &self.prefix {
+            Some(prefix) if path.is_empty() => prefix.as_str(),
+            Some(prefix) => {
+                prefixed = format!("{prefix}.{path}");
+                prefixed.as_str()
+            }
+            None => path,
+        };
         loop {
             if let Some(line) = lines.get(candidate) {
                 return *line;
@@ -56,11 +68,37 @@ impl Document {
         }
     }
 
+    /// The items of a `v1 List` (what `kubectl get -o yaml` prints for several objects),
+    /// each a document of its own that finds its fields' lines in this one; `None` for
+    /// any other document.
+    pub fn list_items(&self) -> Option<Vec<Document>> {
+        let object = self.value.as_object()?;
+        let is_list = object.get("apiVersion").and_then(|v| v.as_str()) == Some("v1")
+            && object.get("kind").and_then(|v| v.as_str()) == Some("List");
+        let items = object.get("items")?.as_array().filter(|_| is_list)?;
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    let path = format!("items[{index}]");
+                    Document {
+                        line: self.line_of(&path),
+                        value: item.clone(),
+                        lines: self.lines.clone(),
+                        source: self.source.clone(),
+                        prefix: Some(path),
+                    }
+                })
+                .collect(),
+        )
+    }
+
     /// The line of every node by dotted path.
     pub fn lines(&self) -> &BTreeMap<String, u64> {
         self.lines.get_or_init(|| {
             let Some(text) = &self.source else {
-                return BTreeMap::new();
+                return Arc::default();
             };
             // The text parsed once already; parsed again it gives the same document.
             parse_spanned(&text.file[text.range.clone()], text.offset)
@@ -142,6 +180,7 @@ fn parse_slices(file: &Arc<str>, slices: &[Slice]) -> Result<Vec<Document>, Synt
         match values.len() {
             0 => {}
             1 => documents.push(Document {
+                prefix: None,
                 line: first_content_line(text) + slice.offset,
                 value: values.pop().unwrap_or_default(),
                 lines: OnceLock::new(),

@@ -24,9 +24,10 @@ pub(super) fn parse_spanned(text: &str, offset: u64) -> Result<Vec<Document>, Sy
             let value = node.into_json(String::new(), &mut lines);
             lines.values_mut().for_each(|line| *line += offset);
             Document {
+                prefix: None,
                 line,
                 value,
-                lines: OnceLock::from(lines),
+                lines: OnceLock::from(std::sync::Arc::new(lines)),
                 source: None,
             }
         })
