@@ -57,7 +57,10 @@ operator_warnings() {
         return 0
     fi
     echo "node-test: kvop's pods logged $(wc -l <<<"$warnings") warnings or errors; distinct messages:" >&2
-    sed -E 's/.*"level":"([A-Z]+)".*"message":"([^"]*)".*/  \1 \2/' <<<"$warnings" | sort | uniq -c >&2
+    sed -E 's/.*"level":"([A-Z]+)".*"message":"([^"]*)".*/  \1 \2/' <<<"$warnings" | sort | uniq -c >&2 || true
+    # The fields (object, reason, error) say what happened; kvop never logs a secret.
+    echo "node-test: the first of them in full:" >&2
+    head -n 5 <<<"$warnings" | cut -c1-600 >&2 || true
 }
 
 cleanup() {
