@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -128,92 +126,6 @@ fn leader_gauge(metrics: &str) -> Option<i64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-/// `kvop run` as a process the test stops with SIGTERM and whose exit status it reads
-/// (`support::k8s::Operator` can only kill). Killed when dropped.
-struct Terminable {
-    child: Child,
-    log: PathBuf,
-    metrics_port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Terminable {
-    /// Started as `Operator::start` starts it.
-    fn start(namespace: &str, nats_url: &str, extra: &[String]) -> Terminable {
-        Terminable::start_on(&plane().kubeconfig, namespace, nats_url, extra)
-    }
-
-    /// The same against another plane.
-    fn start_on(
-        kubeconfig: &std::path::Path,
-        namespace: &str,
-        nats_url: &str,
-        extra: &[String],
-    ) -> Terminable {
-        let dir = tempfile::tempdir().expect("operator dir");
-        let log = dir.path().join("operator.log");
-        let metrics_port = support::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_kvop"))
-            .args(["run", "--namespace", namespace])
-            .args(["--status-interval", "1s", "--resync-interval", "1m"])
-            .args(["--log-level", "info,kvop=debug"])
-            .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
-            .args(extra)
-            .env("KUBECONFIG", kubeconfig)
-            .env("NATS_URL", nats_url)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("start kvop run");
-        Terminable {
-            child,
-            log,
-            metrics_port,
-            _dir: dir,
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the process to exit by itself.
-    async fn exited(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {timeout:?}:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Sends SIGTERM and waits for the process to exit.
-    async fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        self.exited(timeout).await
-    }
-}
-
-impl Drop for Terminable {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- terminated operator's log ---\n{}", self.logs());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The Lease's spec as `initial` had it, then at every change after it, until `until`
 /// holds it.
 async fn lease_history(leases: Api<Lease>, initial: Lease, until: &'static str) -> Vec<LeaseSpec> {
@@ -244,7 +156,13 @@ async fn a_terminated_leader_releases_its_lease_and_the_standby_takes_over_at_on
     let client = admin().await;
     let ns = namespace(&client, "release").await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
-    let mut a = Terminable::start(&ns, &nats.url(), &candidate(&ns, "instance-a"));
+    let args_a = candidate(&ns, "instance-a");
+    let mut a = Operator::start(
+        &plane().kubeconfig,
+        &ns,
+        &nats.url(),
+        &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     wait_until("instance-a leads", Duration::from_secs(30), || async {
         (holder(&leases).await? == "instance-a").then_some(())
     })
@@ -553,11 +471,12 @@ async fn a_leader_that_cannot_renew_stops_before_its_lease_can_expire() {
     let client = client_for(&private.kubeconfig).await;
     install_crds(&client).await;
     let ns = namespace(&client, "deadline").await;
-    let mut leader = Terminable::start_on(
+    let args = candidate(&ns, "frozen-out");
+    let mut leader = Operator::start(
         &private.kubeconfig,
         &ns,
         &nats.url(),
-        &candidate(&ns, "frozen-out"),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
     wait_until("the instance to lead", Duration::from_secs(30), || async {

@@ -197,6 +197,34 @@ impl Operator {
     pub async fn metrics(&self) -> String {
         scrape_metrics(self.metrics_port).await
     }
+
+    /// Waits for the process to exit by itself, and returns how it did.
+    pub async fn exited(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().expect("the operator was killed");
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {timeout:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then [`Operator::exited`].
+    pub async fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let pid = self.pid().expect("the operator was killed");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -TERM {pid}");
+        self.exited(timeout).await
+    }
 }
 
 /// The /metrics text of an operator listening on `port`, empty while it does not answer.
