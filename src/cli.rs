@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::nats::ConnectionSettings;
-use crate::nats::connect::Material;
+use crate::nats::Material;
 
 /// kvop keeps NATS JetStream Key-Value buckets and keys exactly as declared.
 #[derive(Debug, Parser)]
@@ -154,7 +154,7 @@ pub struct ReconcileArgs {
     pub manager: String,
 
     /// Writes in flight per bucket (1 to 4096).
-    #[arg(long, env = "KVOP_WINDOW", default_value_t = crate::nats::write::DEFAULT_WINDOW, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::nats::write::MAX_IN_FLIGHT as u64))]
+    #[arg(long, env = "KVOP_WINDOW", default_value_t = crate::nats::DEFAULT_WINDOW, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::nats::MAX_IN_FLIGHT as u64))]
     pub window: usize,
 
     #[command(flatten)]

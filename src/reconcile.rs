@@ -3,15 +3,9 @@
 
 use std::time::Instant;
 
-use async_nats::connection::State;
-
 use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
 use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_value_sizes};
-use crate::nats::observe::{observe, stream_state};
-use crate::nats::{
-    ConnectionSettings, NatsError,
-    connect::{connect, require_jetstream},
-};
+use crate::nats::{Connection, ConnectionSettings, NatsError, connect, observe, require_jetstream};
 use crate::observed::Observed;
 use crate::output;
 use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
@@ -71,7 +65,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
     let desired = loaded.desired;
     let connection = connect(&options.connection).await?;
     require_jetstream(&connection, &options.connection).await?;
-    let observed = observe(&connection.jetstream, &desired, options.prune).await?;
+    let observed = observe(&connection, &desired, options.prune).await?;
     // Limits only the server knows, checked before the first write.
     let size_errors = check_value_sizes(
         &desired,
@@ -138,13 +132,9 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
             window: options.window,
             ride_out: true,
         };
-        let applied = apply(
-            &connection.jetstream,
-            &plan,
-            &desired,
-            &apply_options,
-            &|| progress.tick(),
-        )
+        let applied = apply(&connection, &plan, &desired, &apply_options, &|| {
+            progress.tick()
+        })
         .await;
         progress.finish();
         // The outcome restates every key problem; bucket problems were never attempted.
@@ -155,7 +145,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         }
         outcome = Some(applied);
     }
-    let status = status_after(&connection.jetstream, &plan, &observed, outcome.as_ref()).await;
+    let status = status_after(&connection, &plan, &observed, outcome.as_ref()).await;
     let exit_code = if !problems.is_empty() {
         EXIT_ERROR
     } else if options.detailed_exitcode && plan.has_changes() {
@@ -247,19 +237,24 @@ fn refuse_empty_prune(plan: &Plan, options: &ReconcileOptions) -> Result<(), Rec
 /// Fresh statistics after writing (or the observed ones on a dry run), with live key
 /// counts derived from the sweep and the outcome.
 async fn status_after(
-    jetstream: &async_nats::jetstream::Context,
+    connection: &Connection,
     plan: &Plan,
     observed: &Observed,
     outcome: Option<&Outcome>,
 ) -> Vec<crate::api::KeyValueBucketStatus> {
     let mut status = Vec::new();
     // Without a connection each stream info would wait out its timeout for nothing.
-    let connected = jetstream.client().connection_state() == State::Connected;
+    let connected = connection.is_connected();
     for (index, bucket) in plan.buckets.iter().enumerate() {
         let seen = observed.buckets.get(&bucket.bucket);
         let stream = match outcome {
             Some(_) if !connected => None,
-            Some(_) => stream_state(jetstream, &bucket.bucket).await.ok().flatten(),
+            Some(_) => connection
+                .bucket(&bucket.bucket)
+                .state()
+                .await
+                .ok()
+                .flatten(),
             None => seen.and_then(|seen| seen.stream.clone()),
         };
         let Some(stream) = stream else { continue };

@@ -621,17 +621,16 @@ fn background_settings(url: &str) -> kvop::nats::ConnectionSettings {
 async fn classified_request(connection: &kvop::nats::Connection) -> kvop::nats::NatsError {
     let request = async_nats::Request::new().timeout(Some(Duration::from_secs(1)));
     let error = connection
-        .client
+        .raw_client()
         .send_request("$JS.API.INFO", request)
         .await
         .expect_err("no answer");
-    kvop::nats::errors::classify(&error)
+    connection.classify(&error)
 }
 
 /// Refused credentials, not a transient timeout: the operator then reports `Unauthorized`
 /// and retries slowly instead of backing off fast against a server that will not change
-/// its mind. (The message names the first refusal this process saw within 12 s, which,
-/// with the other test here running at the same time, may be either test's.)
+/// its mind.
 fn assert_refused_credentials(error: &kvop::nats::NatsError) {
     assert_eq!(error.reason(), "Unauthorized", "{error}");
     assert!(!error.is_transient(), "{error}");
@@ -654,7 +653,7 @@ async fn a_background_connection_with_a_wrong_password_reports_refused_credentia
         password: Some("alice-WRONG-pw".into()),
         ..background_settings(&server.url())
     };
-    let connection = kvop::nats::connect::connect(&settings)
+    let connection = kvop::nats::connect(&settings)
         .await
         .expect("connects in the background");
     let error = classified_request(&connection).await;
@@ -671,15 +670,13 @@ async fn a_user_jwt_that_expires_while_connected_reports_refused_credentials() {
     let expires = now + 3;
     let user = User::new(&operator, keys.path(), "short", now, Some(expires));
     let settings = kvop::nats::ConnectionSettings {
-        creds: Some(kvop::nats::connect::Material::File(user.creds.clone())),
+        creds: Some(kvop::nats::Material::File(user.creds.clone())),
         ..background_settings(&server.url())
     };
-    let connection = kvop::nats::connect::connect(&settings)
-        .await
-        .expect("connects");
+    let connection = kvop::nats::connect(&settings).await.expect("connects");
     let info = async_nats::Request::new().timeout(Some(Duration::from_secs(1)));
     connection
-        .client
+        .raw_client()
         .send_request("$JS.API.INFO", info)
         .await
         .expect("answered while the JWT is valid");

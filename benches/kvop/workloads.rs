@@ -425,6 +425,13 @@ async fn raw_conditional_updates(js: &jetstream::Context, count: usize) -> Durat
 async fn status_refresh() -> Row {
     let server = NatsServer::start();
     let js = server.jetstream().await;
+    let kvop_connection = kvop::nats::connect(&kvop::nats::ConnectionSettings {
+        url: server.url(),
+        client_name: "kvop-bench".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("kvop connects");
     let mut times = Vec::new();
     for keys in [1_000usize, 1_000_000] {
         let name = format!("status{keys}");
@@ -451,7 +458,9 @@ async fn status_refresh() -> Row {
         let mut raw_samples = Vec::new();
         for _ in 0..RUNS * 4 {
             let started = Instant::now();
-            kvop::nats::observe::stream_state(&js, &name)
+            kvop_connection
+                .bucket(&name)
+                .state()
                 .await
                 .expect("status")
                 .expect("exists");

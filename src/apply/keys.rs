@@ -1,24 +1,16 @@
-//! Writing a bucket's keys in rounds: the planned writes, pipelined, then the keys whose
-//! write conflicted or failed transiently, read again and decided again, until they
-//! settle, the rounds run out or riding out the failures takes too long.
+//! Writing a bucket's keys in rounds: a write round sends the writes decided so far,
+//! pipelined; the keys whose write conflicted or failed transiently are then read again
+//! and decided again in a re-read round, until they settle, the rounds run out or riding
+//! out the failures takes too long.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use async_nats::connection::State;
-use async_nats::jetstream;
-
 use super::{ApplyOptions, EntryOutcome, EntryResult};
 use crate::desired::{Desired, DesiredEntry};
-use crate::nats::errors::classify;
-use crate::nats::reread::{Reread, reread_keys};
-use crate::nats::write::{Write, WriteOp, WriteResult, write_all};
-use crate::nats::{NatsError, stream_name};
-use crate::observed::{ObservedKey, Operation};
-use crate::plan::{BucketPlan, EntryAction, decide_entry};
-
-/// Times a key is re-read and re-decided after a revision conflict before giving up.
-pub const CONFLICT_RETRIES: usize = 3;
+use crate::nats::{Bucket, NatsError, Reread, Write, WriteOp, WriteResult};
+use crate::observed::ObservedKey;
+use crate::plan::{BucketPlan, EntryAction, decide_entry, decide_undeclared};
 
 /// Write rounds per bucket: the first, then re-decided keys after conflicts and transient
 /// failures.
@@ -31,140 +23,202 @@ const RIDE_OUT: Duration = Duration::from_secs(15);
 /// Writes every key change of a bucket, then re-decides conflicting keys a bounded
 /// number of times.
 pub(super) async fn apply_entries(
-    jetstream: &jetstream::Context,
+    bucket: &Bucket,
     plan: &BucketPlan,
     desired: &Desired,
     options: &ApplyOptions,
     on_write: &(dyn Fn() + Sync),
 ) -> Vec<EntryOutcome> {
-    let declared: HashMap<&str, &DesiredEntry> = desired
-        .entries_of(&plan.bucket)
-        .map(|entry| (entry.key.as_str(), entry))
-        .collect();
-    let mut outcomes: Vec<EntryOutcome> = Vec::with_capacity(plan.entries.len());
-    // (index into outcomes, verb, write) of every key still to write.
-    let mut pending: Vec<(usize, &'static str, Write)> = Vec::new();
-    for entry in &plan.entries {
-        let result = match write_for(&entry.key, &entry.owner, &entry.action) {
-            Ok(write) => {
-                pending.push((outcomes.len(), entry.action.verb(), write));
-                EntryResult::NotAttempted {
-                    reason: "interrupted".into(),
-                }
-            }
-            Err(settled) => settled,
-        };
-        outcomes.push(EntryOutcome {
-            key: entry.key.clone(),
-            owner: entry.owner.clone(),
-            result,
-            conflicts: 0,
-            retries: 0,
-        });
-    }
-    // Keys to read again and decide again: after a revision conflict (someone wrote in
-    // between), or a transient failure (an election, a stall), after which the write may
-    // or may not have landed. Re-deciding from the stored state never writes twice.
-    let mut reread: Vec<usize> = Vec::new();
-    let mut wait = false;
-    let mut stream = None;
-    // Riding out unavailability ends at a deadline too: against a server that is gone,
-    // every round also waits out request timeouts.
-    let mut give_up_at: Option<Instant> = None;
+    let mut rounds = Rounds::new(plan, desired, options);
     for round in 0..ROUNDS {
-        let last_round =
-            round + 1 == ROUNDS || give_up_at.is_some_and(|deadline| Instant::now() >= deadline);
-        if !reread.is_empty() {
-            if wait {
+        let last_round = round + 1 == ROUNDS
+            || rounds
+                .give_up_at
+                .is_some_and(|deadline| Instant::now() >= deadline);
+        if !rounds.reread.is_empty() {
+            if rounds.wait {
                 tokio::time::sleep(retry_delay(round)).await;
-                give_up_at.get_or_insert_with(|| Instant::now() + RIDE_OUT);
+                rounds
+                    .give_up_at
+                    .get_or_insert_with(|| Instant::now() + RIDE_OUT);
             }
-            // While the client is reconnecting, every request would wait out its timeout.
-            if jetstream.client().connection_state() != State::Connected {
-                if options.ride_out && !last_round {
-                    wait = true;
-                    continue;
-                }
-                let error = NatsError::Unavailable("the connection to NATS was lost".into());
-                for index in reread.drain(..) {
-                    outcomes[index].result = EntryResult::Failed {
-                        error: error.clone(),
-                    };
-                }
-                break;
+            match rounds.reread_round(bucket, last_round).await {
+                Next::Write => {}
+                Next::Wait => continue,
+                Next::Stop => break,
             }
-            if stream.is_none() {
-                match jetstream.get_stream(stream_name(&plan.bucket)).await {
-                    Ok(found) => stream = Some(found),
-                    Err(error) => {
-                        let error = classify(&error);
-                        if error.is_transient() && !last_round && options.ride_out {
-                            wait = true;
-                            continue;
-                        }
-                        for index in reread.drain(..) {
-                            outcomes[index].result = EntryResult::Failed {
-                                error: error.clone(),
-                            };
-                        }
-                        break;
-                    }
-                }
-            }
-            let Some(stream) = stream.as_ref() else { break };
-            let keys: Vec<String> = reread
-                .iter()
-                .map(|&index| outcomes[index].key.clone())
-                .collect();
-            let reads = reread_keys(stream, &plan.bucket, &keys).await;
-            let retry_later = !last_round && options.ride_out;
-            let mut again = Vec::new();
-            for (index, read) in reread.drain(..).zip(reads) {
-                let current = match read {
-                    Reread::Read(current) => current,
-                    // The result stays the failure that brought the key here.
-                    Reread::Postponed => {
-                        if retry_later {
-                            again.push(index);
-                        }
-                        continue;
-                    }
-                    Reread::Failed(error) => {
-                        if error.is_transient() && retry_later {
-                            again.push(index);
-                        }
-                        outcomes[index].result = EntryResult::Failed { error };
-                        continue;
-                    }
-                };
-                let key = &outcomes[index].key;
-                let action = redecide(&declared, key, current, &options.manager);
-                match write_for(key, &outcomes[index].owner, &action) {
-                    Ok(write) => pending.push((index, action.verb(), write)),
-                    Err(settled) => outcomes[index].result = settled,
-                }
-            }
-            wait = !again.is_empty();
-            reread = again;
         }
-        if pending.is_empty() {
-            if reread.is_empty() {
+        if rounds.pending.is_empty() {
+            if rounds.reread.is_empty() {
                 break;
             }
             continue;
         }
-        let writes: Vec<Write> = pending.iter().map(|(_, _, write)| write.clone()).collect();
-        let results = write_all(
-            jetstream,
-            &plan.bucket,
-            &options.manager,
-            &writes,
-            options.window,
-            on_write,
-        )
-        .await;
-        for ((index, verb, _), result) in pending.drain(..).zip(results) {
-            outcomes[index].result = match result {
+        rounds.write_round(bucket, last_round, on_write).await;
+    }
+    rounds.outcomes
+}
+
+/// Where a re-read round leaves the bucket.
+enum Next {
+    /// Send the writes it decided.
+    Write,
+    /// Nothing could be read (NATS unavailable): wait and read again next round.
+    Wait,
+    /// Give up: the keys still in doubt keep their failure.
+    Stop,
+}
+
+/// The state carried from round to round.
+struct Rounds<'a> {
+    declared: HashMap<&'a str, &'a DesiredEntry>,
+    options: &'a ApplyOptions,
+    /// Every key of the plan, in plan order, with its result so far.
+    outcomes: Vec<EntryOutcome>,
+    /// (index into outcomes, verb, write) of every key to write in the next write round.
+    pending: Vec<(usize, &'static str, Write)>,
+    /// Keys to read again and decide again: after a revision conflict (someone wrote in
+    /// between), or a transient failure (an election, a stall), after which the write may
+    /// or may not have landed. Re-deciding from the stored state never writes twice.
+    reread: Vec<usize>,
+    /// Whether the next re-read waits first (after a transient failure, not a conflict).
+    wait: bool,
+    /// Riding out unavailability ends at a deadline too: against a server that is gone,
+    /// every round also waits out request timeouts.
+    give_up_at: Option<Instant>,
+}
+
+impl<'a> Rounds<'a> {
+    fn new(plan: &'a BucketPlan, desired: &'a Desired, options: &'a ApplyOptions) -> Rounds<'a> {
+        let mut rounds = Rounds {
+            declared: desired
+                .entries_of(&plan.bucket)
+                .map(|entry| (entry.key.as_str(), entry))
+                .collect(),
+            options,
+            outcomes: Vec::with_capacity(plan.entries.len()),
+            pending: Vec::new(),
+            reread: Vec::new(),
+            wait: false,
+            give_up_at: None,
+        };
+        for entry in &plan.entries {
+            let result = match write_for(&entry.key, &entry.owner, &entry.action) {
+                Ok(write) => {
+                    rounds
+                        .pending
+                        .push((rounds.outcomes.len(), entry.action.verb(), write));
+                    EntryResult::NotAttempted {
+                        reason: "interrupted".into(),
+                    }
+                }
+                Err(settled) => settled,
+            };
+            rounds.outcomes.push(EntryOutcome {
+                key: entry.key.clone(),
+                owner: entry.owner.clone(),
+                result,
+                conflicts: 0,
+                retries: 0,
+            });
+        }
+        rounds
+    }
+
+    /// Whether a key that failed transiently may be tried again in a later round.
+    fn may_retry(&self, last_round: bool) -> bool {
+        !last_round && self.options.ride_out
+    }
+
+    /// Reads the keys in doubt again and decides each one again from what is stored.
+    async fn reread_round(&mut self, bucket: &Bucket, last_round: bool) -> Next {
+        // While the client is reconnecting, every request would wait out its timeout.
+        if !bucket.is_connected() {
+            if self.may_retry(last_round) {
+                self.wait = true;
+                return Next::Wait;
+            }
+            self.fail_rereads(NatsError::Unavailable(
+                "the connection to NATS was lost".into(),
+            ));
+            return Next::Stop;
+        }
+        let keys: Vec<String> = self
+            .reread
+            .iter()
+            .map(|&index| self.outcomes[index].key.clone())
+            .collect();
+        let reads = match bucket.reread(&keys).await {
+            Ok(reads) => reads,
+            Err(error) => {
+                if error.is_transient() && self.may_retry(last_round) {
+                    self.wait = true;
+                    return Next::Wait;
+                }
+                self.fail_rereads(error);
+                return Next::Stop;
+            }
+        };
+        let retry_later = self.may_retry(last_round);
+        let mut again = Vec::new();
+        for (index, read) in std::mem::take(&mut self.reread).into_iter().zip(reads) {
+            let current = match read {
+                Reread::Read(current) => current,
+                // The result stays the failure that brought the key here.
+                Reread::Postponed => {
+                    if retry_later {
+                        again.push(index);
+                    }
+                    continue;
+                }
+                Reread::Failed(error) => {
+                    if error.is_transient() && retry_later {
+                        again.push(index);
+                    }
+                    self.outcomes[index].result = EntryResult::Failed { error };
+                    continue;
+                }
+            };
+            let action = self.redecide(&self.outcomes[index].key, current.as_ref());
+            match write_for(
+                &self.outcomes[index].key,
+                &self.outcomes[index].owner,
+                &action,
+            ) {
+                Ok(write) => self.pending.push((index, action.verb(), write)),
+                Err(settled) => self.outcomes[index].result = settled,
+            }
+        }
+        self.wait = !again.is_empty();
+        self.reread = again;
+        Next::Write
+    }
+
+    /// Sends the pending writes and sorts their results: settled, or to read again.
+    async fn write_round(
+        &mut self,
+        bucket: &Bucket,
+        last_round: bool,
+        on_write: &(dyn Fn() + Sync),
+    ) {
+        let writes: Vec<Write> = self
+            .pending
+            .iter()
+            .map(|(_, _, write)| write.clone())
+            .collect();
+        let results = bucket
+            .write_all(
+                &self.options.manager,
+                &writes,
+                self.options.window,
+                on_write,
+            )
+            .await;
+        let retry_later = self.may_retry(last_round);
+        for ((index, verb, _), result) in std::mem::take(&mut self.pending).into_iter().zip(results)
+        {
+            let outcome = &mut self.outcomes[index];
+            outcome.result = match result {
                 WriteResult::Written { revision } => EntryResult::Written {
                     action: verb,
                     revision,
@@ -172,15 +226,15 @@ pub(super) async fn apply_entries(
                 WriteResult::Failed(error)
                     if error.is_transient()
                         && !last_round
-                        && (options.ride_out || error == NatsError::Conflict) =>
+                        && (self.options.ride_out || error == NatsError::Conflict) =>
                 {
                     if error == NatsError::Conflict {
-                        outcomes[index].conflicts += 1;
+                        outcome.conflicts += 1;
                     } else {
-                        outcomes[index].retries += 1;
-                        wait = true;
+                        outcome.retries += 1;
+                        self.wait = true;
                     }
-                    reread.push(index);
+                    self.reread.push(index);
                     // Stays the result if the retries run out.
                     EntryResult::Failed { error }
                 }
@@ -188,9 +242,9 @@ pub(super) async fn apply_entries(
                 // Not sent, so nothing to doubt: the key is read and decided again in the
                 // next round like any other, without counting as a retry.
                 WriteResult::NotSent(error) => {
-                    if !last_round && options.ride_out {
-                        wait = true;
-                        reread.push(index);
+                    if retry_later {
+                        self.wait = true;
+                        self.reread.push(index);
                     }
                     EntryResult::NotAttempted {
                         reason: format!("not sent after an earlier failure: {error}"),
@@ -199,30 +253,22 @@ pub(super) async fn apply_entries(
             };
         }
     }
-    outcomes
-}
 
-/// The decision for a key read again: its declaration, or for a pruned key, delete it
-/// only while it is still this manager's and live.
-fn redecide(
-    declared: &HashMap<&str, &DesiredEntry>,
-    key: &str,
-    current: Option<ObservedKey>,
-    manager: &str,
-) -> EntryAction {
-    match declared.get(key) {
-        Some(entry) => decide_entry(entry, current.as_ref(), manager),
-        None => match current {
-            Some(current) if current.operation == Operation::Put && current.writer.is(manager) => {
-                EntryAction::Prune {
-                    expected_revision: current.revision,
-                }
-            }
-            Some(current) => EntryAction::Unchanged {
-                revision: current.revision,
-            },
-            None => EntryAction::Unchanged { revision: 0 },
-        },
+    fn fail_rereads(&mut self, error: NatsError) {
+        for index in std::mem::take(&mut self.reread) {
+            self.outcomes[index].result = EntryResult::Failed {
+                error: error.clone(),
+            };
+        }
+    }
+
+    /// The decision for a key read again, by the same rules as the plan: its
+    /// declaration, or for a pruned key, the rule for undeclared keys.
+    fn redecide(&self, key: &str, current: Option<&ObservedKey>) -> EntryAction {
+        match self.declared.get(key) {
+            Some(entry) => decide_entry(entry, current, &self.options.manager),
+            None => decide_undeclared(current, &self.options.manager),
+        }
     }
 }
 

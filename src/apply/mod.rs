@@ -5,16 +5,12 @@
 mod keys;
 mod outcome;
 
-use async_nats::jetstream;
 use futures::{FutureExt, StreamExt};
 
 use crate::desired::Desired;
-use crate::nats::errors::classify;
-use crate::nats::write::MAX_IN_FLIGHT;
-use crate::nats::{NatsError, retry, stream_config, stream_name};
+use crate::nats::{Connection, MAX_IN_FLIGHT};
 use crate::plan::{BucketAction, BucketPlan, Plan};
 
-pub use keys::CONFLICT_RETRIES;
 pub use outcome::{BucketOutcome, EntryOutcome, EntryResult, Outcome};
 
 /// Buckets applied at once (fewer when `--window` is so large that their writes together
@@ -38,7 +34,7 @@ pub struct ApplyOptions {
 /// Applies every bucket of the plan. `on_write` is called after each acknowledged or
 /// failed write (for progress).
 pub async fn apply(
-    jetstream: &jetstream::Context,
+    connection: &Connection,
     plan: &Plan,
     desired: &Desired,
     options: &ApplyOptions,
@@ -51,7 +47,7 @@ pub async fn apply(
         .iter()
         .enumerate()
         .map(|(index, bucket)| {
-            apply_bucket(jetstream, bucket, desired, options, on_write)
+            apply_bucket(connection, bucket, desired, options, on_write)
                 .map(move |outcome| (index, outcome))
         })
         .collect();
@@ -66,7 +62,7 @@ pub async fn apply(
 }
 
 async fn apply_bucket(
-    jetstream: &jetstream::Context,
+    connection: &Connection,
     plan: &BucketPlan,
     desired: &Desired,
     options: &ApplyOptions,
@@ -78,19 +74,18 @@ async fn apply_bucket(
         error: None,
         entries: Vec::new(),
     };
+    let bucket = connection.bucket(&plan.bucket);
     let bucket_error = match &plan.action {
         // Both are safe to repeat: create is idempotent for an identical config, update is
         // a read-modify-write.
-        BucketAction::Create { config } => retry::transient("creating the bucket", || {
-            ensure_created(jetstream, &plan.bucket, config)
-        })
-        .await
-        .err(),
-        BucketAction::Update { config, .. } => retry::transient("updating the bucket", || {
-            update(jetstream, &plan.bucket, config)
-        })
-        .await
-        .err(),
+        BucketAction::Create { config } => connection
+            .ride_out("creating the bucket", || bucket.create(config))
+            .await
+            .err(),
+        BucketAction::Update { config, .. } => connection
+            .ride_out("updating the bucket", || bucket.update(config))
+            .await
+            .err(),
         BucketAction::Unchanged
         | BucketAction::Blocked { .. }
         | BucketAction::Observe
@@ -122,39 +117,6 @@ async fn apply_bucket(
             .collect();
         return outcome;
     }
-    outcome.entries = keys::apply_entries(jetstream, plan, desired, options, on_write).await;
+    outcome.entries = keys::apply_entries(&bucket, plan, desired, options, on_write).await;
     outcome
-}
-
-/// Creates the bucket's stream; an identical existing stream counts as created.
-pub async fn ensure_created(
-    jetstream: &jetstream::Context,
-    bucket: &str,
-    config: &crate::desired::BucketConfig,
-) -> Result<(), NatsError> {
-    let stream = stream_config::build(bucket, config).map_err(NatsError::Other)?;
-    jetstream
-        .create_stream(stream)
-        .await
-        .map(|_| ())
-        .map_err(|error| classify(&error))
-}
-
-/// Read-modify-write of the stream config: fields kvop does not manage are kept.
-pub async fn update(
-    jetstream: &jetstream::Context,
-    bucket: &str,
-    config: &crate::desired::BucketConfig,
-) -> Result<(), NatsError> {
-    let stream = jetstream
-        .get_stream(stream_name(bucket))
-        .await
-        .map_err(|error| classify(&error))?;
-    let mut current = stream.cached_info().config.clone();
-    stream_config::set_managed_fields(&mut current, bucket, config).map_err(NatsError::Other)?;
-    jetstream
-        .update_stream(current)
-        .await
-        .map(|_| ())
-        .map_err(|error| classify(&error))
 }

@@ -24,10 +24,8 @@ use super::error::ControllerError;
 use super::status::{apply_status, now, ready_and_synced};
 use super::{FINALIZER, object_ref, origin};
 use crate::api::{BucketDeletionPolicy, KeyValueBucket, KeyValueBucketStatus, ManagementPolicy};
-use crate::apply::{ensure_created, update};
 use crate::desired::DesiredBucket;
-use crate::nats::NatsError;
-use crate::nats::observe::stream_state;
+use crate::nats::{Bucket, Deleted, NatsError};
 use crate::observed::{ObservedBucket, ObservedStream};
 use crate::plan::{BucketAction, decide_bucket};
 use crate::report::bucket_status;
@@ -89,8 +87,8 @@ async fn apply(
         Ok(connected) => connected,
         Err(error) => return Err(report_failure(api, bucket, &previous, error).await),
     };
-    let jetstream = &connection.jetstream;
-    let synced = sync(&desired, jetstream, context, previous.created.is_some()).await;
+    let handle = connection.bucket(&desired.name);
+    let synced = sync(&desired, &handle, context, previous.created.is_some()).await;
     let (action, stream) = match synced {
         Ok(done) => done,
         Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
@@ -116,8 +114,8 @@ async fn apply(
     let view = stream.as_ref().and_then(|stream| {
         context.views.ensure(
             bucket,
+            &connection,
             &desired.name,
-            jetstream,
             connection_key,
             &stream.stats.created,
         )
@@ -202,12 +200,12 @@ const RECREATE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// the status shows the bucket existed, so a missing stream was deleted (by anyone).
 async fn sync(
     desired: &DesiredBucket,
-    jetstream: &async_nats::jetstream::Context,
+    bucket: &Bucket,
     context: &Context,
     existed_before: bool,
 ) -> Result<(BucketAction, Option<ObservedStream>), NatsError> {
     let observed = ObservedBucket {
-        stream: stream_state(jetstream, &desired.name).await?,
+        stream: bucket.state().await?,
         ..Default::default()
     };
     let action = decide_bucket(desired, &observed);
@@ -220,15 +218,9 @@ async fn sync(
                 // ("Critical write error ... no such file"). Let the removal finish.
                 tokio::time::sleep(RECREATE_DELAY).await;
             }
-            Some((
-                "create_bucket",
-                ensure_created(jetstream, &desired.name, config).await,
-            ))
+            Some(("create_bucket", bucket.create(config).await))
         }
-        BucketAction::Update { config, .. } => Some((
-            "update_bucket",
-            update(jetstream, &desired.name, config).await,
-        )),
+        BucketAction::Update { config, .. } => Some(("update_bucket", bucket.update(config).await)),
         _ => None,
     };
     if let Some((operation, result)) = applied {
@@ -236,7 +228,7 @@ async fn sync(
             .metrics
             .nats_operation(operation, if result.is_ok() { "ok" } else { "error" });
         result?;
-        return Ok((action, stream_state(jetstream, &desired.name).await?));
+        return Ok((action, bucket.state().await?));
     }
     Ok((action, observed.stream))
 }
@@ -340,12 +332,9 @@ async fn cleanup(
         return Ok(Action::await_change());
     };
     let (_, connection) = connection::for_bucket(context, bucket).await?;
-    match connection
-        .jetstream
-        .delete_stream(crate::nats::stream_name(&desired.name))
-        .await
-    {
-        Ok(_) => {
+    match connection.bucket(&desired.name).delete().await {
+        Ok(Deleted::Missing) => Ok(Action::await_change()),
+        Ok(Deleted::Deleted) => {
             context.metrics.nats_operation("delete_bucket", "ok");
             context
                 .publish(
@@ -358,10 +347,6 @@ async fn cleanup(
             Ok(Action::await_change())
         }
         Err(error) => {
-            let error = crate::nats::errors::classify(&error);
-            if error.is_stream_not_found() {
-                return Ok(Action::await_change());
-            }
             context.metrics.nats_operation("delete_bucket", "error");
             let previous = bucket.status.clone().unwrap_or_default();
             let message = format!(

@@ -1,25 +1,21 @@
-//! A live view of each bucket: one long-lived ordered consumer per bucket (never one per
-//! entry) that keeps the last message of every key. Entry reconciles read it instead of
-//! NATS, and a change to a key by anyone else re-queues the entry that declares it at
-//! once: drift is corrected in milliseconds, not at the next resync.
+//! A live view of each bucket resource: the NATS layer's live view of its bucket
+//! (`nats::Bucket::follow`, one consumer per bucket, never one per entry) kept in memory.
+//! Entry reconciles read it instead of NATS, and a change to a key by anyone else
+//! re-queues the entry that declares it at once: drift is corrected in milliseconds, not
+//! at the next resync.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
-use bytes::Bytes;
-use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::{KeyValueBucket, KeyValueEntry};
-use crate::nats::errors::{NatsError, classify};
-use crate::nats::refusals;
-use crate::nats::stream_name;
-use crate::nats::sweep::{operation, writer};
+use crate::nats::{Bucket, Change, Connection};
 use crate::observed::{ObservedKey, Operation};
 
 /// How long to wait before re-opening a failed view.
@@ -120,13 +116,13 @@ impl BucketViews {
     pub fn ensure(
         &self,
         resource: &KeyValueBucket,
+        connection: &Connection,
         bucket: &str,
-        jetstream: &jetstream::Context,
-        connection: u64,
+        connection_key: u64,
         created: &str,
     ) -> Option<Arc<BucketView>> {
         let reference = ObjectRef::from_obj(resource);
-        let watched: Watched = (bucket.to_string(), connection, created.to_string());
+        let watched: Watched = (bucket.to_string(), connection_key, created.to_string());
         let mut views = self.views.lock().ok()?;
         if let Some((current, view)) = views.get(&reference)
             && *current == watched
@@ -137,8 +133,7 @@ impl BucketViews {
         let current = AtomicBool::new(false);
         let highest_revision = AtomicU64::new(0);
         let watcher = Watcher {
-            jetstream: jetstream.clone(),
-            bucket: bucket.to_string(),
+            bucket: connection.bucket(bucket),
             resource: reference.clone(),
             trigger: self.trigger.clone(),
             bucket_trigger: self.bucket_trigger.clone(),
@@ -152,8 +147,7 @@ impl BucketViews {
                 current,
                 highest_revision,
                 went_backwards: Mutex::new(None),
-                // The view works with the connection its bucket's reconcile bound.
-                task: tokio::spawn(refusals::inherit(async move { watcher.run(weak).await })),
+                task: tokio::spawn(async move { watcher.run(weak).await }),
             }
         });
         views.insert(reference, (watched, view.clone()));
@@ -179,8 +173,7 @@ impl BucketViews {
 
 /// The task behind a view.
 struct Watcher {
-    jetstream: jetstream::Context,
-    bucket: String,
+    bucket: Bucket,
     resource: ObjectRef<KeyValueBucket>,
     trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
     bucket_trigger: UnboundedSender<ObjectRef<KeyValueBucket>>,
@@ -192,52 +185,65 @@ impl Watcher {
     async fn run(self, view: std::sync::Weak<BucketView>) {
         let keys = async {
             loop {
-                let error = self.follow(&view).await;
+                let followed = self.bucket.follow(|change| self.take(&view, change)).await;
                 // The last content stays in use until the reopened view replaces it (and
                 // re-queues every entry): entries that read NATS meanwhile would re-apply
                 // lost writes before the reopen can see the stream went backwards, and
                 // any decision on stale content is still caught by its revision check.
-                if view.upgrade().is_none() {
-                    return;
-                }
+                let error = match followed {
+                    Err(error) if view.upgrade().is_some() => error,
+                    // The view was dropped.
+                    _ => return,
+                };
                 if error.is_stream_not_found() {
                     self.requeue_bucket();
                 } else {
-                    tracing::warn!(bucket = %self.bucket, %error, "bucket view interrupted; reopening");
+                    tracing::warn!(bucket = %self.bucket.name(), %error, "bucket view interrupted; reopening");
                 }
                 tokio::time::sleep(REOPEN_DELAY).await;
             }
         };
+        // Re-queues the bucket resource whenever the server announces a change to its
+        // stream (updated or deleted by anyone, kvop included), so a configuration edited
+        // or a bucket deleted behind kvop's back is repaired at once, not at the next
+        // status refresh. Without permission to subscribe to advisories, the refresh
+        // remains.
+        let stream_changes = self.bucket.follow_stream_changes(|| self.requeue_bucket());
         tokio::select! {
             () = keys => {}
-            () = self.follow_stream_changes() => {}
+            () = stream_changes => {}
         }
     }
 
-    /// Re-queues the bucket resource whenever the server announces a change to its
-    /// stream (updated or deleted by anyone, kvop included), so a configuration edited or
-    /// a bucket deleted behind kvop's back is repaired at once, not at the next status
-    /// refresh. Without permission to subscribe to advisories, the refresh remains.
-    async fn follow_stream_changes(&self) {
-        let subject = format!("$JS.EVENT.ADVISORY.STREAM.*.{}", stream_name(&self.bucket));
-        match self.jetstream.client().subscribe(subject).await {
-            Ok(mut advisories) => {
-                while advisories.next().await.is_some() {
-                    self.requeue_bucket();
+    /// Takes one change into the view; stops following once the view is dropped.
+    fn take(&self, view: &std::sync::Weak<BucketView>, change: Change) -> ControlFlow<()> {
+        let Some(alive) = view.upgrade() else {
+            return ControlFlow::Break(());
+        };
+        match change {
+            Change::Opened { last_revision } => self.check_not_behind(&alive, last_revision),
+            Change::Loaded(keys) => self.publish(&alive, keys),
+            Change::Key { key, observed } => {
+                let ours = observed.writer.is(&self.manager);
+                alive
+                    .highest_revision
+                    .fetch_max(observed.revision, Ordering::AcqRel);
+                if let Ok(mut keys) = alive.keys.write() {
+                    keys.insert(key.clone(), observed);
+                }
+                // kvop's own writes need no second look; anyone else's change does.
+                if !ours {
+                    self.requeue(Some(&key));
                 }
             }
-            Err(error) => {
-                tracing::debug!(bucket = %self.bucket, %error, "no stream advisories; status refresh only");
-            }
         }
-        std::future::pending::<()>().await;
+        ControlFlow::Continue(())
     }
 
     /// A stream (same creation time, or the view would have been replaced) whose last
     /// revision is below one the view saw has lost writes: a server restored from an
     /// older copy of its store. Noted for the bucket reconcile, which reports it.
-    fn check_not_behind(&self, view: &std::sync::Weak<BucketView>, last: u64) {
-        let Some(alive) = view.upgrade() else { return };
+    fn check_not_behind(&self, alive: &BucketView, last: u64) {
         let seen = alive.highest_revision.load(Ordering::Acquire);
         if last < seen {
             if let Ok(mut noted) = alive.went_backwards.lock() {
@@ -251,95 +257,16 @@ impl Watcher {
         let _ = self.bucket_trigger.unbounded_send(self.resource.clone());
     }
 
-    /// Loads the last message of every key, then follows every change, until an error.
-    async fn follow(&self, view: &std::sync::Weak<BucketView>) -> NatsError {
-        let stream = match self.jetstream.get_stream(stream_name(&self.bucket)).await {
-            Ok(stream) => stream,
-            Err(error) => return classify(&error),
-        };
-        self.check_not_behind(view, stream.cached_info().state.last_sequence);
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: format!("$KV.{}.>", self.bucket),
-            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
-            ..Default::default()
-        };
-        let consumer = match stream.create_consumer(config).await {
-            Ok(consumer) => consumer,
-            Err(error) => return classify(&error),
-        };
-        // Loaded when a message reports nothing pending (a count taken at creation would
-        // wait forever for messages that expired meanwhile).
-        let mut loaded = consumer.cached_info().num_pending == 0;
-        let mut loading: HashMap<String, ObservedKey> = HashMap::new();
-        if loaded && !self.publish(view, &mut loading) {
-            return NatsError::Other("view dropped".into());
-        }
-        let mut messages = match consumer.messages().await {
-            Ok(messages) => messages,
-            Err(error) => return classify(&error),
-        };
-        let prefix = format!("$KV.{}.", self.bucket);
-        while let Some(message) = messages.next().await {
-            let message = match message {
-                Ok(message) => message,
-                Err(error) => return classify(&error),
-            };
-            let Some(key) = message.subject.strip_prefix(&prefix).map(str::to_string) else {
-                continue;
-            };
-            let Ok(info) = message.info() else { continue };
-            let observed = ObservedKey {
-                revision: info.stream_sequence,
-                operation: operation(message.headers.as_ref()),
-                // A copy: the payload is a slice of the client's read buffer, and
-                // holding it would keep that whole buffer alive for every key.
-                value: Bytes::copy_from_slice(&message.payload),
-                writer: writer(message.headers.as_ref()),
-            };
-            if !loaded {
-                loading.insert(key, observed);
-                loaded = info.pending == 0;
-                if loaded && !self.publish(view, &mut loading) {
-                    return NatsError::Other("view dropped".into());
-                }
-                continue;
-            }
-            let Some(alive) = view.upgrade() else {
-                return NatsError::Other("view dropped".into());
-            };
-            let ours = observed.writer.is(&self.manager);
-            alive
-                .highest_revision
-                .fetch_max(observed.revision, Ordering::AcqRel);
-            if let Ok(mut keys) = alive.keys.write() {
-                keys.insert(key.clone(), observed);
-            }
-            // kvop's own writes need no second look; anyone else's change does.
-            if !ours {
-                self.requeue(Some(&key));
-            }
-        }
-        NatsError::Unavailable(format!("the watch of bucket {:?} ended", self.bucket))
-    }
-
     /// Makes a freshly loaded map the view's content and re-queues every entry of the
     /// bucket, since changes may have been missed while the view was not current.
-    fn publish(
-        &self,
-        view: &std::sync::Weak<BucketView>,
-        loading: &mut HashMap<String, ObservedKey>,
-    ) -> bool {
-        let Some(alive) = view.upgrade() else {
-            return false;
-        };
-        let highest = loading.values().map(|key| key.revision).max().unwrap_or(0);
+    fn publish(&self, alive: &BucketView, loaded: HashMap<String, ObservedKey>) {
+        let highest = loaded.values().map(|key| key.revision).max().unwrap_or(0);
         alive.highest_revision.fetch_max(highest, Ordering::AcqRel);
         if let Ok(mut keys) = alive.keys.write() {
-            *keys = std::mem::take(loading);
+            *keys = loaded;
         }
         alive.current.store(true, Ordering::Release);
         self.requeue(None);
-        true
     }
 
     /// Re-queues the entries of this bucket that declare `key` (or all, for `None`).

@@ -10,9 +10,8 @@ use super::context::Context;
 use super::error::ControllerError;
 use crate::api::KeyValueBucket;
 use crate::api::connection::{BucketConnection, SecretKeyRef};
-use crate::nats::connect::Material;
-use crate::nats::pool::Pool;
-use crate::nats::{Connection, ConnectionSettings, refusals};
+use crate::nats::Material;
+use crate::nats::{Connection, ConnectionSettings, Pool};
 
 /// The connection of `bucket` and its pool key (which changes when a credential rotates).
 pub async fn for_bucket(
@@ -27,8 +26,6 @@ pub async fn for_bucket(
             context.pool.get(&settings).await?
         }
     };
-    // This reconcile's timeouts are explained by this connection's refusals only.
-    refusals::bind(&connection.refusals);
     Ok((key, connection))
 }
 

@@ -11,8 +11,7 @@ use super::backoff::Backoff;
 use super::bucket_view::BucketViews;
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::metrics::Metrics;
-use crate::nats::pool::Pool;
-use crate::nats::{Connection, ConnectionSettings};
+use crate::nats::{Connection, ConnectionSettings, Pool};
 
 /// Operator settings from the command line.
 #[derive(Debug, Clone)]

@@ -31,8 +31,7 @@ use super::{FINALIZER, object_ref, origin};
 use crate::api::{ConditionStatus, KeyValueBucket, KeyValueEntry, KeyValueEntryStatus, ValueFrom};
 use crate::apply::{ApplyOptions, EntryResult, apply};
 use crate::desired::{Desired, DesiredBucket, DesiredEntry};
-use crate::nats::sweep::read_key;
-use crate::nats::{NatsError, stream_name};
+use crate::nats::NatsError;
 use crate::observed::ObservedKey;
 use crate::plan::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan, decide_entry};
 use crate::{ownership, spec};
@@ -128,7 +127,7 @@ async fn apply_entry(
         window: 1,
         ride_out: false,
     };
-    let outcome = apply(&resolved.nats.jetstream, &plan, &desired, &options, &|| ()).await;
+    let outcome = apply(&resolved.nats, &plan, &desired, &options, &|| ()).await;
     let result = outcome
         .buckets
         .first()
@@ -406,13 +405,11 @@ async fn observe(
     {
         return Ok(cached);
     }
-    let stream = resolved
+    resolved
         .nats
-        .jetstream
-        .get_stream(stream_name(&resolved.bucket.name))
+        .bucket(&resolved.bucket.name)
+        .read_key(&resolved.entry.key)
         .await
-        .map_err(|error| crate::nats::errors::classify(&error))?;
-    read_key(&stream, &resolved.bucket.name, &resolved.entry.key).await
 }
 
 fn failed_status(

@@ -15,9 +15,7 @@ use super::entry::{conditions, write_if_changed};
 use super::error::ControllerError;
 use super::object_ref;
 use crate::api::{EntryDeletionPolicy, KeyValueBucket, KeyValueEntry};
-use crate::nats::sweep::read_key;
-use crate::nats::write::{Write, WriteOp, WriteResult, write_all};
-use crate::nats::{NatsError, stream_name};
+use crate::nats::{NatsError, Write, WriteOp, WriteResult};
 use crate::observed::Operation;
 
 pub(super) async fn cleanup(
@@ -66,21 +64,13 @@ async fn delete_key(
     key: &str,
 ) -> Result<(), NatsError> {
     let owner = object_ref(entry).to_string();
-    let jetstream = entry_connection(context, entry).await?.jetstream;
-    for _ in 0..=crate::apply::CONFLICT_RETRIES {
-        let stream = match jetstream.get_stream(stream_name(bucket)).await {
-            Ok(stream) => stream,
-            Err(error) => {
-                let error = crate::nats::errors::classify(&error);
-                return if error.is_stream_not_found() {
-                    Ok(())
-                } else {
-                    Err(error)
-                };
-            }
-        };
-        let Some(current) = read_key(&stream, bucket, key).await? else {
-            return Ok(());
+    let bucket = entry_connection(context, entry).await?.bucket(bucket);
+    for _ in 0..=3 {
+        let current = match bucket.read_key(key).await {
+            Ok(Some(current)) => current,
+            Ok(None) => return Ok(()),
+            Err(error) if error.is_stream_not_found() => return Ok(()),
+            Err(error) => return Err(error),
         };
         if current.operation != Operation::Put {
             return Ok(());
@@ -108,15 +98,9 @@ async fn delete_key(
             expected_revision: current.revision,
             owner: owner.clone(),
         };
-        let result = write_all(
-            &jetstream,
-            bucket,
-            &context.settings.manager,
-            &[write],
-            1,
-            || (),
-        )
-        .await;
+        let result = bucket
+            .write_all(&context.settings.manager, &[write], 1, || ())
+            .await;
         match result.into_iter().next() {
             Some(WriteResult::Written { .. }) => {
                 context.metrics.nats_operation("delete", "ok");
@@ -146,9 +130,6 @@ async fn entry_connection(
                 ControllerError::Nats(error) => error,
                 other => NatsError::Other(other.to_string()),
             }),
-        None => {
-            crate::nats::refusals::bind(&context.nats.refusals);
-            Ok(context.nats.clone())
-        }
+        None => Ok(context.nats.clone()),
     }
 }

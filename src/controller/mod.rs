@@ -36,7 +36,7 @@ use self::error::{ControllerError, Retry};
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::desired::{ObjectRef, Origin};
 use crate::metrics::Metrics;
-use crate::nats::{ConnectionSettings, connect::connect, refusals};
+use crate::nats::{ConnectionSettings, connect};
 use crate::server::{Health, serve};
 
 /// The finalizer on both kinds.
@@ -197,10 +197,8 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         )
         .reconcile_on(triggered)
         .graceful_shutdown_on(shutdown.clone())
-        // Each reconcile binds the connection it picks, so a refusal on another one
-        // does not explain its timeouts (nats::refusals).
         .run(
-            |entry, context| refusals::scoped(entry::reconcile(entry, context)),
+            entry::reconcile,
             error_policy::<KeyValueEntry>,
             context.clone(),
         )
@@ -232,7 +230,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         .reconcile_on(buckets_triggered)
         .graceful_shutdown_on(shutdown)
         .run(
-            |bucket, context| refusals::scoped(bucket::reconcile(bucket, context)),
+            bucket::reconcile,
             error_policy::<KeyValueBucket>,
             context.clone(),
         )

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use time::format_description::well_known::Rfc3339;
 
+use super::bucket::Bucket;
 use super::errors::{NatsError, chain_text};
 use super::refusals::RefusalLog;
 
@@ -107,16 +108,51 @@ impl fmt::Debug for ConnectionSettings {
     }
 }
 
-/// A live connection and its JetStream context.
+/// A live connection and its JetStream context. Cheap to clone (one connection).
 #[derive(Clone)]
 pub struct Connection {
-    pub client: async_nats::Client,
-    pub jetstream: jetstream::Context,
+    pub(super) client: async_nats::Client,
+    pub(super) jetstream: jetstream::Context,
     /// What the server refused on this connection (see `refusals`).
-    pub refusals: Arc<RefusalLog>,
+    pub(super) refusals: Arc<RefusalLog>,
 }
 
 impl Connection {
+    /// The handle for one bucket on this connection.
+    pub fn bucket(&self, name: &str) -> Bucket {
+        Bucket::new(self.clone(), name)
+    }
+
+    /// Whether the connection is up now (not reconnecting): while it is not, every
+    /// request would wait out its timeout.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Classifies an error of a request made on this connection, explaining a timeout
+    /// by what the server refused on it meanwhile (see `refusals`).
+    pub fn classify(&self, error: &(dyn std::error::Error + 'static)) -> NatsError {
+        self.refusals.classify(error)
+    }
+
+    /// Runs `attempt` (requests on this connection) until it succeeds, fails for good or
+    /// a few seconds of transient failures are ridden out (see `retry`). Only for
+    /// operations that are safe to repeat.
+    pub async fn ride_out<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, NatsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, NatsError>>,
+    {
+        super::retry::transient(&self.refusals, what, attempt).await
+    }
+
+    /// The raw client, for tests and benchmarks that compare kvop with plain async-nats
+    /// on the same connection. kvop's own code goes through the methods above.
+    #[doc(hidden)]
+    pub fn raw_client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
     /// The largest message (headers and payload) the server accepts.
     pub fn max_payload(&self) -> usize {
         self.client.server_info().max_payload
@@ -128,17 +164,13 @@ impl Connection {
     }
 }
 
-/// How long a request waits for its answer. JetStream API requests use it too (the
-/// JetStream context sets no timeout of its own); publish acks wait 5 s.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Connects once, without retrying: a standalone run should fail fast and clearly.
 pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsError> {
     let refusals = Arc::new(RefusalLog::default());
     let mut options = async_nats::ConnectOptions::new()
         .name(&settings.client_name)
         .connection_timeout(Duration::from_secs(5))
-        .request_timeout(Some(REQUEST_TIMEOUT))
+        .request_timeout(Some(super::REQUEST_TIMEOUT))
         .event_callback({
             let refusals = refusals.clone();
             move |event| {

@@ -4,8 +4,6 @@ use std::error::Error as StdError;
 
 use async_nats::jetstream::ErrorCode;
 
-use super::refusals::recent_refusal;
-
 /// A NATS failure, classified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NatsError {
@@ -95,8 +93,10 @@ impl NatsError {
 }
 
 /// Classifies any async-nats error by walking its source chain down to the server's
-/// error code; async-nats maps 10164 to a generic kind, so codes beat kinds here.
-pub fn classify(error: &(dyn StdError + 'static)) -> NatsError {
+/// error code; async-nats maps 10164 to a generic kind, so codes beat kinds here. Errors
+/// of a connection's requests go through `RefusalLog::classify`, which also knows what
+/// the server refused on that connection.
+pub(crate) fn classify(error: &(dyn StdError + 'static)) -> NatsError {
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(layer) = current {
         if let Some(server) = layer.downcast_ref::<async_nats::jetstream::Error>() {
@@ -119,8 +119,9 @@ pub fn classify(error: &(dyn StdError + 'static)) -> NatsError {
     {
         NatsError::Unauthorized(text)
     } else if lower.contains("timed out") || lower.contains("timeout") {
-        // A refused request gets no reply at all: its timeout is the refusal.
-        recent_refusal().unwrap_or(NatsError::Timeout(text))
+        // A refused request also only times out: its connection's `RefusalLog::classify`
+        // tells the two apart.
+        NatsError::Timeout(text)
     } else if lower.contains("no responders") {
         // JetStream is off, or the domain/prefix routes nowhere.
         NatsError::Unavailable(format!(
@@ -188,7 +189,7 @@ fn strip_code_suffix(message: &str) -> String {
 }
 
 /// The error and its sources on one line, without repeating identical layers.
-pub fn chain_text(error: &(dyn StdError + 'static)) -> String {
+pub(crate) fn chain_text(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(layer) = current {

@@ -1,19 +1,37 @@
-//! The one seam to NATS: connect, read and write stream configs, sweep a bucket, write
-//! keys conditionally. Everything above this module speaks kvop's own types.
+//! The one seam to NATS: connect, then per bucket ([`Bucket`]) observe, read and write
+//! the stream config, read and write keys conditionally and follow changes. Nothing
+//! outside this module uses async-nats; everything above it speaks kvop's own types, and
+//! every error arrives classified ([`NatsError`]).
 
-pub mod connect;
-pub mod errors;
-pub mod observe;
-pub mod pool;
-pub mod refusals;
-pub mod reread;
-pub mod retry;
-pub mod stream_config;
-pub mod sweep;
-pub mod write;
+mod bucket;
+mod connect;
+mod errors;
+mod live;
+mod observe;
+mod pool;
+mod refusals;
+mod reread;
+mod retry;
+mod stream_config;
+mod sweep;
+mod write;
 
-pub use connect::{Connection, ConnectionSettings};
-pub use errors::NatsError;
+use std::time::Duration;
+
+pub use bucket::{Bucket, Deleted};
+pub use connect::{
+    Connection, ConnectionSettings, Material, connect, redact_url, require_jetstream,
+};
+pub use errors::{NatsError, codes};
+pub use live::Change;
+pub use observe::observe;
+pub use pool::Pool;
+pub use reread::Reread;
+pub use write::{DEFAULT_WINDOW, MAX_IN_FLIGHT, Write, WriteOp, WriteResult};
+
+/// How long a request waits for its answer. JetStream API requests use it too (the
+/// JetStream context sets no timeout of its own); publish acks wait 5 s.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The stream behind a bucket.
 pub fn stream_name(bucket: &str) -> String {

@@ -3,9 +3,10 @@
 use async_nats::jetstream;
 use futures::{StreamExt, TryStreamExt};
 
-use super::errors::{NatsError, classify};
+use super::bucket::Bucket;
+use super::connect::Connection;
+use super::errors::NatsError;
 use super::stream_config::project;
-use super::stream_name;
 use super::sweep::{Scope, sweep};
 use crate::desired::Desired;
 use crate::observed::{BucketStats, ClusterStats, Observed, ObservedBucket, ObservedStream};
@@ -20,7 +21,7 @@ const MAX_FILTERED_KEYS: usize = 256;
 /// Reads every declared bucket. With `complete`, sweeps whole buckets (prune and key
 /// counts need every key); otherwise only the declared keys when that is narrower.
 pub async fn observe(
-    jetstream: &jetstream::Context,
+    connection: &Connection,
     desired: &Desired,
     complete: bool,
 ) -> Result<Observed, NatsError> {
@@ -31,18 +32,18 @@ pub async fn observe(
             .collect();
         async move {
             let what = format!("observing bucket {:?}", bucket.name);
-            super::retry::transient(&what, || {
-                observe_bucket(jetstream, &bucket.name, &keys, complete)
-            })
-            .await
-            .map(|observed| (bucket.name.clone(), observed))
-            // A refusal already names the refused subject, and may have ended this
-            // bucket's attempt on behalf of another bucket's request (refusals are per
-            // process): saying which bucket was being observed would mislead.
-            .map_err(|error| match error {
-                NatsError::Forbidden(_) | NatsError::Unauthorized(_) => error,
-                error => error.context(&what),
-            })
+            let handle = connection.bucket(&bucket.name);
+            connection
+                .ride_out(&what, || handle.observe(&keys, complete))
+                .await
+                .map(|observed| (bucket.name.clone(), observed))
+                // A refusal already names the refused subject, and may have ended this
+                // bucket's attempt on behalf of another bucket's request (a refusal ends
+                // every ride-out of its connection): saying which bucket would mislead.
+                .map_err(|error| match error {
+                    NatsError::Forbidden(_) | NatsError::Unauthorized(_) => error,
+                    error => error.context(&what),
+                })
         }
     }))
     .buffer_unordered(CONCURRENT_BUCKETS)
@@ -52,22 +53,15 @@ pub async fn observe(
 }
 
 /// Reads one bucket; a missing bucket is observed as having no stream.
-pub async fn observe_bucket(
-    jetstream: &jetstream::Context,
-    bucket: &str,
+pub(super) async fn observe_bucket(
+    bucket: &Bucket,
     declared_keys: &[String],
     complete: bool,
 ) -> Result<ObservedBucket, NatsError> {
-    let stream = match jetstream.get_stream(stream_name(bucket)).await {
+    let stream = match bucket.open().await {
         Ok(stream) => stream,
-        Err(error) => {
-            let error = classify(&error);
-            return if error.is_stream_not_found() {
-                Ok(ObservedBucket::default())
-            } else {
-                Err(error)
-            };
-        }
+        Err(error) if error.is_stream_not_found() => return Ok(ObservedBucket::default()),
+        Err(error) => return Err(error),
     };
     let info = stream.cached_info().clone();
     let subjects = info.state.subjects_count;
@@ -80,12 +74,9 @@ pub async fn observe_bucket(
     } else {
         Scope::All
     };
-    let keys = sweep(&stream, bucket, scope).await?;
+    let keys = sweep(&bucket.connection.refusals, &stream, &bucket.name, scope).await?;
     Ok(ObservedBucket {
-        stream: Some(ObservedStream {
-            config: project(&info.config),
-            stats: stats(&info),
-        }),
+        stream: Some(observed_stream(&info)),
         keys,
         complete: !filtered,
     })
@@ -122,26 +113,10 @@ fn stats(info: &jetstream::stream::Info) -> BucketStats {
     }
 }
 
-/// The bucket's stream as it is now (config and statistics), or `None` if it is gone.
-pub async fn stream_state(
-    jetstream: &jetstream::Context,
-    bucket: &str,
-) -> Result<Option<ObservedStream>, NatsError> {
-    match jetstream.get_stream(stream_name(bucket)).await {
-        Ok(stream) => {
-            let info = stream.cached_info();
-            Ok(Some(ObservedStream {
-                config: project(&info.config),
-                stats: stats(info),
-            }))
-        }
-        Err(error) => {
-            let error = classify(&error);
-            if error.is_stream_not_found() {
-                Ok(None)
-            } else {
-                Err(error)
-            }
-        }
+/// What kvop reads from a stream's info: its config as a bucket's, and its statistics.
+pub(super) fn observed_stream(info: &jetstream::stream::Info) -> ObservedStream {
+    ObservedStream {
+        config: project(&info.config),
+        stats: stats(info),
     }
 }

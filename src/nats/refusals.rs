@@ -3,34 +3,28 @@
 //! what really happened.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::error::Error as StdError;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::errors::NatsError;
+use super::errors::{NatsError, classify};
 
-// Refusals a request never hears of. The server answers a publish or subscription the
-// user may not make with an asynchronous `-ERR 'Permissions Violation for Publish to
-// "<subject>"'` on the connection and drops the message; a connection whose credentials
-// are refused while it reconnects (an expired or revoked user, a changed password) just
-// stays down. Either way the request itself only times out (10 s for API requests, 5 s
-// for publish acks), which alone reads as a transient stall: retried for a minute by the
-// CLI, backed off quickly by the operator. The connection's event callback records each
-// refusal here; `classify` turns a timeout that follows one into `Unauthorized` or
-// `Forbidden` naming what was refused, and `retry::transient` stops waiting as soon as one
-// arrives.
-//
-// `classify` sees the error only, not its connection, so each connection keeps its own
-// log and a task says which connection it works with: the operator runs every reconcile
-// in `scoped` and binds the connection it picks (`bind`), so a refusal on one pooled
-// connection does not make a genuine timeout on another read as refused. Every refusal
-// also goes to a process-wide log, which serves tasks that bound none (the CLI, with
-// its one connection per process).
+// The server answers a publish or subscription the user may not make with an asynchronous
+// `-ERR 'Permissions Violation for Publish to "<subject>"'` on the connection and drops
+// the message; a connection whose credentials are refused while it reconnects (an
+// expired or revoked user, a changed password) just stays down. Either way the request
+// only times out (10 s for API requests, 5 s for publish acks), which alone reads as a
+// transient stall. Each connection records its refusals here from its event callback,
+// and classifies its own requests' errors against them (`RefusalLog::classify`): a
+// timeout that follows a refusal is `Unauthorized` or `Forbidden` naming what was
+// refused, and `retry::transient` stops waiting as soon as one arrives. A refusal on one
+// pooled connection never explains a timeout on another.
 
 /// How long a refusal can explain a timeout: the longest request timeout, plus slack for
 /// a timer that fires late on a busy runtime.
-const REFUSAL_WINDOW: Duration = Duration::from_secs(super::connect::REQUEST_TIMEOUT.as_secs() + 2);
+const REFUSAL_WINDOW: Duration = Duration::from_secs(super::REQUEST_TIMEOUT.as_secs() + 2);
 
 /// Refusals kept at most (a run denied on every key must not grow memory).
 const MAX_REFUSALS: usize = 256;
@@ -53,25 +47,37 @@ struct Refusal {
     at: Instant,
 }
 
-/// The refusals of one connection (or of the whole process).
+/// The refusals of one connection.
 #[derive(Default)]
-pub struct RefusalLog {
+pub(crate) struct RefusalLog {
     refusals: Mutex<VecDeque<Refusal>>,
     /// Bumped on every refusal, so waiters need not poll.
     signal: watch::Sender<u64>,
 }
 
 impl RefusalLog {
-    /// Records a connection event that refuses something, here and process-wide;
-    /// returns whether it did. Other events (slow consumer, disconnects, ...) surface
-    /// through their requests.
-    pub fn record_event(&self, event: &async_nats::Event) -> bool {
+    /// Records a connection event that refuses something; returns whether it did. Other
+    /// events (slow consumer, disconnects, ...) surface through their requests.
+    pub(crate) fn record_event(&self, event: &async_nats::Event) -> bool {
         let Some(refused) = refused(event) else {
             return false;
         };
-        PROCESS.record(refused.clone());
         self.record(refused);
         true
+    }
+
+    /// Classifies an error of a request made on this log's connection: a timeout that
+    /// follows a refusal is the refusal (a refused request gets no reply at all).
+    pub(crate) fn classify(&self, error: &(dyn StdError + 'static)) -> NatsError {
+        match classify(error) {
+            NatsError::Timeout(text) => self.recent().unwrap_or(NatsError::Timeout(text)),
+            other => other,
+        }
+    }
+
+    /// A receiver that changes on the next refusal (not on earlier ones).
+    pub(crate) fn signal(&self) -> watch::Receiver<u64> {
+        self.signal.subscribe()
     }
 
     fn record(&self, refused: Refused) {
@@ -89,8 +95,11 @@ impl RefusalLog {
         self.signal.send_modify(|count| *count += 1);
     }
 
-    /// See [`recent_refusal`].
-    fn recent(&self) -> Option<NatsError> {
+    /// What the server refused within `REFUSAL_WINDOW`, as the error a request that got
+    /// no answer meanwhile should report: refused credentials first (nothing works
+    /// without them), else the denied subjects, `the server refused publish to "$KV.b.k",
+    /// "$KV.b.k2" and 3 more`.
+    pub(crate) fn recent(&self) -> Option<NatsError> {
         let now = Instant::now();
         let refusals = self
             .refusals
@@ -123,50 +132,6 @@ impl RefusalLog {
         Some(NatsError::Forbidden(format!(
             "{message} (Permissions Violation)"
         )))
-    }
-}
-
-static PROCESS: LazyLock<RefusalLog> = LazyLock::new(RefusalLog::default);
-
-tokio::task_local! {
-    /// The log of the connection the current task works with, once it bound one.
-    static BOUND: Mutex<Option<Arc<RefusalLog>>>;
-}
-
-/// Runs `work` with room to [`bind`] a connection's log.
-pub async fn scoped<F: Future>(work: F) -> F::Output {
-    BOUND.scope(Mutex::new(None), work).await
-}
-
-/// Runs `work` (a task about to be spawned) with the log the current task bound.
-pub fn inherit<F: Future>(work: F) -> impl Future<Output = F::Output> {
-    BOUND.scope(Mutex::new(bound()), work)
-}
-
-/// From here on, the current task's timeouts are explained by `log`'s refusals only.
-/// Outside [`scoped`] or [`inherit`] it does nothing.
-pub fn bind(log: &Arc<RefusalLog>) {
-    let _ = BOUND.try_with(|slot| {
-        *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(log.clone());
-    });
-}
-
-fn bound() -> Option<Arc<RefusalLog>> {
-    BOUND
-        .try_with(|slot| {
-            slot.lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .clone()
-        })
-        .ok()
-        .flatten()
-}
-
-/// Runs `read` on the bound log, or else the process-wide one.
-fn with_current<T>(read: impl FnOnce(&RefusalLog) -> T) -> T {
-    match bound() {
-        Some(log) => read(&log),
-        None => read(&PROCESS),
     }
 }
 
@@ -210,19 +175,6 @@ fn denial(text: &str) -> Option<String> {
         Some((verb, rest)) => format!("{} {rest}", verb.to_lowercase()),
         None => what.to_lowercase(),
     })
-}
-
-/// A receiver that changes on the next refusal (not on earlier ones).
-pub fn refusal_signal() -> watch::Receiver<u64> {
-    with_current(|log| log.signal.subscribe())
-}
-
-/// What the server refused within `REFUSAL_WINDOW`, as the error a request that got no
-/// answer meanwhile should report: refused credentials first (nothing works without
-/// them), else the denied subjects, `the server refused publish to "$KV.b.k", "$KV.b.k2"
-/// and 3 more`.
-pub fn recent_refusal() -> Option<NatsError> {
-    with_current(RefusalLog::recent)
 }
 
 /// `publish to "a"`, `publish to "b"` → `publish to "a", "b"`: the verb once per run of
@@ -304,49 +256,32 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_task_sees_only_the_refusals_of_the_connection_it_bound() {
-        let refusing = Arc::new(RefusalLog::default());
-        let quiet = Arc::new(RefusalLog::default());
-        // Recorded on the connection's log only, leaving the process-wide one to others.
-        refusing.record(Refused::Permission(r#"publish to "$KV.scoped.k""#.into()));
-        let on_quiet = scoped(async {
-            bind(&quiet);
-            recent_refusal()
-        })
-        .await;
-        assert_eq!(
-            on_quiet, None,
+    #[test]
+    fn a_connection_explains_its_timeouts_by_its_own_refusals_only() {
+        let refusing = RefusalLog::default();
+        let quiet = RefusalLog::default();
+        refusing.record(Refused::Permission(r#"publish to "$KV.b.k""#.into()));
+        let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "request timed out");
+        assert!(
+            matches!(quiet.classify(&timeout), NatsError::Timeout(_)),
             "another connection's refusal explains nothing here"
         );
-        let on_refusing = scoped(async {
-            bind(&refusing);
-            recent_refusal()
-        })
-        .await;
+        let explained = refusing.classify(&timeout);
         assert!(
-            matches!(&on_refusing, Some(NatsError::Forbidden(message)) if message.contains("$KV.scoped.k")),
-            "{on_refusing:?}"
+            matches!(&explained, NatsError::Forbidden(message) if message.contains("$KV.b.k")),
+            "{explained:?}"
         );
-        let spawned = scoped(async {
-            bind(&refusing);
-            tokio::spawn(inherit(async { recent_refusal() })).await
-        })
-        .await
-        .expect("task");
-        assert!(
-            spawned.is_some(),
-            "a spawned task keeps its parent's connection"
-        );
-        let signal = scoped(async {
-            bind(&quiet);
-            refusal_signal()
-        })
-        .await;
+        let signal = quiet.signal();
         refusing.record(Refused::Credentials("authorization violation".into()));
         assert!(
             !signal.has_changed().expect("open"),
             "woken by another connection"
+        );
+        refusing.record(Refused::Credentials("authorization violation".into()));
+        let other = std::io::Error::other("stream not found");
+        assert!(
+            !matches!(refusing.classify(&other), NatsError::Unauthorized(_)),
+            "only a timeout is explained by a refusal"
         );
     }
 

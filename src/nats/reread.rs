@@ -7,6 +7,7 @@ use async_nats::jetstream::stream::Stream;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::errors::NatsError;
+use super::refusals::RefusalLog;
 use super::sweep::read_key;
 use crate::observed::ObservedKey;
 
@@ -24,7 +25,12 @@ pub enum Reread {
 }
 
 /// Re-reads `keys` from the stream leader, in the order given.
-pub async fn reread_keys(stream: &Stream, bucket: &str, keys: &[String]) -> Vec<Reread> {
+pub(crate) async fn reread_keys(
+    refusals: &RefusalLog,
+    stream: &Stream,
+    bucket: &str,
+    keys: &[String],
+) -> Vec<Reread> {
     let mut results: Vec<Reread> = keys.iter().map(|_| Reread::Postponed).collect();
     let mut in_flight = FuturesUnordered::new();
     let mut next = 0;
@@ -32,7 +38,12 @@ pub async fn reread_keys(stream: &Stream, bucket: &str, keys: &[String]) -> Vec<
         while in_flight.len() < WINDOW && next < keys.len() {
             let index = next;
             next += 1;
-            in_flight.push(async move { (index, read_key(stream, bucket, &keys[index]).await) });
+            in_flight.push(async move {
+                (
+                    index,
+                    read_key(refusals, stream, bucket, &keys[index]).await,
+                )
+            });
         }
         let Some((index, result)) = in_flight.next().await else {
             break;

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::errors::NatsError;
-use super::refusals;
+use super::refusals::RefusalLog;
 
 /// Waits between attempts: about 7.5 s in all, plus the requests' own timeouts, enough
 /// for a leader election (4 to 9 s on a 3-node cluster here).
@@ -17,15 +17,20 @@ const DELAYS: [Duration; 4] = [
     Duration::from_secs(4),
 ];
 
-/// Runs `attempt` until it succeeds, fails for good, or the delays run out. Only for
-/// operations that are safe to repeat (reads, idempotent stream create/update).
-pub async fn transient<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, NatsError>
+/// Runs `attempt` (requests on the connection `refusals` belongs to) until it succeeds,
+/// fails for good, or the delays run out. Only for operations that are safe to repeat
+/// (reads, idempotent stream create/update).
+pub(crate) async fn transient<T, F, Fut>(
+    refusals: &RefusalLog,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, NatsError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, NatsError>>,
 {
     for delay in DELAYS {
-        match unless_refused(attempt()).await {
+        match unless_refused(refusals, attempt()).await {
             Err(error) if error.is_transient() && error != NatsError::Conflict => {
                 tracing::warn!(%error, "{what} failed; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
@@ -33,23 +38,24 @@ where
             done => return done,
         }
     }
-    unless_refused(attempt()).await
+    unless_refused(refusals, attempt()).await
 }
 
 /// Runs one attempt, but fails it as soon as the server refuses a permission or the
 /// credentials: it drops a denied request, and a connection refused on reconnecting stays
-/// down, so the answer would only be a timeout 10 s later. Any refusal counts, whichever
-/// request caused it: this is the CLI's ride-out (one connection per process; the
-/// operator never calls it), and there a refusal fails the run anyway.
+/// down, so the answer would only be a timeout 10 s later. Any refusal on the connection
+/// counts, whichever request caused it: this is the CLI's ride-out, and there a refusal
+/// fails the run anyway.
 async fn unless_refused<T>(
+    refusals: &RefusalLog,
     attempt: impl Future<Output = Result<T, NatsError>>,
 ) -> Result<T, NatsError> {
-    let mut refused = refusals::refusal_signal();
+    let mut refused = refusals.signal();
     tokio::select! {
         // A finished attempt wins over a refusal reported in the same instant.
         biased;
         result = attempt => result,
-        Ok(()) = refused.changed() => Err(refusals::recent_refusal().unwrap_or_else(|| {
+        Ok(()) = refused.changed() => Err(refusals.recent().unwrap_or_else(|| {
             NatsError::Forbidden("the server refused a request of this connection".into())
         })),
     }

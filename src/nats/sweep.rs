@@ -8,7 +8,8 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{consumer, stream::Stream};
 use futures::StreamExt;
 
-use super::errors::{NatsError, classify};
+use super::errors::NatsError;
+use super::refusals::RefusalLog;
 use crate::observed::{ObservedKey, Operation};
 use crate::ownership::{MANAGER_HEADER, OWNER_HEADER, Writer};
 
@@ -21,7 +22,7 @@ const SWEEP_ATTEMPTS: usize = 3;
 
 /// Which keys to read.
 #[derive(Debug, Clone)]
-pub enum Scope<'a> {
+pub(crate) enum Scope<'a> {
     /// Every key of the bucket.
     All,
     /// Only these keys (a narrower consumer filter when few keys are declared).
@@ -36,14 +37,15 @@ pub enum Scope<'a> {
 /// a message reports no more pending (the count at creation is not reliable: messages
 /// can expire or be purged meanwhile, and are then never delivered), or when the
 /// consumer itself reports nothing pending.
-pub async fn sweep(
+pub(crate) async fn sweep(
+    refusals: &RefusalLog,
     stream: &Stream,
     bucket: &str,
     scope: Scope<'_>,
 ) -> Result<HashMap<String, ObservedKey>, NatsError> {
     let mut last_error = None;
     for _ in 0..SWEEP_ATTEMPTS {
-        match sweep_once(stream, bucket, &scope).await {
+        match sweep_once(refusals, stream, bucket, &scope).await {
             Ok(keys) => return Ok(keys),
             Err(SweepError::Lost(error)) => last_error = Some(error),
             Err(SweepError::Failed(error)) => return Err(error),
@@ -60,6 +62,7 @@ enum SweepError {
 }
 
 async fn sweep_once(
+    refusals: &RefusalLog,
     stream: &Stream,
     bucket: &str,
     scope: &Scope<'_>,
@@ -84,7 +87,7 @@ async fn sweep_once(
     let consumer = stream
         .create_consumer(config)
         .await
-        .map_err(|error| SweepError::Failed(classify(&error)))?;
+        .map_err(|error| SweepError::Failed(refusals.classify(&error)))?;
     let pending = consumer.cached_info().num_pending;
     let mut keys = HashMap::with_capacity(usize::try_from(pending).unwrap_or(0));
     if pending == 0 {
@@ -96,12 +99,12 @@ async fn sweep_once(
         .heartbeat(Duration::from_secs(1))
         .messages()
         .await
-        .map_err(|error| SweepError::Failed(classify(&error)))?;
+        .map_err(|error| SweepError::Failed(refusals.classify(&error)))?;
     let mut last_progress = tokio::time::Instant::now();
     loop {
         let message = match tokio::time::timeout(QUIET_WAIT, messages.next()).await {
             Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(error))) => return Err(SweepError::Lost(classify(&error))),
+            Ok(Some(Err(error))) => return Err(SweepError::Lost(refusals.classify(&error))),
             Ok(None) => {
                 return Err(SweepError::Lost(NatsError::Other(format!(
                     "the sweep of bucket {bucket:?} ended early"
@@ -112,7 +115,7 @@ async fn sweep_once(
                 let info = consumer
                     .get_info()
                     .await
-                    .map_err(|error| SweepError::Lost(classify(&error)))?;
+                    .map_err(|error| SweepError::Lost(refusals.classify(&error)))?;
                 if info.num_pending == 0 && info.num_ack_pending == 0 {
                     return Ok(keys);
                 }
@@ -149,7 +152,7 @@ async fn sweep_once(
 
 /// The operation of a KV message: its `KV-Operation` header, or a server limit marker's
 /// `Nats-Marker-Reason` (MaxAge and Purge count as purge, Remove as delete).
-pub fn operation(headers: Option<&HeaderMap>) -> Operation {
+pub(crate) fn operation(headers: Option<&HeaderMap>) -> Operation {
     let Some(headers) = headers else {
         return Operation::Put;
     };
@@ -169,7 +172,7 @@ pub fn operation(headers: Option<&HeaderMap>) -> Operation {
 }
 
 /// Who wrote the message, from kvop's ownership headers.
-pub fn writer(headers: Option<&HeaderMap>) -> Writer {
+pub(crate) fn writer(headers: Option<&HeaderMap>) -> Writer {
     let header = |name: &str| {
         headers
             .and_then(|headers| headers.get(name))
@@ -183,7 +186,8 @@ pub fn writer(headers: Option<&HeaderMap>) -> Writer {
 
 /// Reads the last message of one key from the stream leader (not a possibly stale
 /// replica): used only to re-decide a key after a revision conflict.
-pub async fn read_key(
+pub(crate) async fn read_key(
+    refusals: &RefusalLog,
     stream: &Stream,
     bucket: &str,
     key: &str,
@@ -206,6 +210,6 @@ pub async fn read_key(
         {
             Ok(None)
         }
-        Err(error) => Err(classify(&error)),
+        Err(error) => Err(refusals.classify(&error)),
     }
 }

@@ -6,8 +6,9 @@ use async_nats::jetstream::{self, message::PublishMessage as Publish};
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::errors::{NatsError, classify};
+use super::errors::NatsError;
 use super::key_subject;
+use super::refusals::RefusalLog;
 use crate::ownership::{MANAGER_HEADER, OWNER_HEADER};
 
 /// Publishes in flight at once: enough to keep the server busy, few enough to bound
@@ -57,7 +58,8 @@ pub enum WriteResult {
 
 /// Sends every write of one bucket with at most `window` in flight and returns the
 /// results in the order of `writes`. `on_done` is called after each acknowledgement.
-pub async fn write_all(
+pub(crate) async fn write_all(
+    refusals: &RefusalLog,
     jetstream: &jetstream::Context,
     bucket: &str,
     manager: &str,
@@ -99,13 +101,13 @@ pub async fn write_all(
                     Ok(ack) => WriteResult::Written {
                         revision: ack.sequence,
                     },
-                    Err(error) => WriteResult::Failed(classify(&error)),
+                    Err(error) => WriteResult::Failed(refusals.classify(&error)),
                 };
                 (index, result)
             }),
             Err(error) => settle(
                 index,
-                WriteResult::Failed(classify(&error)),
+                WriteResult::Failed(refusals.classify(&error)),
                 &mut unavailable,
             ),
         }

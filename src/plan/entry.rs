@@ -54,6 +54,29 @@ pub fn decide_entry(
     }
 }
 
+/// Whether this manager may remove a key that is no longer declared: its last message is
+/// a live value this manager wrote (for `owner`, when one is given). Anyone else's value,
+/// and a key already deleted, are left alone.
+pub fn removable(observed: &ObservedKey, manager: &str, owner: Option<&str>) -> bool {
+    observed.operation == Operation::Put
+        && observed.writer.is(manager)
+        && owner.is_none_or(|owner| observed.writer.owner.as_deref() == Some(owner))
+}
+
+/// The decision for a key that no manifest declares any more (`--prune`): delete it
+/// while it is [`removable`].
+pub fn decide_undeclared(observed: Option<&ObservedKey>, manager: &str) -> EntryAction {
+    match observed {
+        Some(observed) if removable(observed, manager, None) => EntryAction::Prune {
+            expected_revision: observed.revision,
+        },
+        Some(observed) => EntryAction::Unchanged {
+            revision: observed.revision,
+        },
+        None => EntryAction::Unchanged { revision: 0 },
+    }
+}
+
 fn describe_writer(observed: &ObservedKey) -> String {
     match (&observed.writer.manager, &observed.writer.owner) {
         (Some(manager), Some(owner)) => format!("manager {manager:?} for {owner}"),

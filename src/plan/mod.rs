@@ -12,10 +12,10 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 pub use bucket::{FieldChange, decide_bucket, diff_config};
-pub use entry::decide_entry;
+pub use entry::{decide_entry, decide_undeclared, removable};
 
 use crate::desired::{BucketConfig, Desired, ObjectRef, Origin};
-use crate::observed::{Observed, ObservedBucket, Operation};
+use crate::observed::{Observed, ObservedBucket};
 
 /// Every change for every declared bucket, in declaration order.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,18 +228,15 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                 let mut pruned: Vec<EntryPlan> = seen
                     .keys
                     .iter()
-                    .filter(|(key, observed)| {
-                        observed.operation == Operation::Put
-                            && observed.writer.is(&options.manager)
-                            && !declared.contains(key.as_str())
-                    })
-                    .map(|(key, observed)| EntryPlan {
-                        key: key.clone(),
-                        owner: observed.writer.owner.clone().unwrap_or_default(),
-                        origin: None,
-                        action: EntryAction::Prune {
-                            expected_revision: observed.revision,
-                        },
+                    .filter(|(key, _)| !declared.contains(key.as_str()))
+                    .filter_map(|(key, observed)| {
+                        let action = decide_undeclared(Some(observed), &options.manager);
+                        action.writes().then(|| EntryPlan {
+                            key: key.clone(),
+                            owner: observed.writer.owner.clone().unwrap_or_default(),
+                            origin: None,
+                            action,
+                        })
                     })
                     .collect();
                 pruned.sort_by(|a, b| a.key.cmp(&b.key));

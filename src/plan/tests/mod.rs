@@ -10,7 +10,7 @@ use crate::api::{
     BucketDeletionPolicy, EntryDeletionPolicy, ManagementPolicy, StorageType, UpdatePolicy,
 };
 use crate::desired::{DesiredBucket, DesiredEntry};
-use crate::observed::{BucketStats, ObservedKey, ObservedStream};
+use crate::observed::{BucketStats, ObservedKey, ObservedStream, Operation};
 use crate::ownership::Writer;
 
 pub(super) const MANAGER: &str = "kvop";

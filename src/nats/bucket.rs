@@ -1,0 +1,166 @@
+//! One bucket on one connection. Everything kvop does to a bucket goes through this
+//! handle: observe it, read and write its stream config, read and write its keys
+//! conditionally, follow its changes (`live`). Its errors are classified against the
+//! refusals of its own connection.
+
+use async_nats::jetstream::stream::Stream;
+use tokio::sync::OnceCell;
+
+use super::connect::Connection;
+use super::errors::NatsError;
+use super::observe::{observe_bucket, observed_stream};
+use super::reread::{Reread, reread_keys};
+use super::stream_config;
+use super::stream_name;
+use super::sweep::read_key;
+use super::write::{Write, WriteResult, write_all};
+use crate::desired::BucketConfig;
+use crate::observed::{ObservedBucket, ObservedKey, ObservedStream};
+
+/// A bucket, by name, on a connection. Cheap to make; make one per use.
+pub struct Bucket {
+    pub(super) connection: Connection,
+    pub(super) name: String,
+    /// The stream handle for key reads, opened on first use and kept: a run re-reads keys
+    /// in rounds, and opening costs a request. Key reads address the stream by name, so a
+    /// handle outliving its stream (deleted and created again) still reads the new one.
+    stream: OnceCell<Stream>,
+}
+
+/// What deleting a bucket found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    /// There was no such bucket.
+    Missing,
+}
+
+impl Bucket {
+    pub(super) fn new(connection: Connection, name: &str) -> Bucket {
+        Bucket {
+            connection,
+            name: name.to_string(),
+            stream: OnceCell::new(),
+        }
+    }
+
+    /// The bucket's name in NATS.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether its connection is up now; see [`Connection::is_connected`].
+    pub fn is_connected(&self) -> bool {
+        self.connection.is_connected()
+    }
+
+    /// The stream config, statistics and one sweep of the keys; a missing bucket is
+    /// observed as having no stream. With `complete`, sweeps every key (prune and key
+    /// counts need them all); otherwise only `declared_keys` when that is narrower.
+    pub async fn observe(
+        &self,
+        declared_keys: &[String],
+        complete: bool,
+    ) -> Result<ObservedBucket, NatsError> {
+        observe_bucket(self, declared_keys, complete).await
+    }
+
+    /// The stream as it is now (config and statistics), or `None` if it does not exist.
+    pub async fn state(&self) -> Result<Option<ObservedStream>, NatsError> {
+        match self.open().await {
+            Ok(stream) => Ok(Some(observed_stream(stream.cached_info()))),
+            Err(error) if error.is_stream_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates the bucket's stream; an identical existing stream counts as created.
+    pub async fn create(&self, config: &BucketConfig) -> Result<(), NatsError> {
+        let stream = stream_config::build(&self.name, config).map_err(NatsError::Other)?;
+        self.connection
+            .jetstream
+            .create_stream(stream)
+            .await
+            .map(|_| ())
+            .map_err(|error| self.connection.classify(&error))
+    }
+
+    /// Read-modify-write of the stream config: fields kvop does not manage are kept.
+    pub async fn update(&self, config: &BucketConfig) -> Result<(), NatsError> {
+        let stream = self.open().await?;
+        let mut current = stream.cached_info().config.clone();
+        stream_config::set_managed_fields(&mut current, &self.name, config)
+            .map_err(NatsError::Other)?;
+        self.connection
+            .jetstream
+            .update_stream(current)
+            .await
+            .map(|_| ())
+            .map_err(|error| self.connection.classify(&error))
+    }
+
+    /// Deletes the bucket's stream, every key and its history with it.
+    pub async fn delete(&self) -> Result<Deleted, NatsError> {
+        match self
+            .connection
+            .jetstream
+            .delete_stream(stream_name(&self.name))
+            .await
+        {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(error) => match self.connection.classify(&error) {
+                error if error.is_stream_not_found() => Ok(Deleted::Missing),
+                error => Err(error),
+            },
+        }
+    }
+
+    /// The last message of one key, from the stream leader (not a possibly stale
+    /// replica); `None` when the key has none.
+    pub async fn read_key(&self, key: &str) -> Result<Option<ObservedKey>, NatsError> {
+        let stream = self.stream().await?;
+        read_key(&self.connection.refusals, stream, &self.name, key).await
+    }
+
+    /// Re-reads `keys` from the stream leader, concurrently, in the order given; see
+    /// [`Reread`]. Fails only when the stream cannot be opened.
+    pub async fn reread(&self, keys: &[String]) -> Result<Vec<Reread>, NatsError> {
+        let stream = self.stream().await?;
+        Ok(reread_keys(&self.connection.refusals, stream, &self.name, keys).await)
+    }
+
+    /// Sends every write with at most `window` in flight, each conditional on its
+    /// expected revision and carrying `manager`'s ownership headers, and returns the
+    /// results in the order of `writes`. `on_done` is called after each one settles.
+    pub async fn write_all(
+        &self,
+        manager: &str,
+        writes: &[Write],
+        window: usize,
+        on_done: impl FnMut(),
+    ) -> Vec<WriteResult> {
+        write_all(
+            &self.connection.refusals,
+            &self.connection.jetstream,
+            &self.name,
+            manager,
+            writes,
+            window,
+            on_done,
+        )
+        .await
+    }
+
+    /// The stream with fresh info (config, statistics).
+    pub(super) async fn open(&self) -> Result<Stream, NatsError> {
+        self.connection
+            .jetstream
+            .get_stream(stream_name(&self.name))
+            .await
+            .map_err(|error| self.connection.classify(&error))
+    }
+
+    async fn stream(&self) -> Result<&Stream, NatsError> {
+        self.stream.get_or_try_init(|| self.open()).await
+    }
+}
