@@ -370,6 +370,7 @@ pub async fn stream_config(
 pub mod jwt;
 pub mod k8s;
 pub mod node;
+pub mod resources;
 
 /// Kills the server if this test process dies without dropping it (killed by a signal,
 /// a CI timeout): a detached shell polls both processes once a second.

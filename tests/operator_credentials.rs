@@ -1,0 +1,134 @@
+//! `kvop run` against a real kube-apiserver and nats-server: values and connection
+//! credentials read from Secrets, followed through their rotation, never shown.
+
+mod support;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::k8s::{Operator, plane, wait_until};
+use support::resources::*;
+use support::{NatsServer, kv_get};
+
+#[tokio::test]
+async fn a_value_from_a_secret_follows_its_rotation_and_never_shows_in_status() {
+    let s = setup("secret").await;
+    let operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "db"}, "stringData": {"password": "first-s3cret"}}),
+    )
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    create(&s.buckets, &bucket("b", json!({}))).await;
+    let mut from = entry(
+        "pw",
+        "b",
+        "db.password",
+        "",
+        json!({"valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}),
+    );
+    from.spec.value = None;
+    create(&s.entries, &from).await;
+    wait_value(&s.nats, "b", "db.password", Some("first-s3cret")).await;
+    secrets
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"password": "second-s3cret"}})),
+        )
+        .await
+        .expect("rotate");
+    wait_value(&s.nats, "b", "db.password", Some("second-s3cret")).await;
+    let status =
+        serde_json::to_string(&s.entries.get("pw").await.expect("entry").status).expect("json");
+    assert!(
+        !status.contains("s3cret"),
+        "status never holds the value: {status}"
+    );
+    assert!(
+        !operator.logs().contains("s3cret"),
+        "logs never hold the value"
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_connects_with_credentials_from_a_secret_and_follows_their_rotation() {
+    let s = setup("connection").await;
+    let secured = NatsServer::start_with_config(
+        "authorization { users: [ { user: app, password: \"first-pw\" } ] }\n",
+    );
+    let operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    let credentials: Secret = serde_json::from_value(json!({"metadata": {"name": "nats-user"}, "stringData": {"user": "app", "password": "first-pw"}})).expect("secret");
+    secrets
+        .create(&PostParams::default(), &credentials)
+        .await
+        .expect("secret");
+    let connection = json!({"servers": [secured.url()], "userSecretRef": {"name": "nats-user"}});
+    create(
+        &s.buckets,
+        &bucket("private", json!({"connection": connection})),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry("token", "private", "api.token", "t1", json!({})),
+    )
+    .await;
+    wait_entry(&s.entries, "token", true, None).await;
+    let authed =
+        async_nats::ConnectOptions::with_user_and_password("app".into(), "first-pw".into())
+            .connect(secured.url())
+            .await
+            .expect("connect");
+    let js = async_nats::jetstream::new(authed);
+    assert_eq!(
+        kv_get(&js, "private", "api.token").await.as_deref(),
+        Some(&b"t1"[..]),
+        "written through the bucket's own connection"
+    );
+    assert!(
+        s.nats
+            .jetstream()
+            .await
+            .get_stream("KV_private")
+            .await
+            .is_err(),
+        "not on the default server"
+    );
+
+    secrets
+        .patch(
+            "nats-user",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"password": "rotated-wrong"}})),
+        )
+        .await
+        .expect("rotate");
+    wait_bucket(&s.buckets, "private", false, Some("Unauthorized")).await;
+    secrets
+        .patch(
+            "nats-user",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"password": "first-pw"}})),
+        )
+        .await
+        .expect("rotate back");
+    wait_bucket(&s.buckets, "private", true, None).await;
+    merge(&s.entries, "token", json!({"spec": {"value": "t2"}}))
+        .await
+        .expect("update");
+    wait_until("t2 on the secured server", WAIT, || async {
+        (kv_get(&js, "private", "api.token").await.as_deref() == Some(&b"t2"[..])).then_some(())
+    })
+    .await;
+    let logs = operator.logs();
+    assert!(
+        !logs.contains("first-pw") && !logs.contains("rotated-wrong"),
+        "credentials never reach the logs"
+    );
+}

@@ -1,0 +1,432 @@
+//! `kvop run` against a real kube-apiserver (tests/env) and a real nats-server, the
+//! operator running as a process: the life of buckets and entries from apply to delete,
+//! what the apiserver refuses, and status written only when it changes.
+
+mod support;
+
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kvop::api::{KeyValueBucket, KeyValueEntry};
+use serde_json::json;
+use support::k8s::{Operator, admin, namespace, plane, wait_until};
+use support::resources::*;
+use support::{kv_entry, kv_get};
+
+#[tokio::test]
+async fn lifecycle_from_apply_to_ready_with_statistics_and_spec_updates() {
+    let s = setup("lifecycle").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(
+        &s.buckets,
+        &bucket("sessions", json!({"history": 3, "ttl": "1h"})),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry("alice", "sessions", "user.alice", "a1", json!({})),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry("bob", "sessions", "user.bob", "b1", json!({})),
+    )
+    .await;
+    wait_entry(&s.entries, "alice", true, None).await;
+    wait_entry(&s.entries, "bob", true, None).await;
+    assert_eq!(
+        kv_get(&s.nats.jetstream().await, "sessions", "user.alice")
+            .await
+            .as_deref(),
+        Some(&b"a1"[..])
+    );
+    let ready = wait_until("bucket statistics", WAIT, || async {
+        let bucket = s.buckets.get("sessions").await.ok()?;
+        let status = bucket.status?;
+        (status.keys == Some(2)).then_some(status)
+    })
+    .await;
+    assert_eq!(
+        (
+            ready.bucket.as_deref(),
+            ready.values,
+            ready.history,
+            ready.ttl.as_deref()
+        ),
+        (Some("sessions"), Some(2), Some(3), Some("1h"))
+    );
+    assert_eq!(
+        (
+            ready.storage.as_deref(),
+            ready.backing_store.as_deref(),
+            ready.replicas
+        ),
+        (Some("file"), Some("JetStream"), Some(1))
+    );
+    let alice = s
+        .entries
+        .get("alice")
+        .await
+        .expect("alice")
+        .status
+        .expect("status");
+    assert!(
+        alice
+            .value_digest
+            .as_deref()
+            .is_some_and(|digest| digest.starts_with("sha256:"))
+    );
+
+    merge(&s.entries, "alice", json!({"spec": {"value": "a2"}}))
+        .await
+        .expect("update value");
+    wait_value(&s.nats, "sessions", "user.alice", Some("a2")).await;
+    merge(&s.buckets, "sessions", json!({"spec": {"history": 5}}))
+        .await
+        .expect("update bucket");
+    wait_until("history 5 in NATS", WAIT, || async {
+        let js = s.nats.jetstream().await;
+        (support::stream_config(&js, "sessions")
+            .await
+            .max_messages_per_subject
+            == 5)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deletion_follows_each_policy() {
+    let s = setup("deletion").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("kept", json!({"history": 5}))).await;
+    create(
+        &s.buckets,
+        &bucket("dropped", json!({"deletionPolicy": "Delete"})),
+    )
+    .await;
+    create(&s.entries, &entry("del", "kept", "del", "v", json!({}))).await;
+    create(
+        &s.entries,
+        &entry(
+            "pur",
+            "kept",
+            "pur",
+            "v",
+            json!({"deletionPolicy": "Purge"}),
+        ),
+    )
+    .await;
+    create(
+        &s.entries,
+        &entry(
+            "ret",
+            "kept",
+            "ret",
+            "v",
+            json!({"deletionPolicy": "Retain"}),
+        ),
+    )
+    .await;
+    for name in ["del", "pur", "ret"] {
+        wait_entry(&s.entries, name, true, None).await;
+    }
+    wait_bucket(&s.buckets, "dropped", true, None).await;
+    for name in ["del", "pur", "ret"] {
+        s.entries
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete entry");
+    }
+    for name in ["del", "pur", "ret"] {
+        wait_until(
+            &format!("entry {name} gone (finalizer removed)"),
+            WAIT,
+            || async { s.entries.get_opt(name).await.ok()?.is_none().then_some(()) },
+        )
+        .await;
+    }
+    let js = s.nats.jetstream().await;
+    use async_nats::jetstream::kv::Operation;
+    assert_eq!(
+        kv_entry(&js, "kept", "del").await.map(|e| e.operation),
+        Some(Operation::Delete),
+        "Delete writes a delete marker"
+    );
+    assert_eq!(
+        kv_entry(&js, "kept", "pur").await.map(|e| e.operation),
+        Some(Operation::Purge),
+        "Purge leaves one purge marker"
+    );
+    assert_eq!(
+        kv_get(&js, "kept", "ret").await.as_deref(),
+        Some(&b"v"[..]),
+        "Retain leaves the value"
+    );
+    let history = js
+        .get_key_value("kept")
+        .await
+        .expect("bucket")
+        .history("del")
+        .await
+        .expect("history");
+    use futures::StreamExt;
+    assert_eq!(history.count().await, 2, "Delete keeps history");
+
+    s.buckets
+        .delete("kept", &DeleteParams::default())
+        .await
+        .expect("delete bucket");
+    s.buckets
+        .delete("dropped", &DeleteParams::default())
+        .await
+        .expect("delete bucket");
+    for name in ["kept", "dropped"] {
+        wait_until(&format!("bucket {name} gone"), WAIT, || async {
+            s.buckets.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+    }
+    assert!(
+        js.get_stream("KV_kept").await.is_ok(),
+        "Retain keeps the bucket"
+    );
+    assert!(
+        js.get_stream("KV_dropped").await.is_err(),
+        "Delete deletes the bucket"
+    );
+}
+
+fn rejected<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) {
+    match result {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 422, "{what}: {status:?}"),
+        other => panic!("{what}: expected a 422 rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_apiserver_rejects_invalid_specs_and_immutable_changes() {
+    let client = admin().await;
+    let ns = namespace(&client, "validation").await;
+    let buckets: Api<KeyValueBucket> = Api::namespaced(client.clone(), &ns);
+    let entries: Api<KeyValueEntry> = Api::namespaced(client.clone(), &ns);
+    rejected(
+        buckets
+            .create(
+                &PostParams::default(),
+                &bucket("b", json!({"history": 100})),
+            )
+            .await,
+        "history 100",
+    );
+    rejected(
+        buckets
+            .create(
+                &PostParams::default(),
+                &bucket("b", json!({"bucket": "a.b"})),
+            )
+            .await,
+        "bucket name with a dot",
+    );
+    rejected(
+        buckets
+            .create(&PostParams::default(), &bucket("b", json!({"ttl": "10x"})))
+            .await,
+        "bad duration",
+    );
+    let mut two = entry("two", "b", "k", "v", json!({"jsonValue": {"a": 1}}));
+    two.spec.binary_value = None;
+    rejected(
+        entries.create(&PostParams::default(), &two).await,
+        "two value sources",
+    );
+    rejected(
+        entries
+            .create(
+                &PostParams::default(),
+                &entry("dots", "b", "a..b", "v", json!({})),
+            )
+            .await,
+        "key with ..",
+    );
+    let mut none = entry("none", "b", "k", "v", json!({}));
+    none.spec.value = None;
+    rejected(
+        entries.create(&PostParams::default(), &none).await,
+        "no value source",
+    );
+
+    buckets
+        .create(&PostParams::default(), &bucket("b", json!({})))
+        .await
+        .expect("valid bucket");
+    rejected(
+        merge(&buckets, "b", json!({"spec": {"storage": "memory"}})).await,
+        "storage change",
+    );
+    rejected(
+        merge(&buckets, "b", json!({"spec": {"bucket": "other"}})).await,
+        "bucket name change",
+    );
+    entries
+        .create(
+            &PostParams::default(),
+            &entry("e", "b", "k", "v", json!({})),
+        )
+        .await
+        .expect("valid entry");
+    rejected(
+        merge(&entries, "e", json!({"spec": {"key": "other"}})).await,
+        "key change",
+    );
+    let mut defaulted = entry("defaulted", "b", "k", "v", json!({}));
+    defaulted.spec.key = None;
+    entries
+        .create(&PostParams::default(), &defaulted)
+        .await
+        .expect("key from metadata.name");
+    rejected(
+        merge(&entries, "defaulted", json!({"spec": {"key": "other"}})).await,
+        "setting a key that differs from the defaulted one",
+    );
+    merge(&entries, "defaulted", json!({"spec": {"key": "defaulted"}}))
+        .await
+        .expect("spelling out the defaulted key is no change");
+    merge(&buckets, "b", json!({"spec": {"limitMarkerTtl": "5s"}}))
+        .await
+        .expect("limit markers can be turned on");
+    rejected(
+        merge(&buckets, "b", json!({"spec": {"limitMarkerTtl": null}})).await,
+        "removing limitMarkerTtl",
+    );
+    entries
+        .create(
+            &PostParams::default(),
+            &entry(
+                "j",
+                "b",
+                "j",
+                "v",
+                json!({"value": null, "jsonValue": {"x": [1, "y"]}}),
+            ),
+        )
+        .await
+        .expect("jsonValue accepted");
+}
+
+#[tokio::test]
+async fn status_is_written_only_when_it_changes() {
+    let s = setup("quiet").await;
+    let operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({}))).await;
+    create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
+    wait_entry(&s.entries, "e", true, None).await;
+    wait_until("bucket statistics settled", WAIT, || async {
+        (s.buckets.get("b").await.ok()?.status?.keys == Some(1)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bucket_version = s
+        .buckets
+        .get("b")
+        .await
+        .expect("bucket")
+        .metadata
+        .resource_version;
+    let entry_version = s
+        .entries
+        .get("e")
+        .await
+        .expect("entry")
+        .metadata
+        .resource_version;
+    // Several status intervals (1 s) pass: the bucket is reconciled, nothing changes.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        s.buckets
+            .get("b")
+            .await
+            .expect("bucket")
+            .metadata
+            .resource_version,
+        bucket_version,
+        "bucket status rewritten without a change"
+    );
+    assert_eq!(
+        s.entries
+            .get("e")
+            .await
+            .expect("entry")
+            .metadata
+            .resource_version,
+        entry_version,
+        "entry status rewritten without a change"
+    );
+
+    // Keys nobody declared change the bucket's statistics, and its status with them;
+    // the entry reads nothing of that, so it is not reconciled again.
+    let entry_reconciles = reconciles(&operator, "KeyValueEntry").await;
+    let store = s
+        .nats
+        .jetstream()
+        .await
+        .get_key_value("b")
+        .await
+        .expect("bucket");
+    for i in 0..3 {
+        store
+            .put(format!("undeclared-{i}"), "x".into())
+            .await
+            .expect("put");
+    }
+    wait_until("bucket statistics counted the new keys", WAIT, || async {
+        (s.buckets.get("b").await.ok()?.status?.keys == Some(4)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reconciles(&operator, "KeyValueEntry").await,
+        entry_reconciles,
+        "a statistics refresh re-queued the entry"
+    );
+}
+
+#[tokio::test]
+async fn an_entry_waiting_on_its_bucket_spec_goes_on_when_the_bucket_changes() {
+    let s = setup("waits").await;
+    // Only a bucket change can move the entry on: no resync within the test.
+    let _operator = Operator::start(
+        &plane().kubeconfig,
+        &s.namespace,
+        &s.nats.url(),
+        &["--resync-interval", "1h"],
+    );
+    create(&s.buckets, &bucket("b", json!({"maxValueSize": 256}))).await;
+    let big = "x".repeat(1024);
+    create(&s.entries, &entry("e", "b", "k", &big, json!({}))).await;
+    let waiting = wait_entry(&s.entries, "e", false, Some("InvalidSpec")).await;
+    assert!(
+        ready_of(&waiting.status.expect("status").conditions).is_some(),
+        "the entry says why it waits"
+    );
+    s.buckets
+        .patch(
+            "b",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"maxValueSize": 4096}})),
+        )
+        .await
+        .expect("raise maxValueSize");
+    wait_entry(&s.entries, "e", true, None).await;
+    wait_value(&s.nats, "b", "k", Some(&big)).await;
+}
+
+/// The operator's `kvop_reconciles_total` for `kind`.
+async fn reconciles(operator: &Operator, kind: &str) -> u64 {
+    let metrics = operator.metrics().await;
+    let prefix = format!("kvop_reconciles_total{{kind=\"{kind}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"))
+}

@@ -1,0 +1,147 @@
+//! `kvop run` against a real kube-apiserver and nats-server: NATS outages and an
+//! operator killed mid-finalization are ridden out, reported and finished after.
+
+mod support;
+
+use std::time::Duration;
+
+use kube::api::DeleteParams;
+use serde_json::json;
+use support::k8s::{Operator, plane, wait_until};
+use support::kv_entry;
+use support::resources::*;
+
+#[tokio::test]
+async fn a_nats_outage_is_reported_and_everything_converges_after() {
+    let mut s = setup("outage").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({}))).await;
+    create(&s.entries, &entry("one", "b", "one", "v1", json!({}))).await;
+    wait_entry(&s.entries, "one", true, None).await;
+    s.nats.stop();
+    merge(&s.entries, "one", json!({"spec": {"value": "v2"}}))
+        .await
+        .expect("change during outage");
+    create(&s.entries, &entry("two", "b", "two", "new", json!({}))).await;
+    let down = wait_entry(&s.entries, "one", false, None).await;
+    let reason = ready_of(&down.status.expect("status").conditions)
+        .expect("ready")
+        .1;
+    assert!(
+        ["NatsUnavailable", "Timeout", "NatsError"].contains(&reason.as_str()),
+        "the condition says NATS is the problem: {reason}"
+    );
+    s.nats.restart();
+    wait_value(&s.nats, "b", "one", Some("v2")).await;
+    wait_value(&s.nats, "b", "two", Some("new")).await;
+    wait_entry(&s.entries, "one", true, None).await;
+    wait_entry(&s.entries, "two", true, None).await;
+}
+
+#[tokio::test]
+async fn deleting_while_nats_is_down_keeps_the_finalizer_with_a_clear_condition_then_completes() {
+    let mut s = setup("blocked-delete").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({"history": 3}))).await;
+    create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
+    wait_entry(&s.entries, "e", true, None).await;
+    s.nats.stop();
+    s.entries
+        .delete("e", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let blocked = wait_entry(&s.entries, "e", false, Some("DeletionBlocked")).await;
+    assert!(
+        blocked
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"kvop.dev/cleanup".to_string()),
+        "the finalizer stays"
+    );
+    s.nats.restart();
+    wait_until("the entry is gone after NATS is back", WAIT, || async {
+        s.entries.get_opt("e").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    use async_nats::jetstream::kv::Operation;
+    assert_eq!(
+        kv_entry(&s.nats.jetstream().await, "b", "k")
+            .await
+            .map(|entry| entry.operation),
+        Some(Operation::Delete),
+        "the key was deleted, not forgotten"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_killed_during_finalization_finishes_it_after_a_restart() {
+    let s = setup("kill-finalizing").await;
+    let mut operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("kept", json!({"history": 3}))).await;
+    create(
+        &s.buckets,
+        &bucket("dropped", json!({"deletionPolicy": "Delete"})),
+    )
+    .await;
+    create(&s.entries, &entry("e", "kept", "k", "v", json!({}))).await;
+    wait_entry(&s.entries, "e", true, None).await;
+    wait_bucket(&s.buckets, "dropped", true, None).await;
+    // NATS stalls, so both finalizers are mid-flight when the operator dies.
+    let nats_pid = s.nats.pid().expect("nats pid").to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, nats_pid.as_str()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    signal("-STOP");
+    s.entries
+        .delete("e", &DeleteParams::default())
+        .await
+        .expect("delete entry");
+    s.buckets
+        .delete("dropped", &DeleteParams::default())
+        .await
+        .expect("delete bucket");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator.kill();
+    signal("-CONT");
+    for finalizers in [
+        s.entries.get("e").await.expect("entry").metadata.finalizers,
+        s.buckets
+            .get("dropped")
+            .await
+            .expect("bucket")
+            .metadata
+            .finalizers,
+    ] {
+        assert_eq!(
+            finalizers.unwrap_or_default(),
+            vec!["kvop.dev/cleanup".to_string()],
+            "the finalizer outlives the operator"
+        );
+    }
+
+    let _restarted = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    wait_until("both objects gone", WAIT, || async {
+        let entry = s.entries.get_opt("e").await.ok()?;
+        let bucket = s.buckets.get_opt("dropped").await.ok()?;
+        (entry.is_none() && bucket.is_none()).then_some(())
+    })
+    .await;
+    let js = s.nats.jetstream().await;
+    use async_nats::jetstream::kv::Operation;
+    assert_eq!(
+        kv_entry(&js, "kept", "k")
+            .await
+            .map(|entry| entry.operation),
+        Some(Operation::Delete),
+        "the key was deleted, once"
+    );
+    assert!(
+        js.get_stream("KV_dropped").await.is_err(),
+        "the bucket was deleted"
+    );
+}
