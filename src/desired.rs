@@ -135,4 +135,6 @@ pub struct DesiredEntry {
     pub value: Bytes,
     pub update_policy: UpdatePolicy,
     pub deletion_policy: EntryDeletionPolicy,
+    /// The foreign revision `IfUnchanged` may overwrite once (`kvop.dev/take-over`).
+    pub take_over: Option<u64>,
 }

@@ -41,6 +41,9 @@ impl ObservedBucket {
 pub struct ObservedStream {
     pub config: BucketConfig,
     pub stats: BucketStats,
+    /// The manager that created the stream (`kvop.dev/created-by` in its metadata);
+    /// `None` for a bucket kvop did not create.
+    pub created_by: Option<String>,
 }
 
 /// Statistics of a bucket's stream.

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
-use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_value_sizes};
+use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_against_server};
 use crate::nats::{Connection, ConnectionSettings, NatsError, connect, observe, require_jetstream};
 use crate::observed::Observed;
 use crate::output;
@@ -67,41 +67,12 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
     require_jetstream(&connection, &options.connection).await?;
     let observed = observe(&connection, &desired, options.prune).await?;
     // Limits only the server knows, checked before the first write.
-    let size_errors = check_value_sizes(
+    let size_errors = check_against_server(
         &desired,
+        &observed,
         &options.manager,
         connection.max_payload(),
-        |bucket| {
-            let managed = desired
-                .buckets
-                .iter()
-                .any(|b| b.name == bucket && b.management == crate::api::ManagementPolicy::Manage);
-            if managed {
-                return None;
-            }
-            observed
-                .buckets
-                .get(bucket)
-                .and_then(|b| b.stream.as_ref())
-                .map(|stream| stream.config.max_value_size)
-        },
     );
-    let mut size_errors = size_errors;
-    // A bucket kvop only observes may be a mirror on the server: its keys cannot be written.
-    for entry in &desired.entries {
-        let mirrored = observed
-            .buckets
-            .get(&entry.bucket)
-            .and_then(|bucket| bucket.stream.as_ref())
-            .is_some_and(|stream| stream.config.mirror.is_some());
-        if mirrored {
-            size_errors.push(crate::manifest::LoadError {
-                origin: entry.origin.clone(),
-                field: Some("spec.bucketRef.name".into()),
-                message: format!("bucket {:?} is a read-only mirror on the server; declare the entry on its origin bucket", entry.bucket),
-            });
-        }
-    }
     if !size_errors.is_empty() {
         return Err(LoadErrors(size_errors).into());
     }
@@ -218,7 +189,7 @@ fn refuse_empty_prune(plan: &Plan, options: &ReconcileOptions) -> Result<(), Rec
             let pruned = bucket
                 .entries
                 .iter()
-                .any(|entry| matches!(entry.action, EntryAction::Prune { .. }));
+                .any(|entry| matches!(entry.action, EntryAction::Remove { .. }));
             !declared && pruned
         })
         .map(|bucket| bucket.bucket.as_str())
@@ -273,7 +244,7 @@ async fn status_after(
                             if let EntryResult::Written { .. } = result.result {
                                 match entry.action {
                                     EntryAction::Create { .. } => live += 1,
-                                    EntryAction::Prune { .. } => live -= 1,
+                                    EntryAction::Remove { .. } => live -= 1,
                                     _ => {}
                                 }
                             }

@@ -166,18 +166,20 @@ pub fn plan_report(plan: &Plan) -> PlanReport {
                         EntryAction::Create {
                             expected_revision, ..
                         }
-                        | EntryAction::Prune { expected_revision } => {
-                            (Some(*expected_revision), None, None)
-                        }
+                        | EntryAction::Remove {
+                            expected_revision, ..
+                        } => (Some(*expected_revision), None, None),
                         EntryAction::Update {
                             expected_revision,
                             drift,
                             ..
                         } => (Some(*expected_revision), None, drift.clone()),
-                        EntryAction::Unchanged { revision } | EntryAction::Skip { revision } => {
-                            (None, Some(*revision), None)
+                        EntryAction::Unchanged { revision }
+                        | EntryAction::Skip { revision, .. } => (None, Some(*revision), None),
+                        EntryAction::Conflict {
+                            revision, writer, ..
                         }
-                        EntryAction::Conflict { revision, writer } => {
+                        | EntryAction::Retain { revision, writer } => {
                             (None, Some(*revision), Some(writer.clone()))
                         }
                         EntryAction::Wait => (None, None, None),
@@ -215,14 +217,19 @@ pub fn result_report(outcome: &Outcome) -> ResultReport {
                 .iter()
                 .filter_map(|entry| {
                     let (result, revision, error) = match &entry.result {
-                        EntryResult::Unchanged { .. } => return None,
                         EntryResult::Written { action, revision } => {
                             (*action, Some(*revision), None)
                         }
-                        EntryResult::Skipped { revision } => ("skipped", Some(*revision), None),
-                        EntryResult::Conflict { revision, .. } => {
-                            ("conflict", Some(*revision), None)
-                        }
+                        EntryResult::Settled(action) => match action {
+                            EntryAction::Skip { revision, .. } => {
+                                ("skipped", Some(*revision), None)
+                            }
+                            EntryAction::Conflict { revision, .. }
+                            | EntryAction::Retain { revision, .. } => {
+                                ("conflict", Some(*revision), None)
+                            }
+                            _ => return None,
+                        },
                         EntryResult::Failed { error } => {
                             ("failed", None, Some(ErrorReport::from(error)))
                         }
@@ -308,9 +315,11 @@ pub fn render_outcome(outcome: &Outcome) -> String {
         for entry in &bucket.entries {
             let label = match &entry.result {
                 EntryResult::Written { action, .. } => action,
-                EntryResult::Unchanged { .. } => "unchanged",
-                EntryResult::Skipped { .. } => "skipped",
-                EntryResult::Conflict { .. } => "in conflict",
+                EntryResult::Settled(EntryAction::Skip { .. }) => "skipped",
+                EntryResult::Settled(EntryAction::Conflict { .. } | EntryAction::Retain { .. }) => {
+                    "in conflict"
+                }
+                EntryResult::Settled(_) => "unchanged",
                 EntryResult::Failed { error } => {
                     let _ = writeln!(out, "    ! {} FAILED: {error}", entry.key);
                     "failed"

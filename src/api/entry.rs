@@ -131,6 +131,39 @@ pub enum UpdatePolicy {
     CreateOnly,
 }
 
+impl UpdatePolicy {
+    /// Every policy, for tests that must cover them all.
+    pub const ALL: [UpdatePolicy; 3] = {
+        // A new policy breaks this match, so it cannot be left out of `ALL` unnoticed.
+        const fn listed(policy: UpdatePolicy) {
+            match policy {
+                UpdatePolicy::Overwrite | UpdatePolicy::IfUnchanged | UpdatePolicy::CreateOnly => {}
+            }
+        }
+        listed(UpdatePolicy::Overwrite);
+        [
+            UpdatePolicy::Overwrite,
+            UpdatePolicy::IfUnchanged,
+            UpdatePolicy::CreateOnly,
+        ]
+    };
+
+    /// The name in manifests and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdatePolicy::Overwrite => "Overwrite",
+            UpdatePolicy::IfUnchanged => "IfUnchanged",
+            UpdatePolicy::CreateOnly => "CreateOnly",
+        }
+    }
+}
+
+impl std::fmt::Display for UpdatePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What deleting the resource does to the key.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,

@@ -10,7 +10,7 @@ use super::{ApplyOptions, EntryOutcome, EntryResult};
 use crate::desired::{Desired, DesiredEntry};
 use crate::nats::{Bucket, NatsError, Reread, Write, WriteOp, WriteResult};
 use crate::observed::ObservedKey;
-use crate::plan::{BucketPlan, EntryAction, decide_entry, decide_undeclared};
+use crate::plan::{BucketPlan, EntryAction, Removal, decide_entry, decide_removal};
 
 /// Write rounds per bucket: the first, then re-decided keys after conflicts and transient
 /// failures.
@@ -71,6 +71,7 @@ enum Next {
 
 /// The state carried from round to round.
 struct Rounds<'a> {
+    plan: &'a BucketPlan,
     declared: HashMap<&'a str, &'a DesiredEntry>,
     options: &'a ApplyOptions,
     /// Every key of the plan, in plan order, with its result so far.
@@ -91,6 +92,7 @@ struct Rounds<'a> {
 impl<'a> Rounds<'a> {
     fn new(plan: &'a BucketPlan, desired: &'a Desired, options: &'a ApplyOptions) -> Rounds<'a> {
         let mut rounds = Rounds {
+            plan,
             declared: desired
                 .entries_of(&plan.bucket)
                 .map(|entry| (entry.key.as_str(), entry))
@@ -179,7 +181,7 @@ impl<'a> Rounds<'a> {
                     continue;
                 }
             };
-            let action = self.redecide(&self.outcomes[index].key, current.as_ref());
+            let action = self.redecide(index, current.as_ref());
             match write_for(
                 &self.outcomes[index].key,
                 &self.outcomes[index].owner,
@@ -263,12 +265,20 @@ impl<'a> Rounds<'a> {
     }
 
     /// The decision for a key read again, by the same rules as the plan: its
-    /// declaration, or for a pruned key, the rule for undeclared keys.
-    fn redecide(&self, key: &str, current: Option<&ObservedKey>) -> EntryAction {
-        match self.declared.get(key) {
-            Some(entry) => decide_entry(entry, current, &self.options.manager),
-            None => decide_undeclared(current, &self.options.manager),
+    /// declaration, or for a key being removed, the rule for removals.
+    fn redecide(&self, index: usize, current: Option<&ObservedKey>) -> EntryAction {
+        let planned = &self.plan.entries[index];
+        if let Some(entry) = self.declared.get(planned.key.as_str()) {
+            return decide_entry(entry, current, &self.options.manager);
         }
+        let removal = match planned.action {
+            EntryAction::Remove { removal, .. } => removal,
+            _ => Removal::Prune,
+        };
+        // A pruned key may have been written for any resource; a deleted resource's key
+        // is removed only while it holds that resource's write.
+        let owner = (removal != Removal::Prune).then_some(planned.owner.as_str());
+        decide_removal(current, &self.options.manager, owner, removal)
     }
 }
 
@@ -285,34 +295,32 @@ fn write_for(key: &str, owner: &str, action: &EntryAction) -> Result<Write, Entr
         EntryAction::Create {
             expected_revision,
             value,
+            ..
         }
         | EntryAction::Update {
             expected_revision,
             value,
             ..
         } => (WriteOp::Put(value.clone()), *expected_revision),
-        EntryAction::Prune { expected_revision } => (WriteOp::Delete, *expected_revision),
-        EntryAction::Unchanged { revision } => {
-            return Err(EntryResult::Unchanged {
-                revision: *revision,
-            });
-        }
-        EntryAction::Skip { revision } => {
-            return Err(EntryResult::Skipped {
-                revision: *revision,
-            });
-        }
-        EntryAction::Conflict { revision, writer } => {
-            return Err(EntryResult::Conflict {
-                revision: *revision,
-                writer: writer.clone(),
-            });
+        EntryAction::Remove {
+            expected_revision,
+            removal,
+        } => {
+            let op = match removal {
+                Removal::Prune | Removal::Delete => WriteOp::Delete,
+                Removal::Purge => WriteOp::Purge,
+            };
+            (op, *expected_revision)
         }
         EntryAction::Wait => {
             return Err(EntryResult::NotAttempted {
                 reason: "the bucket does not exist".into(),
             });
         }
+        EntryAction::Unchanged { .. }
+        | EntryAction::Skip { .. }
+        | EntryAction::Conflict { .. }
+        | EntryAction::Retain { .. } => return Err(EntryResult::Settled(action.clone())),
     };
     Ok(Write {
         key: key.to_string(),

@@ -79,7 +79,9 @@ async fn apply_bucket(
         // Both are safe to repeat: create is idempotent for an identical config, update is
         // a read-modify-write.
         BucketAction::Create { config } => connection
-            .ride_out("creating the bucket", || bucket.create(config))
+            .ride_out("creating the bucket", || {
+                bucket.create(config, &options.manager)
+            })
             .await
             .err(),
         BucketAction::Update { config, .. } => connection

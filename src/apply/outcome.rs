@@ -1,6 +1,7 @@
 //! What applying did to every bucket and key, and the problems to report.
 
 use crate::nats::NatsError;
+use crate::plan::EntryAction;
 
 /// What happened to every bucket and key.
 #[derive(Debug, Clone, Default)]
@@ -39,16 +40,9 @@ pub enum EntryResult {
         action: &'static str,
         revision: u64,
     },
-    Unchanged {
-        revision: u64,
-    },
-    Skipped {
-        revision: u64,
-    },
-    Conflict {
-        revision: u64,
-        writer: String,
-    },
+    /// Nothing written, as decided: the action (unchanged, skipped, in conflict,
+    /// retained) is the result.
+    Settled(EntryAction),
     Failed {
         error: NatsError,
     },
@@ -105,13 +99,23 @@ impl Outcome {
             }
             for entry in &bucket.entries {
                 match &entry.result {
-                    EntryResult::Failed { error } => problems.push(format!("key {:?} of bucket {:?}: {error}", entry.key, bucket.bucket)),
-                    EntryResult::Conflict { revision, writer } => problems.push(format!(
-                        "key {:?} of bucket {:?}: updatePolicy IfUnchanged, but revision {revision} was written by {writer}",
+                    EntryResult::Failed { error } => problems.push(format!(
+                        "key {:?} of bucket {:?}: {error}",
                         entry.key, bucket.bucket
                     )),
-                    EntryResult::NotAttempted { reason } => problems.push(format!("key {:?} of bucket {:?}: not written: {reason}", entry.key, bucket.bucket)),
-                    EntryResult::Written { .. } | EntryResult::Unchanged { .. } | EntryResult::Skipped { .. } => {}
+                    EntryResult::Settled(action @ EntryAction::Conflict { .. }) => {
+                        if let Some(why) = action.explain() {
+                            problems.push(format!(
+                                "key {:?} of bucket {:?}: {why}",
+                                entry.key, bucket.bucket
+                            ));
+                        }
+                    }
+                    EntryResult::NotAttempted { reason } => problems.push(format!(
+                        "key {:?} of bucket {:?}: not written: {reason}",
+                        entry.key, bucket.bucket
+                    )),
+                    EntryResult::Written { .. } | EntryResult::Settled(_) => {}
                 }
             }
         }

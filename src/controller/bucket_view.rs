@@ -23,6 +23,8 @@ const REOPEN_DELAY: Duration = Duration::from_secs(2);
 
 /// The last message of every key of one bucket, kept current by a watch.
 pub struct BucketView {
+    /// The creation time of the stream the view was opened for.
+    created: String,
     keys: RwLock<HashMap<String, ObservedKey>>,
     current: AtomicBool,
     /// The highest revision the view has seen: a stream whose last revision is lower
@@ -53,6 +55,17 @@ impl BucketView {
     /// that had gone backwards since; reported once.
     pub fn take_went_backwards(&self) -> Option<(u64, u64)> {
         self.went_backwards.lock().ok()?.take()
+    }
+
+    /// The creation time of the stream the view follows.
+    pub fn created(&self) -> &str {
+        &self.created
+    }
+
+    /// Whether the view follows the stream created at `created` (a bucket deleted and
+    /// created again is another stream, whose revisions start over).
+    pub fn follows(&self, created: &str) -> bool {
+        self.created == created
     }
 
     /// The highest revision seen since the view started.
@@ -143,6 +156,7 @@ impl BucketViews {
         let view = Arc::new_cyclic(|weak: &std::sync::Weak<BucketView>| {
             let weak = weak.clone();
             BucketView {
+                created: created.to_string(),
                 keys,
                 current,
                 highest_revision,
@@ -221,7 +235,14 @@ impl Watcher {
             return ControlFlow::Break(());
         };
         match change {
-            Change::Opened { last_revision } => self.check_not_behind(&alive, last_revision),
+            // A stream created again under the view (deleted and re-created by anyone):
+            // its revisions start over, which is no rollback. The bucket reconcile
+            // replaces the view with one for the new stream.
+            Change::Opened(stream) if !alive.follows(&stream.stats.created) => {
+                self.requeue_bucket();
+                return ControlFlow::Break(());
+            }
+            Change::Opened(stream) => self.check_not_behind(&alive, stream.stats.last_revision),
             Change::Loaded(keys) => self.publish(&alive, keys),
             Change::Key { key, observed } => {
                 let ours = observed.writer.is(&self.manager);

@@ -9,7 +9,6 @@ pub mod bucket_view;
 pub mod connection;
 pub mod context;
 pub mod entry;
-mod entry_cleanup;
 pub mod error;
 pub mod leader;
 pub mod status;
@@ -329,23 +328,13 @@ async fn received(signal: std::io::Result<tokio::signal::unix::Signal>) {
 }
 
 /// Maps a failure to its retry: wait for a change, a fixed delay, or per-object backoff.
-fn error_policy<K: Resource<DynamicType = ()> + ResourceExt>(
+fn error_policy<K: status::Reported + ResourceExt>(
     object: Arc<K>,
     error: &ControllerError,
     context: Arc<Context>,
 ) -> Action {
-    let kind = K::kind(&());
-    let kind: &'static str = if kind == "KeyValueBucket" {
-        "KeyValueBucket"
-    } else {
-        "KeyValueEntry"
-    };
-    context.metrics.failed(kind, error.reason());
-    let key = format!(
-        "{kind}/{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    );
+    context.metrics.failed(K::KIND, error.reason());
+    let key = status::backoff_key(&*object);
     match error.retry() {
         Retry::OnChange => {
             tracing::info!(object = %key, reason = error.reason(), %error, "waiting for a spec change");

@@ -7,7 +7,11 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::{Condition, ConditionStatus};
+use super::error::ControllerError;
+use crate::api::{
+    Condition, ConditionStatus, KeyValueBucket, KeyValueBucketStatus, KeyValueEntry,
+    KeyValueEntryStatus,
+};
 
 /// The field manager of every status write.
 pub const FIELD_MANAGER: &str = "kvop";
@@ -77,6 +81,169 @@ pub fn ready_and_synced(
             generation,
         ),
     ]
+}
+
+/// A kind whose status kvop writes: what the shared status helpers need to know of it.
+pub trait Reported:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync
+{
+    /// The kind, as a metric label.
+    const KIND: &'static str;
+    type Status: Clone + PartialEq + Default + Serialize + Send + Sync;
+    fn current_status(&self) -> Option<&Self::Status>;
+    fn conditions(status: &Self::Status) -> &[Condition];
+    /// Sets the conditions and the generation they describe.
+    fn set_conditions(
+        status: &mut Self::Status,
+        generation: Option<i64>,
+        conditions: Vec<Condition>,
+    );
+    /// A time that is refreshed only with a real change and never itself makes one
+    /// (`lastSyncTime`); `None` for kinds without one.
+    fn sync_time(_status: &mut Self::Status) -> Option<&mut Option<String>> {
+        None
+    }
+}
+
+impl Reported for KeyValueBucket {
+    const KIND: &'static str = "KeyValueBucket";
+    type Status = KeyValueBucketStatus;
+    fn current_status(&self) -> Option<&KeyValueBucketStatus> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &KeyValueBucketStatus) -> &[Condition] {
+        &status.conditions
+    }
+    fn set_conditions(
+        status: &mut KeyValueBucketStatus,
+        generation: Option<i64>,
+        conditions: Vec<Condition>,
+    ) {
+        status.observed_generation = generation;
+        status.conditions = conditions;
+    }
+    fn sync_time(status: &mut KeyValueBucketStatus) -> Option<&mut Option<String>> {
+        Some(&mut status.last_sync_time)
+    }
+}
+
+impl Reported for KeyValueEntry {
+    const KIND: &'static str = "KeyValueEntry";
+    type Status = KeyValueEntryStatus;
+    fn current_status(&self) -> Option<&KeyValueEntryStatus> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &KeyValueEntryStatus) -> &[Condition] {
+        &status.conditions
+    }
+    fn set_conditions(
+        status: &mut KeyValueEntryStatus,
+        generation: Option<i64>,
+        conditions: Vec<Condition>,
+    ) {
+        status.observed_generation = generation;
+        status.conditions = conditions;
+    }
+}
+
+/// `status` with fresh `Ready` and `Synced` conditions (see [`ready_and_synced`]) for
+/// the object's current generation, transition times kept from `previous`.
+pub fn with_conditions<K: Reported>(
+    object: &K,
+    previous: &K::Status,
+    mut status: K::Status,
+    verdict: &Verdict,
+) -> K::Status {
+    let generation = object.meta().generation;
+    let conditions = ready_and_synced(
+        K::conditions(previous),
+        generation,
+        verdict.ready,
+        verdict.reason,
+        &verdict.message,
+        verdict.synced,
+    );
+    K::set_conditions(&mut status, generation, conditions);
+    status
+}
+
+/// What a reconcile concluded, as the `Ready` and `Synced` conditions say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub ready: bool,
+    pub reason: &'static str,
+    pub message: String,
+    /// The reconcile ran to a verdict (false when it failed and will retry).
+    pub synced: bool,
+}
+
+impl Verdict {
+    /// A reconcile that reached its verdict.
+    pub fn reached(ready: bool, reason: &'static str, message: impl Into<String>) -> Verdict {
+        Verdict {
+            ready,
+            reason,
+            message: message.into(),
+            synced: true,
+        }
+    }
+
+    /// A reconcile that failed: not ready, not synced, the error's reason and text.
+    pub fn failed(error: &ControllerError) -> Verdict {
+        Verdict {
+            ready: false,
+            reason: error.reason(),
+            message: error.to_string(),
+            synced: false,
+        }
+    }
+}
+
+/// Server-side applies `status` when it differs from `previous` (ignoring the sync time,
+/// which is refreshed only with a real change), or when the object has none yet.
+pub async fn write_if_changed<K: Reported>(
+    api: &Api<K>,
+    object: &K,
+    previous: &K::Status,
+    mut status: K::Status,
+) -> Result<(), kube::Error> {
+    let mut previous_time = previous.clone();
+    let previous_time = K::sync_time(&mut previous_time).and_then(|time| time.take());
+    if let Some(time) = K::sync_time(&mut status) {
+        *time = previous_time;
+    }
+    if &status == previous && object.current_status().is_some() {
+        return Ok(());
+    }
+    if let Some(time) = K::sync_time(&mut status) {
+        *time = Some(now());
+    }
+    apply_status(api, object, &status).await
+}
+
+/// Writes the failure into the previous status (`Ready=False`, `Synced=False`) and
+/// returns the error, or the status write's error if that failed too.
+pub async fn report_failure<K: Reported>(
+    api: &Api<K>,
+    object: &K,
+    previous: &K::Status,
+    error: ControllerError,
+) -> ControllerError {
+    let status = with_conditions(object, previous, previous.clone(), &Verdict::failed(&error));
+    match write_if_changed(api, object, previous, status).await {
+        Ok(()) => error,
+        Err(write) => write.into(),
+    }
+}
+
+/// The key of an object in the per-object backoff: `Kind/namespace/name`.
+pub fn backoff_key<K: Resource<DynamicType = ()> + ResourceExt>(object: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
 }
 
 /// Server-side applies `status` to the object's `/status` subresource.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use crate::desired::{Desired, Origin};
 
-pub use resolve::check_value_sizes;
+pub use resolve::check_against_server;
 pub use validate::LoadOptions;
 
 /// Where manifests come from.

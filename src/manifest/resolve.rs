@@ -4,8 +4,10 @@ use std::collections::HashMap;
 
 use super::LoadError;
 use super::yaml::Document;
+use crate::api::ManagementPolicy;
 use crate::desired::{Desired, DesiredBucket, DesiredEntry, ObjectRef, Origin};
-use crate::ownership;
+use crate::observed::Observed;
+use crate::plan::{Known, Limits, check_writable};
 
 /// An entry's `bucketRef`, with its document to find the field's line in if needed.
 pub(super) struct BucketRef<'a> {
@@ -89,14 +91,20 @@ pub(super) fn resolve(
             continue;
         };
         entry.bucket = bucket.name.clone();
-        if bucket.config.mirror.is_some() {
+        let limits = Limits {
+            bucket: &bucket.name,
+            mirror: bucket.config.mirror.is_some().then_some(Known::Declared),
+            max_value_size: bucket.config.max_value_size,
+            max_payload: None,
+        };
+        let writable = check_writable(entry, &limits, manager);
+        if let Err(unwritable) = &writable
+            && unwritable.field == "spec.bucketRef.name"
+        {
             errors.push(LoadError {
                 origin: at_ref(entry),
-                field: Some("spec.bucketRef.name".into()),
-                message: format!(
-                    "bucket {:?} is a read-only mirror; declare the entry on the origin bucket",
-                    bucket.name
-                ),
+                field: Some(unwritable.field.into()),
+                message: unwritable.message.clone(),
             });
             continue;
         }
@@ -113,56 +121,52 @@ pub(super) fn resolve(
                 &first,
             ));
         }
-        let limit = bucket.config.max_value_size;
-        let total =
-            entry.value.len() + ownership::write_overhead(manager, &entry.owner.to_string());
-        if limit >= 0 && total as i64 > limit {
+        if let Err(unwritable) = writable {
             errors.push(LoadError {
-                    origin: entry.origin.clone(),
-                    field: Some("spec".into()),
-                    message: format!(
-                        "the value is {} bytes, plus {} bytes of headers, over the maxValueSize of bucket {:?} ({limit} bytes)",
-                        entry.value.len(),
-                        total - entry.value.len(),
-                        bucket.name
-                    ),
-                });
+                origin: entry.origin.clone(),
+                field: Some(unwritable.field.into()),
+                message: unwritable.message,
+            });
         }
     }
     errors
 }
 
-/// Checks values against limits only the server knows: its `max_payload`, and the
-/// `max_value_size` of buckets kvop observes but does not manage.
-pub fn check_value_sizes(
+/// Checks the entries against what only the server knows, before the first write: its
+/// `max_payload`, whether a bucket is a mirror there, and the max value size of buckets
+/// kvop observes but does not manage (a managed bucket's is declared, and was checked
+/// when loading).
+pub fn check_against_server(
     desired: &Desired,
+    observed: &Observed,
     manager: &str,
     max_payload: usize,
-    observed_limit: impl Fn(&str) -> Option<i64>,
 ) -> Vec<LoadError> {
     let mut errors = Vec::new();
     for entry in &desired.entries {
-        let headers = ownership::write_overhead(manager, &entry.owner.to_string());
-        let total = entry.value.len() + headers;
-        let too_big = |limit: String| LoadError {
-            origin: entry.origin.clone(),
-            field: Some("spec".into()),
-            message: format!(
-                "the value is {} bytes, plus {headers} bytes of headers, over {limit}",
-                entry.value.len()
-            ),
+        let managed = desired.buckets.iter().any(|bucket| {
+            bucket.name == entry.bucket && bucket.management == ManagementPolicy::Manage
+        });
+        let stream = observed
+            .buckets
+            .get(&entry.bucket)
+            .and_then(|bucket| bucket.stream.as_ref());
+        let limits = Limits {
+            bucket: &entry.bucket,
+            mirror: stream
+                .is_some_and(|stream| stream.config.mirror.is_some())
+                .then_some(Known::OnServer),
+            max_value_size: stream
+                .filter(|_| !managed)
+                .map_or(-1, |stream| stream.config.max_value_size),
+            max_payload: Some(max_payload),
         };
-        if total > max_payload {
-            errors.push(too_big(format!(
-                "the server's max_payload ({max_payload} bytes)"
-            )));
-        } else if let Some(limit) =
-            observed_limit(&entry.bucket).filter(|limit| *limit >= 0 && total as i64 > *limit)
-        {
-            errors.push(too_big(format!(
-                "the max value size of bucket {:?} ({limit} bytes)",
-                entry.bucket
-            )));
+        if let Err(unwritable) = check_writable(entry, &limits, manager) {
+            errors.push(LoadError {
+                origin: entry.origin.clone(),
+                field: Some(unwritable.field.into()),
+                message: unwritable.message,
+            });
         }
     }
     errors

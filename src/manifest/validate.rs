@@ -277,7 +277,9 @@ impl<'a> Collector<'a> {
                 .push(context.error("spec.bucketRef.name", "bucketRef.name is required"));
             return;
         }
-        let (Ok(key), Some(value)) = (key, value) else {
+        let take_over = spec::take_over(resource.metadata.annotations.as_ref())
+            .map_err(|(field, message)| self.errors.push(context.error(&field, message)));
+        let (Ok(key), Some(value), Ok(take_over)) = (key, value, take_over) else {
             return;
         };
         self.bucket_refs.push(BucketRef {
@@ -293,6 +295,7 @@ impl<'a> Collector<'a> {
             value,
             update_policy: spec.update_policy,
             deletion_policy: spec.deletion_policy,
+            take_over,
         });
     }
 

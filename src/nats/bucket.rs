@@ -74,9 +74,10 @@ impl Bucket {
         }
     }
 
-    /// Creates the bucket's stream; an identical existing stream counts as created.
-    pub async fn create(&self, config: &BucketConfig) -> Result<(), NatsError> {
-        let stream = stream_config::build(&self.name, config).map_err(NatsError::Other)?;
+    /// Creates the bucket's stream, marked as created by `manager`; an identical existing
+    /// stream counts as created.
+    pub async fn create(&self, config: &BucketConfig, manager: &str) -> Result<(), NatsError> {
+        let stream = stream_config::build(&self.name, config, manager).map_err(NatsError::Other)?;
         self.connection
             .jetstream
             .create_stream(stream)

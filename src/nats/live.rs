@@ -12,17 +12,19 @@ use futures::StreamExt;
 
 use super::bucket::Bucket;
 use super::errors::NatsError;
+use super::observe::observed_stream;
 use super::stream_name;
 use super::sweep::{operation, writer};
-use crate::observed::ObservedKey;
+use crate::observed::{ObservedKey, ObservedStream};
 
 /// What following a bucket reports, in order: `Opened`, then `Loaded` once, then `Key`
 /// for every change.
 #[derive(Debug)]
 pub enum Change {
-    /// The view opened on the bucket's stream, whose last revision is this (a view
-    /// that saw a higher one knows the stream went backwards).
-    Opened { last_revision: u64 },
+    /// The view opened on the bucket's stream, as it is now: a view that saw a higher
+    /// revision of the same stream (same creation time) knows the stream went backwards;
+    /// one with another creation time is following a stream created again.
+    Opened(Box<ObservedStream>),
     /// The last message of every key, as the view loaded it.
     Loaded(HashMap<String, ObservedKey>),
     /// A key changed after loading.
@@ -42,8 +44,8 @@ impl Bucket {
         mut on: impl FnMut(Change) -> ControlFlow<()>,
     ) -> Result<(), NatsError> {
         let stream = self.open().await?;
-        let last_revision = stream.cached_info().state.last_sequence;
-        if on(Change::Opened { last_revision }).is_break() {
+        let opened = Box::new(observed_stream(stream.cached_info()));
+        if on(Change::Opened(opened)).is_break() {
             return Ok(());
         }
         let classify = |error: &(dyn std::error::Error + 'static)| self.connection.classify(error);

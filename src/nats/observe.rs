@@ -6,7 +6,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::bucket::Bucket;
 use super::connect::Connection;
 use super::errors::NatsError;
-use super::stream_config::project;
+use super::stream_config::{CREATED_BY, project};
 use super::sweep::{Scope, sweep};
 use crate::desired::Desired;
 use crate::observed::{BucketStats, ClusterStats, Observed, ObservedBucket, ObservedStream};
@@ -118,5 +118,6 @@ pub(super) fn observed_stream(info: &jetstream::stream::Info) -> ObservedStream 
     ObservedStream {
         config: project(&info.config),
         stats: stats(info),
+        created_by: info.config.metadata.get(CREATED_BY).cloned(),
     }
 }

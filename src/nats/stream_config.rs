@@ -17,8 +17,19 @@ use crate::desired::BucketConfig;
 /// The server's default duplicate window; it must not exceed `max_age`.
 const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
-/// A new stream config for `bucket`, with the fixed shape every KV bucket has (ADR-8).
-pub fn build(bucket: &str, config: &BucketConfig) -> Result<stream::Config, String> {
+/// The stream metadata key kvop marks the streams it creates with (the manager's name),
+/// so that deleting a resource never deletes a bucket kvop only adopted. Like the
+/// server's `_nats.*` keys it is kept on every update and is not the user's metadata.
+pub const CREATED_BY: &str = "kvop.dev/created-by";
+
+/// Whether a stream metadata key belongs to the server or to kvop, not to the user.
+fn reserved(key: &str) -> bool {
+    key.starts_with("_nats.") || key.starts_with("kvop.dev/")
+}
+
+/// A new stream config for `bucket`, with the fixed shape every KV bucket has (ADR-8),
+/// marked as created by `manager`.
+pub fn build(bucket: &str, config: &BucketConfig, manager: &str) -> Result<stream::Config, String> {
     let mut stream = stream::Config {
         name: stream_name(bucket),
         discard: DiscardPolicy::New,
@@ -31,6 +42,9 @@ pub fn build(bucket: &str, config: &BucketConfig) -> Result<stream::Config, Stri
         ..Default::default()
     };
     set_managed_fields(&mut stream, bucket, config)?;
+    stream
+        .metadata
+        .insert(CREATED_BY.to_string(), manager.to_string());
     Ok(stream)
 }
 
@@ -111,8 +125,8 @@ pub fn set_managed_fields(
             })
             .transpose()?;
     }
-    // Keep server-owned `_nats.*` keys; replace the user's.
-    stream.metadata.retain(|key, _| key.starts_with("_nats."));
+    // Keep the server's `_nats.*` keys and kvop's own; replace the user's.
+    stream.metadata.retain(|key, _| reserved(key));
     stream.metadata.extend(
         metadata
             .iter()
@@ -251,7 +265,7 @@ fn from_source(source: &stream::Source) -> StreamSource {
 fn user_metadata(metadata: &HashMap<String, String>) -> std::collections::BTreeMap<String, String> {
     metadata
         .iter()
-        .filter(|(key, _)| !key.starts_with("_nats."))
+        .filter(|(key, _)| !reserved(key))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect()
 }
@@ -289,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_built_stream_projects_back_to_its_config() {
-        let stream = build("b", &config()).expect("valid");
+        let stream = build("b", &config(), "kvop").expect("valid");
         assert_eq!(project(&stream), config());
         assert_eq!(stream.subjects, vec!["$KV.b.>"]);
         assert_eq!(
@@ -303,7 +317,7 @@ mod tests {
 
     #[test]
     fn server_owned_metadata_survives_an_update_and_is_not_compared() {
-        let mut stream = build("b", &config()).expect("valid");
+        let mut stream = build("b", &config(), "kvop").expect("valid");
         stream.metadata.insert("_nats.level".into(), "1".into());
         stream.metadata.insert("old".into(), "x".into());
         set_managed_fields(&mut stream, "b", &config()).expect("valid");
@@ -311,13 +325,18 @@ mod tests {
             stream.metadata.get("_nats.level").map(String::as_str),
             Some("1")
         );
+        assert_eq!(
+            stream.metadata.get(CREATED_BY).map(String::as_str),
+            Some("kvop"),
+            "kvop's mark on the streams it created survives updates"
+        );
         assert!(!stream.metadata.contains_key("old"));
         assert_eq!(project(&stream).metadata, config().metadata);
     }
 
     #[test]
     fn per_message_ttl_stays_on_once_the_server_has_it() {
-        let mut stream = build("b", &config()).expect("valid");
+        let mut stream = build("b", &config(), "kvop").expect("valid");
         stream.allow_message_ttl = true;
         set_managed_fields(&mut stream, "b", &config()).expect("valid");
         assert!(stream.allow_message_ttl);

@@ -4,7 +4,7 @@ use crate::api::UpdatePolicy;
 use crate::desired::DesiredEntry;
 use crate::observed::{ObservedKey, Operation};
 
-use super::EntryAction;
+use super::{EntryAction, Removal};
 
 /// Decides what to do with `desired` given the key's last message (if any).
 pub fn decide_entry(
@@ -16,20 +16,28 @@ pub fn decide_entry(
         return EntryAction::Create {
             expected_revision: 0,
             value: desired.value.clone(),
+            drift: None,
         };
     };
+    // A foreign change `IfUnchanged` leaves, unless the entry takes this very revision
+    // back (`kvop.dev/take-over`).
+    let leave_foreign = desired.update_policy == UpdatePolicy::IfUnchanged
+        && !observed.writer.is(manager)
+        && desired.take_over != Some(observed.revision);
     if observed.operation != Operation::Put {
         // Someone else's delete is their change too: IfUnchanged leaves it.
-        if desired.update_policy == UpdatePolicy::IfUnchanged && !observed.writer.is(manager) {
+        if leave_foreign {
             return EntryAction::Conflict {
                 revision: observed.revision,
                 writer: describe_writer(observed),
+                policy: desired.update_policy,
             };
         }
         // A deleted key is written over its marker: expecting 0 would fail (10071).
         return EntryAction::Create {
             expected_revision: observed.revision,
             value: desired.value.clone(),
+            drift: (!observed.writer.is(manager)).then(|| describe_writer(observed)),
         };
     }
     if observed.value == desired.value {
@@ -41,10 +49,12 @@ pub fn decide_entry(
     match desired.update_policy {
         UpdatePolicy::CreateOnly => EntryAction::Skip {
             revision: observed.revision,
+            policy: desired.update_policy,
         },
-        UpdatePolicy::IfUnchanged if !ours => EntryAction::Conflict {
+        UpdatePolicy::IfUnchanged if leave_foreign => EntryAction::Conflict {
             revision: observed.revision,
             writer: describe_writer(observed),
+            policy: desired.update_policy,
         },
         UpdatePolicy::Overwrite | UpdatePolicy::IfUnchanged => EntryAction::Update {
             expected_revision: observed.revision,
@@ -63,12 +73,23 @@ pub fn removable(observed: &ObservedKey, manager: &str, owner: Option<&str>) -> 
         && owner.is_none_or(|owner| observed.writer.owner.as_deref() == Some(owner))
 }
 
-/// The decision for a key that no manifest declares any more (`--prune`): delete it
-/// while it is [`removable`].
-pub fn decide_undeclared(observed: Option<&ObservedKey>, manager: &str) -> EntryAction {
+/// The decision for a key that is no longer declared: removed as `removal` says while
+/// it is [`removable`] (a key whose resource was deleted: only while it holds that
+/// resource's write, `owner`); someone else's live value is retained.
+pub fn decide_removal(
+    observed: Option<&ObservedKey>,
+    manager: &str,
+    owner: Option<&str>,
+    removal: Removal,
+) -> EntryAction {
     match observed {
-        Some(observed) if removable(observed, manager, None) => EntryAction::Prune {
+        Some(observed) if removable(observed, manager, owner) => EntryAction::Remove {
             expected_revision: observed.revision,
+            removal,
+        },
+        Some(observed) if observed.operation == Operation::Put => EntryAction::Retain {
+            revision: observed.revision,
+            writer: describe_writer(observed),
         },
         Some(observed) => EntryAction::Unchanged {
             revision: observed.revision,

@@ -6,14 +6,17 @@
 mod bucket;
 mod entry;
 pub mod render;
+mod writable;
 
 use std::collections::HashSet;
 
 use bytes::Bytes;
 
 pub use bucket::{FieldChange, decide_bucket, diff_config};
-pub use entry::{decide_entry, decide_undeclared, removable};
+pub use entry::{decide_entry, decide_removal, removable};
+pub use writable::{Known, Limits, Unwritable, check_writable};
 
+use crate::api::UpdatePolicy;
 use crate::desired::{BucketConfig, Desired, ObjectRef, Origin};
 use crate::observed::{Observed, ObservedBucket};
 
@@ -69,10 +72,12 @@ pub struct EntryPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntryAction {
     /// Write a key that has no live value; `expected_revision` is 0 when it never had a
-    /// message, else the revision of its delete or purge marker.
+    /// message, else the revision of its delete or purge marker. `drift` names who
+    /// deleted or purged it when that was not this manager: restoring it corrects drift.
     Create {
         expected_revision: u64,
         value: Bytes,
+        drift: Option<String>,
     },
     /// Replace a different value; `drift` names who wrote it when that was not this
     /// manager (a change made out of band).
@@ -84,21 +89,40 @@ pub enum EntryAction {
     Unchanged {
         revision: u64,
     },
-    /// `IfUnchanged` and the key was last written by someone else.
+    /// The update policy leaves a value someone else wrote (`IfUnchanged`).
     Conflict {
         revision: u64,
         writer: String,
+        policy: UpdatePolicy,
     },
-    /// `CreateOnly` and the key already has a value.
+    /// The update policy leaves an existing value (`CreateOnly`).
     Skip {
         revision: u64,
+        policy: UpdatePolicy,
     },
-    /// Delete a key this manager wrote that is no longer declared.
-    Prune {
+    /// Remove a key that is no longer declared, conditional on its revision.
+    Remove {
         expected_revision: u64,
+        removal: Removal,
+    },
+    /// A key to remove holds someone else's value: it is left in place.
+    Retain {
+        revision: u64,
+        writer: String,
     },
     /// The bucket cannot take writes (it does not exist and is only observed).
     Wait,
+}
+
+/// Why a key that is no longer declared is removed, which decides how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// `kvop reconcile --prune`: no manifest declares the key any more; a delete marker.
+    Prune,
+    /// Its `KeyValueEntry` was deleted with `deletionPolicy: Delete`: a delete marker.
+    Delete,
+    /// … with `deletionPolicy: Purge`: a purge marker, which also drops its history.
+    Purge,
 }
 
 impl EntryAction {
@@ -106,7 +130,7 @@ impl EntryAction {
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            EntryAction::Create { .. } | EntryAction::Update { .. } | EntryAction::Prune { .. }
+            EntryAction::Create { .. } | EntryAction::Update { .. } | EntryAction::Remove { .. }
         )
     }
 
@@ -118,8 +142,49 @@ impl EntryAction {
             EntryAction::Unchanged { .. } => "unchanged",
             EntryAction::Conflict { .. } => "conflict",
             EntryAction::Skip { .. } => "skip",
-            EntryAction::Prune { .. } => "delete",
+            EntryAction::Remove {
+                removal: Removal::Purge,
+                ..
+            } => "purge",
+            EntryAction::Remove { .. } => "delete",
+            EntryAction::Retain { .. } => "retain",
             EntryAction::Wait => "wait",
+        }
+    }
+
+    /// Why an action that writes nothing leaves the key as it is, in the words every
+    /// report uses (the CLI's text and JSON, conditions, Events): `updatePolicy
+    /// IfUnchanged: revision 13 was written by another client`. `None` for the others.
+    pub fn explain(&self) -> Option<String> {
+        match self {
+            EntryAction::Conflict {
+                revision,
+                writer,
+                policy,
+            } => Some(format!(
+                "updatePolicy {policy}: revision {revision} was written by {writer}"
+            )),
+            EntryAction::Skip { revision, policy } => Some(format!(
+                "updatePolicy {policy}: the key already has a value (revision {revision})"
+            )),
+            EntryAction::Retain { revision, writer } => Some(format!(
+                "revision {revision} was written by {writer}, not by this manager for this entry"
+            )),
+            EntryAction::Wait => Some("the bucket does not exist".into()),
+            EntryAction::Create { .. }
+            | EntryAction::Update { .. }
+            | EntryAction::Unchanged { .. }
+            | EntryAction::Remove { .. } => None,
+        }
+    }
+
+    /// Who changed the key out of band, when this action puts it back.
+    pub fn drift(&self) -> Option<&str> {
+        match self {
+            EntryAction::Create { drift, .. } | EntryAction::Update { drift, .. } => {
+                drift.as_deref()
+            }
+            _ => None,
         }
     }
 }
@@ -168,9 +233,11 @@ impl Plan {
         let mut problems = self.bucket_problems();
         for bucket in &self.buckets {
             for entry in &bucket.entries {
-                if let EntryAction::Conflict { revision, writer } = &entry.action {
+                if let EntryAction::Conflict { .. } = &entry.action
+                    && let Some(why) = entry.action.explain()
+                {
                     problems.push(format!(
-                        "key {:?} of bucket {:?}: updatePolicy IfUnchanged, but revision {revision} was written by {writer}",
+                        "key {:?} of bucket {:?}: {why}",
                         entry.key, bucket.bucket
                     ));
                 }
@@ -230,7 +297,8 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                     .iter()
                     .filter(|(key, _)| !declared.contains(key.as_str()))
                     .filter_map(|(key, observed)| {
-                        let action = decide_undeclared(Some(observed), &options.manager);
+                        let action =
+                            decide_removal(Some(observed), &options.manager, None, Removal::Prune);
                         action.writes().then(|| EntryPlan {
                             key: key.clone(),
                             owner: observed.writer.owner.clone().unwrap_or_default(),

@@ -42,10 +42,12 @@ impl Summary {
                 match entry.action {
                     EntryAction::Create { .. } => summary.keys_to_create += 1,
                     EntryAction::Update { .. } => summary.keys_to_update += 1,
-                    EntryAction::Prune { .. } => summary.keys_to_delete += 1,
+                    EntryAction::Remove { .. } => summary.keys_to_delete += 1,
                     EntryAction::Unchanged { .. } => summary.keys_unchanged += 1,
                     EntryAction::Skip { .. } => summary.keys_skipped += 1,
-                    EntryAction::Conflict { .. } => summary.keys_in_conflict += 1,
+                    EntryAction::Conflict { .. } | EntryAction::Retain { .. } => {
+                        summary.keys_in_conflict += 1
+                    }
                     EntryAction::Wait => summary.keys_waiting += 1,
                 }
             }
@@ -92,10 +94,21 @@ pub fn render(plan: &Plan, verbose: bool) -> String {
                 EntryAction::Create {
                     expected_revision: 0,
                     value,
+                    ..
                 } => format!("+ key {}: create ({})", entry.key, bytes(value.len())),
                 EntryAction::Create {
                     expected_revision,
                     value,
+                    drift: Some(writer),
+                } => format!(
+                    "+ key {}: restore, removed by {writer} (delete or purge marker at revision {expected_revision}) ({})",
+                    entry.key,
+                    bytes(value.len())
+                ),
+                EntryAction::Create {
+                    expected_revision,
+                    value,
+                    drift: None,
                 } => {
                     format!(
                         "+ key {}: re-create over delete marker at revision {expected_revision} ({})",
@@ -127,17 +140,19 @@ pub fn render(plan: &Plan, verbose: bool) -> String {
                     format!("= key {}: unchanged at revision {revision}", entry.key)
                 }
                 EntryAction::Unchanged { .. } => continue,
-                EntryAction::Conflict { revision, writer } => {
-                    format!(
-                        "! key {}: conflict, updatePolicy IfUnchanged, revision {revision} was written by {writer}",
-                        entry.key
-                    )
-                }
-                EntryAction::Skip { revision } => format!(
-                    "  key {}: skip, updatePolicy CreateOnly, the key has a value at revision {revision}",
-                    entry.key
+                EntryAction::Conflict { .. } | EntryAction::Retain { .. } => format!(
+                    "! key {}: conflict, {}",
+                    entry.key,
+                    entry.action.explain().unwrap_or_default()
                 ),
-                EntryAction::Prune { expected_revision } => {
+                EntryAction::Skip { .. } => format!(
+                    "  key {}: skip, {}",
+                    entry.key,
+                    entry.action.explain().unwrap_or_default()
+                ),
+                EntryAction::Remove {
+                    expected_revision, ..
+                } => {
                     format!(
                         "- key {}: delete, no longer declared (revision {expected_revision}, written for {})",
                         entry.key, entry.owner

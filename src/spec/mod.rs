@@ -71,6 +71,29 @@ pub fn entry_key(owner: &ObjectRef, spec: &KeyValueEntrySpec) -> Result<String, 
     Ok(key.to_string())
 }
 
+/// The annotation that lets kvop take an `IfUnchanged` key back once: its value is the
+/// revision of the foreign write to overwrite (the one the `Conflict` condition names).
+/// Naming the revision makes it a decision about that value only: a later foreign write
+/// has a new revision and is a conflict again.
+pub const TAKE_OVER_ANNOTATION: &str = "kvop.dev/take-over";
+
+/// The revision an entry's take-over annotation names, if it has one.
+pub fn take_over(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Option<u64>, FieldProblem> {
+    let Some(value) = annotations.and_then(|annotations| annotations.get(TAKE_OVER_ANNOTATION))
+    else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(revision) if revision > 0 => Ok(Some(revision)),
+        _ => Err(problem(
+            &format!("metadata.annotations[{TAKE_OVER_ANNOTATION}]"),
+            format!("must be the revision to overwrite (a positive integer), got {value:?}"),
+        )),
+    }
+}
+
 /// Where an entry's value comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueSource<'a> {

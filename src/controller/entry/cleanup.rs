@@ -1,7 +1,9 @@
-//! Deleting an entry's key when the resource is deleted (`deletionPolicy`), behind the
-//! `kvop.dev/cleanup` finalizer: only while the key still holds this manager's write for
-//! this entry, conditional on the revision read, and kept (with `DeletionBlocked`) while
-//! NATS cannot be reached.
+//! Removing an entry's key when the resource is deleted (`deletionPolicy`), behind the
+//! `kvop.dev/cleanup` finalizer. The decision is the planner's (`decide_removal`: only
+//! while the key still holds this manager's write for this entry) and the applier
+//! carries it out like any other, conditional on the revision read and decided again
+//! after a conflict. The finalizer stays (with `DeletionBlocked`) while NATS cannot be
+//! reached.
 
 use kube::ResourceExt;
 use kube::api::Api;
@@ -9,23 +11,27 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-use super::connection;
-use super::context::Context;
-use super::entry::{conditions, write_if_changed};
-use super::error::ControllerError;
-use super::object_ref;
+use super::apply_one;
 use crate::api::{EntryDeletionPolicy, KeyValueBucket, KeyValueEntry};
-use crate::nats::{NatsError, Write, WriteOp, WriteResult};
-use crate::observed::Operation;
+use crate::apply::EntryResult;
+use crate::controller::connection;
+use crate::controller::context::Context;
+use crate::controller::error::ControllerError;
+use crate::controller::object_ref;
+use crate::controller::status::{Verdict, with_conditions, write_if_changed};
+use crate::nats::NatsError;
+use crate::plan::{EntryAction, Removal, decide_removal};
 
 pub(super) async fn cleanup(
     entry: &KeyValueEntry,
     context: &Context,
     api: &Api<KeyValueEntry>,
 ) -> Result<Action, ControllerError> {
-    if entry.spec.deletion_policy == EntryDeletionPolicy::Retain {
-        return Ok(Action::await_change());
-    }
+    let removal = match entry.spec.deletion_policy {
+        EntryDeletionPolicy::Retain => return Ok(Action::await_change()),
+        EntryDeletionPolicy::Delete => Removal::Delete,
+        EntryDeletionPolicy::Purge => Removal::Purge,
+    };
     // Never applied, or its bucket is gone: nothing to delete.
     let Some(status) = &entry.status else {
         return Ok(Action::await_change());
@@ -33,85 +39,65 @@ pub(super) async fn cleanup(
     let (Some(bucket), Some(key)) = (status.bucket.clone(), status.key.clone()) else {
         return Ok(Action::await_change());
     };
-    match delete_key(context, entry, &bucket, &key).await {
+    match remove_key(context, entry, &bucket, &key, removal).await {
         Ok(()) => Ok(Action::await_change()),
         Err(error) => {
-            let previous = status.clone();
-            let message = format!(
-                "cannot remove key {key:?} yet, the finalizer stays until it succeeds: {error}"
-            );
-            let mut next = previous.clone();
-            next.conditions = conditions(
-                &previous,
-                entry.metadata.generation,
-                false,
-                "DeletionBlocked",
-                &message,
-                false,
-            );
-            write_if_changed(api, entry, &previous, next).await?;
+            let verdict = Verdict {
+                ready: false,
+                reason: "DeletionBlocked",
+                message: format!(
+                    "cannot remove key {key:?} yet, the finalizer stays until it succeeds: {error}"
+                ),
+                synced: false,
+            };
+            let next = with_conditions(entry, status, status.clone(), &verdict);
+            write_if_changed(api, entry, status, next).await?;
             Err(ControllerError::Nats(error))
         }
     }
 }
 
-/// Deletes or purges the key, conditional on the revision read, and only while its
-/// current message was written by this manager for this entry.
-async fn delete_key(
+/// Deletes or purges the key as `removal` says, while it holds this entry's write.
+async fn remove_key(
     context: &Context,
     entry: &KeyValueEntry,
     bucket: &str,
     key: &str,
+    removal: Removal,
 ) -> Result<(), NatsError> {
-    let owner = object_ref(entry).to_string();
-    let bucket = entry_connection(context, entry).await?.bucket(bucket);
-    for _ in 0..=3 {
-        let current = match bucket.read_key(key).await {
-            Ok(Some(current)) => current,
-            Ok(None) => return Ok(()),
-            Err(error) if error.is_stream_not_found() => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        if current.operation != Operation::Put {
-            return Ok(());
+    let owner = object_ref(entry);
+    let connection = entry_connection(context, entry).await?;
+    let current = match connection.bucket(bucket).read_key(key).await {
+        Ok(current) => current,
+        Err(error) if error.is_stream_not_found() => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let manager = &context.settings.manager;
+    let owner_text = owner.to_string();
+    let action = decide_removal(current.as_ref(), manager, Some(&owner_text), removal);
+    match apply_one(context, &connection, bucket, key, &owner, &action, None).await {
+        EntryResult::Written { .. } => {
+            context.metrics.nats_operation("delete", "ok");
+            Ok(())
         }
-        if !current.writer.is(&context.settings.manager)
-            || current.writer.owner.as_deref() != Some(owner.as_str())
-        {
+        EntryResult::Settled(EntryAction::Retain { writer, .. }) => {
             context
                 .publish(
                     entry,
                     EventType::Warning,
                     "KeyRetained",
-                    format!("key {key:?} was last written by someone else; it is left in place"),
+                    format!("key {key:?} was last written by {writer}; it is left in place"),
                 )
                 .await;
-            return Ok(());
+            Ok(())
         }
-        let op = match entry.spec.deletion_policy {
-            EntryDeletionPolicy::Purge => WriteOp::Purge,
-            EntryDeletionPolicy::Delete | EntryDeletionPolicy::Retain => WriteOp::Delete,
-        };
-        let write = Write {
-            key: key.to_string(),
-            op,
-            expected_revision: current.revision,
-            owner: owner.clone(),
-        };
-        let result = bucket
-            .write_all(&context.settings.manager, &[write], 1, || ())
-            .await;
-        match result.into_iter().next() {
-            Some(WriteResult::Written { .. }) => {
-                context.metrics.nats_operation("delete", "ok");
-                return Ok(());
-            }
-            Some(WriteResult::Failed(NatsError::Conflict)) => continue,
-            Some(WriteResult::Failed(error) | WriteResult::NotSent(error)) => return Err(error),
-            None => return Err(NatsError::Other("the delete was not sent".into())),
+        EntryResult::Settled(_) => Ok(()),
+        EntryResult::Failed { error } => {
+            context.metrics.nats_operation("delete", error.reason());
+            Err(error)
         }
+        EntryResult::NotAttempted { reason } => Err(NatsError::Other(reason)),
     }
-    Err(NatsError::Conflict)
 }
 
 /// The connection of an entry's bucket, for cleanup: the bucket resource may be gone

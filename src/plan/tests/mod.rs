@@ -51,6 +51,7 @@ pub(super) fn entry(key: &str, value: &str, policy: UpdatePolicy) -> DesiredEntr
         key: key.into(),
         value: Bytes::from(value.to_string()),
         update_policy: policy,
+        take_over: None,
         deletion_policy: EntryDeletionPolicy::Delete,
     }
 }
@@ -80,6 +81,7 @@ pub(super) fn existing<K: Into<String>>(
         stream: Some(ObservedStream {
             config,
             stats: BucketStats::default(),
+            created_by: None,
         }),
         keys: keys
             .into_iter()
@@ -106,6 +108,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Create {
                 expected_revision: 0,
                 value: "v".into(),
+                drift: None,
             },
         ),
         (
@@ -115,6 +118,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Create {
                 expected_revision: 7,
                 value: "v".into(),
+                drift: None,
             },
         ),
         (
@@ -124,6 +128,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Create {
                 expected_revision: 9,
                 value: "v".into(),
+                drift: Some("another client".into()),
             },
         ),
         (
@@ -169,13 +174,17 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Conflict {
                 revision: 5,
                 writer: "another client".into(),
+                policy: IfUnchanged,
             },
         ),
         (
             "CreateOnly leaves an existing value",
             CreateOnly,
             Some(key(6, Put, "x", theirs)),
-            EntryAction::Skip { revision: 6 },
+            EntryAction::Skip {
+                revision: 6,
+                policy: CreateOnly,
+            },
         ),
         (
             "CreateOnly creates an absent key",
@@ -184,6 +193,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Create {
                 expected_revision: 0,
                 value: "v".into(),
+                drift: None,
             },
         ),
         (
@@ -193,6 +203,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Conflict {
                 revision: 8,
                 writer: "another client".into(),
+                policy: IfUnchanged,
             },
         ),
         (
@@ -202,6 +213,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Create {
                 expected_revision: 8,
                 value: "v".into(),
+                drift: None,
             },
         ),
     ];
@@ -209,6 +221,43 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
         let decided = decide_entry(&entry("k", "v", policy), observed.as_ref(), MANAGER);
         assert_eq!(decided, expected, "{rule}");
     }
+}
+
+#[test]
+fn a_take_over_annotation_overwrites_the_foreign_revision_it_names_and_no_other() {
+    let taking = DesiredEntry {
+        take_over: Some(13),
+        ..entry("k", "v", UpdatePolicy::IfUnchanged)
+    };
+    assert_eq!(
+        decide_entry(&taking, Some(&key(13, Operation::Put, "x", None)), MANAGER),
+        EntryAction::Update {
+            expected_revision: 13,
+            value: "v".into(),
+            drift: Some("another client".into()),
+        }
+    );
+    assert_eq!(
+        decide_entry(
+            &taking,
+            Some(&key(13, Operation::Delete, "", None)),
+            MANAGER
+        ),
+        EntryAction::Create {
+            expected_revision: 13,
+            value: "v".into(),
+            drift: Some("another client".into()),
+        }
+    );
+    assert_eq!(
+        decide_entry(&taking, Some(&key(14, Operation::Put, "y", None)), MANAGER),
+        EntryAction::Conflict {
+            revision: 14,
+            writer: "another client".into(),
+            policy: UpdatePolicy::IfUnchanged,
+        },
+        "a later foreign write is a conflict again"
+    );
 }
 
 #[test]
@@ -233,7 +282,8 @@ fn a_missing_bucket_is_created_and_all_its_keys_expect_revision_0() {
         plan.buckets[0].entries[0].action,
         EntryAction::Create {
             expected_revision: 0,
-            value: "1".into()
+            value: "1".into(),
+            drift: None,
         }
     );
     assert!(plan.has_changes());
@@ -390,15 +440,16 @@ fn prune_deletes_only_live_keys_this_manager_wrote_that_are_no_longer_declared()
     let pruned: Vec<(&str, &EntryAction)> = with_prune.buckets[0]
         .entries
         .iter()
-        .filter(|entry| matches!(entry.action, EntryAction::Prune { .. }))
+        .filter(|entry| matches!(entry.action, EntryAction::Remove { .. }))
         .map(|entry| (entry.key.as_str(), &entry.action))
         .collect();
     assert_eq!(
         pruned,
         [(
             "ours",
-            &EntryAction::Prune {
-                expected_revision: 2
+            &EntryAction::Remove {
+                expected_revision: 2,
+                removal: Removal::Prune,
             }
         )]
     );

@@ -26,11 +26,7 @@ impl Lcg {
 fn planning_is_idempotent_for_random_states_policies_and_prune() {
     let mut random = Lcg(0x6b76_6f70);
     for case in 0..2_000 {
-        let policies = [
-            UpdatePolicy::Overwrite,
-            UpdatePolicy::IfUnchanged,
-            UpdatePolicy::CreateOnly,
-        ];
+        let policies = UpdatePolicy::ALL;
         let keys = 1 + random.next(6) as usize;
         let mut entries = Vec::new();
         for k in 0..keys {
@@ -86,7 +82,7 @@ fn planning_is_idempotent_for_random_states_policies_and_prune() {
                 EntryAction::Create { value, .. } | EntryAction::Update { value, .. } => {
                     (Operation::Put, value.clone())
                 }
-                EntryAction::Prune { .. } => (Operation::Delete, Bytes::new()),
+                EntryAction::Remove { .. } => (Operation::Delete, Bytes::new()),
                 _ => continue,
             };
             let writer = Writer {

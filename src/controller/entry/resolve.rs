@@ -1,0 +1,147 @@
+//! Step 1 of an entry reconcile: everything the entry needs before it can be decided.
+//! The spec is checked, its bucket resource found (and waited for while not ready), the
+//! value read (inline, or from a Secret or ConfigMap for `valueFrom`) and checked to fit
+//! the bucket and the server. Values are never logged or put into status.
+
+use bytes::Bytes;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::Api;
+use kube::runtime::reflector::ObjectRef as StoreRef;
+use kube::{Resource, ResourceExt};
+
+use crate::api::{ConditionStatus, KeyValueBucket, KeyValueEntry, ValueFrom};
+use crate::controller::connection;
+use crate::controller::context::Context;
+use crate::controller::error::ControllerError;
+use crate::controller::status::READY;
+use crate::controller::{object_ref, origin};
+use crate::desired::{DesiredBucket, DesiredEntry};
+use crate::plan::{Known, Limits, check_writable};
+use crate::spec;
+
+/// Everything an entry needs before it can be decided.
+pub(super) struct Resolved {
+    pub bucket: DesiredBucket,
+    pub entry: DesiredEntry,
+    /// The bucket's connection.
+    pub nats: crate::nats::Connection,
+}
+
+/// Finds the bucket, checks the key and resolves the value.
+pub(super) async fn resolve(
+    entry: &KeyValueEntry,
+    context: &Context,
+) -> Result<Resolved, ControllerError> {
+    let owner = object_ref(entry);
+    let key = spec::entry_key(&owner, &entry.spec)
+        .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?;
+    let namespace = entry.namespace().unwrap_or_default();
+    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name).within(&namespace);
+    let Some(bucket) = context.buckets.get(&reference) else {
+        return Err(ControllerError::BucketNotReady(format!(
+            "KeyValueBucket {namespace}/{} does not exist",
+            entry.spec.bucket_ref.name
+        )));
+    };
+    let bucket_ready = bucket.status.as_ref().is_some_and(|status| {
+        status
+            .conditions
+            .iter()
+            .any(|condition| condition.type_ == READY && condition.status == ConditionStatus::True)
+    });
+    if !bucket_ready || bucket.meta().deletion_timestamp.is_some() {
+        return Err(ControllerError::BucketNotReady(format!(
+            "KeyValueBucket {namespace}/{} is not ready",
+            entry.spec.bucket_ref.name
+        )));
+    }
+    let desired_bucket = spec::desired_bucket(object_ref(&*bucket), origin(&*bucket), &bucket)
+        .map_err(|_| {
+            ControllerError::BucketNotReady(format!(
+                "KeyValueBucket {namespace}/{} has an invalid spec",
+                entry.spec.bucket_ref.name
+            ))
+        })?;
+    let value = match spec::entry_value(&entry.spec)
+        .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?
+    {
+        spec::ValueSource::Inline(value) => value,
+        spec::ValueSource::From(from) => read_value_from(context, &namespace, from).await?,
+    };
+    let take_over = spec::take_over(entry.metadata.annotations.as_ref())
+        .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?;
+    let (_, nats) = connection::for_bucket(context, &bucket).await?;
+    let entry = DesiredEntry {
+        owner,
+        origin: origin(entry),
+        bucket: desired_bucket.name.clone(),
+        key,
+        value,
+        update_policy: entry.spec.update_policy,
+        deletion_policy: entry.spec.deletion_policy,
+        take_over,
+    };
+    let limits = Limits {
+        bucket: &desired_bucket.name,
+        mirror: desired_bucket
+            .config
+            .mirror
+            .is_some()
+            .then_some(Known::Declared),
+        max_value_size: desired_bucket.config.max_value_size,
+        max_payload: Some(nats.max_payload()),
+    };
+    check_writable(&entry, &limits, &context.settings.manager).map_err(|unwritable| {
+        ControllerError::InvalidSpec(format!("{}: {}", unwritable.field, unwritable.message))
+    })?;
+    Ok(Resolved {
+        bucket: desired_bucket,
+        entry,
+        nats,
+    })
+}
+
+/// Reads a `valueFrom` reference. The value is never logged or put into status.
+async fn read_value_from(
+    context: &Context,
+    namespace: &str,
+    from: &ValueFrom,
+) -> Result<Bytes, ControllerError> {
+    if let Some(reference) = &from.secret_key_ref {
+        let secrets: Api<Secret> = Api::namespaced(context.client.clone(), namespace);
+        let secret = secrets.get_opt(&reference.name).await?;
+        let value =
+            secret.and_then(|secret| secret.data.and_then(|mut data| data.remove(&reference.key)));
+        return value.map(|bytes| Bytes::from(bytes.0)).ok_or_else(|| {
+            ControllerError::ReferenceNotFound(format!(
+                "Secret {namespace}/{} has no key {:?}",
+                reference.name, reference.key
+            ))
+        });
+    }
+    if let Some(reference) = &from.config_map_key_ref {
+        let config_maps: Api<ConfigMap> = Api::namespaced(context.client.clone(), namespace);
+        let config_map = config_maps.get_opt(&reference.name).await?;
+        let value = config_map.and_then(|config_map| {
+            let text = config_map
+                .data
+                .and_then(|mut data| data.remove(&reference.key))
+                .map(Bytes::from);
+            text.or_else(|| {
+                config_map
+                    .binary_data
+                    .and_then(|mut data| data.remove(&reference.key))
+                    .map(|bytes| Bytes::from(bytes.0))
+            })
+        });
+        return value.ok_or_else(|| {
+            ControllerError::ReferenceNotFound(format!(
+                "ConfigMap {namespace}/{} has no key {:?}",
+                reference.name, reference.key
+            ))
+        });
+    }
+    Err(ControllerError::InvalidSpec(
+        "valueFrom needs secretKeyRef or configMapKeyRef".into(),
+    ))
+}
