@@ -10,6 +10,7 @@ pub mod reread;
 pub mod retry;
 pub mod stream_config;
 pub mod sweep;
+pub mod sweep_batches;
 pub mod write;
 
 pub use connect::{Connection, ConnectionSettings};
