@@ -15,6 +15,7 @@ use crate::nats::{
 use crate::observed::Observed;
 use crate::output;
 use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
+use crate::problem::Problem;
 use crate::progress::Progress;
 use crate::report::{self, Report};
 
@@ -55,8 +56,49 @@ pub enum ReconcileError {
     Refused(String),
 }
 
-/// Runs a reconcile and prints its report to stdout; returns the exit code.
+/// What a run learnt before it could fail, for the JSON report of a failed run.
+#[derive(Debug, Default)]
+struct Learnt {
+    server_version: Option<String>,
+    skipped: Vec<String>,
+}
+
+/// Runs a reconcile and prints its report to stdout; returns the exit code. With
+/// `--output json`, a run that stops early prints its report too: one document always.
 pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
+    let mut learnt = Learnt::default();
+    let result = run_steps(options, &mut learnt).await;
+    if let Err(error) = &result
+        && options.json
+    {
+        let report = Report {
+            schema_version: report::SCHEMA_VERSION,
+            manager: options.manager.clone(),
+            dry_run: options.dry_run,
+            server_version: learnt.server_version,
+            skipped: learnt.skipped,
+            plan: None,
+            result: None,
+            status: Vec::new(),
+            problems: error.problems(),
+            exit_code: EXIT_ERROR,
+        };
+        output::println(&serde_json::to_string_pretty(&report).unwrap_or_default());
+    }
+    result
+}
+
+impl ReconcileError {
+    /// The error as located problems.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            ReconcileError::Invalid(errors) => errors.0.iter().map(Problem::from).collect(),
+            other => vec![Problem::general(other.to_string())],
+        }
+    }
+}
+
+async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i32, ReconcileError> {
     let started = Instant::now();
     let load_options = LoadOptions {
         manager: options.manager.clone(),
@@ -68,8 +110,10 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
             eprintln!("{notice}");
         }
     }
+    learnt.skipped.clone_from(&loaded.skipped);
     let desired = loaded.desired;
     let connection = connect(&options.connection).await?;
+    learnt.server_version = Some(connection.server_version());
     require_jetstream(&connection, &options.connection).await?;
     let observed = observe(&connection.jetstream, &desired, options.prune).await?;
     // Limits only the server knows, checked before the first write.
@@ -165,13 +209,17 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
     };
     if options.json {
         let report = Report {
-            schema_version: 1,
+            schema_version: report::SCHEMA_VERSION,
             manager: options.manager.clone(),
             dry_run: options.dry_run,
             server_version: Some(connection.server_version()),
             skipped: loaded.skipped,
-            plan: report::plan_report(&plan),
-            result: outcome.as_ref().map(report::result_report),
+            plan: Some(report::plan_report(&plan)),
+            // With nothing to write the result still says how every key ended.
+            result: (!options.dry_run).then(|| match &outcome {
+                Some(applied) => report::result_report(applied),
+                None => report::result_report(&Outcome::unapplied(&plan)),
+            }),
             status,
             problems,
             exit_code,
@@ -202,16 +250,6 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         );
     }
     Ok(exit_code)
-}
-
-/// The JSON report of a run that stopped before planning: its problems and exit code,
-/// so that `-o json` always prints one document.
-pub fn error_report(error: &ReconcileError, manager: &str) -> serde_json::Value {
-    let problems: Vec<String> = match error {
-        ReconcileError::Invalid(errors) => errors.0.iter().map(ToString::to_string).collect(),
-        other => vec![other.to_string()],
-    };
-    serde_json::json!({ "schemaVersion": 1, "manager": manager, "problems": problems, "exitCode": EXIT_ERROR })
 }
 
 /// `--prune` on a bucket with no declared entries would delete every key this manager

@@ -16,6 +16,7 @@ pub use entry::decide_entry;
 
 use crate::desired::{BucketConfig, Desired, ObjectRef, Origin};
 use crate::observed::{Observed, ObservedBucket, Operation};
+use crate::problem::Problem;
 
 /// Every change for every declared bucket, in declaration order.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,14 +165,15 @@ impl Plan {
     }
 
     /// Problems that keep NATS from matching the manifests even after applying.
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self) -> Vec<Problem> {
         let mut problems = self.bucket_problems();
         for bucket in &self.buckets {
             for entry in &bucket.entries {
                 if let EntryAction::Conflict { revision, writer } = &entry.action {
-                    problems.push(format!(
-                        "key {:?} of bucket {:?}: updatePolicy IfUnchanged, but revision {revision} was written by {writer}",
-                        entry.key, bucket.bucket
+                    problems.push(Problem::key(
+                        &bucket.bucket,
+                        &entry.key,
+                        format!("updatePolicy IfUnchanged, but revision {revision} was written by {writer}"),
                     ));
                 }
             }
@@ -180,18 +182,20 @@ impl Plan {
     }
 
     /// Bucket changes that cannot be made: blocked immutable fields, missing buckets.
-    pub fn bucket_problems(&self) -> Vec<String> {
+    pub fn bucket_problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         for bucket in &self.buckets {
             match &bucket.action {
-                BucketAction::Blocked { changes } => problems.push(format!(
-                    "bucket {:?}: cannot change {} on an existing bucket (the server refuses it); delete and re-create the bucket, or revert the manifest",
-                    bucket.bucket,
-                    changes.iter().map(|change| change.field).collect::<Vec<_>>().join(", ")
+                BucketAction::Blocked { changes } => problems.push(Problem::bucket(
+                    &bucket.bucket,
+                    format!(
+                        "cannot change {} on an existing bucket (the server refuses it); delete and re-create the bucket, or revert the manifest",
+                        changes.iter().map(|change| change.field).collect::<Vec<_>>().join(", ")
+                    ),
                 )),
-                BucketAction::Missing => problems.push(format!(
-                    "bucket {:?} does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage",
-                    bucket.bucket
+                BucketAction::Missing => problems.push(Problem::bucket(
+                    &bucket.bucket,
+                    "does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage",
                 )),
                 _ => {}
             }
