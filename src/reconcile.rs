@@ -6,7 +6,7 @@ use std::time::Instant;
 use async_nats::connection::State;
 
 use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
-use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_value_sizes};
+use crate::manifest::{self, Input, LoadErrors, LoadOptions, LoadStep, check_value_sizes};
 use crate::nats::observe::{observe, stream_state};
 use crate::nats::{
     ConnectionSettings, NatsError,
@@ -16,7 +16,7 @@ use crate::observed::Observed;
 use crate::output;
 use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
 use crate::problem::Problem;
-use crate::progress::Progress;
+use crate::progress::{Activity, LOADING_SHOWN_FROM_BYTES, Progress, loading_text};
 use crate::report::{self, Report};
 
 /// Problems repeated on stderr after the text report; the report has every one.
@@ -40,7 +40,7 @@ pub struct ReconcileOptions {
     pub allow_empty_prune: bool,
     pub detailed_exitcode: bool,
     pub json: bool,
-    /// List unchanged keys too.
+    /// List every key in the text report, not the first few per action and bucket.
     pub verbose: bool,
     pub window: usize,
 }
@@ -103,11 +103,23 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     let load_options = LoadOptions {
         manager: options.manager.clone(),
     };
-    let loaded = manifest::load(&options.inputs, &load_options)?;
+    // A large load, then observing its buckets, take seconds: say so on a terminal.
+    let mut activity = Activity::new();
+    let loaded = manifest::load_with_progress(&options.inputs, &load_options, &|step| {
+        if let LoadStep::Read { bytes, .. } = step
+            && bytes >= LOADING_SHOWN_FROM_BYTES
+        {
+            activity.reveal();
+        }
+        activity.set(loading_text(step));
+    });
+    // Dropped on an error: the line is cleared before the error is printed.
+    let loaded = loaded?;
+    activity.set("connecting to NATS");
     for notice in &loaded.skipped {
         tracing::info!("{notice}");
         if !options.json {
-            eprintln!("{notice}");
+            activity.note(notice);
         }
     }
     learnt.skipped.clone_from(&loaded.skipped);
@@ -115,6 +127,11 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     let connection = connect(&options.connection).await?;
     learnt.server_version = Some(connection.server_version());
     require_jetstream(&connection, &options.connection).await?;
+    activity.set(format!(
+        "observing {} bucket{}",
+        desired.buckets.len(),
+        if desired.buckets.len() == 1 { "" } else { "s" }
+    ));
     let observed = observe(&connection.jetstream, &desired, options.prune).await?;
     // Limits only the server knows, checked before the first write.
     let size_errors = check_value_sizes(
@@ -164,6 +181,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
         },
     );
     refuse_empty_prune(&plan, options)?;
+    activity.finish();
     if !options.json {
         output::print(&render::render(&plan, options.verbose));
     }
@@ -195,7 +213,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
         problems = plan.bucket_problems();
         problems.extend(applied.problems());
         if !options.json {
-            output::print(&report::render_outcome(&applied));
+            output::print(&report::render_outcome(&applied, options.verbose));
         }
         outcome = Some(applied);
     }

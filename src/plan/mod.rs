@@ -6,6 +6,7 @@
 mod bucket;
 mod entry;
 pub mod render;
+mod summary;
 
 use std::collections::HashSet;
 

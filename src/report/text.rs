@@ -5,9 +5,12 @@ use std::fmt::Write as _;
 
 use crate::api::KeyValueBucketStatus;
 use crate::apply::{EntryResult, Outcome};
+use crate::plan::render::FIRST_KEYS;
 
-/// The outcome for people: what was written and what failed.
-pub fn render_outcome(outcome: &Outcome) -> String {
+/// The outcome for people: what was written and what failed. Keys that failed are
+/// listed, the first few per bucket (a server gone mid-run fails every key alike), all
+/// of them with `verbose`.
+pub fn render_outcome(outcome: &Outcome, verbose: bool) -> String {
     let mut out = String::new();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for bucket in &outcome.buckets {
@@ -20,22 +23,33 @@ pub fn render_outcome(outcome: &Outcome) -> String {
         } else if matches!(bucket.action, "create" | "update") {
             let _ = writeln!(out, "bucket {}: {}d", bucket.bucket, bucket.action);
         }
+        let mut failures = 0;
         for entry in &bucket.entries {
-            let label = match &entry.result {
-                EntryResult::Written { action, .. } => action,
-                EntryResult::Unchanged { .. } => "unchanged",
-                EntryResult::Skipped { .. } => "skipped",
-                EntryResult::Conflict { .. } => "in conflict",
-                EntryResult::Failed { error } => {
-                    let _ = writeln!(out, "    ! {} FAILED: {error}", entry.key);
-                    "failed"
-                }
+            let (label, failure) = match &entry.result {
+                EntryResult::Written { action, .. } => (*action, None),
+                EntryResult::Unchanged { .. } => ("unchanged", None),
+                EntryResult::Skipped { .. } => ("skipped", None),
+                EntryResult::Conflict { .. } => ("in conflict", None),
+                EntryResult::Failed { error } => ("failed", Some(format!("FAILED: {error}"))),
                 EntryResult::NotAttempted { reason } => {
-                    let _ = writeln!(out, "    ! {} not written: {reason}", entry.key);
-                    "not written"
+                    ("not written", Some(format!("not written: {reason}")))
                 }
             };
+            if let Some(failure) = failure {
+                failures += 1;
+                if verbose || failures <= FIRST_KEYS {
+                    let _ = writeln!(out, "    ! {} {failure}", entry.key);
+                }
+            }
             *counts.entry(label).or_default() += 1;
+        }
+        if !verbose && failures > FIRST_KEYS {
+            let more = failures - FIRST_KEYS;
+            let _ = writeln!(
+                out,
+                "    ! ... and {more} more key{} not written (-v lists every key)",
+                if more == 1 { "" } else { "s" }
+            );
         }
     }
     let parts: Vec<String> = counts
