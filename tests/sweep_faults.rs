@@ -201,6 +201,17 @@ async fn declared_keys_are_observed_when_their_filter_exceeds_a_small_max_payloa
     )
     .await;
     assert_eq!(dry.code, 2, "one drifted key to update: {dry:?}");
+    // The sweep was split over several filtered consumers (they linger for their 30 s
+    // inactive threshold), not replaced by one sweep of the whole bucket.
+    let consumers: Vec<String> = js
+        .get_stream("KV_b")
+        .await
+        .expect("stream")
+        .consumer_names()
+        .try_collect()
+        .await
+        .expect("consumer names");
+    assert!(consumers.len() >= 2, "{consumers:?}");
     let fixed = kvop(&server.url(), &["reconcile", "-f", &path(&dir)]).await;
     assert_eq!(fixed.code, 0, "{fixed:?}");
     assert_eq!(
