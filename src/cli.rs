@@ -143,7 +143,8 @@ pub struct ReconcileArgs {
     #[arg(short = 'o', long, env = "KVOP_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
-    /// List unchanged keys in the plan too.
+    /// List every key in the text report, unchanged ones too (by default: per bucket the
+    /// count of keys per action and the first 5 keys of each).
     #[arg(short = 'v', long)]
     pub verbose: bool,
 

@@ -18,6 +18,7 @@ pub mod observed;
 pub mod output;
 pub mod ownership;
 pub mod plan;
+pub mod problem;
 pub mod progress;
 pub mod reconcile;
 pub mod report;

@@ -44,16 +44,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 verbose: args.verbose,
                 window: args.window,
             };
-            let code = match reconcile::run(&options).await {
-                Ok(code) => code,
-                Err(error) if options.json => {
-                    kvop::output::println(
-                        &reconcile::error_report(&error, &options.manager).to_string(),
-                    );
-                    return Err(error.into());
-                }
-                Err(error) => return Err(error.into()),
-            };
+            // With --output json, a failed run has printed its report already.
+            let code = reconcile::run(&options).await?;
             Ok(u8::try_from(code).unwrap_or(1))
         }
         Command::Run(args) => {

@@ -1,9 +1,12 @@
-//! A progress line on stderr for long runs, only when stderr is a terminal.
+//! Progress lines on stderr for long runs, only when stderr is a terminal: writes
+//! counted, and the step a long load or observe is in.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::manifest::LoadStep;
 
 /// Redraw at most this often.
 const REDRAW_EVERY: Duration = Duration::from_millis(200);
@@ -49,5 +52,179 @@ impl Progress {
         if self.enabled {
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
         }
+    }
+}
+
+/// Inputs from this size on show the loading line: smaller ones load in a blink.
+pub const LOADING_SHOWN_FROM_BYTES: usize = 1024 * 1024;
+
+/// A line on stderr naming the step a long run is in (loading, observing) and the time
+/// spent, redrawn by a thread of its own: parsing one big file gives the caller no chance
+/// to redraw. Drawn only when stderr is a terminal and only once [`Activity::reveal`]ed.
+pub struct Activity {
+    shared: Arc<Shared>,
+    drawer: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    text: Mutex<String>,
+    revealed: AtomicBool,
+    finished: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Activity {
+    /// An activity line for this run, idle until revealed.
+    pub fn new() -> Activity {
+        let shared = Arc::new(Shared {
+            text: Mutex::new(String::new()),
+            revealed: AtomicBool::new(false),
+            finished: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let drawer = std::io::stderr().is_terminal().then(|| {
+            let shared = shared.clone();
+            std::thread::spawn(move || shared.draw_until_finished())
+        });
+        Activity { shared, drawer }
+    }
+
+    /// What the run is doing now.
+    pub fn set(&self, text: impl Into<String>) {
+        if let Ok(mut current) = self.shared.text.lock() {
+            *current = text.into();
+        }
+    }
+
+    /// Prints a line of its own on stderr, above the activity line.
+    pub fn note(&self, line: &str) {
+        // Under the text lock, which the drawer holds while it draws: lines never mix.
+        let _drawing = self.shared.text.lock();
+        let clear = if self.drawer.is_some() {
+            "\r\x1b[2K"
+        } else {
+            ""
+        };
+        let _ = writeln!(std::io::stderr(), "{clear}{line}");
+    }
+
+    /// Starts drawing: the work is large enough to take a while.
+    pub fn reveal(&self) {
+        self.shared.revealed.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops drawing and clears the line, before the report is printed.
+    pub fn finish(&mut self) {
+        if let Ok(mut finished) = self.shared.finished.lock() {
+            *finished = true;
+        }
+        self.shared.wake.notify_all();
+        if let Some(drawer) = self.drawer.take() {
+            let _ = drawer.join();
+        }
+    }
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity::new()
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl Shared {
+    fn draw_until_finished(&self) {
+        let started = Instant::now();
+        let mut drawn = false;
+        let Ok(mut finished) = self.finished.lock() else {
+            return;
+        };
+        while !*finished {
+            if self.revealed.load(Ordering::Relaxed)
+                && let Ok(text) = self.text.lock()
+            {
+                let line = activity_line(&text, started.elapsed());
+                let _ = write!(std::io::stderr(), "\r\x1b[2K{line}");
+                drawn = true;
+            }
+            finished = match self.wake.wait_timeout(finished, REDRAW_EVERY) {
+                Ok((guard, _)) => guard,
+                Err(_) => return,
+            };
+        }
+        if drawn {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
+}
+
+/// `observing 2 buckets (1.4s)`.
+pub fn activity_line(text: &str, elapsed: Duration) -> String {
+    format!("{text} ({:.1}s)", elapsed.as_secs_f64())
+}
+
+/// The activity text for a step of loading.
+pub fn loading_text(step: LoadStep) -> String {
+    match step {
+        LoadStep::Read { files, bytes } => format!(
+            "loading manifests: read {files} file{} ({:.1} MB)",
+            if files == 1 { "" } else { "s" },
+            bytes as f64 / 1e6
+        ),
+        LoadStep::Parsing {
+            file,
+            files,
+            parsed,
+            bytes,
+        } => format!(
+            "loading manifests: parsing file {file} of {files} ({:.1} of {:.1} MB parsed)",
+            parsed as f64 / 1e6,
+            bytes as f64 / 1e6
+        ),
+        LoadStep::Checking { documents } => {
+            format!("loading manifests: checking {documents} documents")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_loading_step_says_how_far_it_is() {
+        for (step, text) in [
+            (
+                LoadStep::Read {
+                    files: 1,
+                    bytes: 26_000_000,
+                },
+                "loading manifests: read 1 file (26.0 MB)",
+            ),
+            (
+                LoadStep::Parsing {
+                    file: 3,
+                    files: 10,
+                    parsed: 5_250_000,
+                    bytes: 26_000_000,
+                },
+                "loading manifests: parsing file 3 of 10 (5.2 of 26.0 MB parsed)",
+            ),
+            (
+                LoadStep::Checking { documents: 100_000 },
+                "loading manifests: checking 100000 documents",
+            ),
+        ] {
+            assert_eq!(loading_text(step), text);
+        }
+        assert_eq!(
+            activity_line("observing 2 buckets", Duration::from_millis(1440)),
+            "observing 2 buckets (1.4s)"
+        );
     }
 }

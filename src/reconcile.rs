@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
-use crate::manifest::{self, Input, LoadErrors, LoadOptions, check_against_server};
+use crate::manifest::{self, Input, LoadErrors, LoadOptions, LoadStep, check_against_server};
 use crate::nats::{Connection, ConnectionSettings, NatsError, connect, observe, require_jetstream};
 use crate::observed::Observed;
 use crate::output;
 use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
-use crate::progress::Progress;
+use crate::problem::Problem;
+use crate::progress::{Activity, LOADING_SHOWN_FROM_BYTES, Progress, loading_text};
 use crate::report::{self, Report};
 
 /// Problems repeated on stderr after the text report; the report has every one.
@@ -33,7 +34,7 @@ pub struct ReconcileOptions {
     pub allow_empty_prune: bool,
     pub detailed_exitcode: bool,
     pub json: bool,
-    /// List unchanged keys too.
+    /// List every key in the text report, not the first few per action and bucket.
     pub verbose: bool,
     pub window: usize,
 }
@@ -49,22 +50,82 @@ pub enum ReconcileError {
     Refused(String),
 }
 
-/// Runs a reconcile and prints its report to stdout; returns the exit code.
+/// What a run learnt before it could fail, for the JSON report of a failed run.
+#[derive(Debug, Default)]
+struct Learnt {
+    server_version: Option<String>,
+    skipped: Vec<String>,
+}
+
+/// Runs a reconcile and prints its report to stdout; returns the exit code. With
+/// `--output json`, a run that stops early prints its report too: one document always.
 pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
+    let mut learnt = Learnt::default();
+    let result = run_steps(options, &mut learnt).await;
+    if let Err(error) = &result
+        && options.json
+    {
+        let report = Report {
+            schema_version: report::SCHEMA_VERSION,
+            manager: options.manager.clone(),
+            dry_run: options.dry_run,
+            server_version: learnt.server_version,
+            skipped: learnt.skipped,
+            plan: None,
+            result: None,
+            status: Vec::new(),
+            problems: error.problems(),
+            exit_code: EXIT_ERROR,
+        };
+        output::println(&serde_json::to_string_pretty(&report).unwrap_or_default());
+    }
+    result
+}
+
+impl ReconcileError {
+    /// The error as located problems.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            ReconcileError::Invalid(errors) => errors.0.iter().map(Problem::from).collect(),
+            other => vec![Problem::general(other.to_string())],
+        }
+    }
+}
+
+async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i32, ReconcileError> {
     let started = Instant::now();
     let load_options = LoadOptions {
         manager: options.manager.clone(),
     };
-    let loaded = manifest::load(&options.inputs, &load_options)?;
+    // A large load, then observing its buckets, take seconds: say so on a terminal.
+    let mut activity = Activity::new();
+    let loaded = manifest::load_with_progress(&options.inputs, &load_options, &|step| {
+        if let LoadStep::Read { bytes, .. } = step
+            && bytes >= LOADING_SHOWN_FROM_BYTES
+        {
+            activity.reveal();
+        }
+        activity.set(loading_text(step));
+    });
+    // Dropped on an error: the line is cleared before the error is printed.
+    let loaded = loaded?;
+    activity.set("connecting to NATS");
     for notice in &loaded.skipped {
         tracing::info!("{notice}");
         if !options.json {
-            eprintln!("{notice}");
+            activity.note(notice);
         }
     }
+    learnt.skipped.clone_from(&loaded.skipped);
     let desired = loaded.desired;
     let connection = connect(&options.connection).await?;
+    learnt.server_version = Some(connection.server_version());
     require_jetstream(&connection, &options.connection).await?;
+    activity.set(format!(
+        "observing {} bucket{}",
+        desired.buckets.len(),
+        if desired.buckets.len() == 1 { "" } else { "s" }
+    ));
     let observed = observe(&connection, &desired, options.prune).await?;
     // Limits only the server knows, checked before the first write.
     let size_errors = check_against_server(
@@ -85,6 +146,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         },
     );
     refuse_empty_prune(&plan, options)?;
+    activity.finish();
     if !options.json {
         output::print(&render::render(&plan, options.verbose));
     }
@@ -112,7 +174,7 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         problems = plan.bucket_problems();
         problems.extend(applied.problems());
         if !options.json {
-            output::print(&report::render_outcome(&applied));
+            output::print(&report::render_outcome(&applied, options.verbose));
         }
         outcome = Some(applied);
     }
@@ -126,13 +188,17 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
     };
     if options.json {
         let report = Report {
-            schema_version: 1,
+            schema_version: report::SCHEMA_VERSION,
             manager: options.manager.clone(),
             dry_run: options.dry_run,
             server_version: Some(connection.server_version()),
             skipped: loaded.skipped,
-            plan: report::plan_report(&plan),
-            result: outcome.as_ref().map(report::result_report),
+            plan: Some(report::plan_report(&plan)),
+            // With nothing to write the result still says how every key ended.
+            result: (!options.dry_run).then(|| match &outcome {
+                Some(applied) => report::result_report(applied),
+                None => report::result_report(&Outcome::unapplied(&plan)),
+            }),
             status,
             problems,
             exit_code,
@@ -163,16 +229,6 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         );
     }
     Ok(exit_code)
-}
-
-/// The JSON report of a run that stopped before planning: its problems and exit code,
-/// so that `-o json` always prints one document.
-pub fn error_report(error: &ReconcileError, manager: &str) -> serde_json::Value {
-    let problems: Vec<String> = match error {
-        ReconcileError::Invalid(errors) => errors.0.iter().map(ToString::to_string).collect(),
-        other => vec![other.to_string()],
-    };
-    serde_json::json!({ "schemaVersion": 1, "manager": manager, "problems": problems, "exitCode": EXIT_ERROR })
 }
 
 /// `--prune` on a bucket with no declared entries would delete every key this manager

@@ -546,7 +546,7 @@ async fn a_read_only_user_is_forbidden_per_key_and_writes_nothing() {
         assert_eq!(result["error"]["message"], message, "{report:#}");
         assert_eq!(
             report["problems"][index],
-            format!("key {key:?} of bucket \"b\": {message}"),
+            serde_json::json!({"bucket": "b", "key": key, "message": message}),
             "{report:#}"
         );
         assert_eq!(

@@ -172,3 +172,57 @@ async fn keys_expiring_during_the_sweep_do_not_stall_it() {
     let run = kvop(&server.url(), &["reconcile", "-f", &path(&dir), "--prune"]).await;
     assert_eq!(run.code, 0, "{run:?}");
 }
+
+#[tokio::test]
+async fn declared_keys_are_observed_when_their_filter_exceeds_a_small_max_payload() {
+    // Ten 305-character keys make a filtered-sweep request of over 3 KB: it must be split
+    // (or replaced by a whole-bucket sweep) to fit the server's 2 KB max_payload.
+    let server = NatsServer::start_with_config("max_payload: 2048\n");
+    let js = server.jetstream().await;
+    let key = |i: usize| format!("k{i}-{}", "x".repeat(302));
+    let mut docs = vec![bucket("b", "")];
+    docs.extend((0..10).map(|i| entry(&format!("e{i}"), "b", &key(i), "desired", "")));
+    let dir = manifests(&[("m.yaml", &docs.join("---\n"))]);
+    let first = kvop(&server.url(), &["reconcile", "-f", &path(&dir)]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    // Enough other keys that a sweep filtered to the declared keys is the narrower one.
+    fill(&js, "b", (0..5_000).map(|i| (format!("f{i}"), "x".into()))).await;
+    fill(&js, "b", [(key(7), "drift".to_string())].into_iter()).await;
+
+    let dry = kvop(
+        &server.url(),
+        &[
+            "reconcile",
+            "-f",
+            &path(&dir),
+            "--dry-run",
+            "--detailed-exitcode",
+        ],
+    )
+    .await;
+    assert_eq!(dry.code, 2, "one drifted key to update: {dry:?}");
+    // The sweep was split over several filtered consumers (they linger for their 30 s
+    // inactive threshold), not replaced by one sweep of the whole bucket.
+    let consumers: Vec<String> = js
+        .get_stream("KV_b")
+        .await
+        .expect("stream")
+        .consumer_names()
+        .try_collect()
+        .await
+        .expect("consumer names");
+    assert!(consumers.len() >= 2, "{consumers:?}");
+    let fixed = kvop(&server.url(), &["reconcile", "-f", &path(&dir)]).await;
+    assert_eq!(fixed.code, 0, "{fixed:?}");
+    assert_eq!(
+        kv_get(&js, "b", &key(7)).await.as_deref(),
+        Some(&b"desired"[..])
+    );
+    // Every declared key was seen: none is planned as new, nothing left to change.
+    let again = kvop(
+        &server.url(),
+        &["reconcile", "-f", &path(&dir), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{again:?}");
+}

@@ -1,7 +1,8 @@
 //! What applying did to every bucket and key, and the problems to report.
 
 use crate::nats::NatsError;
-use crate::plan::EntryAction;
+use crate::plan::{EntryAction, Plan};
+use crate::problem::Problem;
 
 /// What happened to every bucket and key.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +54,47 @@ pub enum EntryResult {
 }
 
 impl Outcome {
+    /// The outcome of a plan that had nothing to write, without applying it: every key
+    /// ends as planned (unchanged, skipped, in conflict, waiting for its bucket).
+    pub fn unapplied(plan: &Plan) -> Outcome {
+        let buckets = plan
+            .buckets
+            .iter()
+            .map(|bucket| BucketOutcome {
+                bucket: bucket.bucket.clone(),
+                action: bucket.action.verb(),
+                error: None,
+                entries: bucket
+                    .entries
+                    .iter()
+                    .map(|entry| EntryOutcome {
+                        key: entry.key.clone(),
+                        owner: entry.owner.clone(),
+                        result: match &entry.action {
+                            EntryAction::Wait => EntryResult::NotAttempted {
+                                reason: "the bucket does not exist".into(),
+                            },
+                            EntryAction::Create { .. }
+                            | EntryAction::Update { .. }
+                            | EntryAction::Remove { .. } => EntryResult::NotAttempted {
+                                reason: "nothing was applied".into(),
+                            },
+                            EntryAction::Unchanged { .. }
+                            | EntryAction::Skip { .. }
+                            | EntryAction::Conflict { .. }
+                            | EntryAction::Retain { .. } => {
+                                EntryResult::Settled(entry.action.clone())
+                            }
+                        },
+                        conflicts: 0,
+                        retries: 0,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Outcome { buckets }
+    }
+
     /// Writes that succeeded.
     pub fn writes(&self) -> usize {
         self.buckets
@@ -88,33 +130,27 @@ impl Outcome {
     }
 
     /// Failures and conflicts, one line each.
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         for bucket in &self.buckets {
             if let Some(error) = &bucket.error {
-                problems.push(format!(
-                    "bucket {:?}: {} failed: {error}",
-                    bucket.bucket, bucket.action
+                problems.push(Problem::bucket(
+                    &bucket.bucket,
+                    format!("{} failed: {error}", bucket.action),
                 ));
             }
             for entry in &bucket.entries {
+                let key = |message: String| Problem::key(&bucket.bucket, &entry.key, message);
                 match &entry.result {
-                    EntryResult::Failed { error } => problems.push(format!(
-                        "key {:?} of bucket {:?}: {error}",
-                        entry.key, bucket.bucket
-                    )),
+                    EntryResult::Failed { error } => problems.push(key(error.to_string())),
                     EntryResult::Settled(action @ EntryAction::Conflict { .. }) => {
                         if let Some(why) = action.explain() {
-                            problems.push(format!(
-                                "key {:?} of bucket {:?}: {why}",
-                                entry.key, bucket.bucket
-                            ));
+                            problems.push(key(why));
                         }
                     }
-                    EntryResult::NotAttempted { reason } => problems.push(format!(
-                        "key {:?} of bucket {:?}: not written: {reason}",
-                        entry.key, bucket.bucket
-                    )),
+                    EntryResult::NotAttempted { reason } => {
+                        problems.push(key(format!("not written: {reason}")))
+                    }
                     EntryResult::Written { .. } | EntryResult::Settled(_) => {}
                 }
             }

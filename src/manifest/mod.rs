@@ -83,8 +83,33 @@ impl fmt::Display for LoadErrors {
 
 impl std::error::Error for LoadErrors {}
 
+/// How far loading has come, for a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadStep {
+    /// Every file is read: how many, and their size.
+    Read { files: usize, bytes: usize },
+    /// Parsing file `file` (1-based) of `files`, after `parsed` of `bytes` bytes.
+    Parsing {
+        file: usize,
+        files: usize,
+        parsed: usize,
+        bytes: usize,
+    },
+    /// Checking every document.
+    Checking { documents: usize },
+}
+
 /// Reads and validates every input. Nothing is returned unless everything is valid.
 pub fn load(inputs: &[Input], options: &LoadOptions) -> Result<Loaded, LoadErrors> {
+    load_with_progress(inputs, options, &|_| {})
+}
+
+/// [`load`], telling `progress` each step.
+pub fn load_with_progress(
+    inputs: &[Input],
+    options: &LoadOptions,
+    progress: &dyn Fn(LoadStep),
+) -> Result<Loaded, LoadErrors> {
     let mut errors = Vec::new();
     let mut reader = files::Reader::default();
     for input in inputs {
@@ -93,6 +118,12 @@ pub fn load(inputs: &[Input], options: &LoadOptions) -> Result<Loaded, LoadError
     let files::Reader {
         sources, notices, ..
     } = reader;
+    let bytes = sources.iter().map(|(_, text)| text.len()).sum();
+    progress(LoadStep::Read {
+        files: sources.len(),
+        bytes,
+    });
+    let mut parsed = 0;
     if sources.is_empty() && errors.is_empty() {
         errors.push(LoadError {
             origin: Origin {
@@ -104,7 +135,14 @@ pub fn load(inputs: &[Input], options: &LoadOptions) -> Result<Loaded, LoadError
         });
     }
     let mut documents: Vec<(&str, yaml::Document)> = Vec::new();
-    for (name, text) in &sources {
+    for (index, (name, text)) in sources.iter().enumerate() {
+        progress(LoadStep::Parsing {
+            file: index + 1,
+            files: sources.len(),
+            parsed,
+            bytes,
+        });
+        parsed += text.len();
         match yaml::parse_documents(text) {
             Ok(parsed) => documents.extend(
                 expand_lists(parsed)
@@ -121,6 +159,9 @@ pub fn load(inputs: &[Input], options: &LoadOptions) -> Result<Loaded, LoadError
             }),
         }
     }
+    progress(LoadStep::Checking {
+        documents: documents.len(),
+    });
     let (mut loaded, more) = check_documents(&documents, options).finish();
     errors.extend(more);
     if errors.is_empty() {

@@ -14,6 +14,7 @@ mod reread;
 mod retry;
 mod stream_config;
 mod sweep;
+mod sweep_batches;
 mod write;
 
 use std::time::Duration;

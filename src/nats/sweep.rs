@@ -68,22 +68,12 @@ async fn sweep_once(
     scope: &Scope<'_>,
 ) -> Result<HashMap<String, ObservedKey>, SweepError> {
     let prefix = format!("$KV.{bucket}.");
-    let mut config = consumer::pull::Config {
-        deliver_policy: consumer::DeliverPolicy::LastPerSubject,
-        ack_policy: consumer::AckPolicy::None,
-        inactive_threshold: Duration::from_secs(30),
-        memory_storage: true,
-        num_replicas: 1,
-        ..Default::default()
-    };
-    match scope {
-        Scope::All => config.filter_subject = format!("{prefix}>"),
+    let filters = match scope {
+        Scope::All => vec![format!("{prefix}>")],
         Scope::Keys([]) => return Ok(HashMap::new()),
-        Scope::Keys([key]) => config.filter_subject = format!("{prefix}{key}"),
-        Scope::Keys(keys) => {
-            config.filter_subjects = keys.iter().map(|key| format!("{prefix}{key}")).collect()
-        }
-    }
+        Scope::Keys(keys) => keys.iter().map(|key| format!("{prefix}{key}")).collect(),
+    };
+    let config = consumer_config(filters);
     let consumer = stream
         .create_consumer(config)
         .await
@@ -148,6 +138,24 @@ async fn sweep_once(
             return Ok(keys);
         }
     }
+}
+
+/// The sweep's consumer: the last message of each subject matching `filters`, no acks,
+/// in memory, gone soon after the sweep even if kvop dies mid-way.
+pub(super) fn consumer_config(filters: Vec<String>) -> consumer::pull::Config {
+    let mut config = consumer::pull::Config {
+        deliver_policy: consumer::DeliverPolicy::LastPerSubject,
+        ack_policy: consumer::AckPolicy::None,
+        inactive_threshold: Duration::from_secs(30),
+        memory_storage: true,
+        num_replicas: 1,
+        ..Default::default()
+    };
+    match <[String; 1]>::try_from(filters) {
+        Ok([filter]) => config.filter_subject = filter,
+        Err(filters) => config.filter_subjects = filters,
+    }
+    config
 }
 
 /// The operation of a KV message: its `KV-Operation` header, or a server limit marker's

@@ -6,6 +6,7 @@
 mod bucket;
 mod entry;
 pub mod render;
+mod summary;
 mod writable;
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ pub use writable::{Known, Limits, Unwritable, check_writable};
 use crate::api::UpdatePolicy;
 use crate::desired::{BucketConfig, Desired, ObjectRef, Origin};
 use crate::observed::{Observed, ObservedBucket};
+use crate::problem::Problem;
 
 /// Every change for every declared bucket, in declaration order.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,17 +231,14 @@ impl Plan {
     }
 
     /// Problems that keep NATS from matching the manifests even after applying.
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self) -> Vec<Problem> {
         let mut problems = self.bucket_problems();
         for bucket in &self.buckets {
             for entry in &bucket.entries {
                 if let EntryAction::Conflict { .. } = &entry.action
                     && let Some(why) = entry.action.explain()
                 {
-                    problems.push(format!(
-                        "key {:?} of bucket {:?}: {why}",
-                        entry.key, bucket.bucket
-                    ));
+                    problems.push(Problem::key(&bucket.bucket, &entry.key, why));
                 }
             }
         }
@@ -247,18 +246,20 @@ impl Plan {
     }
 
     /// Bucket changes that cannot be made: blocked immutable fields, missing buckets.
-    pub fn bucket_problems(&self) -> Vec<String> {
+    pub fn bucket_problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         for bucket in &self.buckets {
             match &bucket.action {
-                BucketAction::Blocked { changes } => problems.push(format!(
-                    "bucket {:?}: cannot change {} on an existing bucket (the server refuses it); delete and re-create the bucket, or revert the manifest",
-                    bucket.bucket,
-                    changes.iter().map(|change| change.field).collect::<Vec<_>>().join(", ")
+                BucketAction::Blocked { changes } => problems.push(Problem::bucket(
+                    &bucket.bucket,
+                    format!(
+                        "cannot change {} on an existing bucket (the server refuses it); delete and re-create the bucket, or revert the manifest",
+                        changes.iter().map(|change| change.field).collect::<Vec<_>>().join(", ")
+                    ),
                 )),
-                BucketAction::Missing => problems.push(format!(
-                    "bucket {:?} does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage",
-                    bucket.bucket
+                BucketAction::Missing => problems.push(Problem::bucket(
+                    &bucket.bucket,
+                    "does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage",
                 )),
                 _ => {}
             }

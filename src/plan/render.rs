@@ -1,203 +1,203 @@
-//! The plan as text for people: one line per change, a short diff per bucket change,
-//! unchanged keys counted rather than listed.
+//! The plan as text for people: per bucket its changes field by field, the count of its
+//! keys per action, and the first few keys of each action (every key with `--verbose`).
+//! A first run of 100,000 keys is a few lines, not 100,000.
 
 use std::fmt::Write as _;
 
-use super::{BucketAction, EntryAction, Plan};
+pub use super::summary::{Summary, key_count_line, summary_line};
+
+use super::summary::plural;
+use super::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan};
 use crate::desired::BucketConfig;
 
-/// Counts of planned changes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub buckets_to_create: usize,
-    pub buckets_to_update: usize,
-    pub buckets_blocked: usize,
-    /// Declared and as declared, or only observed.
-    pub buckets_unchanged: usize,
-    /// `managementPolicy: Observe` buckets that do not exist.
-    pub buckets_missing: usize,
-    pub keys_to_create: usize,
-    pub keys_to_update: usize,
-    pub keys_to_delete: usize,
-    pub keys_unchanged: usize,
-    pub keys_skipped: usize,
-    pub keys_in_conflict: usize,
-    /// Keys of a bucket that does not exist (and that kvop does not create).
-    pub keys_waiting: usize,
-}
+/// Keys listed per action and bucket without `--verbose`.
+pub const FIRST_KEYS: usize = 5;
 
-impl Summary {
-    pub fn of(plan: &Plan) -> Summary {
-        let mut summary = Summary::default();
-        for bucket in &plan.buckets {
-            match bucket.action {
-                BucketAction::Create { .. } => summary.buckets_to_create += 1,
-                BucketAction::Update { .. } => summary.buckets_to_update += 1,
-                BucketAction::Blocked { .. } => summary.buckets_blocked += 1,
-                BucketAction::Missing => summary.buckets_missing += 1,
-                BucketAction::Unchanged | BucketAction::Observe => summary.buckets_unchanged += 1,
-            }
-            for entry in &bucket.entries {
-                match entry.action {
-                    EntryAction::Create { .. } => summary.keys_to_create += 1,
-                    EntryAction::Update { .. } => summary.keys_to_update += 1,
-                    EntryAction::Remove { .. } => summary.keys_to_delete += 1,
-                    EntryAction::Unchanged { .. } => summary.keys_unchanged += 1,
-                    EntryAction::Skip { .. } => summary.keys_skipped += 1,
-                    EntryAction::Conflict { .. } | EntryAction::Retain { .. } => {
-                        summary.keys_in_conflict += 1
-                    }
-                    EntryAction::Wait => summary.keys_waiting += 1,
-                }
-            }
-        }
-        summary
-    }
-}
-
-/// Renders the plan; `verbose` also lists unchanged keys.
+/// Renders the plan; `verbose` lists every key, unchanged ones too.
 pub fn render(plan: &Plan, verbose: bool) -> String {
     let mut out = String::new();
     for bucket in &plan.buckets {
-        let unchanged = bucket
-            .entries
-            .iter()
-            .filter(|entry| matches!(entry.action, EntryAction::Unchanged { .. }))
-            .count();
-        let _ = writeln!(
-            out,
-            "bucket {} ({}): {}",
-            bucket.bucket,
-            bucket.origin,
-            describe_bucket(&bucket.action)
-        );
-        if let BucketAction::Create { config } = &bucket.action {
-            for setting in super::diff_config(&BucketConfig::defaults(), config) {
-                let _ = writeln!(out, "    + {}: {}", setting.field, setting.to);
-            }
-        }
-        if let BucketAction::Update { changes, .. } | BucketAction::Blocked { changes } =
-            &bucket.action
-        {
-            for change in changes {
-                let mark = if change.immutable { "!" } else { "~" };
-                let _ = writeln!(
-                    out,
-                    "    {mark} {}: {} -> {}",
-                    change.field, change.from, change.to
-                );
-            }
-        }
-        for entry in &bucket.entries {
-            let line = match &entry.action {
-                EntryAction::Create {
-                    expected_revision: 0,
-                    value,
-                    ..
-                } => format!("+ key {}: create ({})", entry.key, bytes(value.len())),
-                EntryAction::Create {
-                    expected_revision,
-                    value,
-                    drift: Some(writer),
-                } => format!(
-                    "+ key {}: restore, removed by {writer} (delete or purge marker at revision {expected_revision}) ({})",
-                    entry.key,
-                    bytes(value.len())
-                ),
-                EntryAction::Create {
-                    expected_revision,
-                    value,
-                    drift: None,
-                } => {
-                    format!(
-                        "+ key {}: re-create over delete marker at revision {expected_revision} ({})",
-                        entry.key,
-                        bytes(value.len())
-                    )
-                }
-                EntryAction::Update {
-                    expected_revision,
-                    value,
-                    drift: None,
-                } => {
-                    format!(
-                        "~ key {}: update revision {expected_revision} ({})",
-                        entry.key,
-                        bytes(value.len())
-                    )
-                }
-                EntryAction::Update {
-                    expected_revision,
-                    value,
-                    drift: Some(writer),
-                } => format!(
-                    "~ key {}: restore, revision {expected_revision} was written by {writer} ({})",
-                    entry.key,
-                    bytes(value.len())
-                ),
-                EntryAction::Unchanged { revision } if verbose => {
-                    format!("= key {}: unchanged at revision {revision}", entry.key)
-                }
-                EntryAction::Unchanged { .. } => continue,
-                EntryAction::Conflict { .. } | EntryAction::Retain { .. } => format!(
-                    "! key {}: conflict, {}",
-                    entry.key,
-                    entry.action.explain().unwrap_or_default()
-                ),
-                EntryAction::Skip { .. } => format!(
-                    "  key {}: skip, {}",
-                    entry.key,
-                    entry.action.explain().unwrap_or_default()
-                ),
-                EntryAction::Remove {
-                    expected_revision, ..
-                } => {
-                    format!(
-                        "- key {}: delete, no longer declared (revision {expected_revision}, written for {})",
-                        entry.key, entry.owner
-                    )
-                }
-                EntryAction::Wait => format!(
-                    "! key {}: cannot be written: the bucket does not exist",
-                    entry.key
-                ),
-            };
-            let _ = writeln!(out, "    {line}");
-        }
-        if unchanged > 0 && !verbose {
-            let _ = writeln!(out, "    = {unchanged} key{} unchanged", plural(unchanged));
-        }
+        render_bucket(&mut out, bucket, verbose);
     }
-    let summary = Summary::of(plan);
-    let _ = writeln!(out, "{}", summary_line(&summary));
+    let _ = writeln!(out, "{}", summary_line(&Summary::of(plan)));
     out
 }
 
-/// `Plan: 1 bucket to create, 3 keys to create, 2 unchanged.`
-pub fn summary_line(summary: &Summary) -> String {
-    let parts: Vec<String> = [
-        (summary.buckets_to_create, "bucket", "to create"),
-        (summary.buckets_to_update, "bucket", "to update"),
-        (summary.buckets_blocked, "bucket", "blocked"),
-        (summary.buckets_missing, "bucket", "missing"),
-        (summary.keys_to_create, "key", "to create"),
-        (summary.keys_to_update, "key", "to update"),
-        (summary.keys_to_delete, "key", "to delete"),
-        (summary.keys_in_conflict, "key", "in conflict"),
-        (summary.keys_skipped, "key", "skipped"),
-        (summary.keys_waiting, "key", "waiting for a bucket"),
-        (summary.keys_unchanged, "key", "unchanged"),
-        (summary.buckets_unchanged, "bucket", "unchanged"),
-    ]
-    .into_iter()
-    .filter(|(count, _, _)| *count > 0)
-    .map(|(count, noun, what)| format!("{count} {noun}{} {what}", plural(count)))
-    .collect();
-    if parts.is_empty() {
-        "Plan: nothing declared.".into()
-    } else {
-        format!("Plan: {}.", parts.join(", "))
+fn render_bucket(out: &mut String, bucket: &BucketPlan, verbose: bool) {
+    let _ = writeln!(
+        out,
+        "bucket {} ({}): {}",
+        bucket.bucket,
+        bucket.origin,
+        describe_bucket(&bucket.action)
+    );
+    if let BucketAction::Create { config } = &bucket.action {
+        for setting in super::diff_config(&BucketConfig::defaults(), config) {
+            let _ = writeln!(out, "    + {}: {}", setting.field, setting.to);
+        }
+    }
+    if let BucketAction::Update { changes, .. } | BucketAction::Blocked { changes } = &bucket.action
+    {
+        for change in changes {
+            let mark = if change.immutable { "!" } else { "~" };
+            let _ = writeln!(
+                out,
+                "    {mark} {}: {} -> {}",
+                change.field, change.from, change.to
+            );
+        }
+    }
+    if bucket.entries.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "    keys: {}",
+        key_count_line(&Summary::of_bucket(bucket))
+    );
+    for group in Group::ALL {
+        let mut members = bucket
+            .entries
+            .iter()
+            .filter(|entry| Group::of(&entry.action) == group);
+        let listed = match (group, verbose) {
+            (_, true) => usize::MAX,
+            (Group::Unchanged, false) => 0,
+            (_, false) => FIRST_KEYS,
+        };
+        for entry in members.by_ref().take(listed) {
+            let _ = writeln!(out, "    {}", describe_entry(entry));
+        }
+        let more = members.count();
+        if more > 0 && group != Group::Unchanged {
+            let _ = writeln!(
+                out,
+                "    {} ... and {more} more key{} {} (-v lists every key)",
+                group.mark(),
+                plural(more),
+                group.label()
+            );
+        }
+    }
+}
+
+/// Keys listed together, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Create,
+    Update,
+    Delete,
+    Conflict,
+    Skip,
+    Wait,
+    Unchanged,
+}
+
+impl Group {
+    const ALL: [Group; 7] = [
+        Group::Create,
+        Group::Update,
+        Group::Delete,
+        Group::Conflict,
+        Group::Skip,
+        Group::Wait,
+        Group::Unchanged,
+    ];
+
+    fn of(action: &EntryAction) -> Group {
+        match action {
+            EntryAction::Create { .. } => Group::Create,
+            EntryAction::Update { .. } => Group::Update,
+            EntryAction::Remove { .. } => Group::Delete,
+            EntryAction::Conflict { .. } | EntryAction::Retain { .. } => Group::Conflict,
+            EntryAction::Skip { .. } => Group::Skip,
+            EntryAction::Wait => Group::Wait,
+            EntryAction::Unchanged { .. } => Group::Unchanged,
+        }
+    }
+
+    fn mark(self) -> &'static str {
+        match self {
+            Group::Create => "+",
+            Group::Update => "~",
+            Group::Delete => "-",
+            Group::Conflict | Group::Wait => "!",
+            Group::Skip => " ",
+            Group::Unchanged => "=",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Group::Create => "to create",
+            Group::Update => "to update",
+            Group::Delete => "to delete",
+            Group::Conflict => "in conflict",
+            Group::Skip => "skipped",
+            Group::Wait => "waiting for the bucket",
+            Group::Unchanged => "unchanged",
+        }
+    }
+}
+
+fn describe_entry(entry: &EntryPlan) -> String {
+    let key = &entry.key;
+    match &entry.action {
+        EntryAction::Create {
+            expected_revision: 0,
+            value,
+            ..
+        } => format!("+ key {key}: create ({})", bytes(value.len())),
+        EntryAction::Create {
+            expected_revision,
+            value,
+            drift: Some(writer),
+        } => format!(
+            "+ key {key}: restore, removed by {writer} (delete or purge marker at revision {expected_revision}) ({})",
+            bytes(value.len())
+        ),
+        EntryAction::Create {
+            expected_revision,
+            value,
+            drift: None,
+        } => format!(
+            "+ key {key}: re-create over delete marker at revision {expected_revision} ({})",
+            bytes(value.len())
+        ),
+        EntryAction::Update {
+            expected_revision,
+            value,
+            drift: None,
+        } => format!(
+            "~ key {key}: update revision {expected_revision} ({})",
+            bytes(value.len())
+        ),
+        EntryAction::Update {
+            expected_revision,
+            value,
+            drift: Some(writer),
+        } => format!(
+            "~ key {key}: restore, revision {expected_revision} was written by {writer} ({})",
+            bytes(value.len())
+        ),
+        EntryAction::Unchanged { revision } => {
+            format!("= key {key}: unchanged at revision {revision}")
+        }
+        EntryAction::Conflict { .. } | EntryAction::Retain { .. } => format!(
+            "! key {key}: conflict, {}",
+            entry.action.explain().unwrap_or_default()
+        ),
+        EntryAction::Skip { .. } => format!(
+            "  key {key}: skip, {}",
+            entry.action.explain().unwrap_or_default()
+        ),
+        EntryAction::Remove {
+            expected_revision, ..
+        } => format!(
+            "- key {key}: delete, no longer declared (revision {expected_revision}, written for {})",
+            entry.owner
+        ),
+        EntryAction::Wait => format!("! key {key}: cannot be written: the bucket does not exist"),
     }
 }
 
@@ -218,44 +218,91 @@ fn bytes(count: usize) -> String {
     format!("{count} byte{}", plural(count))
 }
 
-fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
-}
-
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
+    use crate::desired::{ObjectRef, Origin};
+
+    fn bucket(entries: Vec<EntryAction>) -> Plan {
+        let entries = entries
+            .into_iter()
+            .enumerate()
+            .map(|(index, action)| EntryPlan {
+                key: format!("k{index}"),
+                owner: format!("default/e{index}"),
+                origin: None,
+                action,
+            })
+            .collect();
+        Plan {
+            buckets: vec![BucketPlan {
+                bucket: "b".into(),
+                owner: ObjectRef {
+                    namespace: "default".into(),
+                    name: "b".into(),
+                },
+                origin: Origin {
+                    source: "m.yaml".into(),
+                    line: 1,
+                },
+                action: BucketAction::Unchanged,
+                entries,
+            }],
+        }
+    }
+
+    fn create() -> EntryAction {
+        EntryAction::Create {
+            expected_revision: 0,
+            value: Bytes::from_static(b"v"),
+            drift: None,
+        }
+    }
 
     #[test]
-    fn the_summary_line_counts_what_is_declared_not_only_what_changes() {
-        for (summary, line) in [
-            (Summary::default(), "Plan: nothing declared."),
-            (
-                Summary {
-                    buckets_unchanged: 2,
-                    ..Summary::default()
-                },
-                "Plan: 2 buckets unchanged.",
-            ),
-            (
-                Summary {
-                    buckets_missing: 1,
-                    keys_waiting: 3,
-                    ..Summary::default()
-                },
-                "Plan: 1 bucket missing, 3 keys waiting for a bucket.",
-            ),
-            (
-                Summary {
-                    keys_to_create: 1,
-                    keys_unchanged: 4,
-                    buckets_unchanged: 1,
-                    ..Summary::default()
-                },
-                "Plan: 1 key to create, 4 keys unchanged, 1 bucket unchanged.",
-            ),
-        ] {
-            assert_eq!(summary_line(&summary), line);
-        }
+    fn many_keys_are_counted_and_the_first_few_of_each_action_listed() {
+        let mut actions: Vec<EntryAction> = (0..1000).map(|_| create()).collect();
+        actions.extend((0..3).map(|_| EntryAction::Remove {
+            expected_revision: 7,
+            removal: crate::plan::Removal::Prune,
+        }));
+        actions.extend((0..50).map(|revision| EntryAction::Unchanged { revision }));
+        let text = render(&bucket(actions), false);
+        assert_eq!(
+            text,
+            "bucket b (m.yaml:1): unchanged\n\
+             \x20   keys: 1000 keys to create, 3 keys to delete, 50 keys unchanged\n\
+             \x20   + key k0: create (1 byte)\n\
+             \x20   + key k1: create (1 byte)\n\
+             \x20   + key k2: create (1 byte)\n\
+             \x20   + key k3: create (1 byte)\n\
+             \x20   + key k4: create (1 byte)\n\
+             \x20   + ... and 995 more keys to create (-v lists every key)\n\
+             \x20   - key k1000: delete, no longer declared (revision 7, written for default/e1000)\n\
+             \x20   - key k1001: delete, no longer declared (revision 7, written for default/e1001)\n\
+             \x20   - key k1002: delete, no longer declared (revision 7, written for default/e1002)\n\
+             Plan: 1000 keys to create, 3 keys to delete, 50 keys unchanged, 1 bucket unchanged.\n"
+        );
+    }
+
+    #[test]
+    fn verbose_lists_every_key_unchanged_ones_too() {
+        let mut actions: Vec<EntryAction> = (0..8).map(|_| create()).collect();
+        actions.push(EntryAction::Unchanged { revision: 3 });
+        let text = render(&bucket(actions), true);
+        assert_eq!(text.matches("+ key").count(), 8, "{text}");
+        assert!(text.contains("= key k8: unchanged at revision 3"), "{text}");
+        assert!(!text.contains("more key"), "{text}");
+    }
+
+    #[test]
+    fn a_bucket_without_keys_has_no_key_line() {
+        let text = render(&bucket(Vec::new()), false);
+        assert_eq!(
+            text,
+            "bucket b (m.yaml:1): unchanged\nPlan: 1 bucket unchanged.\n"
+        );
     }
 }

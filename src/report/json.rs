@@ -1,37 +1,43 @@
-//! Report: the plan, the outcome and the bucket statistics of a standalone run, as text
-//! for people or as JSON (schema version 1, documented in the README) for programs.
-
-use std::fmt::Write as _;
+//! The JSON report of `--output json`, for programs: its shape is published as JSON
+//! Schema in `docs/report.schema.json` (checked by `tests/report_schema.rs`) and stable
+//! within a [`SCHEMA_VERSION`].
 
 use serde::Serialize;
 
 use crate::api::KeyValueBucketStatus;
-use crate::api::bucket::{ClusterStatus, ReplicaStatus};
 use crate::apply::{EntryResult, Outcome};
 use crate::nats::NatsError;
-use crate::observed::ObservedStream;
 use crate::plan::render::Summary;
 use crate::plan::{BucketAction, EntryAction, Plan};
-use crate::units::format_duration;
+use crate::problem::Problem;
 
-/// The JSON report, printed by `--output json`. Field names and meanings are stable
-/// within a `schemaVersion`.
+/// Raised when a field is removed, renamed or changes meaning; adding one keeps it.
+/// Version 2: `problems` are objects, and a field that does not apply is absent, not null.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// One document for every run, also one that stopped on invalid input or a connection
+/// failure: what the run did not get to is absent.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub schema_version: u32,
     pub manager: String,
     pub dry_run: bool,
+    /// Absent when the run did not connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
-    /// Documents of other kinds that were skipped.
+    /// Documents of other kinds, and paths read already, that were skipped.
     pub skipped: Vec<String>,
-    pub plan: PlanReport,
-    /// Absent on a dry run.
+    /// Absent when the run stopped before planning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanReport>,
+    /// Present on every run that planned and is not a dry run, also with nothing to write.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<ResultReport>,
     /// Statistics of each declared bucket that exists.
     pub status: Vec<KeyValueBucketStatus>,
     /// Why the run did not fully converge; empty on success.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     pub exit_code: i32,
 }
 
@@ -258,168 +264,4 @@ pub fn result_report(outcome: &Outcome) -> ResultReport {
         retries: outcome.retries(),
         buckets,
     }
-}
-
-/// The status of one bucket, in the same shape as a `KeyValueBucket`'s `.status`.
-pub fn bucket_status(
-    bucket: &str,
-    stream: &ObservedStream,
-    keys: Option<u64>,
-) -> KeyValueBucketStatus {
-    let to_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-    KeyValueBucketStatus {
-        bucket: Some(bucket.to_string()),
-        values: Some(to_i64(stream.stats.values)),
-        keys: keys.map(to_i64),
-        history: Some(stream.config.history),
-        ttl: (!stream.config.ttl.is_zero()).then(|| format_duration(stream.config.ttl)),
-        bytes: Some(to_i64(stream.stats.bytes)),
-        backing_store: Some("JetStream".into()),
-        storage: Some(format!("{:?}", stream.config.storage).to_lowercase()),
-        replicas: Some(stream.config.replicas),
-        max_bytes: Some(stream.config.max_bytes),
-        max_value_size: Some(stream.config.max_value_size),
-        last_revision: Some(to_i64(stream.stats.last_revision)),
-        created: Some(stream.stats.created.clone()).filter(|created| !created.is_empty()),
-        cluster: stream.stats.cluster.as_ref().map(|cluster| ClusterStatus {
-            name: cluster.name.clone(),
-            leader: cluster.leader.clone(),
-            replicas: cluster
-                .replicas
-                .iter()
-                .map(|(name, current, lag)| ReplicaStatus {
-                    name: name.clone(),
-                    current: *current,
-                    lag: to_i64(*lag),
-                })
-                .collect(),
-        }),
-        ..Default::default()
-    }
-}
-
-/// The outcome for people: what was written and what failed.
-pub fn render_outcome(outcome: &Outcome) -> String {
-    let mut out = String::new();
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for bucket in &outcome.buckets {
-        if let Some(error) = &bucket.error {
-            let _ = writeln!(
-                out,
-                "bucket {}: {} FAILED: {error}",
-                bucket.bucket, bucket.action
-            );
-        } else if matches!(bucket.action, "create" | "update") {
-            let _ = writeln!(out, "bucket {}: {}d", bucket.bucket, bucket.action);
-        }
-        for entry in &bucket.entries {
-            let label = match &entry.result {
-                EntryResult::Written { action, .. } => action,
-                EntryResult::Settled(EntryAction::Skip { .. }) => "skipped",
-                EntryResult::Settled(EntryAction::Conflict { .. } | EntryAction::Retain { .. }) => {
-                    "in conflict"
-                }
-                EntryResult::Settled(_) => "unchanged",
-                EntryResult::Failed { error } => {
-                    let _ = writeln!(out, "    ! {} FAILED: {error}", entry.key);
-                    "failed"
-                }
-                EntryResult::NotAttempted { reason } => {
-                    let _ = writeln!(out, "    ! {} not written: {reason}", entry.key);
-                    "not written"
-                }
-            };
-            *counts.entry(label).or_default() += 1;
-        }
-    }
-    let parts: Vec<String> = counts
-        .iter()
-        .map(|(label, count)| {
-            let verb = match *label {
-                "create" => "created",
-                "update" => "updated",
-                "delete" => "deleted",
-                other => other,
-            };
-            format!("{count} {verb}")
-        })
-        .collect();
-    let mut conflicts = match outcome.conflicts() {
-        0 => String::new(),
-        count => format!(
-            "; {count} revision conflict{} re-read and decided again",
-            if count == 1 { "" } else { "s" }
-        ),
-    };
-    if outcome.retries() > 0 {
-        conflicts.push_str(&format!(
-            "; {} transient failure{} retried",
-            outcome.retries(),
-            if outcome.retries() == 1 { "" } else { "s" }
-        ));
-    }
-    let _ = writeln!(
-        out,
-        "Applied: {} write{} ({}{conflicts}).",
-        outcome.writes(),
-        if outcome.writes() == 1 { "" } else { "s" },
-        if parts.is_empty() {
-            "no keys".into()
-        } else {
-            format!("keys: {}", parts.join(", "))
-        }
-    );
-    out
-}
-
-/// The bucket statistics as an aligned table.
-pub fn render_status(status: &[KeyValueBucketStatus]) -> String {
-    let header = [
-        "BUCKET",
-        "VALUES",
-        "KEYS",
-        "HISTORY",
-        "TTL",
-        "BYTES",
-        "BACKING STORE",
-        "STORAGE",
-        "REPLICAS",
-    ];
-    let number = |value: Option<i64>| value.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-    let rows: Vec<[String; 9]> = status
-        .iter()
-        .map(|bucket| {
-            [
-                bucket.bucket.clone().unwrap_or_default(),
-                number(bucket.values),
-                number(bucket.keys),
-                number(bucket.history),
-                bucket.ttl.clone().unwrap_or_else(|| "-".into()),
-                number(bucket.bytes),
-                bucket.backing_store.clone().unwrap_or_default(),
-                bucket.storage.clone().unwrap_or_default(),
-                number(bucket.replicas),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        let _ = writeln!(out, "{}", text.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
 }

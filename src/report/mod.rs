@@ -1,0 +1,51 @@
+//! Report: the plan, the outcome and the bucket statistics of a standalone run, as text
+//! for people (`text`, with `plan::render`) or as JSON for programs (`json`).
+
+pub mod json;
+pub mod text;
+
+use crate::api::KeyValueBucketStatus;
+use crate::api::bucket::{ClusterStatus, ReplicaStatus};
+use crate::observed::ObservedStream;
+use crate::units::format_duration;
+
+pub use json::{Report, SCHEMA_VERSION, plan_report, result_report};
+pub use text::{render_outcome, render_status};
+
+/// The status of one bucket, in the same shape as a `KeyValueBucket`'s `.status`.
+pub fn bucket_status(
+    bucket: &str,
+    stream: &ObservedStream,
+    keys: Option<u64>,
+) -> KeyValueBucketStatus {
+    let to_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    KeyValueBucketStatus {
+        bucket: Some(bucket.to_string()),
+        values: Some(to_i64(stream.stats.values)),
+        keys: keys.map(to_i64),
+        history: Some(stream.config.history),
+        ttl: (!stream.config.ttl.is_zero()).then(|| format_duration(stream.config.ttl)),
+        bytes: Some(to_i64(stream.stats.bytes)),
+        backing_store: Some("JetStream".into()),
+        storage: Some(format!("{:?}", stream.config.storage).to_lowercase()),
+        replicas: Some(stream.config.replicas),
+        max_bytes: Some(stream.config.max_bytes),
+        max_value_size: Some(stream.config.max_value_size),
+        last_revision: Some(to_i64(stream.stats.last_revision)),
+        created: Some(stream.stats.created.clone()).filter(|created| !created.is_empty()),
+        cluster: stream.stats.cluster.as_ref().map(|cluster| ClusterStatus {
+            name: cluster.name.clone(),
+            leader: cluster.leader.clone(),
+            replicas: cluster
+                .replicas
+                .iter()
+                .map(|(name, current, lag)| ReplicaStatus {
+                    name: name.clone(),
+                    current: *current,
+                    lag: to_i64(*lag),
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,102 @@
+//! The text report of a large run: a summary per bucket and the first keys of each
+//! action (every key with `-v`), and a progress line while loading, on a terminal only.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::{NatsServer, bucket, entry, free_port, kvop, manifests};
+
+/// One bucket and `count` entries in one file.
+fn many_keys(count: usize) -> tempfile::TempDir {
+    let mut docs = vec![bucket("b", "")];
+    docs.extend((0..count).map(|i| entry(&format!("e{i}"), "b", &format!("k{i}"), "v", "")));
+    manifests(&[("m.yaml", &docs.join("---\n"))])
+}
+
+fn path(dir: &tempfile::TempDir) -> &str {
+    dir.path().to_str().expect("utf-8 path")
+}
+
+#[tokio::test]
+async fn a_first_run_of_many_keys_prints_counts_and_the_first_keys_not_a_line_per_key() {
+    let server = NatsServer::start();
+    let dir = many_keys(2_000);
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.lines().count() < 30, "{}", run.stdout);
+    for line in [
+        "bucket b (",
+        "    keys: 2000 keys to create\n",
+        "    + key k0: create (1 byte)\n",
+        "    + key k4: create (1 byte)\n",
+        "    + ... and 1995 more keys to create (-v lists every key)\n",
+        "Plan: 1 bucket to create, 2000 keys to create.\n",
+        "Applied: 2001 writes (keys: 2000 created).\n",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in:\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains("key k5:"), "{}", run.stdout);
+
+    // Unchanged keys are counted; -v lists every one.
+    let again = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert!(
+        again.stdout.contains("    keys: 2000 keys unchanged\n"),
+        "{}",
+        again.stdout
+    );
+    assert!(!again.stdout.contains("= key"), "{}", again.stdout);
+    let verbose = kvop(&server.url(), &["reconcile", "-f", path(&dir), "-v"]).await;
+    assert_eq!(verbose.code, 0, "{verbose:?}");
+    assert_eq!(verbose.stdout.matches("= key k").count(), 2_000);
+}
+
+/// Runs kvop under a pseudo-terminal (`script` from util-linux): stdout and stderr are
+/// both the terminal, and `script` copies what was drawn on it.
+fn kvop_on_a_terminal(args: &[&str], url: &str) -> String {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_kvop"))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NATS_URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script (util-linux)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn loading_large_manifests_shows_a_progress_line_on_a_terminal_only() {
+    // Over 1 MB of manifests; the server is unreachable, so the run ends after loading.
+    let dir = many_keys(10_000);
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let args = ["reconcile", "-f", path(&dir), "--dry-run"];
+    let screen = kvop_on_a_terminal(&args, &url);
+    let progress = screen
+        .find("loading manifests: ")
+        .unwrap_or_else(|| panic!("no progress line on the terminal: {screen:?}"));
+    let error = screen.find("error: cannot reach NATS").expect("the error");
+    assert!(
+        screen[progress..error].contains("\r\x1b[2K"),
+        "the line is cleared before the error: {screen:?}"
+    );
+
+    let piped = kvop(&url, &args).await;
+    assert_eq!(piped.code, 1, "{piped:?}");
+    assert!(
+        !piped.stderr.contains("loading") && !piped.stderr.contains('\r'),
+        "no progress line when stderr is not a terminal: {:?}",
+        piped.stderr
+    );
+}
+
+#[tokio::test]
+async fn small_manifests_show_no_progress_line_even_on_a_terminal() {
+    let dir = many_keys(3);
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let screen = kvop_on_a_terminal(&["reconcile", "-f", path(&dir)], &url);
+    assert!(screen.contains("error: cannot reach NATS"), "{screen:?}");
+    assert!(!screen.contains("loading manifests"), "{screen:?}");
+}
