@@ -11,8 +11,8 @@ use kube::api::Api;
 use kvop::api::KeyValueBucket;
 use serde_json::json;
 use support::k8s::{Operator, plane, wait_until};
-use support::kv_get;
 use support::resources::*;
+use support::{kv_entry, kv_get};
 
 #[tokio::test]
 async fn out_of_band_changes_are_restored_reported_or_left_per_update_policy() {
@@ -74,6 +74,7 @@ async fn out_of_band_changes_are_restored_reported_or_left_per_update_policy() {
     let ifu = wait_entry(&s.entries, "ifu", false, Some("Conflict")).await;
     assert!(
         ifu.status
+            .as_ref()
             .expect("status")
             .conditions
             .iter()
@@ -92,13 +93,66 @@ async fn out_of_band_changes_are_restored_reported_or_left_per_update_policy() {
             .as_deref(),
         Some(&b"theirs"[..])
     );
-    assert!(
+    // Someone else's delete and purge are drift too: restored and counted.
+    store.delete("over").await.expect("foreign delete");
+    wait_value(&s.nats, "b", "over", Some("declared")).await;
+    store.purge("over").await.expect("foreign purge");
+    wait_value(&s.nats, "b", "over", Some("declared")).await;
+    wait_until("three drift corrections counted", WAIT, || async {
         operator
             .metrics()
             .await
-            .contains("kvop_drift_corrections_total 1"),
-        "{}",
-        operator.metrics().await
+            .contains("kvop_drift_corrections_total 3")
+            .then_some(())
+    })
+    .await;
+    let notes = wait_until("three DriftCorrected events", WAIT, || async {
+        let notes = event_notes(&s.client, &s.namespace, "over", "DriftCorrected").await;
+        (notes.len() == 3).then_some(notes)
+    })
+    .await;
+    assert!(
+        notes.iter().any(|note| note.contains("was changed by"))
+            && notes
+                .iter()
+                .filter(|note| note.contains("was deleted or purged by"))
+                .count()
+                == 2,
+        "each correction says what was undone: {notes:?}"
+    );
+
+    // IfUnchanged after a foreign write: not Ready and not Synced, and the condition
+    // names the way out, which takes back that one revision only.
+    let conditions = ifu.status.expect("status").conditions;
+    let (synced, _, _) = condition_of(&conditions, "Synced").expect("Synced");
+    assert!(!synced, "a conflict is not synced: {conditions:?}");
+    let (_, _, message) = condition_of(&conditions, "Ready").expect("Ready");
+    let foreign = kv_entry(&s.nats.jetstream().await, "b", "ifu")
+        .await
+        .expect("foreign value")
+        .revision;
+    let way_out = format!("kvop.dev/take-over={foreign}");
+    assert!(message.contains(&way_out), "{message}");
+    merge(
+        &s.entries,
+        "ifu",
+        json!({"metadata": {"annotations": {"kvop.dev/take-over": foreign.to_string()}}}),
+    )
+    .await
+    .expect("annotate");
+    wait_value(&s.nats, "b", "ifu", Some("declared")).await;
+    wait_entry(&s.entries, "ifu", true, Some("Synced")).await;
+    store
+        .put("ifu", "theirs again".into())
+        .await
+        .expect("another foreign write");
+    wait_entry(&s.entries, "ifu", false, Some("Conflict")).await;
+    assert_eq!(
+        kv_get(&s.nats.jetstream().await, "b", "ifu")
+            .await
+            .as_deref(),
+        Some(&b"theirs again"[..]),
+        "the annotation named the old revision: the new foreign write is left"
     );
 }
 
@@ -132,9 +186,35 @@ async fn a_bucket_deleted_or_reconfigured_out_of_band_is_repaired_at_once() {
             .then_some(())
     })
     .await;
+    // A second edit, of another field: its repair is an Event of its own, not a repeat
+    // of the first one's text.
+    let mut config = support::stream_config(&js, "b").await;
+    config.max_age = Duration::from_secs(3600);
+    js.update_stream(config)
+        .await
+        .expect("second out-of-band edit");
+    let updates = wait_until("two Updated events with their own text", WAIT, || async {
+        let notes = event_notes(&s.client, &s.namespace, "b", "Updated").await;
+        (notes.len() >= 2).then_some(notes)
+    })
+    .await;
+    assert!(
+        updates[0].contains("description")
+            && updates.last().is_some_and(|note| note.contains("ttl")),
+        "{updates:?}"
+    );
     // Someone deletes the whole bucket.
     js.delete_key_value("b").await.expect("out-of-band delete");
     wait_value(&s.nats, "b", "k", Some("v")).await;
+    wait_entry(&s.entries, "e", true, None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for name in ["b", "e"] {
+        let alarms = event_notes(&s.client, &s.namespace, name, "ServerWentBackwards").await;
+        assert!(
+            alarms.is_empty(),
+            "a bucket created again is no rollback of {name}: {alarms:?}"
+        );
+    }
 }
 
 #[tokio::test]

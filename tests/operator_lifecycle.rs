@@ -105,6 +105,29 @@ async fn deletion_follows_each_policy() {
         &bucket("dropped", json!({"deletionPolicy": "Delete"})),
     )
     .await;
+    // Buckets that existed before their resources: kvop adopts them, and deletes one only
+    // when told to.
+    let js = s.nats.jetstream().await;
+    for name in ["adopted", "adopted-and-released"] {
+        js.create_key_value(async_nats::jetstream::kv::Config {
+            bucket: name.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("bucket made by someone else");
+    }
+    create(
+        &s.buckets,
+        &bucket("adopted", json!({"deletionPolicy": "Delete"})),
+    )
+    .await;
+    let mut released = bucket("adopted-and-released", json!({"deletionPolicy": "Delete"}));
+    released.metadata.annotations =
+        Some([("kvop.dev/delete-adopted".to_string(), "true".to_string())].into());
+    create(&s.buckets, &released).await;
+    for name in ["adopted", "adopted-and-released"] {
+        wait_bucket(&s.buckets, name, true, None).await;
+    }
     create(&s.entries, &entry("del", "kept", "del", "v", json!({}))).await;
     create(
         &s.entries,
@@ -177,11 +200,13 @@ async fn deletion_follows_each_policy() {
         .delete("kept", &DeleteParams::default())
         .await
         .expect("delete bucket");
-    s.buckets
-        .delete("dropped", &DeleteParams::default())
-        .await
-        .expect("delete bucket");
-    for name in ["kept", "dropped"] {
+    for name in ["dropped", "adopted", "adopted-and-released"] {
+        s.buckets
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete bucket");
+    }
+    for name in ["kept", "dropped", "adopted", "adopted-and-released"] {
         wait_until(&format!("bucket {name} gone"), WAIT, || async {
             s.buckets.get_opt(name).await.ok()?.is_none().then_some(())
         })
@@ -194,6 +219,21 @@ async fn deletion_follows_each_policy() {
     assert!(
         js.get_stream("KV_dropped").await.is_err(),
         "Delete deletes the bucket"
+    );
+    assert!(
+        js.get_stream("KV_adopted").await.is_ok(),
+        "Delete leaves a bucket kvop did not create"
+    );
+    let retained = event_notes(&s.client, &s.namespace, "adopted", "BucketRetained").await;
+    assert!(
+        retained
+            .iter()
+            .any(|note| note.contains("kvop.dev/delete-adopted")),
+        "the warning says how to delete it too: {retained:?}"
+    );
+    assert!(
+        js.get_stream("KV_adopted-and-released").await.is_err(),
+        "kvop.dev/delete-adopted=true lets Delete delete an adopted bucket"
     );
 }
 

@@ -1,7 +1,9 @@
 //! What every reconcile shares: clients, caches, views, settings, metrics.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -38,11 +40,18 @@ pub struct Context {
     pub views: BucketViews,
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
-    /// Aggregates repeated events into series; it remembers every event for six
-    /// minutes, so events that happen once per object go through [`Context::publish_once`].
-    pub recorder: Recorder,
+    /// One recorder per distinct event (object, type, reason and note), each of which
+    /// aggregates the repeats of its event into a series. kube's recorder keys a series
+    /// by object, type, reason and action only: with one shared recorder, a later Event
+    /// with the same reason but another note just bumped the first one's count and kept
+    /// its text (a bucket showed "updated history" x3 after updates of description and
+    /// ttl). Entries are dropped once their series has ended (six minutes, as kube's).
+    pub series: Mutex<HashMap<u64, (Recorder, Instant)>>,
     pub reporter: Reporter,
 }
+
+/// How long kube's recorder continues a series: a repeat after that starts a new Event.
+const SERIES_TTL: Duration = Duration::from_secs(6 * 60);
 
 impl Context {
     /// Publishes a Kubernetes Event about `object`; a failure is logged, never fatal.
@@ -53,6 +62,33 @@ impl Context {
         reason: &str,
         note: String,
     ) {
+        let reference = object.object_ref(&());
+        log_event(&reference, type_ == EventType::Warning, reason, &note);
+        let mut hasher = DefaultHasher::new();
+        (
+            &reference.uid,
+            &reference.namespace,
+            &reference.name,
+            &reference.kind,
+        )
+            .hash(&mut hasher);
+        (type_ == EventType::Warning, reason, &note).hash(&mut hasher);
+        let recorder = {
+            let mut series = self
+                .series
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = Instant::now();
+            series.retain(|_, (_, last)| now.duration_since(*last) < SERIES_TTL);
+            let (recorder, last) = series.entry(hasher.finish()).or_insert_with(|| {
+                (
+                    Recorder::new(self.client.clone(), self.reporter.clone()),
+                    now,
+                )
+            });
+            *last = now;
+            recorder.clone()
+        };
         let event = Event {
             type_,
             reason: reason.into(),
@@ -60,7 +96,7 @@ impl Context {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+        if let Err(error) = recorder.publish(&event, &reference).await {
             tracing::debug!(%error, "could not publish an event");
         }
     }
@@ -82,8 +118,36 @@ impl Context {
             secondary: None,
         };
         let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
-        if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
+        let reference = object.object_ref(&());
+        log_event(
+            &reference,
+            false,
+            reason,
+            event.note.as_deref().unwrap_or_default(),
+        );
+        if let Err(error) = recorder.publish(&event, &reference).await {
             tracing::debug!(%error, "could not publish an event");
         }
+    }
+}
+
+/// Every Event is also a log line, so `--log-level info` shows one line per change made
+/// (warnings at warn): the log alone tells what kvop did.
+fn log_event(
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    warning: bool,
+    reason: &str,
+    note: &str,
+) {
+    let object = format!(
+        "{}/{}/{}",
+        reference.kind.as_deref().unwrap_or_default(),
+        reference.namespace.as_deref().unwrap_or_default(),
+        reference.name.as_deref().unwrap_or_default()
+    );
+    if warning {
+        tracing::warn!(%object, reason, "{note}");
+    } else {
+        tracing::info!(%object, reason, "{note}");
     }
 }

@@ -19,10 +19,36 @@ pub enum ControllerError {
     ReferenceNotFound(String),
     #[error("{0}")]
     Nats(#[from] NatsError),
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API: {}", kube_text(.0))]
     Kube(#[from] kube::Error),
+    /// Adding or removing the `kvop.dev/cleanup` finalizer failed.
+    #[error("could not {action} the finalizer: {}", kube_text(.source))]
+    Finalizer {
+        action: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    /// The object cannot carry a finalizer (it has no name).
     #[error("finalizer: {0}")]
-    Finalizer(String),
+    Unfinalizable(String),
+}
+
+/// A Kubernetes API error on one line, `message (reason, code)`: kube's own text
+/// repeats the whole response struct.
+pub fn kube_text(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            format!("{} ({}, {})", status.message, status.reason, status.code)
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether the apiserver refused a write because the object changed since it was read:
+/// a 409 Conflict, or the 422 of a JSON patch whose `test` of the old finalizers
+/// failed. The next attempt reads the object again and succeeds.
+fn stale(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409 || status.code == 422)
 }
 
 impl ControllerError {
@@ -34,7 +60,9 @@ impl ControllerError {
             ControllerError::ReferenceNotFound(_) => "ReferenceNotFound",
             ControllerError::Nats(error) => error.reason(),
             ControllerError::Kube(_) => "KubernetesApiError",
-            ControllerError::Finalizer(_) => "FinalizerError",
+            ControllerError::Finalizer { .. } | ControllerError::Unfinalizable(_) => {
+                "FinalizerError"
+            }
         }
     }
 
@@ -53,9 +81,16 @@ impl ControllerError {
                 Retry::Backoff
             }
             ControllerError::Nats(
-                NatsError::Unavailable(_) | NatsError::Timeout(_) | NatsError::Conflict,
+                NatsError::Unavailable(_)
+                | NatsError::NotConnected(_)
+                | NatsError::Timeout(_)
+                | NatsError::Conflict,
             ) => Retry::Backoff,
-            ControllerError::Kube(_) | ControllerError::Finalizer(_) => Retry::Backoff,
+            ControllerError::Finalizer { source, .. } if stale(source) => Retry::Stale,
+            ControllerError::Kube(source) if stale(source) => Retry::Stale,
+            ControllerError::Kube(_)
+            | ControllerError::Finalizer { .. }
+            | ControllerError::Unfinalizable(_) => Retry::Backoff,
         }
     }
 }
@@ -66,7 +101,15 @@ impl From<kube::runtime::finalizer::Error<ControllerError>> for ControllerError 
         use kube::runtime::finalizer::Error;
         match error {
             Error::ApplyFailed(error) | Error::CleanupFailed(error) => error,
-            other => ControllerError::Finalizer(other.to_string()),
+            Error::AddFinalizer(source) => ControllerError::Finalizer {
+                action: "add",
+                source,
+            },
+            Error::RemoveFinalizer(source) => ControllerError::Finalizer {
+                action: "remove",
+                source,
+            },
+            other => ControllerError::Unfinalizable(other.to_string()),
         }
     }
 }
@@ -81,4 +124,10 @@ pub enum Retry {
     After(Duration),
     /// Per-object exponential backoff with jitter.
     Backoff,
+    /// At once: the object changed while it was reconciled, and the next attempt reads
+    /// it again. Handled, so not worth a warning.
+    Stale,
 }
+
+/// How soon a reconcile that met a changed object runs again.
+pub const STALE_RETRY: Duration = Duration::from_millis(200);

@@ -7,6 +7,7 @@ pub mod bucket;
 mod bucket_changes;
 pub mod bucket_view;
 pub mod connection;
+mod connectivity;
 pub mod context;
 pub mod entry;
 pub mod error;
@@ -23,7 +24,7 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef as StoreRef};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -35,7 +36,7 @@ use self::error::{ControllerError, Retry};
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::desired::{ObjectRef, Origin};
 use crate::metrics::Metrics;
-use crate::nats::{ConnectionSettings, connect};
+use crate::nats::{ConnectionSettings, NatsError, connect};
 use crate::server::{Health, serve};
 
 /// The finalizer on both kinds.
@@ -142,17 +143,24 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         buckets: entry_buckets,
         entries: entry_controller.store(),
         views: BucketViews::new(
-            trigger,
-            bucket_trigger,
+            trigger.clone(),
+            bucket_trigger.clone(),
             entry_controller.store(),
             options.settings.manager.clone(),
         ),
         backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(300)),
         metrics: metrics.clone(),
-        recorder: Recorder::new(client.clone(), reporter.clone()),
+        series: Default::default(),
         reporter,
     });
 
+    let _requeue_on_connectivity = AbortOnDrop(tokio::spawn(connectivity::requeue_on_change(
+        context.nats.connectivity(),
+        bucket_controller.store(),
+        entry_controller.store(),
+        bucket_trigger,
+        trigger,
+    )));
     let entries_store = entry_controller.store();
     let by_bucket = entries_store.clone();
     let by_secret = entries_store.clone();
@@ -327,6 +335,15 @@ async fn received(signal: std::io::Result<tokio::signal::unix::Signal>) {
     }
 }
 
+/// Stops a background task when the operator's run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Maps a failure to its retry: wait for a change, a fixed delay, or per-object backoff.
 fn error_policy<K: status::Reported + ResourceExt>(
     object: Arc<K>,
@@ -342,6 +359,17 @@ fn error_policy<K: status::Reported + ResourceExt>(
         }
         Retry::After(delay) => {
             tracing::info!(object = %key, reason = error.reason(), %error, "retrying in {delay:?}");
+            Action::requeue(delay)
+        }
+        Retry::Stale => {
+            tracing::debug!(object = %key, %error, "the object changed meanwhile; reconciling again");
+            Action::requeue(error::STALE_RETRY)
+        }
+        // A lost connection is reported once, by the connection itself; every object
+        // waiting for it is not news.
+        Retry::Backoff if matches!(error, ControllerError::Nats(NatsError::NotConnected(_))) => {
+            let delay = context.backoff.next(&key);
+            tracing::debug!(object = %key, %error, "retrying in {delay:?}");
             Action::requeue(delay)
         }
         Retry::Backoff => {

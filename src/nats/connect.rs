@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::watch;
 
 use super::bucket::Bucket;
 use super::errors::{NatsError, chain_text};
@@ -115,6 +116,10 @@ pub struct Connection {
     pub(super) jetstream: jetstream::Context,
     /// What the server refused on this connection (see `refusals`).
     pub(super) refusals: Arc<RefusalLog>,
+    /// Whether the connection is up, as its events last said.
+    connected: Arc<watch::Sender<bool>>,
+    /// The servers, credentials redacted, for messages.
+    servers: String,
 }
 
 impl Connection {
@@ -127,6 +132,23 @@ impl Connection {
     /// request would wait out its timeout.
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// A receiver that changes whenever the connection goes down or comes back.
+    pub fn connectivity(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
+    }
+
+    /// `Ok` while connected, else the error every request would end in after waiting out
+    /// its timeout: said at once instead.
+    pub fn require_connected(&self) -> Result<(), NatsError> {
+        if self.is_connected() {
+            return Ok(());
+        }
+        Err(NatsError::NotConnected(format!(
+            "not connected to NATS at {}; reconnecting",
+            self.servers
+        )))
     }
 
     /// Classifies an error of a request made on this connection, explaining a timeout
@@ -167,15 +189,29 @@ impl Connection {
 /// Connects once, without retrying: a standalone run should fail fast and clearly.
 pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsError> {
     let refusals = Arc::new(RefusalLog::default());
+    let connected = Arc::new(watch::Sender::new(false));
     let mut options = async_nats::ConnectOptions::new()
         .name(&settings.client_name)
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(super::REQUEST_TIMEOUT))
         .event_callback({
             let refusals = refusals.clone();
+            let connected = connected.clone();
+            let shown = redact_url(&settings.url);
             move |event| {
                 let refusals = refusals.clone();
+                let connected = connected.clone();
+                let shown = shown.clone();
                 async move {
+                    match event {
+                        async_nats::Event::Connected if set(&connected, true) => {
+                            tracing::info!(servers = %shown, "connected to NATS");
+                        }
+                        async_nats::Event::Disconnected if set(&connected, false) => {
+                            tracing::warn!(servers = %shown, "lost the connection to NATS; reconnecting");
+                        }
+                        _ => {}
+                    }
                     // A permission denial, or credentials refused on a reconnect, reach
                     // the client only as events; the requests themselves time out.
                     // Recorded so that such a timeout is classified as what it is.
@@ -262,11 +298,22 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         (None, Some(prefix)) => jetstream::with_prefix(client.clone(), prefix),
         (None, None) => jetstream::new(client.clone()),
     };
+    set(
+        &connected,
+        client.connection_state() == async_nats::connection::State::Connected,
+    );
     Ok(Connection {
         client,
         jetstream,
         refusals,
+        connected,
+        servers: shown,
     })
+}
+
+/// Records the connection state; returns whether it changed.
+fn set(connected: &watch::Sender<bool>, now: bool) -> bool {
+    connected.send_if_modified(|state| std::mem::replace(state, now) != now)
 }
 
 /// Checks that JetStream answers where the settings point, so that a server without

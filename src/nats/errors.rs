@@ -10,6 +10,9 @@ pub enum NatsError {
     /// The server could not be reached.
     #[error("cannot reach NATS: {0}")]
     Unavailable(String),
+    /// The connection is down and reconnecting: said before any request waits for it.
+    #[error("{0}")]
+    NotConnected(String),
     /// The connection settings cannot be used: a credential or TLS file that is missing,
     /// unreadable or not what it should be. Found before connecting.
     #[error("invalid NATS connection settings: {0}")]
@@ -46,7 +49,7 @@ impl NatsError {
     /// A stable CamelCase reason for reports, conditions and metric labels.
     pub fn reason(&self) -> &'static str {
         match self {
-            NatsError::Unavailable(_) => "NatsUnavailable",
+            NatsError::Unavailable(_) | NatsError::NotConnected(_) => "NatsUnavailable",
             NatsError::Settings(_) => "InvalidConnectionSettings",
             NatsError::Unauthorized(_) => "Unauthorized",
             NatsError::Forbidden(_) => "Forbidden",
@@ -61,6 +64,7 @@ impl NatsError {
     pub fn context(self, what: &str) -> NatsError {
         match self {
             NatsError::Unavailable(text) => NatsError::Unavailable(format!("{what}: {text}")),
+            NatsError::NotConnected(text) => NatsError::NotConnected(text),
             NatsError::Settings(text) => NatsError::Settings(format!("{what}: {text}")),
             NatsError::Unauthorized(text) => NatsError::Unauthorized(format!("{what}: {text}")),
             NatsError::Forbidden(text) => NatsError::Forbidden(format!("{what}: {text}")),
@@ -77,7 +81,10 @@ impl NatsError {
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            NatsError::Unavailable(_) | NatsError::Timeout(_) | NatsError::Conflict => true,
+            NatsError::Unavailable(_)
+            | NatsError::NotConnected(_)
+            | NatsError::Timeout(_)
+            | NatsError::Conflict => true,
             NatsError::Settings(_)
             | NatsError::Unauthorized(_)
             | NatsError::Forbidden(_)

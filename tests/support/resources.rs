@@ -131,3 +131,51 @@ pub async fn merge<
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
 }
+
+/// The notes of the Events about object `name` with `reason`, oldest first.
+pub async fn event_notes(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+) -> Vec<String> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), namespace);
+    let mut found: Vec<(String, String)> = events
+        .list(&Default::default())
+        .await
+        .map(|list| list.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|event| {
+            event.involved_object.name.as_deref() == Some(name)
+                && event.reason.as_deref() == Some(reason)
+        })
+        .map(|event| {
+            let at = event
+                .event_time
+                .as_ref()
+                .map(|time| format!("{:?}", time.0))
+                .unwrap_or_default();
+            (at, event.message.unwrap_or_default())
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, note)| note).collect()
+}
+
+/// The condition of `type_` (`Ready`, `Synced`): (status, reason, message).
+pub fn condition_of(
+    conditions: &[kvop::api::Condition],
+    type_: &str,
+) -> Option<(bool, String, String)> {
+    conditions
+        .iter()
+        .find(|condition| condition.type_ == type_)
+        .map(|condition| {
+            (
+                condition.status == kvop::api::ConditionStatus::True,
+                condition.reason.clone(),
+                condition.message.clone(),
+            )
+        })
+}

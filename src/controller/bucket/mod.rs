@@ -78,6 +78,9 @@ async fn apply(
         Ok(connected) => connected,
         Err(error) => return Err(report_failure(api, bucket, &previous, error).await),
     };
+    if let Err(error) = connection.require_connected() {
+        return Err(report_failure(api, bucket, &previous, error.into()).await);
+    }
     let handle = connection.bucket(&desired.name);
     let synced = sync::sync(&desired, &handle, context, previous.created.is_some()).await;
     let (action, stream) = match synced {
