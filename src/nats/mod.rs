@@ -12,22 +12,23 @@ mod pool;
 mod refusals;
 mod reread;
 mod retry;
+mod settings;
 mod stream_config;
 mod sweep;
 mod sweep_batches;
+mod urls;
 mod write;
 
 use std::time::Duration;
 
 pub use bucket::{Bucket, Deleted};
-pub use connect::{
-    Connection, ConnectionSettings, Material, connect, redact_url, require_jetstream,
-};
+pub use connect::{Connection, ConnectionSettings, Material, connect, require_jetstream};
 pub use errors::{NatsError, codes};
 pub use live::Change;
 pub use observe::observe;
 pub use pool::Pool;
 pub use reread::Reread;
+pub use urls::redact_url;
 pub use write::{DEFAULT_WINDOW, MAX_IN_FLIGHT, Write, WriteOp, WriteResult};
 
 /// How long a request waits for its answer. JetStream API requests use it too (the
