@@ -414,6 +414,58 @@ async fn out_of_band_changes_follow_the_update_policy() {
 }
 
 #[tokio::test]
+async fn a_take_over_annotation_overwrites_the_one_foreign_revision_it_names() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let declare = |annotation: &str| {
+        let entry = entry("e", "b", "k", "declared", "  updatePolicy: IfUnchanged\n");
+        let entry = entry.replacen("metadata:\n", &format!("metadata:\n{annotation}"), 1);
+        manifests(&[("m.yaml", &[bucket("b", ""), entry].join("---\n"))])
+    };
+    let plain = declare("");
+    assert_eq!(
+        kvop(&server.url(), &["reconcile", "-f", path(&plain)])
+            .await
+            .code,
+        0
+    );
+    let store = js.get_key_value("b").await.expect("bucket");
+    let foreign = store
+        .put("k", "theirs".into())
+        .await
+        .expect("foreign write");
+    let conflict = kvop(&server.url(), &["reconcile", "-f", path(&plain)]).await;
+    assert_eq!(conflict.code, 1, "{conflict:?}");
+    let wrong = declare(&format!(
+        "  annotations:\n    kvop.dev/take-over: \"{}\"\n",
+        foreign + 100
+    ));
+    let still = kvop(&server.url(), &["reconcile", "-f", path(&wrong)]).await;
+    assert_eq!(
+        still.code, 1,
+        "another revision is not taken over: {still:?}"
+    );
+    let taking = declare(&format!(
+        "  annotations:\n    kvop.dev/take-over: \"{foreign}\"\n"
+    ));
+    let taken = kvop(&server.url(), &["reconcile", "-f", path(&taking)]).await;
+    assert_eq!(taken.code, 0, "{taken:?}");
+    assert_eq!(
+        kv_get(&js, "b", "k").await.as_deref(),
+        Some(&b"declared"[..])
+    );
+    let bad = declare("  annotations:\n    kvop.dev/take-over: soon\n");
+    let refused = kvop(&server.url(), &["reconcile", "-f", path(&bad)]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("kvop.dev/take-over")
+            && refused.stderr.contains("positive integer"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[tokio::test]
 async fn prune_deletes_only_undeclared_keys_this_manager_wrote() {
     let server = NatsServer::start();
     let js = server.jetstream().await;
