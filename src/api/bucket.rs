@@ -27,8 +27,10 @@ use super::stream::{Placement, Republish, StreamSource};
     printcolumn(name = "Keys", type_ = "integer", json_path = ".status.keys"),
     printcolumn(name = "Values", type_ = "integer", json_path = ".status.values"),
     printcolumn(name = "Bytes", type_ = "integer", json_path = ".status.bytes"),
-    printcolumn(name = "History", type_ = "integer", json_path = ".spec.history"),
-    printcolumn(name = "TTL", type_ = "string", json_path = ".spec.ttl"),
+    // History and TTL are what the server holds, never the spec: a spec kvop refuses
+    // (`ttl: 10ms`) must not look applied.
+    printcolumn(name = "History", type_ = "integer", json_path = ".status.history"),
+    printcolumn(name = "TTL", type_ = "string", json_path = ".status.ttl"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("has(oldSelf.spec.bucket) ? (has(self.spec.bucket) && self.spec.bucket == oldSelf.spec.bucket) : (!has(self.spec.bucket) || self.spec.bucket == self.metadata.name)").message("spec.bucket is immutable (it defaults to metadata.name)"),
     validation = Rule::new("!has(oldSelf.spec.limitMarkerTtl) || has(self.spec.limitMarkerTtl)").message("spec.limitMarkerTtl cannot be removed once set: the server cannot disable per-message TTL"),

@@ -17,7 +17,7 @@ use super::condition::{Condition, conditions_schema};
     category = "kvop",
     category = "nats",
     status = "KeyValueEntryStatus",
-    printcolumn(name = "Bucket", type_ = "string", json_path = ".spec.bucketRef.name"),
+    printcolumn(name = "Bucket", type_ = "string", json_path = ".status.bucket"),
     printcolumn(name = "Key", type_ = "string", json_path = ".status.key"),
     printcolumn(name = "Revision", type_ = "integer", json_path = ".status.revision"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
