@@ -8,12 +8,32 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 /// one is stored wrapped, and then differs from the manifest on every run.
 pub const MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
 
+/// The longest duration text kvop reads. The CRDs declare it as `maxLength`: the
+/// apiserver refuses a CEL rule that parses a string of unbounded length (its cost
+/// estimate is over budget), and standalone mode must refuse what the apiserver does.
+pub const DURATION_MAX_LEN: usize = 256;
+
+/// The units of a duration and their length in seconds. A part's seconds are
+/// `number * factor`, summed in order as `f64`: the CRDs' CEL rules compute the same sum.
+pub const DURATION_UNITS: [(&str, f64); 5] = [
+    ("ms", 0.001),
+    ("s", 1.0),
+    ("m", 60.0),
+    ("h", 3600.0),
+    ("d", 86400.0),
+];
+
 /// Parses a duration made of `<number><unit>` parts with units `ms`, `s`, `m`, `h`, `d`,
-/// at most [`MAX_DURATION`].
+/// at most [`MAX_DURATION`] and [`DURATION_MAX_LEN`] characters.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid = || format!("invalid duration {text:?}: use e.g. 250ms, 90s, 1h30m, 30d");
     if text.is_empty() {
         return Err(invalid());
+    }
+    if text.len() > DURATION_MAX_LEN {
+        return Err(format!(
+            "invalid duration: longer than {DURATION_MAX_LEN} characters"
+        ));
     }
     let mut total = 0f64;
     let mut rest = text;
@@ -26,25 +46,69 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            _ => return Err(invalid()),
-        };
+        let (_, seconds) = DURATION_UNITS
+            .iter()
+            .find(|(unit, _)| *unit == &rest[..unit_len])
+            .ok_or_else(invalid)?;
         total += number * seconds;
         rest = &rest[unit_len..];
     }
-    let duration = Duration::try_from_secs_f64(total).map_err(|_| invalid())?;
-    if duration > MAX_DURATION {
-        return Err(format!(
-            "invalid duration {text:?}: longer than NATS can store ({}, nanoseconds in 64 bits)",
-            format_duration(Duration::from_secs(MAX_DURATION.as_secs()))
-        ));
+    // Every part is well-formed here, so a total that no Duration holds is too long.
+    match Duration::try_from_secs_f64(total) {
+        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
+        _ => Err(too_long_message(text)),
     }
-    Ok(duration)
+}
+
+/// What kvop says of a duration longer than NATS stores.
+pub fn too_long_message(text: &str) -> String {
+    format!(
+        "invalid duration \"{text}\": longer than NATS can store ({}, nanoseconds in 64 bits)",
+        format_duration(Duration::from_secs(MAX_DURATION.as_secs()))
+    )
+}
+
+/// What kvop says of a duration shorter than a setting's `minimum`.
+pub fn too_short_message(text: &str, minimum: Duration) -> String {
+    format!(
+        "\"{text}\" is shorter than the minimum of {}",
+        format_duration(minimum)
+    )
+}
+
+/// The smallest `f64` sum of seconds that [`parse_duration`] reads as at least `minimum`
+/// (it rounds to the nanosecond): the CEL rules compare their sum with it.
+pub fn least_seconds_reaching(minimum: Duration) -> f64 {
+    let reaches = |seconds: f64| Duration::try_from_secs_f64(seconds).is_ok_and(|d| d >= minimum);
+    // Positive floats sort like their bits: bisect between 0 (never reaches a positive
+    // minimum) and twice the minimum (always does).
+    boundary(0.0, minimum.as_secs_f64() * 2.0, reaches)
+}
+
+/// The largest `f64` sum of seconds that [`parse_duration`] accepts (at most
+/// [`MAX_DURATION`]).
+pub fn most_seconds_stored() -> f64 {
+    let too_long = |seconds: f64| {
+        Duration::try_from_secs_f64(seconds).map_or(true, |duration| duration > MAX_DURATION)
+    };
+    let first_too_long = boundary(MAX_DURATION.as_secs_f64() / 2.0, f64::MAX, too_long);
+    f64::from_bits(first_too_long.to_bits() - 1)
+}
+
+/// The smallest float in `(low, high]` for which `holds` is true, given that it is false
+/// at `low`, true at `high` and changes once in between.
+fn boundary(low: f64, high: f64, holds: impl Fn(f64) -> bool) -> f64 {
+    let (mut low, mut high) = (low.to_bits(), high.to_bits());
+    debug_assert!(!holds(f64::from_bits(low)) && holds(f64::from_bits(high)));
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if holds(f64::from_bits(middle)) {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    f64::from_bits(high)
 }
 
 /// Formats a duration the way `parse_duration` reads it, shortest form first (`30d`,
@@ -169,6 +233,28 @@ mod tests {
         assert_eq!(format_size(7 << 60), "7Ei");
         assert!(size("8Ei").expect_err("overflow").contains("largest size"));
         assert!(size("10E").is_err());
+    }
+
+    #[test]
+    fn the_cel_bounds_are_where_parsing_changes_its_answer() {
+        let before = |seconds: f64| f64::from_bits(seconds.to_bits() - 1);
+        for minimum in [Duration::from_millis(100), Duration::from_secs(1)] {
+            let least = least_seconds_reaching(minimum);
+            assert!(Duration::try_from_secs_f64(least).expect("fits") >= minimum);
+            assert!(Duration::try_from_secs_f64(before(least)).expect("fits") < minimum);
+        }
+        let most = most_seconds_stored();
+        assert!(Duration::try_from_secs_f64(most).expect("fits") <= MAX_DURATION);
+        let after = f64::from_bits(most.to_bits() + 1);
+        assert!(Duration::try_from_secs_f64(after).is_ok_and(|d| d > MAX_DURATION));
+    }
+
+    #[test]
+    fn durations_longer_than_the_crd_allows_are_refused() {
+        let longest = format!("{}s", "0".repeat(DURATION_MAX_LEN - 2) + "1");
+        assert_eq!(parse_duration(&longest), Ok(Duration::from_secs(1)));
+        let error = parse_duration(&format!("0{longest}")).expect_err("too long");
+        assert!(error.contains("longer than 256 characters"), "{error}");
     }
 
     #[test]

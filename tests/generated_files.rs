@@ -26,6 +26,24 @@ fn committed_crds_match_the_resource_types() {
 }
 
 #[test]
+fn printer_columns_show_what_kvop_reported_not_what_was_asked_for() {
+    // A column read from the spec shows a value kvop refused (`ttl: 10ms`) as if it were
+    // in effect; only `.status` says what the server holds.
+    for (name, crd) in kvop::crds::all() {
+        for version in &crd.spec.versions {
+            for column in version.additional_printer_columns.iter().flatten() {
+                let path = column.json_path.as_str();
+                assert!(
+                    path.starts_with(".status.") || path == ".metadata.creationTimestamp",
+                    "{name}: column {} reads {path}, not .status",
+                    column.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn every_example_loads_and_plans_without_a_server() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let options = kvop::manifest::LoadOptions {

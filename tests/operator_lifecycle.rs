@@ -237,9 +237,13 @@ async fn deletion_follows_each_policy() {
     );
 }
 
-fn rejected<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) {
+/// Asserts the apiserver refused the request as invalid (422); returns its message.
+fn rejected<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) -> String {
     match result {
-        Err(kube::Error::Api(status)) => assert_eq!(status.code, 422, "{what}: {status:?}"),
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{what}: {status:?}");
+            status.message
+        }
         other => panic!("{what}: expected a 422 rejection, got {other:?}"),
     }
 }
@@ -274,11 +278,33 @@ async fn the_apiserver_rejects_invalid_specs_and_immutable_changes() {
             .await,
         "bad duration",
     );
-    let mut two = entry("two", "b", "k", "v", json!({"jsonValue": {"a": 1}}));
-    two.spec.binary_value = None;
-    rejected(
+    // Value sources: the apiserver says what kvop says, naming the fields, also for the
+    // untyped jsonValue.
+    let kvop_says = |candidate: &KeyValueEntry| match kvop::spec::entry_value(&candidate.spec) {
+        Err((_, message)) => message,
+        Ok(_) => panic!("kvop accepts {:?}", candidate.spec),
+    };
+    let two = entry("two", "b", "k", "v", json!({"jsonValue": {"a": 1}}));
+    let message = rejected(
         entries.create(&PostParams::default(), &two).await,
         "two value sources",
+    );
+    assert!(
+        message.ends_with("spec: Invalid value: \"object\": exactly one of spec.value, spec.binaryValue, spec.jsonValue, spec.valueFrom must be set, found spec.value, spec.jsonValue"),
+        "{message}"
+    );
+    assert!(message.ends_with(&kvop_says(&two)), "{message}");
+    let text_and_bytes = entry("bytes", "b", "k", "v", json!({"binaryValue": "dg=="}));
+    let message = rejected(
+        entries
+            .create(&PostParams::default(), &text_and_bytes)
+            .await,
+        "value and binaryValue",
+    );
+    assert!(message.ends_with(&kvop_says(&text_and_bytes)), "{message}");
+    assert!(
+        message.contains("found spec.value, spec.binaryValue"),
+        "{message}"
     );
     rejected(
         entries
@@ -291,10 +317,76 @@ async fn the_apiserver_rejects_invalid_specs_and_immutable_changes() {
     );
     let mut none = entry("none", "b", "k", "v", json!({}));
     none.spec.value = None;
-    rejected(
+    let message = rejected(
         entries.create(&PostParams::default(), &none).await,
         "no value source",
     );
+    assert!(
+        message.ends_with("exactly one of spec.value, spec.binaryValue, spec.jsonValue, spec.valueFrom must be set, found none"),
+        "{message}"
+    );
+    assert!(message.ends_with(&kvop_says(&none)), "{message}");
+
+    // Durations: kvop judges each first; the apiserver must refuse what kvop refuses,
+    // with kvop's message, and accept every form kvop accepts (CEL's duration() has no
+    // `d` and rounds differently, so these include days and the rounding edges).
+    for (index, (field, text, accepted)) in [
+        ("ttl", "10ms", false),
+        ("ttl", "0s", false),
+        ("ttl", "0d", false),
+        ("ttl", "50ms40ms", false),
+        ("ttl", "0.000001d", false),
+        ("ttl", "99.9999994ms", false),
+        ("ttl", "106752d", false),
+        ("ttl", "99999999999999999999d", false),
+        ("ttl", "100ms", true),
+        ("ttl", "0.1s", true),
+        ("ttl", "50ms50ms", true),
+        ("ttl", "99.9999999ms", true),
+        ("ttl", "0.0000012d", true),
+        ("ttl", "90s", true),
+        ("ttl", "1h30m", true),
+        ("ttl", "1.5h", true),
+        ("ttl", "1d", true),
+        ("ttl", "30d", true),
+        ("ttl", "2d", true),
+        ("ttl", "1d2h3m4s5ms", true),
+        ("ttl", "106751d", true),
+        ("limitMarkerTtl", "999ms", false),
+        ("limitMarkerTtl", "0.5s", false),
+        ("limitMarkerTtl", "1s", true),
+        ("limitMarkerTtl", "1000ms", true),
+        ("limitMarkerTtl", "1d", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let what = format!("{field}: {text}");
+        let candidate = bucket(&format!("duration-{index}"), json!({ field: text }));
+        let verdict = kvop::spec::bucket_config(&candidate.spec);
+        assert_eq!(
+            verdict.is_ok(),
+            accepted,
+            "kvop's verdict on {what}: {verdict:?}"
+        );
+        let created = buckets.create(&PostParams::default(), &candidate).await;
+        match verdict {
+            Ok(_) => {
+                created.unwrap_or_else(|error| {
+                    panic!("{what}: kvop accepts it, the apiserver refused: {error}")
+                });
+            }
+            Err(problems) => {
+                let message = rejected(created, &what);
+                let expected =
+                    format!("spec.{field}: Invalid value: \"string\": {}", problems[0].1);
+                assert!(
+                    message.ends_with(&expected),
+                    "{what}: expected {expected:?}, got {message:?}"
+                );
+            }
+        }
+    }
 
     buckets
         .create(&PostParams::default(), &bucket("b", json!({})))
@@ -352,6 +444,30 @@ async fn the_apiserver_rejects_invalid_specs_and_immutable_changes() {
         )
         .await
         .expect("jsonValue accepted");
+    for (index, value) in [
+        json!([1, 2]),
+        json!(5),
+        json!("text"),
+        json!(false),
+        json!({}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        entries
+            .create(
+                &PostParams::default(),
+                &entry(
+                    &format!("j{index}"),
+                    "b",
+                    &format!("j{index}"),
+                    "v",
+                    json!({"value": null, "jsonValue": value}),
+                ),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("jsonValue {value} refused: {error}"));
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The `KeyValueBucket` resource: a JetStream Key-Value bucket and its configuration.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{CustomResource, KubeSchema};
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::{Condition, conditions_schema};
 use super::connection::BucketConnection;
+use super::duration;
 use super::stream::{Placement, Republish, StreamSource};
 
 /// A NATS JetStream Key-Value bucket, kept exactly as declared.
@@ -27,8 +29,10 @@ use super::stream::{Placement, Republish, StreamSource};
     printcolumn(name = "Keys", type_ = "integer", json_path = ".status.keys"),
     printcolumn(name = "Values", type_ = "integer", json_path = ".status.values"),
     printcolumn(name = "Bytes", type_ = "integer", json_path = ".status.bytes"),
-    printcolumn(name = "History", type_ = "integer", json_path = ".spec.history"),
-    printcolumn(name = "TTL", type_ = "string", json_path = ".spec.ttl"),
+    // History and TTL are what the server holds, never the spec: a spec kvop refuses
+    // (`ttl: 10ms`) must not look applied.
+    printcolumn(name = "History", type_ = "integer", json_path = ".status.history"),
+    printcolumn(name = "TTL", type_ = "string", json_path = ".status.ttl"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("has(oldSelf.spec.bucket) ? (has(self.spec.bucket) && self.spec.bucket == oldSelf.spec.bucket) : (!has(self.spec.bucket) || self.spec.bucket == self.metadata.name)").message("spec.bucket is immutable (it defaults to metadata.name)"),
     validation = Rule::new("!has(oldSelf.spec.limitMarkerTtl) || has(self.spec.limitMarkerTtl)").message("spec.limitMarkerTtl cannot be removed once set: the server cannot disable per-message TTL"),
@@ -54,7 +58,14 @@ pub struct KeyValueBucketSpec {
     /// How long each revision is kept, e.g. `90s`, `1h30m`, `30d`; at least `100ms`.
     /// Absent means values never expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"))]
+    #[schemars(
+        length(max = crate::units::DURATION_MAX_LEN),
+        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$")
+    )]
+    #[x_kube(
+        validation = duration::at_least(MIN_TTL),
+        validation = duration::stored_by_nats()
+    )]
     pub ttl: Option<String>,
 
     /// The largest value (payload and headers) a key may hold, in bytes or as a quantity
@@ -85,7 +96,14 @@ pub struct KeyValueBucketSpec {
     /// marker that lives this long (at least `1s`), so watchers see the expiry. Once set
     /// it can never be removed (a server rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"))]
+    #[schemars(
+        length(max = crate::units::DURATION_MAX_LEN),
+        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$")
+    )]
+    #[x_kube(
+        validation = duration::at_least(MIN_LIMIT_MARKER_TTL),
+        validation = duration::stored_by_nats()
+    )]
     pub limit_marker_ttl: Option<String>,
 
     /// Where the bucket is placed in a cluster.
@@ -125,6 +143,11 @@ pub struct KeyValueBucketSpec {
     #[serde(default)]
     pub management_policy: ManagementPolicy,
 }
+
+/// The shortest `ttl` kvop accepts.
+pub const MIN_TTL: Duration = Duration::from_millis(100);
+/// The shortest `limitMarkerTtl` kvop accepts.
+pub const MIN_LIMIT_MARKER_TTL: Duration = Duration::from_secs(1);
 
 fn default_history() -> i32 {
     1

@@ -1,5 +1,6 @@
 //! The `KeyValueEntry` resource: one key of a bucket and its declared value.
 
+use kube::core::{Message, Rule};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -17,21 +18,14 @@ use super::condition::{Condition, conditions_schema};
     category = "kvop",
     category = "nats",
     status = "KeyValueEntryStatus",
-    printcolumn(name = "Bucket", type_ = "string", json_path = ".spec.bucketRef.name"),
+    printcolumn(name = "Bucket", type_ = "string", json_path = ".status.bucket"),
     printcolumn(name = "Key", type_ = "string", json_path = ".status.key"),
     printcolumn(name = "Revision", type_ = "integer", json_path = ".status.revision"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("has(oldSelf.spec.key) ? (has(self.spec.key) && self.spec.key == oldSelf.spec.key) : (!has(self.spec.key) || self.spec.key == self.metadata.name)").message("spec.key is immutable (it defaults to metadata.name)"),
 )]
-// "Exactly one value source" is a oneOf of `required` lists rather than a CEL rule: CEL
-// cannot see `jsonValue`, which has no type (the apiserver refuses such a rule).
-#[schemars(extend("oneOf" = [
-    {"required": ["value"]},
-    {"required": ["binaryValue"]},
-    {"required": ["jsonValue"]},
-    {"required": ["valueFrom"]},
-]))]
+#[x_kube(validation = one_value_source())]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyValueEntrySpec {
     /// The `KeyValueBucket` (in the same namespace) that holds this key. Immutable.
@@ -78,6 +72,54 @@ pub struct KeyValueEntrySpec {
     /// `Retain` leaves the key.
     #[serde(default)]
     pub deletion_policy: EntryDeletionPolicy,
+}
+
+/// The value sources of a spec, as named in messages.
+pub const VALUE_SOURCES: [&str; 4] = [
+    "spec.value",
+    "spec.binaryValue",
+    "spec.jsonValue",
+    "spec.valueFrom",
+];
+
+/// What kvop says when not exactly one value source is set; `found` lists those that are.
+pub fn value_sources_message(found: &str) -> String {
+    format!(
+        "exactly one of {} must be set, found {found}",
+        VALUE_SOURCES.join(", ")
+    )
+}
+
+// "Exactly one value source" as a CEL rule whose message names the fields (a oneOf of
+// `required` lists only says "Found 2 valid alternatives"). `jsonValue` has no type, so
+// `has(self.jsonValue)` does not compile ("undefined field"); through `dyn(self)` the
+// check is left to run time, where presence is a plain key lookup.
+fn one_value_source() -> Rule {
+    let present = |field: &str| {
+        let name = field.trim_start_matches("spec.");
+        if name == "jsonValue" {
+            format!("has(dyn(self).{name})")
+        } else {
+            format!("has(self.{name})")
+        }
+    };
+    let flags: Vec<String> = VALUE_SOURCES.iter().map(|field| present(field)).collect();
+    // `join` is costed as unbounded even on a list of literals (the apiserver refuses
+    // the expression), so the names are concatenated and the leading ", " cut off.
+    let found: Vec<String> = VALUE_SOURCES
+        .iter()
+        .map(|field| format!("({} ? ', {field}' : '')", present(field)))
+        .collect();
+    Rule::new(format!(
+        "[{}].filter(set, set).size() == 1",
+        flags.join(", ")
+    ))
+    .message(Message::Expression(format!(
+        "'{}' + ({} ? ({}).substring(2) : 'none')",
+        value_sources_message(""),
+        flags.join(" || "),
+        found.join(" + ")
+    )))
 }
 
 // An open schema: the apiserver keeps whatever JSON the user wrote.

@@ -6,6 +6,7 @@
 pub mod bucket;
 pub mod condition;
 pub mod connection;
+pub mod duration;
 pub mod entry;
 pub mod stream;
 

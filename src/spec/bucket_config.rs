@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use time::format_description::well_known::Rfc3339;
 
 use crate::api::KeyValueBucketSpec;
+use crate::api::bucket::{MIN_LIMIT_MARKER_TTL, MIN_TTL};
 use crate::api::stream::{ExternalSource, StreamSource};
 use crate::desired::BucketConfig;
 use crate::{names, units};
@@ -51,11 +52,11 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
             format!("replicas must be between 1 and 5, got {replicas}"),
         );
     }
-    let ttl = duration(ttl.as_deref(), Duration::from_millis(100)).unwrap_or_else(|message| {
+    let ttl = duration(ttl.as_deref(), MIN_TTL).unwrap_or_else(|message| {
         fail("spec.ttl", message);
         None
     });
-    let limit_marker_ttl = duration(limit_marker_ttl.as_deref(), Duration::from_secs(1))
+    let limit_marker_ttl = duration(limit_marker_ttl.as_deref(), MIN_LIMIT_MARKER_TTL)
         .unwrap_or_else(|message| {
             fail("spec.limitMarkerTtl", message);
             None
@@ -137,10 +138,7 @@ fn duration(text: Option<&str>, minimum: Duration) -> Result<Option<Duration>, S
     let Some(text) = text else { return Ok(None) };
     let value = units::parse_duration(text)?;
     if value < minimum {
-        return Err(format!(
-            "{text:?} is shorter than the minimum of {}",
-            units::format_duration(minimum)
-        ));
+        return Err(units::too_short_message(text, minimum));
     }
     Ok(Some(value))
 }

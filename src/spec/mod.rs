@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 pub use bucket_config::{FieldProblem, bucket_config};
 
+use crate::api::entry::{VALUE_SOURCES, value_sources_message};
 use crate::api::{KeyValueBucket, KeyValueEntrySpec, ValueFrom};
 use crate::desired::{DesiredBucket, ObjectRef, Origin};
 use crate::names;
@@ -140,12 +141,13 @@ pub fn entry_value(spec: &KeyValueEntrySpec) -> Result<ValueSource<'_>, FieldPro
         )),
         (value, binary, json, from) => {
             let given: Vec<&str> = [
-                (value.is_some(), "value"),
-                (binary.is_some(), "binaryValue"),
-                (json.is_some(), "jsonValue"),
-                (from.is_some(), "valueFrom"),
+                value.is_some(),
+                binary.is_some(),
+                json.is_some(),
+                from.is_some(),
             ]
             .into_iter()
+            .zip(VALUE_SOURCES)
             .filter_map(|(set, name)| set.then_some(name))
             .collect();
             let found = if given.is_empty() {
@@ -153,12 +155,7 @@ pub fn entry_value(spec: &KeyValueEntrySpec) -> Result<ValueSource<'_>, FieldPro
             } else {
                 given.join(", ")
             };
-            Err(problem(
-                "spec",
-                format!(
-                    "exactly one of value, binaryValue, jsonValue and valueFrom must be set, found {found}"
-                ),
-            ))
+            Err(problem("spec", value_sources_message(&found)))
         }
     }
 }
