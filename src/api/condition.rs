@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// The aspect: `Ready` (the declared state holds in NATS) or `Synced` (the last
-    /// reconcile finished without error).
+    /// reconcile carried the spec out: false when it failed, or when an `IfUnchanged`
+    /// conflict keeps the declared value out).
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.

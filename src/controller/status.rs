@@ -18,7 +18,8 @@ pub const FIELD_MANAGER: &str = "kvop";
 
 /// The `Ready` condition: the declared state holds in NATS.
 pub const READY: &str = "Ready";
-/// The `Synced` condition: the last reconcile finished without error.
+/// The `Synced` condition: the last reconcile carried the spec out (false when it failed,
+/// or when a conflict keeps the declared value out of NATS).
 pub const SYNCED: &str = "Synced";
 
 /// Now, as RFC 3339 in UTC.
