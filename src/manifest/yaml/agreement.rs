@@ -152,6 +152,11 @@ fn block_scalars_and_their_chomping_read_alike() {
         ("x\n  w\n\n  z\n", "x w\nz"),
         ("\"multi\n  line\n\n  x\"\n", "multi line\nx"),
     ];
+    // Cut off by the end of the input: serde-saphyr keeps a line break, libyaml not.
+    for (text, expected) in [("a: |\n  x", "x\n"), ("a: >\n  x\n  z", "x z\n")] {
+        let (values, read) = both(text).expect(text);
+        assert_eq!((values, read), (vec![json!({ "a": expected })], Spanned));
+    }
     for (scalar, expected) in cases {
         let text = format!("a: {scalar}");
         let (values, read) = both(&text).expect(scalar);
@@ -297,6 +302,20 @@ fn multi_document_edge_cases_read_alike() {
     for (text, expected) in cases {
         let (values, _) = both(text).expect(text);
         assert_eq!(&values, expected, "{text:?}");
+    }
+    // A comment glued to a flow collection or a quoted scalar: refused, with its line.
+    // And a dash or colon right before a flow indicator.
+    for text in [
+        "a: {b: 1}#c\n",
+        "a: [1]#c\n",
+        "a: \"x\"#c\n",
+        "a: 1\n---\nb: 'x'#c\n",
+        "a: {-}\n",
+        "a: |#c\n  x\n",
+        "a: \n|\n",
+        "a: [-]\n",
+    ] {
+        assert!(both(text).is_err(), "{text:?}");
     }
     // An unclosed flow in the second document names its line, whichever path.
     assert!(both("a: 1\n---\nb: [1\n").is_err());

@@ -22,9 +22,11 @@ pub(super) fn parse(text: &str) -> Option<Value> {
     let mut documents = serde_yaml_ng::Deserializer::from_str(text);
     let document = documents.next()?;
     let value = Exact { depth: 0 }.deserialize(document).ok()?;
-    // serde-saphyr skips an empty (or explicitly null) document, libyaml reads it as
-    // null; a second document means the cut into slices did not see its marker.
-    if value.is_null() || documents.next().is_some() {
+    // Manifests are mappings. serde-saphyr skips an empty (or explicitly null)
+    // document, libyaml reads it as null; a document that is a scalar (`--- >`) starts
+    // on a line the two tell apart. A second document means the cut into slices did
+    // not see its marker.
+    if !value.is_object() || documents.next().is_some() {
         return None;
     }
     Some(value)

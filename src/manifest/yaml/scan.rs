@@ -11,6 +11,14 @@
 /// fuzz target):
 /// - anchors, aliases, tags, merge keys (`&`, `*`, `!`, `<<`) and complex keys (`?`):
 ///   serde-saphyr drops unknown tags, applies merge keys and has its own alias limits;
+/// - text that does not end with a line break (the last document of a file): libyaml
+///   ends a block scalar cut off by the end of the input without its line break,
+///   serde-saphyr with it;
+/// - `-` or `:` right before a flow indicator (`{-}`), a plain scalar to libyaml and an
+///   error to serde-saphyr;
+/// - a block scalar indicator (`|`, `>`) first on its line;
+/// - a `#` right after anything but a space or a letter or digit (`{a: 1}#c`, `|#c`),
+///   which libyaml reads as a comment and serde-saphyr refuses;
 /// - tabs, carriage returns not followed by a line feed, a byte order mark, control
 ///   characters and the YAML 1.1 line breaks (NEL, LS, PS), which libyaml breaks lines
 ///   at and serde-saphyr does not;
@@ -18,16 +26,39 @@
 ///   `0x1F`, `1e3`, `.inf`) unless both are known to read them alike (`true`, `~`,
 ///   `12`, `-1.5`).
 pub(super) fn fast_path_reads_alike(text: &str) -> bool {
+    if !text.ends_with('\n') {
+        return false;
+    }
     let bytes = text.as_bytes();
     let mut at = 0;
     // A scalar, key or indicator may start here: after a space, a line break, a flow
     // indicator, or a `:` right after a quoted or flow key (`{"a":yes}`).
     let mut token_start = true;
+    // Only spaces so far on this line.
+    let mut line_start = true;
     while at < bytes.len() {
         let byte = bytes[at];
-        let after_key =
-            byte == b':' && at > 0 && matches!(bytes[at - 1], b'"' | b'\'' | b']' | b'}');
+        // A block scalar indicator first on its line (`a:\n|`): where its indentation
+        // is too small, libyaml takes it and serde-saphyr refuses it.
+        if line_start && matches!(byte, b'|' | b'>') {
+            return false;
+        }
+        line_start = match byte {
+            b'\n' => true,
+            b' ' => line_start,
+            _ => false,
+        };
+        // Right after a quoted scalar or a flow collection.
+        let after_closing = at > 0 && matches!(bytes[at - 1], b'"' | b'\'' | b']' | b'}');
+        let after_key = byte == b':' && after_closing;
         match byte {
+            // A comment not separated by a space (`{a: 1}#c`, `|#c`): libyaml takes it,
+            // serde-saphyr refuses it. Inside a plain scalar (`x#c`) both read a `#`.
+            b'#' if at > 0
+                && !matches!(bytes[at - 1], b' ' | b'\n' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z') =>
+            {
+                return false;
+            }
             b'\n' | b' ' | b'[' | b']' | b'{' | b'}' | b',' => {
                 token_start = true;
                 at += 1;
@@ -119,6 +150,10 @@ fn token_reads_alike(rest: &[u8]) -> bool {
         return true;
     };
     if matches!(first, b'&' | b'*' | b'!' | b'?') || token.starts_with(b"<<") {
+        return false;
+    }
+    // `{-}`, `[:]`: libyaml reads a plain scalar, serde-saphyr refuses it.
+    if matches!(rest, [b'-' | b':', b',' | b'[' | b']' | b'{' | b'}', ..]) {
         return false;
     }
     if key {
