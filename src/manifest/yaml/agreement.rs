@@ -335,3 +335,21 @@ fn deep_nesting_reads_alike() {
     });
     run.expect("thread").join().expect("no disagreement");
 }
+
+/// Issue 16, defect 14: an unknown tag was dropped (`!foo {a: 1}` read as `{a: 1}`).
+#[test]
+fn unknown_tags_are_refused_with_their_line() {
+    for text in [
+        "a: 1\nb: !foo {c: 1}\n",
+        "a: !secret hunter2\n",
+        "a:\n  - !<tag:example.com,2000:x> 1\n",
+    ] {
+        let message = both(text).expect_err(text);
+        assert!(message.contains("tag"), "{text:?}: {message}");
+        let line = parse_documents(text).expect_err(text).line;
+        assert_eq!(line, Some(text.lines().count() as u64), "{text:?}");
+    }
+    // The standard tags keep their meaning.
+    let (values, _) = both("a: !!str 1\nb: !!int \"2\"\nc: !!float 3\n").expect("core tags");
+    assert_eq!(values, [json!({"a": "1", "b": 2, "c": 3.0})]);
+}

@@ -197,9 +197,11 @@ fn parse_slices(
 
 /// The parser's limits. The default budget (1,024 documents, 250k nodes) protects
 /// against hostile input; a GitOps repository may hold 100k entries in one file.
-/// Alias limits stay.
+/// Alias limits stay. A tag kvop does not know (`!secret x`) is refused rather than
+/// dropped: it would otherwise store a value its author meant to mean something else.
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
+        reject_unsupported_tags: true,
         budget: serde_saphyr::budget! {
             max_documents: 10_000_000,
             max_events: 500_000_000,
