@@ -88,14 +88,9 @@ fn scalars_read_alike_and_as_yaml_1_1() {
         ("1e3", json!(1000.0), Spanned),
         ("1.0e+3", json!(1000.0), Spanned),
         (".5", json!(0.5), Spanned),
-        ("017", json!(17.0), Spanned),
+        ("017", json!(15), Spanned),
         ("0X1F", json!("0X1F"), Spanned),
         ("1:20", json!("1:20"), Spanned),
-        (
-            "123456789012345678901234567890",
-            json!(1.2345678901234568e29),
-            Spanned,
-        ),
         // Null.
         ("~", Value::Null, Fast),
         ("null", Value::Null, Fast),
@@ -352,4 +347,38 @@ fn unknown_tags_are_refused_with_their_line() {
     // The standard tags keep their meaning.
     let (values, _) = both("a: !!str 1\nb: !!int \"2\"\nc: !!float 3\n").expect("core tags");
     assert_eq!(values, [json!({"a": "1", "b": 2, "c": 3.0})]);
+}
+
+/// Issue 16, defect 5: integers changed silently (`123456789012345678901234567890`
+/// became `1.2345678901234568e29`, `017` became `17.0`).
+#[test]
+fn integers_are_kept_exactly_or_refused() {
+    // YAML 1.1, as kubectl reads it: a leading zero is octal.
+    let (values, _) = both("a: 017\nb: -017\nc: 0o17\nd: 0\n").expect("octal");
+    assert_eq!(values, [json!({"a": 15, "b": -15, "c": 15, "d": 0})]);
+    let (values, _) = both("a: 18446744073709551615\nb: -9223372036854775808\n").expect("64 bits");
+    assert_eq!(
+        values,
+        [json!({"a": 18446744073709551615_u64, "b": -9223372036854775808_i64})]
+    );
+    for (text, line) in [
+        ("a: 123456789012345678901234567890\n", 1),
+        ("a: 1\nb:\n  c: 18446744073709551616\n", 3),
+        ("a: [-9223372036854775809]\n", 1),
+    ] {
+        let error = parse_documents(text).expect_err(text);
+        assert_eq!(error.line, Some(line), "{text:?}: {error:?}");
+        assert!(
+            error.message.contains("cannot be kept exactly"),
+            "{error:?}"
+        );
+        assert_eq!(both(text).expect_err(text), error.message);
+    }
+    // Floats stay floats, and quoted digits strings.
+    let (values, _) =
+        both("a: 1e3\nb: 1.5\nc: \"123456789012345678901234567890\"\n").expect("floats");
+    assert_eq!(
+        values,
+        [json!({"a": 1000.0, "b": 1.5, "c": "123456789012345678901234567890"})]
+    );
 }

@@ -202,6 +202,8 @@ fn parse_slices(
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         reject_unsupported_tags: true,
+        // YAML 1.1, as kubectl reads it: `017` is 15, not 17.0.
+        legacy_octal_numbers: true,
         budget: serde_saphyr::budget! {
             max_documents: 10_000_000,
             max_events: 500_000_000,
