@@ -130,10 +130,31 @@ impl Reader {
     }
 
     fn read_file(&mut self, path: &Path, errors: &mut Vec<LoadError>) {
-        match std::fs::read_to_string(path) {
-            Ok(text) => self.sources.push((path.display().to_string(), text)),
+        match std::fs::read(path).map(String::from_utf8) {
+            Ok(Ok(text)) => self.sources.push((path.display().to_string(), text)),
+            Ok(Err(not_text)) => errors.push(not_utf8(path, &not_text)),
             Err(error) => errors.push(io_error(path, &error)),
         }
+    }
+}
+
+/// Both YAML parsers read text: a file that is not UTF-8 (Latin-1, UTF-16) is refused
+/// before either sees it, at the line of its first byte that is not.
+fn not_utf8(path: &Path, error: &std::string::FromUtf8Error) -> LoadError {
+    let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+    let line = valid.iter().filter(|byte| **byte == b'\n').count() as u64 + 1;
+    let byte = error
+        .as_bytes()
+        .get(valid.len())
+        .copied()
+        .unwrap_or_default();
+    LoadError {
+        origin: Origin {
+            source: path.display().to_string(),
+            line,
+        },
+        field: None,
+        message: format!("not UTF-8 text: byte 0x{byte:02x} is not valid UTF-8"),
     }
 }
 
@@ -204,6 +225,25 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(reader.sources.len(), 1);
         assert_eq!(reader.notices.len(), 2, "{:?}", reader.notices);
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_at_the_line_of_its_first_bad_byte() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut latin1 = BUCKET.as_bytes().to_vec();
+        latin1.extend_from_slice(b"  description: caf\xe9\n");
+        std::fs::write(dir.path().join("latin1.yaml"), latin1).expect("write");
+        std::fs::write(dir.path().join("good.yaml"), BUCKET).expect("write");
+        let (reader, errors) = read(&[Input::Path(dir.path().to_path_buf())]);
+        assert_eq!(reader.sources.len(), 1, "the other file is still read");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].origin.source.ends_with("latin1.yaml"));
+        assert_eq!(errors[0].origin.line, 6, "{errors:?}");
+        assert!(
+            errors[0].message.contains("not UTF-8 text: byte 0xe9"),
+            "{}",
+            errors[0].message
+        );
     }
 
     #[test]

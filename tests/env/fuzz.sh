@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A short, bounded run of every cargo-fuzz target in fuzz/ (KVOP_FUZZ_SECONDS each,
-# default 20, all at once). Installs cargo-fuzz into the cache once. Exits non-zero if
-# any target crashes, with the reproducer's path and the command that re-runs it.
+# default 20, all at once): the manifest loader, the name validators, and the two YAML
+# paths read against each other (yaml_paths). Installs cargo-fuzz into the cache once.
+# Exits non-zero if any target crashes, with the reproducer's path and the command that
+# re-runs it.
 set -euo pipefail
 
 cargo_fuzz_version=0.13.2
@@ -17,10 +19,12 @@ if ! cargo-fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $cargo_fuzz_version
   cargo install --locked --quiet cargo-fuzz --version "$cargo_fuzz_version" --root "$cargo_fuzz_root"
 fi
 
-# No AddressSanitizer: kvop and its YAML parser (serde-saphyr, granit-parser) forbid
-# unsafe code, so ASan would mostly hunt bugs that cannot be there, at a sixth of the
-# inputs per second and a third more build time. Panics, aborts, stack overflows, hangs
-# and runaway memory are still caught. Without a sanitizer cargo-fuzz passes no
+# No AddressSanitizer: kvop and its reference YAML parser (serde-saphyr, granit-parser)
+# forbid unsafe code, so ASan would mostly hunt bugs that cannot be there, at a sixth of
+# the inputs per second and a third more build time. The fast YAML path's libyaml
+# (unsafe-libyaml) is unsafe code; it is the C library translated line by line, which
+# OSS-Fuzz fuzzes with sanitizers upstream. Panics, aborts, stack overflows, hangs,
+# runaway memory and every difference between the two YAML paths are still caught. Without a sanitizer cargo-fuzz passes no
 # nightly-only flag, so the default (stable) toolchain builds it, with or without nightly.
 build_options=(--sanitizer none)
 # A fresh CI clone has no fuzz/target/: keep the instrumented build in the cache so warm

@@ -16,6 +16,9 @@ use super::{Document, SyntaxError, options, syntax_error};
 pub(super) fn parse_spanned(text: &str, offset: u64) -> Result<Vec<Document>, SyntaxError> {
     let nodes: Vec<Node> = serde_saphyr::from_multiple_with_options(text, options())
         .map_err(|error| syntax_error(&error, offset))?;
+    for node in &nodes {
+        node.check_integers(text, "", offset)?;
+    }
     Ok(nodes
         .into_iter()
         .map(|node| {
@@ -34,9 +37,10 @@ pub(super) fn parse_spanned(text: &str, offset: u64) -> Result<Vec<Document>, Sy
         .collect())
 }
 
-/// A YAML node with the line it starts on.
+/// A YAML node with the line it starts on and, where known, its text's byte range.
 struct Node {
     line: u64,
+    bytes: Option<(usize, usize)>,
     kind: NodeKind,
 }
 
@@ -52,6 +56,48 @@ enum NodeKind {
 }
 
 impl Node {
+    /// Refuses an integer that serde-saphyr could only read as a float, past 64 bits:
+    /// kept as a float it would silently change, and a `jsonValue` promises the number
+    /// as written. (`09`, not octal, stays the float 9, as kubectl reads it.)
+    fn check_integers(&self, text: &str, path: &str, offset: u64) -> Result<(), SyntaxError> {
+        match &self.kind {
+            NodeKind::Float(_) => {
+                let raw = self
+                    .bytes
+                    .and_then(|(start, len)| text.get(start..start.checked_add(len)?))
+                    .unwrap_or_default()
+                    .trim();
+                if integer_literal(raw) && !fits_in_64_bits(raw) {
+                    let at = if path.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{path}: ")
+                    };
+                    return Err(SyntaxError {
+                        line: Some(self.line + offset),
+                        message: format!(
+                            "{at}the integer {raw} cannot be kept exactly (it does not fit in \
+                             64 bits): quote it to keep it as a string"
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            NodeKind::Sequence(items) => items.iter().enumerate().try_for_each(|(index, item)| {
+                item.check_integers(text, &format!("{path}[{index}]"), offset)
+            }),
+            NodeKind::Mapping(entries) => entries.iter().try_for_each(|(key, item)| {
+                let child = if path.is_empty() {
+                    key.value.clone()
+                } else {
+                    format!("{path}.{}", key.value)
+                };
+                item.check_integers(text, &child, offset)
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn into_json(self, path: String, lines: &mut BTreeMap<String, u64>) -> serde_json::Value {
         use serde_json::Value;
         if !path.is_empty() {
@@ -97,8 +143,16 @@ impl Node {
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<NodeKind>::deserialize(deserializer)?;
+        let span = spanned.referenced.span();
+        let bytes = span
+            .byte_offset()
+            .zip(span.byte_len())
+            .and_then(|(start, len)| {
+                Some((usize::try_from(start).ok()?, usize::try_from(len).ok()?))
+            });
         Ok(Node {
             line: spanned.referenced.line(),
+            bytes,
             kind: spanned.value,
         })
     }
@@ -170,5 +224,38 @@ impl<'de> Visitor<'de> for NodeVisitor {
             entries.push((key, value));
         }
         Ok(NodeKind::Mapping(entries))
+    }
+}
+
+/// Whether `raw` is written as an integer: an optional sign, then decimal digits or a
+/// `0x`, `0o` or `0b` prefix and its digits, with `_` between them (YAML 1.1).
+fn integer_literal(raw: &str) -> bool {
+    let unsigned = raw.strip_prefix(['+', '-']).unwrap_or(raw);
+    let (digits, radix) = match unsigned.get(..2) {
+        Some("0x") => (&unsigned[2..], 16),
+        Some("0o") => (&unsigned[2..], 8),
+        Some("0b") => (&unsigned[2..], 2),
+        _ => (unsigned, 10),
+    };
+    digits.chars().any(|c| c.is_digit(radix))
+        && digits.chars().all(|c| c == '_' || c.is_digit(radix))
+}
+
+/// Whether the integer literal `raw` fits in an i64 or a u64.
+fn fits_in_64_bits(raw: &str) -> bool {
+    let digits: String = raw.chars().filter(|c| *c != '_').collect();
+    let (negative, unsigned) = match digits.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, digits.strip_prefix('+').unwrap_or(&digits)),
+    };
+    let (digits, radix) = match unsigned.get(..2) {
+        Some("0x") => (&unsigned[2..], 16),
+        Some("0o") => (&unsigned[2..], 8),
+        Some("0b") => (&unsigned[2..], 2),
+        _ => (unsigned, 10),
+    };
+    match u64::from_str_radix(digits, radix) {
+        Ok(value) => !negative || value <= i64::MIN.unsigned_abs(),
+        Err(_) => false,
     }
 }
