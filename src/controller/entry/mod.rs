@@ -70,10 +70,6 @@ async fn apply_entry(
         Ok(resolved) => resolved,
         Err(error) => return Err(report_failure(api, entry, &previous, error).await),
     };
-    // Said at once while the connection is down: the live view would still answer.
-    if let Err(error) = resolved.nats.require_connected() {
-        return Err(report_failure(api, entry, &previous, error.into()).await);
-    }
     let observed = match observe::observe(context, entry, &resolved).await {
         Ok(observed) => observed,
         Err(error) => return Err(report_failure(api, entry, &previous, error.into()).await),

@@ -43,6 +43,10 @@ pub(super) async fn resolve(
             entry.spec.bucket_ref.name
         )));
     };
+    // The connection first: while it is down the bucket is not ready either, and the
+    // entry should say why, not only that its bucket is not ready.
+    let (_, nats) = connection::for_bucket(context, &bucket).await?;
+    nats.require_connected()?;
     let bucket_ready = bucket.status.as_ref().is_some_and(|status| {
         status
             .conditions
@@ -70,7 +74,6 @@ pub(super) async fn resolve(
     };
     let take_over = spec::take_over(entry.metadata.annotations.as_ref())
         .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?;
-    let (_, nats) = connection::for_bucket(context, &bucket).await?;
     let entry = DesiredEntry {
         owner,
         origin: origin(entry),
