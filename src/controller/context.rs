@@ -46,12 +46,23 @@ pub struct Context {
     /// with the same reason but another note just bumped the first one's count and kept
     /// its text (a bucket showed "updated history" x3 after updates of description and
     /// ttl). Entries are dropped once their series has ended (six minutes, as kube's).
-    pub series: Mutex<HashMap<u64, (Recorder, Instant)>>,
+    pub series: Mutex<EventSeries>,
     pub reporter: Reporter,
 }
 
 /// How long kube's recorder continues a series: a repeat after that starts a new Event.
 const SERIES_TTL: Duration = Duration::from_secs(6 * 60);
+
+/// How often ended series are dropped: not on every Event, which in a burst of
+/// thousands of changes would scan every recorder each time.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// The recorders of [`Context::series`], by event, with when each was last used.
+#[derive(Default)]
+pub struct EventSeries {
+    recorders: HashMap<u64, (Recorder, Instant)>,
+    swept: Option<Instant>,
+}
 
 impl Context {
     /// Publishes a Kubernetes Event about `object`; a failure is logged, never fatal.
@@ -79,8 +90,16 @@ impl Context {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let now = Instant::now();
-            series.retain(|_, (_, last)| now.duration_since(*last) < SERIES_TTL);
-            let (recorder, last) = series.entry(hasher.finish()).or_insert_with(|| {
+            if series
+                .swept
+                .is_none_or(|swept| now.duration_since(swept) >= SWEEP_EVERY)
+            {
+                series
+                    .recorders
+                    .retain(|_, (_, last)| now.duration_since(*last) < SERIES_TTL);
+                series.swept = Some(now);
+            }
+            let (recorder, last) = series.recorders.entry(hasher.finish()).or_insert_with(|| {
                 (
                     Recorder::new(self.client.clone(), self.reporter.clone()),
                     now,
