@@ -15,19 +15,31 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log level (error, warn, info, debug, trace) or a tracing filter. The NATS client's own
-    /// logs are off by default: kvop reports its errors itself.
-    #[arg(
-        long,
-        global = true,
-        env = "KVOP_LOG",
-        default_value = "warn,async_nats=off"
-    )]
-    pub log_level: String,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter [default:
+    /// `warn,async_nats=off`; `info,async_nats=off` for `reconcile --watch`, which logs
+    /// one line per change]. The NATS client's own logs are off by default: kvop reports
+    /// its errors itself.
+    #[arg(long, global = true, env = "KVOP_LOG")]
+    pub log_level: Option<String>,
 
     /// Log format on stderr.
     #[arg(long, global = true, env = "KVOP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+impl Cli {
+    /// The tracing filter: as given, or the command's default.
+    pub fn log_filter(&self) -> String {
+        if let Some(filter) = &self.log_level {
+            return filter.clone();
+        }
+        let watching = matches!(&self.command, Command::Reconcile(args) if args.watch);
+        if watching {
+            "info,async_nats=off".into()
+        } else {
+            "warn,async_nats=off".into()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,13 +134,35 @@ pub struct ReconcileArgs {
     pub files: Vec<String>,
 
     /// Observe and plan only; write nothing.
-    #[arg(long, env = "KVOP_DRY_RUN")]
+    #[arg(long, env = "KVOP_DRY_RUN", conflicts_with = "watch")]
     pub dry_run: bool,
 
     /// Exit 0 when nothing had to change, 2 when changes were planned or applied, 1 on
     /// error.
-    #[arg(long, env = "KVOP_DETAILED_EXITCODE")]
+    #[arg(long, env = "KVOP_DETAILED_EXITCODE", conflicts_with = "watch")]
     pub detailed_exitcode: bool,
+
+    /// Keep running after the first apply and keep NATS equal to the files: reload when
+    /// they change (or on SIGHUP), restore keys changed in NATS, repair buckets. Invalid
+    /// files write nothing and the last valid ones stay in force. One log line per
+    /// change; SIGTERM or SIGINT stops once the writes in flight are done.
+    #[arg(long, env = "KVOP_WATCH")]
+    pub watch: bool,
+
+    /// With --watch: how long the files must be quiet after a change before they are
+    /// read again (an editor's save is several changes).
+    #[arg(long, env = "KVOP_DEBOUNCE", default_value = "50ms", value_parser = parse_duration)]
+    pub debounce: Duration,
+
+    /// With --watch: re-observe every bucket at least this often, as a safety net behind
+    /// the live bucket views.
+    #[arg(long, env = "KVOP_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// With --watch: serve /metrics, /healthz and /readyz on this address (off unless
+    /// given), e.g. 127.0.0.1:8080.
+    #[arg(long, env = "KVOP_METRICS_ADDRESS")]
+    pub metrics_address: Option<std::net::SocketAddr>,
 
     /// Delete keys of declared buckets that this manager wrote and that are no longer
     /// declared.

@@ -7,6 +7,7 @@ use clap::Parser;
 use kvop::cli::{Cli, Command, OutputFormat};
 use kvop::manifest::Input;
 use kvop::reconcile::{self, ReconcileOptions};
+use kvop::watch::{PassSettings, WatchOptions};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -19,7 +20,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { 1 } else { 0 });
         }
     };
-    kvop::telemetry::init(&cli.log_level, cli.log_format);
+    kvop::telemetry::init(&cli.log_filter(), cli.log_format);
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
@@ -31,6 +32,31 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Reconcile(args) if args.watch => {
+            if args.output == OutputFormat::Json {
+                anyhow::bail!(
+                    "--watch logs one line per change instead of a report: use --log-format json, not --output json"
+                );
+            }
+            let mut connection = args.connection.settings();
+            // Reconnects forever once connected; the first connection is waited for.
+            connection.retry_initial_connect = false;
+            let options = WatchOptions {
+                inputs: args.files.iter().map(|file| Input::parse(file)).collect(),
+                connection,
+                pass: PassSettings {
+                    manager: args.manager,
+                    prune: args.prune,
+                    allow_empty_prune: args.allow_empty_prune,
+                    window: args.window,
+                },
+                debounce: args.debounce,
+                resync_interval: args.resync_interval,
+                metrics_address: args.metrics_address,
+            };
+            kvop::watch::run(&options).await?;
+            Ok(0)
+        }
         Command::Reconcile(args) => {
             let options = ReconcileOptions {
                 inputs: args.files.iter().map(|file| Input::parse(file)).collect(),

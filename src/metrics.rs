@@ -33,6 +33,20 @@ pub struct Metrics {
     operations: Family<OperationLabels, Counter>,
     drift_corrections: Counter,
     leader: Gauge,
+    /// `kvop reconcile --watch` only.
+    watch: Option<WatchMetrics>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: &'static str,
+}
+
+/// What only the Kubernetes-free watch reports: whether the files in force are the
+/// files on disk.
+struct WatchMetrics {
+    reloads: Family<ReloadLabels, Counter>,
+    manifests_valid: Gauge,
 }
 
 impl Default for Metrics {
@@ -86,6 +100,37 @@ impl Metrics {
             operations,
             drift_corrections,
             leader,
+            watch: None,
+        }
+    }
+
+    /// The operator's metrics and the watch's own.
+    pub fn for_watch() -> Metrics {
+        let mut metrics = Metrics::new();
+        let watch = WatchMetrics {
+            reloads: Family::default(),
+            manifests_valid: Gauge::default(),
+        };
+        metrics.registry.register(
+            "watch_reloads",
+            "Reloads of the manifest files, by result (applied, invalid)",
+            watch.reloads.clone(),
+        );
+        metrics.registry.register(
+            "watch_manifests_valid",
+            "1 while the files on disk are valid and in force, 0 while the last valid ones are kept in force instead",
+            watch.manifests_valid.clone(),
+        );
+        metrics.watch = Some(watch);
+        metrics
+    }
+
+    /// The watch reloaded its files: `applied`, or `invalid` (the last valid files stay in
+    /// force).
+    pub fn reloaded(&self, result: &'static str) {
+        if let Some(watch) = &self.watch {
+            watch.reloads.get_or_create(&ReloadLabels { result }).inc();
+            watch.manifests_valid.set(i64::from(result == "applied"));
         }
     }
 

@@ -46,8 +46,28 @@ pub enum ReconcileError {
     Invalid(#[from] LoadErrors),
     #[error(transparent)]
     Nats(#[from] NatsError),
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    EmptyPrune(#[from] EmptyPrune),
+}
+
+/// `--prune` would delete every key of these buckets, and `--allow-empty-prune` was not
+/// given.
+#[derive(Debug, thiserror::Error)]
+pub struct EmptyPrune {
+    pub buckets: Vec<String>,
+}
+
+impl std::fmt::Display for EmptyPrune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let one = self.buckets.len() == 1;
+        write!(
+            f,
+            "refusing to prune every key of bucket{} {}: no entries are declared for {}; pass --allow-empty-prune if that is intended",
+            if one { "" } else { "s" },
+            self.buckets.join(", "),
+            if one { "it" } else { "them" }
+        )
+    }
 }
 
 /// What a run learnt before it could fail, for the JSON report of a failed run.
@@ -145,7 +165,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
             prune: options.prune,
         },
     );
-    refuse_empty_prune(&plan, options)?;
+    refuse_empty_prune(&plan, options.prune, options.allow_empty_prune)?;
     activity.finish();
     if !options.json {
         output::print(&render::render(&plan, options.verbose));
@@ -233,11 +253,15 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
 
 /// `--prune` on a bucket with no declared entries would delete every key this manager
 /// wrote: most often an emptied or mistyped directory, so it needs an explicit yes.
-fn refuse_empty_prune(plan: &Plan, options: &ReconcileOptions) -> Result<(), ReconcileError> {
-    if !options.prune || options.allow_empty_prune {
+pub(crate) fn refuse_empty_prune(
+    plan: &Plan,
+    prune: bool,
+    allow_empty_prune: bool,
+) -> Result<(), EmptyPrune> {
+    if !prune || allow_empty_prune {
         return Ok(());
     }
-    let emptied: Vec<&str> = plan
+    let emptied: Vec<String> = plan
         .buckets
         .iter()
         .filter(|bucket| {
@@ -248,17 +272,12 @@ fn refuse_empty_prune(plan: &Plan, options: &ReconcileOptions) -> Result<(), Rec
                 .any(|entry| matches!(entry.action, EntryAction::Remove { .. }));
             !declared && pruned
         })
-        .map(|bucket| bucket.bucket.as_str())
+        .map(|bucket| bucket.bucket.clone())
         .collect();
     if emptied.is_empty() {
         return Ok(());
     }
-    Err(ReconcileError::Refused(format!(
-        "refusing to prune every key of bucket{} {}: no entries are declared for {}; pass --allow-empty-prune if that is intended",
-        if emptied.len() == 1 { "" } else { "s" },
-        emptied.join(", "),
-        if emptied.len() == 1 { "it" } else { "them" }
-    )))
+    Err(EmptyPrune { buckets: emptied })
 }
 
 /// Fresh statistics after writing (or the observed ones on a dry run), with live key

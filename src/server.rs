@@ -20,8 +20,15 @@ pub struct Health {
 
 /// Serves until the task is dropped.
 pub async fn serve(address: SocketAddr, health: Arc<Health>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(address).await?;
-    tracing::info!(%address, "serving /metrics, /healthz and /readyz");
+    serve_on(TcpListener::bind(address).await?, health).await
+}
+
+/// Serves on a bound listener until the task is dropped: binding first lets a caller
+/// refuse to start when the address is taken.
+pub async fn serve_on(listener: TcpListener, health: Arc<Health>) -> std::io::Result<()> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "serving /metrics, /healthz and /readyz");
+    }
     loop {
         let (mut socket, _) = listener.accept().await?;
         let health = health.clone();

@@ -372,6 +372,7 @@ pub mod jwt;
 pub mod k8s;
 pub mod node;
 pub mod resources;
+pub mod watching;
 
 /// Kills the server if this test process dies without dropping it (killed by a signal,
 /// a CI timeout): a detached shell polls both processes once a second.

@@ -1,0 +1,214 @@
+//! Noticing changes to the manifest files: kernel notifications (inotify through
+//! `notify`) for every input, filtered to what the loader would read, debounced so that
+//! an editor's save (write a temporary file, rename it over the original) is one reload.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::manifest::Input;
+
+/// Why the files cannot be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchFilesError {
+    #[error("--watch cannot follow stdin (`-f -`): name files or directories")]
+    Stdin,
+    #[error("cannot watch {path} for changes: {source}")]
+    Notify {
+        path: String,
+        #[source]
+        source: notify::Error,
+    },
+}
+
+/// Watches the inputs and tells when what they hold may have changed.
+pub struct FileWatcher {
+    roots: Vec<PathBuf>,
+    debounce: Duration,
+    events: mpsc::UnboundedReceiver<()>,
+    sender: mpsc::UnboundedSender<()>,
+    /// Replaced by [`FileWatcher::rearm`]; dropping it stops its notifications.
+    watcher: Option<RecommendedWatcher>,
+    /// A change came in and [`FileWatcher::changed`] is waiting for quiet: kept across a
+    /// cancelled wait, so that a change is never lost.
+    settling: bool,
+}
+
+impl FileWatcher {
+    /// Watches every input; `-` (stdin) cannot be watched.
+    pub fn new(inputs: &[Input], debounce: Duration) -> Result<FileWatcher, WatchFilesError> {
+        let roots = inputs
+            .iter()
+            .map(|input| match input {
+                Input::Stdin => Err(WatchFilesError::Stdin),
+                Input::Path(path) => Ok(std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (sender, events) = mpsc::unbounded_channel();
+        let mut watcher = FileWatcher {
+            roots,
+            debounce,
+            events,
+            sender,
+            watcher: None,
+            settling: false,
+        };
+        watcher.rearm()?;
+        Ok(watcher)
+    }
+
+    /// Sets the watches up again, after every reload: a directory named on the command
+    /// line may have been created, removed, or swapped for another behind a link (as
+    /// git-sync does), and a watch stays on the directory it was set on.
+    pub fn rearm(&mut self) -> Result<(), WatchFilesError> {
+        let roots = self.roots.clone();
+        let sender = self.sender.clone();
+        let handler = move |event: notify::Result<Event>| {
+            let relevant = match &event {
+                Ok(event) => matters(event, &roots),
+                // The kernel's queue overflowed or a watch broke: reload to be sure.
+                Err(_) => true,
+            };
+            if relevant {
+                let _ = sender.send(());
+            }
+        };
+        let mut watcher =
+            notify::recommended_watcher(handler).map_err(|source| WatchFilesError::Notify {
+                path: "the manifests".into(),
+                source,
+            })?;
+        for root in &self.roots {
+            if root.is_dir() {
+                watcher
+                    .watch(root, RecursiveMode::Recursive)
+                    .map_err(|source| notify_error(root, source))?;
+            }
+            // The parent too, without recursion: a file replaced by a rename, a root
+            // created or removed, a link swapped all show there.
+            if let Some(parent) = root.parent().filter(|parent| parent.is_dir()) {
+                watcher
+                    .watch(parent, RecursiveMode::NonRecursive)
+                    .map_err(|source| notify_error(parent, source))?;
+            }
+        }
+        self.watcher = Some(watcher);
+        Ok(())
+    }
+
+    /// Waits for a change, then for the files to be quiet for the debounce interval.
+    /// Cancel-safe: a change seen by a cancelled call is returned by the next.
+    pub async fn changed(&mut self) {
+        if !self.settling {
+            if self.events.recv().await.is_none() {
+                return std::future::pending().await;
+            }
+            self.settling = true;
+        }
+        self.settle().await;
+        self.settling = false;
+    }
+
+    /// Whether a change came in since the last call (taking it), without waiting: a
+    /// change while the files were being read makes what was read suspect.
+    pub fn take_pending(&mut self) -> bool {
+        let settling = std::mem::take(&mut self.settling);
+        self.drain() || settling
+    }
+
+    /// Takes every change that came in; whether there was one.
+    fn drain(&mut self) -> bool {
+        let mut any = false;
+        while self.events.try_recv().is_ok() {
+            any = true;
+        }
+        any
+    }
+
+    /// Waits until no change has come in for the debounce interval.
+    pub async fn settle(&mut self) {
+        loop {
+            tokio::time::sleep(self.debounce).await;
+            if !self.drain() {
+                return;
+            }
+        }
+    }
+}
+
+fn notify_error(path: &Path, source: notify::Error) -> WatchFilesError {
+    WatchFilesError::Notify {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Whether an event can change what the loader reads: a change to an input, to a
+/// manifest or directory below a directory input, or to a directory on the way to an
+/// input. Reads, hidden entries (`.git`, `.file.yaml.swp`) and editors' scratch files
+/// are not.
+fn matters(event: &Event, roots: &[PathBuf]) -> bool {
+    if matches!(event.kind, EventKind::Access(_)) {
+        return false;
+    }
+    if event.need_rescan() {
+        return true;
+    }
+    event.paths.iter().any(|path| {
+        roots.iter().any(|root| {
+            if path == root || root.starts_with(path) {
+                return true;
+            }
+            match path.strip_prefix(root) {
+                Ok(below) if !below.as_os_str().is_empty() => !below
+                    .components()
+                    .any(|part| is_scratch(&part.as_os_str().to_string_lossy())),
+                _ => false,
+            }
+        })
+    })
+}
+
+/// A name the loader never reads that editors and tools write while saving: hidden
+/// files, backups (`file~`), vim's swap files and its `4913` probe, emacs' `#file#`.
+fn is_scratch(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".tmp")
+        || (name.starts_with('#') && name.ends_with('#'))
+        || (!name.is_empty() && name.bytes().all(|byte| byte.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind, path: &str) -> Event {
+        Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn changes_that_matter() {
+        let roots = vec![PathBuf::from("/m/dir"), PathBuf::from("/m/one.yaml")];
+        let modify = EventKind::Modify(notify::event::ModifyKind::Any);
+        let matter = |path| matters(&event(modify, path), &roots);
+        assert!(matter("/m/dir/a.yaml"));
+        assert!(matter("/m/dir/sub/b.yml"));
+        assert!(matter("/m/dir/sub"), "a directory moved or removed");
+        assert!(matter("/m/one.yaml"));
+        assert!(matter("/m"), "a parent replaced");
+        assert!(matter("/m/dir"));
+        assert!(!matter("/m/other.yaml"), "a sibling of a file input");
+        assert!(!matter("/m/dir/.a.yaml.swp"));
+        assert!(!matter("/m/dir/.git/index"));
+        assert!(!matter("/m/dir/a.yaml~"));
+        assert!(!matter("/m/dir/4913"));
+        assert!(!matter("/m/dir/#a.yaml#"));
+        let read = EventKind::Access(notify::event::AccessKind::Any);
+        assert!(!matters(&event(read, "/m/dir/a.yaml"), &roots));
+    }
+}

@@ -1,0 +1,354 @@
+//! `kvop reconcile --watch` against a real nats-server: edits (an editor's atomic save
+//! too) applied, invalid saves writing nothing while the last valid files stay in force,
+//! prune only from a valid file set, drift restored through the live views, a bucket
+//! repaired, NATS killed and restarted, signals, the metrics endpoint. Every wait is for
+//! an outcome, with a generous limit; no test asserts a time.
+
+mod support;
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use support::watching::{PATIENCE, Watching, eventually, save_atomically};
+use support::{NatsServer, bucket, entry, free_port, last_sequence, manifests};
+
+const IN_FORCE: &str = "manifests loaded and in force";
+const NOT_VALID: &str = "the manifests are not valid: nothing was written";
+
+fn docs(docs: &[String]) -> String {
+    docs.join("---\n")
+}
+
+/// Whether the key's live value is `want`; a bucket that does not exist (yet, or any
+/// more) holds no value.
+async fn value_is(js: &jetstream::Context, bucket: &str, key: &str, want: Option<&str>) -> bool {
+    let Ok(store) = js.get_key_value(bucket).await else {
+        return want.is_none();
+    };
+    match store.get(key).await {
+        Ok(value) => value.as_deref() == want.map(str::as_bytes),
+        Err(_) => false,
+    }
+}
+
+async fn wait_value(
+    watch: &Watching,
+    js: &jetstream::Context,
+    bucket: &str,
+    key: &str,
+    want: Option<&str>,
+) {
+    let what = format!("{bucket}/{key} == {want:?}");
+    if !watch.within(|| value_is(js, bucket, key, want)).await {
+        panic!(
+            "{what}: not within {PATIENCE:?}; the log:\n{}",
+            watch.log().join("\n")
+        );
+    }
+}
+
+async fn kv(js: &jetstream::Context, bucket: &str) -> jetstream::kv::Store {
+    js.get_key_value(bucket).await.expect("open the bucket")
+}
+
+#[tokio::test]
+async fn edits_and_atomic_saves_are_applied_and_an_idle_watch_writes_nothing() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let file = |value: &str| docs(&[bucket("b", ""), entry("k", "b", "k", value, "")]);
+    let dir = manifests(&[("m.yaml", &file("v1"))]);
+    let path = dir.path().join("m.yaml");
+    let watch = Watching::start(&server.url(), &[dir.path()], &[]);
+    wait_value(&watch, &js, "b", "k", Some("v1")).await;
+    watch.wait_for_lines(&[IN_FORCE], 1).await;
+
+    // The views' first load asks for a pass; once that is done, nothing is written.
+    watch.wait_for_lines(&["created key", "key=k"], 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let idle = last_sequence(&js, "b").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(last_sequence(&js, "b").await, idle, "an idle watch wrote");
+
+    save_atomically(&path, &file("v2"));
+    wait_value(&watch, &js, "b", "k", Some("v2")).await;
+    watch.wait_for_lines(&["updated key", "key=k"], 1).await;
+    assert_eq!(
+        last_sequence(&js, "b").await,
+        idle + 1,
+        "one save, one write"
+    );
+
+    std::fs::write(&path, file("v3")).expect("write in place");
+    wait_value(&watch, &js, "b", "k", Some("v3")).await;
+
+    // A new directory below the watched one, and a file in it.
+    let more = dir.path().join("team/more.yaml");
+    std::fs::create_dir(more.parent().unwrap()).unwrap();
+    std::fs::write(&more, entry("k2", "b", "k2", "two", "")).unwrap();
+    wait_value(&watch, &js, "b", "k2", Some("two")).await;
+
+    // SIGHUP reloads; nothing changed, so nothing is written.
+    let before = last_sequence(&js, "b").await;
+    let loads = watch.lines_with(&[IN_FORCE]).len();
+    watch.signal("HUP");
+    watch.wait_for_lines(&["SIGHUP: reloading"], 1).await;
+    watch.wait_for_lines(&[IN_FORCE], loads + 1).await;
+    assert_eq!(last_sequence(&js, "b").await, before);
+
+    assert_eq!(watch.stop().await, 0, "SIGTERM exits 0");
+}
+
+#[tokio::test]
+async fn an_invalid_save_writes_nothing_and_the_next_valid_one_is_applied() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let file = |one: &str, two: bool| {
+        let mut all = vec![bucket("b", ""), entry("one", "b", "one", one, "")];
+        if two {
+            all.push(entry("two", "b", "two", "2", ""));
+        }
+        docs(&all)
+    };
+    let dir = manifests(&[("m.yaml", &file("a", true))]);
+    let path = dir.path().join("m.yaml");
+    let watch = Watching::start(&server.url(), &[dir.path()], &["--prune"]);
+    wait_value(&watch, &js, "b", "two", Some("2")).await;
+    save_atomically(&path, &file("b", true));
+    wait_value(&watch, &js, "b", "one", Some("b")).await;
+    watch.wait_for_lines(&[IN_FORCE], 2).await;
+
+    // Half saved: the file ends inside the second entry, which has no value yet. With
+    // --prune, taking it at its word would delete `two`.
+    let whole = file("c", true);
+    let cut = whole.rfind("  value:").expect("the last value");
+    let before = last_sequence(&js, "b").await;
+    std::fs::write(&path, &whole[..cut]).unwrap();
+    watch.wait_for_lines(&[NOT_VALID], 1).await;
+    let errors = watch.lines_with(&["m.yaml:"]);
+    assert!(
+        !errors.is_empty(),
+        "the error names the file and line: {errors:?}"
+    );
+    assert_eq!(
+        last_sequence(&js, "b").await,
+        before,
+        "an invalid save wrote"
+    );
+    assert!(value_is(&js, "b", "two", Some("2")).await);
+    assert!(value_is(&js, "b", "one", Some("b")).await);
+
+    // The next valid save is applied, its prune included.
+    save_atomically(&path, &file("d", false));
+    wait_value(&watch, &js, "b", "one", Some("d")).await;
+    wait_value(&watch, &js, "b", "two", None).await;
+    watch.wait_for_lines(&["deleted key", "key=two"], 1).await;
+    assert_eq!(watch.stop().await, 0);
+}
+
+#[tokio::test]
+async fn a_deleted_file_prunes_its_keys_only_once_the_files_are_valid_without_it() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let bucket_doc = bucket("b", "");
+    let dir = manifests(&[
+        ("bucket.yaml", &bucket_doc),
+        ("one.yaml", &entry("one", "b", "one", "1", "")),
+        ("two.yaml", &entry("two", "b", "two", "2", "")),
+    ]);
+    let watch = Watching::start(&server.url(), &[dir.path()], &["--prune"]);
+    wait_value(&watch, &js, "b", "two", Some("2")).await;
+    watch.wait_for_lines(&[IN_FORCE], 1).await;
+
+    // Without the bucket's file the entries point at nothing: invalid, nothing pruned.
+    std::fs::remove_file(dir.path().join("bucket.yaml")).unwrap();
+    watch.wait_for_lines(&[NOT_VALID], 1).await;
+    std::fs::remove_file(dir.path().join("two.yaml")).unwrap();
+    watch.wait_for_lines(&[NOT_VALID], 2).await;
+    assert!(value_is(&js, "b", "two", Some("2")).await);
+    assert!(value_is(&js, "b", "one", Some("1")).await);
+
+    // Valid again, without two.yaml: now its key goes.
+    std::fs::write(dir.path().join("bucket.yaml"), &bucket_doc).unwrap();
+    wait_value(&watch, &js, "b", "two", None).await;
+    assert!(value_is(&js, "b", "one", Some("1")).await);
+    assert_eq!(watch.stop().await, 0);
+}
+
+#[tokio::test]
+async fn drift_in_nats_is_restored_while_watching_and_a_bucket_is_repaired() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = manifests(&[(
+        "m.yaml",
+        &docs(&[
+            bucket("b", "  history: 5\n"),
+            entry("over", "b", "over", "declared", ""),
+            entry("seed", "b", "seed", "first", "  updatePolicy: CreateOnly\n"),
+        ]),
+    )]);
+    let watch = Watching::start(&server.url(), &[dir.path()], &[]);
+    wait_value(&watch, &js, "b", "seed", Some("first")).await;
+    watch.wait_for_lines(&[IN_FORCE], 1).await;
+    let store = kv(&js, "b").await;
+
+    store.put("over", "foreign".into()).await.unwrap();
+    wait_value(&watch, &js, "b", "over", Some("declared")).await;
+    store.delete("over").await.unwrap();
+    wait_value(&watch, &js, "b", "over", Some("declared")).await;
+    store.purge("over").await.unwrap();
+    wait_value(&watch, &js, "b", "over", Some("declared")).await;
+    watch
+        .wait_for_lines(&["restored after a change by", "key=over"], 3)
+        .await;
+
+    // CreateOnly leaves a foreign value alone: the pass that restores `over` again has
+    // seen `seed` too.
+    store.put("seed", "theirs".into()).await.unwrap();
+    store.put("over", "foreign".into()).await.unwrap();
+    wait_value(&watch, &js, "b", "over", Some("declared")).await;
+    assert!(value_is(&js, "b", "seed", Some("theirs")).await);
+
+    // Edited out of band: history 5 → 1 is put back.
+    let mut config = js
+        .get_stream("KV_b")
+        .await
+        .unwrap()
+        .cached_info()
+        .config
+        .clone();
+    config.max_messages_per_subject = 1;
+    js.update_stream(config).await.unwrap();
+    eventually("history back to 5", || async {
+        let mut stream = js.get_stream("KV_b").await.unwrap();
+        stream.info().await.unwrap().config.max_messages_per_subject == 5
+    })
+    .await;
+
+    // Deleted out of band: created again with its keys.
+    js.delete_key_value("b").await.unwrap();
+    wait_value(&watch, &js, "b", "over", Some("declared")).await;
+    wait_value(&watch, &js, "b", "seed", Some("first")).await;
+    watch.wait_for_lines(&["created bucket"], 2).await;
+
+    // And the views follow the new bucket.
+    kv(&js, "b")
+        .await
+        .put("over", "again".into())
+        .await
+        .unwrap();
+    wait_value(&watch, &js, "b", "over", Some("declared")).await;
+    assert_eq!(watch.stop().await, 0);
+}
+
+#[tokio::test]
+async fn nats_killed_and_restarted_while_watching() {
+    let mut server = NatsServer::start();
+    let js = server.jetstream().await;
+    let file = |value: &str| docs(&[bucket("b", ""), entry("k", "b", "k", value, "")]);
+    let dir = manifests(&[("m.yaml", &file("v1"))]);
+    let watch = Watching::start(&server.url(), &[dir.path()], &[]);
+    wait_value(&watch, &js, "b", "k", Some("v1")).await;
+    watch.wait_for_lines(&[IN_FORCE], 1).await;
+
+    server.stop();
+    watch.wait_for_lines(&["lost the connection to NATS"], 1).await;
+    // Edited while NATS is down: the pass waits for it, retrying.
+    save_atomically(&dir.path().join("m.yaml"), &file("v2"));
+    watch.wait_for_lines(&["failed; retrying"], 1).await;
+    server.restart();
+    let js = server.jetstream().await;
+    wait_value(&watch, &js, "b", "k", Some("v2")).await;
+
+    // The views follow again: drift after the restart is restored.
+    kv(&js, "b").await.put("k", "foreign".into()).await.unwrap();
+    wait_value(&watch, &js, "b", "k", Some("v2")).await;
+    assert_eq!(watch.stop().await, 0);
+}
+
+#[tokio::test]
+async fn invalid_files_at_start_wait_for_valid_ones_and_the_endpoint_says_so() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = manifests(&[("m.yaml", "kind: KeyValueBucket\nmetadata: [\n")]);
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let watch = Watching::start(
+        &server.url(),
+        &[dir.path()],
+        &["--metrics-address", &address],
+    );
+    watch.wait_for_lines(&["waiting for valid ones"], 1).await;
+    assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 503"));
+    assert!(http_get(port, "/healthz").await.starts_with("HTTP/1.1 200"));
+    let metrics = http_get(port, "/metrics").await;
+    assert!(
+        metrics.contains("kvop_watch_manifests_valid 0"),
+        "{metrics}"
+    );
+
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        docs(&[bucket("b", ""), entry("k", "b", "k", "v", "")]),
+    )
+    .unwrap();
+    wait_value(&watch, &js, "b", "k", Some("v")).await;
+    eventually("ready", || async {
+        http_get(port, "/readyz").await.starts_with("HTTP/1.1 200")
+    })
+    .await;
+    let metrics = http_get(port, "/metrics").await;
+    assert!(
+        metrics.contains("kvop_watch_manifests_valid 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kvop_watch_reloads_total{result=\"invalid\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(watch.stop().await, 0);
+}
+
+#[tokio::test]
+async fn watch_refuses_what_it_cannot_do() {
+    let server = NatsServer::start();
+    let dir = manifests(&[("m.yaml", &bucket("b", ""))]);
+    let path = dir.path().to_str().unwrap();
+    let stdin = support::kvop(&server.url(), &["reconcile", "-f", "-", "--watch"]).await;
+    assert_eq!(stdin.code, 1);
+    assert!(
+        stdin.stderr.contains("--watch cannot follow stdin"),
+        "{}",
+        stdin.stderr
+    );
+    let json = support::kvop(
+        &server.url(),
+        &["reconcile", "-f", path, "--watch", "-o", "json"],
+    )
+    .await;
+    assert_eq!(json.code, 1);
+    assert!(json.stderr.contains("--log-format json"), "{}", json.stderr);
+    let dry = support::kvop(
+        &server.url(),
+        &["reconcile", "-f", path, "--watch", "--dry-run"],
+    )
+    .await;
+    assert_eq!(dry.code, 1);
+    assert!(dry.stderr.contains("cannot be used with"), "{}", dry.stderr);
+    // Nothing was created by any of them.
+    assert_eq!(last_sequence(&server.jetstream().await, "b").await, 0);
+    assert!(server.jetstream().await.get_stream("KV_b").await.is_err());
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the endpoint");
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: kvop\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    response
+}
