@@ -151,7 +151,7 @@ pub struct ReconcileArgs {
 
     /// With --watch: how long the files must be quiet after a change before they are
     /// read again (an editor's save is several changes).
-    #[arg(long, env = "KVOP_DEBOUNCE", default_value = "50ms", value_parser = parse_duration)]
+    #[arg(long, env = "KVOP_DEBOUNCE", default_value = "20ms", value_parser = parse_duration)]
     pub debounce: Duration,
 
     /// With --watch: re-observe every bucket at least this often, as a safety net behind

@@ -251,7 +251,9 @@ async fn nats_killed_and_restarted_while_watching() {
     watch.wait_for_lines(&[IN_FORCE], 1).await;
 
     server.stop();
-    watch.wait_for_lines(&["lost the connection to NATS"], 1).await;
+    watch
+        .wait_for_lines(&["lost the connection to NATS"], 1)
+        .await;
     // Edited while NATS is down: the pass waits for it, retrying.
     save_atomically(&dir.path().join("m.yaml"), &file("v2"));
     watch.wait_for_lines(&["failed; retrying"], 1).await;

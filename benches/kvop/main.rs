@@ -13,6 +13,7 @@ mod deployed_operator;
 mod operator;
 mod operator_burst;
 mod reflector;
+mod watch;
 mod workloads;
 
 fn main() {

@@ -74,6 +74,9 @@ pub async fn run_all(only: &[String]) {
     if selected("B5") {
         rows.extend(operator_burst().await);
     }
+    if selected("W1") {
+        rows.extend(watch_latency().await);
+    }
     if selected("peer")
         && let Some(row) = nats_py_peer().await
     {
@@ -519,6 +522,38 @@ async fn operator_latency() -> Row {
         target: "p50 ≤ anchor + 5 ms, p99 ≤ anchor + 50 ms; idle 0 writes",
         met,
     }
+}
+
+/// W1: `reconcile --watch`, a file edit and a foreign write until a watcher sees the
+/// result, against B4's raw get + update.
+async fn watch_latency() -> Vec<Row> {
+    let latency = crate::watch::latency().await;
+    let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
+    let (anchor_p50, anchor_p99) = latency.anchor;
+    let anchor = format!(
+        "p50 {:.1} ms, p99 {:.1} ms (raw get + update)",
+        ms(anchor_p50),
+        ms(anchor_p99)
+    );
+    let row = |id, what: &str, (p50, p99): (Duration, Duration)| Row {
+        id,
+        workload: format!(
+            "watch: {what}, {} events ({} idle writes; RSS {} → {} KiB)",
+            crate::watch::EVENTS,
+            latency.idle_writes,
+            latency.rss_kib.0,
+            latency.rss_kib.1
+        ),
+        kvop: format!("p50 {:.1} ms, p99 {:.1} ms", ms(p50), ms(p99)),
+        anchor: anchor.clone(),
+        ratio: p99.as_secs_f64() / anchor_p99.as_secs_f64(),
+        target: "p99 ≤ anchor + 50 ms; idle 0 writes",
+        met: p99 <= anchor_p99 + Duration::from_millis(50) && latency.idle_writes == 0,
+    };
+    vec![
+        row("W1", "file edit until visible in NATS", latency.edit),
+        row("W1", "foreign put until restored", latency.restore),
+    ]
 }
 
 /// B5: the time of a 10,000-entry burst against B1's anchor, and the operator's peak RSS

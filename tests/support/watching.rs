@@ -111,6 +111,11 @@ impl Watching {
         true
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("kvop is running")
+    }
+
     /// Sends a signal (`HUP`, `TERM`, ...).
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("kvop is running");

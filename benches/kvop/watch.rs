@@ -1,0 +1,131 @@
+//! W1: `kvop reconcile --watch` latency. A file edit until a NATS watcher sees the new
+//! value, and a foreign put until the watcher sees it restored, each over `EVENTS`
+//! events, against B4's NATS anchor (one raw get + conditional update). Also the
+//! writes of an idle stretch and the watch's RSS before and after the events.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use crate::support::watching::{Watching, save_atomically};
+use crate::support::{NatsServer, bucket, entry, manifests};
+
+pub const EVENTS: usize = 1_000;
+
+pub struct WatchLatency {
+    pub edit: (Duration, Duration),
+    pub restore: (Duration, Duration),
+    pub anchor: (Duration, Duration),
+    pub idle_writes: u64,
+    pub rss_kib: (u64, u64),
+}
+
+fn p50_p99(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let at = |fraction: f64| {
+        samples[((samples.len() as f64 * fraction) as usize).min(samples.len() - 1)]
+    };
+    (at(0.5), at(0.99))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until the watcher sees `want`.
+async fn wait_for(seen: &mut async_nats::jetstream::kv::Watch, want: &str) {
+    loop {
+        let entry = tokio::time::timeout(Duration::from_secs(30), seen.next())
+            .await
+            .expect("visible within 30 s")
+            .expect("watch")
+            .expect("entry");
+        if entry.value == want.as_bytes() {
+            return;
+        }
+    }
+}
+
+pub async fn latency() -> WatchLatency {
+    let nats = NatsServer::start();
+    let file = |value: &str| [bucket("w", ""), entry("k", "w", "k", value, "")].join("---\n");
+    let dir = manifests(&[("m.yaml", &file("v0"))]);
+    let path = dir.path().join("m.yaml");
+    let watch = Watching::start(&nats.url(), &[dir.path()], &[]);
+    watch
+        .wait_for_lines(&["manifests loaded and in force"], 1)
+        .await;
+    let js = nats.jetstream().await;
+    let store = js.get_key_value("w").await.expect("bucket");
+    let mut seen = store.watch("k").await.expect("watch");
+    // Settle: the views' first load asks for a (no-op) pass.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_before = rss_kib(watch.pid());
+    let mut edits = Vec::with_capacity(EVENTS);
+    for i in 1..=EVENTS {
+        let value = format!("v{i}");
+        let started = Instant::now();
+        save_atomically(&path, &file(&value));
+        wait_for(&mut seen, &value).await;
+        edits.push(started.elapsed());
+    }
+    let declared = format!("v{EVENTS}");
+    let mut restores = Vec::with_capacity(EVENTS);
+    for i in 1..=EVENTS {
+        let started = Instant::now();
+        store
+            .put("k", format!("foreign{i}").into())
+            .await
+            .expect("put");
+        wait_for(&mut seen, &declared).await;
+        restores.push(started.elapsed());
+    }
+    let rss_after = rss_kib(watch.pid());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sequence = || async {
+        js.get_stream("KV_w")
+            .await
+            .expect("stream")
+            .cached_info()
+            .state
+            .last_sequence
+    };
+    let before = sequence().await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let idle_writes = sequence().await - before;
+    drop(watch);
+    let mut anchor = Vec::with_capacity(EVENTS);
+    for i in 1..=EVENTS {
+        let started = Instant::now();
+        match store.entry("anchor").await.expect("entry") {
+            Some(entry) => {
+                store
+                    .update("anchor", format!("a{i}").into(), entry.revision)
+                    .await
+                    .expect("update");
+            }
+            None => {
+                store
+                    .create("anchor", format!("a{i}").into())
+                    .await
+                    .expect("create");
+            }
+        }
+        anchor.push(started.elapsed());
+    }
+    WatchLatency {
+        edit: p50_p99(&mut edits),
+        restore: p50_p99(&mut restores),
+        anchor: p50_p99(&mut anchor),
+        idle_writes,
+        rss_kib: (rss_before, rss_after),
+    }
+}
