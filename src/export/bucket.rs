@@ -98,7 +98,7 @@ fn check_round_trip(
 /// A duration as `parse_duration` reads it back exactly: whole milliseconds in the
 /// usual units, anything finer as decimal seconds.
 fn exact_duration(duration: Duration) -> String {
-    if duration.subsec_nanos() % 1_000_000 == 0 {
+    if duration.subsec_nanos().is_multiple_of(1_000_000) {
         return format_duration(duration);
     }
     let fraction = format!("{:09}", duration.subsec_nanos());
