@@ -7,6 +7,7 @@
 //! and the live keys byte for byte.
 
 mod bucket;
+mod entries;
 mod filters;
 mod naming;
 mod output;
@@ -17,17 +18,16 @@ use std::path::PathBuf;
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::manifest::yaml::parse_documents;
 use crate::names;
 use crate::nats::{ConnectionSettings, NatsError, Snapshot, connect, require_jetstream};
 use crate::observed::Operation;
-use crate::spec::canonical_json;
 
 pub use bucket::bucket_spec;
+use entries::{Exported, render_entries};
 pub use filters::check_filter;
 pub use naming::assign_names;
 use output::BucketFile;
-use render::{Meta, ValueField, bucket_document, entry_document};
+use render::{Meta, bucket_document};
 
 /// Buckets read at once.
 const CONCURRENT_BUCKETS: usize = 4;
@@ -70,6 +70,7 @@ pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
     buckets.sort();
     buckets.dedup();
     check_arguments(&buckets, options)?;
+    let started = std::time::Instant::now();
     let connection = connect(&options.connection).await?;
     require_jetstream(&connection, &options.connection).await?;
     let snapshots: Vec<Option<Snapshot>> = futures::stream::iter(buckets.iter().map(|name| {
@@ -97,7 +98,9 @@ pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
         .iter()
         .zip(snapshots.into_iter().flatten())
         .collect();
-    let files = render_all(&snapshots, options)?;
+    let read = started.elapsed();
+    let (files, summary) = render_all(&snapshots, options)?;
+    let rendered = started.elapsed();
     match &options.output {
         None => output::to_stdout(&files)?,
         Some(dir) => {
@@ -105,6 +108,16 @@ pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
                 eprintln!("wrote {}", path.display());
             }
         }
+    }
+    tracing::debug!(
+        read_ms = read.as_millis() as u64,
+        render_ms = (rendered - read).as_millis() as u64,
+        write_ms = (started.elapsed() - rendered).as_millis() as u64,
+        "export finished"
+    );
+    // Said once everything is written: a refused or failed write exports nothing.
+    for line in summary {
+        eprintln!("{line}");
     }
     Ok(())
 }
@@ -133,11 +146,12 @@ fn check_arguments(buckets: &[String], options: &ExportOptions) -> Result<(), Ex
     }
 }
 
-/// Each bucket's file: its `KeyValueBucket`, then its live keys in byte order.
+/// Each bucket's file (its `KeyValueBucket`, then its live keys in byte order) and the
+/// lines that summarize it on stderr.
 fn render_all(
     snapshots: &[(&String, Snapshot)],
     options: &ExportOptions,
-) -> Result<Vec<BucketFile>, ExportError> {
+) -> Result<(Vec<BucketFile>, Vec<String>), ExportError> {
     let bucket_names = assign_names(
         &snapshots
             .iter()
@@ -163,8 +177,9 @@ fn render_all(
         entry_texts.extend(keys.iter().map(|(key, _)| format!("{name}.{key}")));
         live.push(keys);
     }
-    let mut entry_names = assign_names(&entry_texts).into_iter();
-    let mut files = Vec::new();
+    let entry_names = assign_names(&entry_texts);
+    let mut entry_names = entry_names.iter();
+    let (mut files, mut summary) = (Vec::new(), Vec::new());
     for (((name, snapshot), object_name), keys) in snapshots.iter().zip(&bucket_names).zip(&live) {
         let spec =
             bucket_spec(name, &snapshot.config).map_err(|reason| ExportError::Unexportable {
@@ -191,30 +206,21 @@ fn render_all(
             },
             &spec,
         );
-        let mut json_checks = Vec::new();
-        for (key, value) in keys {
-            let entry_name = entry_names.next().unwrap_or_default();
-            let field = ValueField::of(value, options.json_values);
-            let start = text.len();
-            text.push_str("---\n");
-            entry_document(
-                &mut text,
-                &Meta {
-                    name: &entry_name,
-                    namespace,
-                },
-                object_name,
+        let exported: Vec<Exported<'_>> = keys
+            .iter()
+            .map(|(key, value)| Exported {
+                name: entry_names.next().map_or("", String::as_str),
                 key,
-                &field,
-            );
-            if matches!(field, ValueField::Json(_)) {
-                json_checks.push((start, text.len(), entry_name, *key, *value));
-            }
-        }
-        if !json_checks.is_empty() {
-            text = keep_exact_json(text, &json_checks, object_name, namespace);
-        }
-        eprintln!(
+                value,
+            })
+            .collect();
+        text.push_str(&render_entries(
+            &exported,
+            object_name,
+            namespace,
+            options.json_values,
+        ));
+        summary.push(format!(
             "exported bucket {name:?}: {} key{}{}",
             keys.len(),
             if keys.len() == 1 { "" } else { "s" },
@@ -226,16 +232,16 @@ fn render_all(
             } else {
                 String::new()
             }
-        );
+        ));
         for note in notes {
-            eprintln!("note: bucket {name:?}: not exported: {note}");
+            summary.push(format!("note: bucket {name:?}: not exported: {note}"));
         }
         files.push(BucketFile {
             file_name: format!("{object_name}.yaml"),
             text,
         });
     }
-    Ok(files)
+    Ok((files, summary))
 }
 
 /// Whether a bucket's keys are its own: a mirror's and a sourced bucket's come from
@@ -254,51 +260,6 @@ fn notes(snapshot: &Snapshot) -> Vec<String> {
         );
     }
     notes
-}
-
-/// Reads the `jsonValue` documents back with kvop's own YAML reader and writes any that
-/// would not store the same bytes (a number YAML reads differently) as `value` instead.
-fn keep_exact_json(
-    text: String,
-    checks: &[(usize, usize, String, &String, &bytes::Bytes)],
-    bucket_ref: &str,
-    namespace: Option<&str>,
-) -> String {
-    let documents: String = checks
-        .iter()
-        .map(|(start, end, ..)| &text[*start..*end])
-        .collect();
-    let parsed = parse_documents(&documents).ok();
-    let exact = |index: usize| {
-        parsed
-            .as_ref()
-            .and_then(|documents| documents.get(index))
-            .map(|document| canonical_json(document.value["spec"]["jsonValue"].clone()))
-            .is_some_and(|stored| stored == checks[index].4.as_ref())
-    };
-    let mut fixed = String::with_capacity(text.len());
-    let mut copied = 0;
-    for (index, (start, end, name, key, value)) in checks.iter().enumerate() {
-        if exact(index)
-            && parsed
-                .as_ref()
-                .is_some_and(|documents| documents.len() == checks.len())
-        {
-            continue;
-        }
-        fixed.push_str(&text[copied..*start]);
-        fixed.push_str("---\n");
-        entry_document(
-            &mut fixed,
-            &Meta { name, namespace },
-            bucket_ref,
-            key,
-            &ValueField::of(value, false),
-        );
-        copied = *end;
-    }
-    fixed.push_str(&text[copied..]);
-    fixed
 }
 
 #[cfg(test)]

@@ -19,22 +19,31 @@ const HASH_DIGITS: usize = 8;
 /// `-` and the first hex digits of its SHA-256: should that collide with another name of
 /// the set, the suffix grows until it does not.
 pub fn assign_names(texts: &[String]) -> Vec<String> {
-    let mut taken: HashSet<String> = texts
+    let valid: Vec<bool> = texts
         .iter()
-        .filter(|text| check_object_name(text).is_ok())
-        .cloned()
+        .map(|text| check_object_name(text).is_ok())
         .collect();
+    let kept: HashSet<&str> = texts
+        .iter()
+        .zip(&valid)
+        .filter(|(_, valid)| **valid)
+        .map(|(text, _)| text.as_str())
+        .collect();
+    let mut made: HashSet<String> = HashSet::new();
     texts
         .iter()
-        .map(|text| {
-            if check_object_name(text).is_ok() {
+        .zip(&valid)
+        .map(|(text, valid)| {
+            if *valid {
                 return text.clone();
             }
             let hash = hex(&Sha256::digest(text.as_bytes()));
             let mut digits = HASH_DIGITS;
             loop {
                 let name = hashed_name(text, &hash[..digits]);
-                if digits == hash.len() || taken.insert(name.clone()) {
+                if digits == hash.len()
+                    || (!kept.contains(name.as_str()) && made.insert(name.clone()))
+                {
                     return name;
                 }
                 digits = (digits + 4).min(hash.len());

@@ -47,7 +47,9 @@ fn is_plain(text: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '/')
         && chars.all(|c| c.is_ascii_alphanumeric() || "-/_=.".contains(c))
-        && !RESERVED_WORDS.contains(&text.to_ascii_lowercase().as_str())
+        && !RESERVED_WORDS
+            .iter()
+            .any(|word| text.eq_ignore_ascii_case(word))
 }
 
 /// Multi-line text that a literal block keeps byte for byte: every character printable
