@@ -17,19 +17,20 @@ pub struct Exported<'a> {
     pub value: &'a Bytes,
 }
 
-/// Each key as `---` and its document, in the order given.
+/// Each key as `---` and its document, in the order given, in pieces to be written one
+/// after the other.
 pub fn render_entries(
     keys: &[Exported<'_>],
     bucket_ref: &str,
     namespace: Option<&str>,
     json_values: bool,
-) -> String {
+) -> Vec<String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if keys.len() < PARALLEL_FROM || threads < 2 {
-        return render_chunk(keys, bucket_ref, namespace, json_values);
+        return vec![render_chunk(keys, bucket_ref, namespace, json_values)];
     }
     let chunk = keys.len().div_ceil(threads);
-    let parts: Vec<String> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = keys
             .chunks(chunk)
             .map(|part| scope.spawn(move || render_chunk(part, bucket_ref, namespace, json_values)))
@@ -38,8 +39,7 @@ pub fn render_entries(
             .into_iter()
             .map(|handle| handle.join().unwrap_or_default())
             .collect()
-    });
-    parts.concat()
+    })
 }
 
 fn render_chunk(

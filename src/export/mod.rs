@@ -173,7 +173,8 @@ fn render_all(
         } else {
             Vec::new()
         };
-        keys.sort_by(|a, b| a.0.cmp(b.0));
+        // Keys are distinct: an unstable sort gives the one order.
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
         entry_texts.extend(keys.iter().map(|(key, _)| format!("{name}.{key}")));
         live.push(keys);
     }
@@ -214,7 +215,8 @@ fn render_all(
                 value,
             })
             .collect();
-        text.push_str(&render_entries(
+        let mut text = vec![text];
+        text.extend(render_entries(
             &exported,
             object_name,
             namespace,

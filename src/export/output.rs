@@ -10,7 +10,17 @@ use super::ExportError;
 pub struct BucketFile {
     /// The file name in an output directory (`<bucket object name>.yaml`).
     pub file_name: String,
-    pub text: String,
+    /// The file's text in pieces, written one after the other (100,000 keys are about
+    /// 30 MB: no need to copy them into one string).
+    pub text: Vec<String>,
+}
+
+impl BucketFile {
+    fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        self.text
+            .iter()
+            .try_for_each(|piece| out.write_all(piece.as_bytes()))
+    }
 }
 
 /// Writes every file to stdout, one YAML stream.
@@ -20,7 +30,7 @@ pub fn to_stdout(files: &[BucketFile]) -> Result<(), ExportError> {
         let separator = if index == 0 { "" } else { "---\n" };
         stdout
             .write_all(separator.as_bytes())
-            .and_then(|()| stdout.write_all(file.text.as_bytes()))
+            .and_then(|()| file.write_to(&mut stdout))
             .map_err(|error| ExportError::Output {
                 path: "stdout".into(),
                 error,
@@ -54,7 +64,15 @@ pub fn to_dir(dir: &Path, files: &[BucketFile], force: bool) -> Result<Vec<PathB
     std::fs::create_dir_all(dir).map_err(failed(dir))?;
     for (file, path) in files.iter().zip(&paths) {
         let temporary = dir.join(format!(".{}.kvop-export", file.file_name));
-        std::fs::write(&temporary, &file.text).map_err(failed(&temporary))?;
+        std::fs::File::create(&temporary)
+            .map(std::io::BufWriter::new)
+            .and_then(|mut out| {
+                file.write_to(&mut out)?;
+                out.into_inner()
+                    .map(drop)
+                    .map_err(|error| error.into_error())
+            })
+            .map_err(failed(&temporary))?;
         std::fs::rename(&temporary, path).map_err(|error| {
             let _ = std::fs::remove_file(&temporary);
             failed(path)(error)
