@@ -48,6 +48,9 @@ pub enum Command {
     Reconcile(Box<ReconcileArgs>),
     /// Run the Kubernetes operator: reconcile KeyValueBucket and KeyValueEntry resources.
     Run(Box<RunArgs>),
+    /// Write manifests for buckets and keys that already exist, so kvop can adopt them.
+    #[command(long_about = EXPORT_ABOUT)]
+    Export(Box<ExportArgs>),
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD.
     Crds(CrdsArgs),
     /// Print the version.
@@ -191,6 +194,60 @@ pub struct ReconcileArgs {
     /// Writes in flight per bucket (1 to 4096).
     #[arg(long, env = "KVOP_WINDOW", default_value_t = crate::nats::DEFAULT_WINDOW, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::nats::MAX_IN_FLIGHT as u64))]
     pub window: usize,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+const EXPORT_ABOUT: &str = "\
+Write KeyValueBucket and KeyValueEntry manifests for buckets and keys that already exist, \
+so that kvop can adopt them: `kvop reconcile -f` of the output against the same server \
+changes nothing, and applied to an empty server it recreates the buckets' settings and \
+their live keys byte for byte.
+
+Each bucket is read in one sweep (its config, then the last value of every key matching \
+--keys). Deleted and purged keys are left out. Values are `value` for text, `binaryValue` \
+(base64) otherwise, `jsonValue` with --json-values when the stored bytes are exactly the \
+compact, key-sorted JSON kvop would write. Every object gets `deletionPolicy: Retain`, so \
+deleting a manifest or resource later never deletes data; buckets get \
+`managementPolicy: Manage`. Object names are the bucket name and `<bucket>.<key>` when \
+those are valid Kubernetes names, else a sanitized form with a hash suffix; `spec.bucket` \
+and `spec.key` always hold the exact names.
+
+With -o DIR, one file per bucket (`<bucket>.yaml`: the bucket, then its keys in byte \
+order); existing files are not overwritten without --force. Without -o, one YAML stream \
+on stdout. Progress and notes (settings a manifest cannot express) go to stderr.
+
+WARNING: export writes every value in clear, secrets included. Keep the output as safe \
+as the bucket itself.";
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A bucket to export. Repeatable.
+    #[arg(short = 'b', long = "bucket", required = true, value_name = "NAME")]
+    pub buckets: Vec<String>,
+
+    /// Export only keys matching these filters: keys with NATS wildcards (`*` one token,
+    /// `>` the rest), e.g. `app.>`. Repeatable; default: every key.
+    #[arg(long = "keys", value_name = "FILTER", num_args = 1..)]
+    pub keys: Vec<String>,
+
+    /// Write one file per bucket into this directory instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Replace existing files in the output directory.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Write values that are kvop's canonical JSON (compact, keys sorted) as `jsonValue`.
+    #[arg(long)]
+    pub json_values: bool,
+
+    /// The `metadata.namespace` of every object (default: left out, which means
+    /// `default`).
+    #[arg(long)]
+    pub namespace: Option<String>,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,

@@ -105,6 +105,19 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             kvop::controller::run(options).await?;
             Ok(0)
         }
+        Command::Export(args) => {
+            let options = kvop::export::ExportOptions {
+                buckets: args.buckets.clone(),
+                keys: args.keys.clone(),
+                json_values: args.json_values,
+                namespace: args.namespace.clone(),
+                output: args.output.clone(),
+                force: args.force,
+                connection: args.connection.settings(),
+            };
+            kvop::export::run(&options).await?;
+            Ok(0)
+        }
         Command::Crds(args) => {
             match args.dir {
                 Some(dir) => {

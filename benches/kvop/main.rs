@@ -3,13 +3,14 @@
 //! `cargo bench --bench kvop` starts its own nats-server 2.15.1, runs every workload
 //! several times and prints medians and ratios to anchors measured in the same run (a
 //! minimal async-nats program doing the same job), so noisy machines still compare like
-//! with like. `cargo bench --bench kvop -- B5` runs only the workloads named. Results
+//! with like. `cargo bench --bench kvop -- B5` (or `-- export`) runs only the workloads named. Results
 //! and how to read them: BENCHMARKS.md.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod deployed_operator;
+mod export;
 mod operator;
 mod operator_burst;
 mod reflector;

@@ -1,4 +1,4 @@
-//! The workloads of BENCHMARKS.md (B1 to B7 and the nats-py peer row), their anchors,
+//! The workloads of BENCHMARKS.md (B1 to B7, W1, export and the nats-py peer row), their anchors,
 //! and the table they print.
 
 use std::path::Path;
@@ -76,6 +76,9 @@ pub async fn run_all(only: &[String]) {
     }
     if selected("W1") {
         rows.extend(watch_latency().await);
+    }
+    if selected("export") {
+        rows.push(export_keys().await);
     }
     if selected("peer")
         && let Some(row) = nats_py_peer().await
@@ -702,6 +705,26 @@ async fn nats_py_peer() -> Option<Row> {
         target: "reference only",
         met: true,
     })
+}
+
+/// Export: `kvop export` of 100,000 keys, whole process, against B2's raw sweep.
+async fn export_keys() -> Row {
+    let figures = crate::export::measure(value).await;
+    let ms = |time: Duration| time.as_secs_f64() * 1000.0;
+    let ratio = figures.anchor.as_secs_f64() / figures.kvop.as_secs_f64();
+    Row {
+        id: "export",
+        workload: format!(
+            "`kvop export` of {} keys to a file ({:.1} MB of YAML, whole process)",
+            crate::export::KEYS,
+            figures.file_bytes as f64 / 1e6
+        ),
+        kvop: format!("{:.0} ms", ms(figures.kvop)),
+        anchor: format!("{:.0} ms (raw sweep, as in B2)", ms(figures.anchor)),
+        ratio,
+        target: "≥ 0.5× anchor (speed)",
+        met: ratio >= 0.5,
+    }
 }
 
 fn print_table(rows: &[Row]) {

@@ -13,9 +13,11 @@ mod refusals;
 mod reread;
 mod retry;
 mod settings;
+mod snapshot;
 mod stream_config;
 mod sweep;
 mod sweep_batches;
+mod sweep_filters;
 mod urls;
 mod write;
 
@@ -28,6 +30,7 @@ pub use live::Change;
 pub use observe::observe;
 pub use pool::Pool;
 pub use reread::Reread;
+pub use snapshot::Snapshot;
 pub use urls::redact_url;
 pub use write::{DEFAULT_WINDOW, MAX_IN_FLIGHT, Write, WriteOp, WriteResult};
 

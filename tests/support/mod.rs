@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 
 pub mod audit;
+pub mod export;
 pub mod schema;
 
 /// The nats-server 2.15.1 binary: `KVOP_NATS_SERVER`, or installed (once, cached) by

@@ -1,0 +1,268 @@
+//! `kvop export`: manifests for buckets and keys that already exist, so that kvop can
+//! adopt them. Steps: check the arguments → read each bucket (config and one sweep of
+//! the matching keys) → name the objects → render → write everything or nothing.
+//!
+//! The output is the round trip of `kvop reconcile`: reconciling it against the same
+//! server changes nothing, and applying it to an empty one recreates the buckets' config
+//! and the live keys byte for byte.
+
+mod bucket;
+mod entries;
+mod filters;
+mod naming;
+mod output;
+mod render;
+mod scalar;
+
+use std::path::PathBuf;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::names;
+use crate::nats::{ConnectionSettings, NatsError, Snapshot, connect, require_jetstream};
+use crate::observed::Operation;
+
+pub use bucket::bucket_spec;
+use entries::{Exported, render_entries};
+pub use filters::check_filter;
+pub use naming::assign_names;
+use output::BucketFile;
+use render::{Meta, bucket_document};
+
+/// Buckets read at once.
+const CONCURRENT_BUCKETS: usize = 4;
+
+/// Everything `kvop export` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub buckets: Vec<String>,
+    /// Key filters with NATS wildcards; empty means every key.
+    pub keys: Vec<String>,
+    pub json_values: bool,
+    /// `metadata.namespace` of every object; absent, the files leave it out (`default`).
+    pub namespace: Option<String>,
+    /// A directory for one file per bucket; absent, stdout.
+    pub output: Option<PathBuf>,
+    pub force: bool,
+    pub connection: ConnectionSettings,
+}
+
+/// Why an export wrote nothing (or, for `Output`, stopped writing).
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    #[error("no such bucket: {}", .0.join(", "))]
+    UnknownBuckets(Vec<String>),
+    #[error("bucket {bucket:?} cannot be exported as a manifest: {reason}")]
+    Unexportable { bucket: String, reason: String },
+    #[error("refusing to overwrite {} (pass --force to replace)", .0.join(", "))]
+    Exists(Vec<String>),
+    #[error("writing {path}: {error}")]
+    Output { path: String, error: std::io::Error },
+}
+
+/// Runs an export; the manifests go to stdout or files, progress and notes to stderr.
+pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
+    let mut buckets = options.buckets.clone();
+    buckets.sort();
+    buckets.dedup();
+    check_arguments(&buckets, options)?;
+    let started = std::time::Instant::now();
+    let connection = connect(&options.connection).await?;
+    require_jetstream(&connection, &options.connection).await?;
+    let snapshots: Vec<Option<Snapshot>> = futures::stream::iter(buckets.iter().map(|name| {
+        let handle = connection.bucket(name);
+        async move {
+            handle
+                .snapshot(&options.keys)
+                .await
+                .map_err(|error| error.context(&format!("reading bucket {name:?}")))
+        }
+    }))
+    .buffered(CONCURRENT_BUCKETS)
+    .try_collect()
+    .await?;
+    let unknown: Vec<String> = buckets
+        .iter()
+        .zip(&snapshots)
+        .filter(|(_, snapshot)| snapshot.is_none())
+        .map(|(name, _)| format!("{name:?}"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ExportError::UnknownBuckets(unknown));
+    }
+    let snapshots: Vec<(&String, Snapshot)> = buckets
+        .iter()
+        .zip(snapshots.into_iter().flatten())
+        .collect();
+    let read = started.elapsed();
+    let (files, summary) = render_all(&snapshots, options)?;
+    let rendered = started.elapsed();
+    match &options.output {
+        None => output::to_stdout(&files)?,
+        Some(dir) => {
+            for path in output::to_dir(dir, &files, options.force)? {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
+    tracing::debug!(
+        read_ms = read.as_millis() as u64,
+        render_ms = (rendered - read).as_millis() as u64,
+        write_ms = (started.elapsed() - rendered).as_millis() as u64,
+        "export finished"
+    );
+    // Said once everything is written: a refused or failed write exports nothing.
+    for line in summary {
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+fn check_arguments(buckets: &[String], options: &ExportOptions) -> Result<(), ExportError> {
+    let mut problems: Vec<String> = buckets
+        .iter()
+        .filter_map(|bucket| names::check_bucket_name(bucket).err())
+        .map(|message| format!("--bucket: {message}"))
+        .collect();
+    problems.extend(
+        options
+            .keys
+            .iter()
+            .filter_map(|filter| check_filter(filter).err()),
+    );
+    if let Some(namespace) = &options.namespace
+        && let Err(message) = names::check_namespace(namespace)
+    {
+        problems.push(format!("--namespace: {message}"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ExportError::Invalid(problems.join("\n")))
+    }
+}
+
+/// Each bucket's file (its `KeyValueBucket`, then its live keys in byte order) and the
+/// lines that summarize it on stderr.
+fn render_all(
+    snapshots: &[(&String, Snapshot)],
+    options: &ExportOptions,
+) -> Result<(Vec<BucketFile>, Vec<String>), ExportError> {
+    let bucket_names = assign_names(
+        &snapshots
+            .iter()
+            .map(|(name, _)| (*name).clone())
+            .collect::<Vec<_>>(),
+    );
+    // Entries of every bucket share the namespace: one set of names for all of them.
+    // A bucket name has no '.', so `bucket.key` is distinct for every (bucket, key).
+    let mut live: Vec<Vec<(&String, &bytes::Bytes)>> = Vec::new();
+    let mut entry_texts = Vec::new();
+    for (name, snapshot) in snapshots {
+        let mut keys: Vec<(&String, &bytes::Bytes)> = if exports_keys(&snapshot.config) {
+            snapshot
+                .keys
+                .iter()
+                .filter(|(_, key)| key.operation == Operation::Put)
+                .map(|(key, observed)| (key, &observed.value))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Keys are distinct: an unstable sort gives the one order.
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entry_texts.extend(keys.iter().map(|(key, _)| format!("{name}.{key}")));
+        live.push(keys);
+    }
+    let entry_names = assign_names(&entry_texts);
+    let mut entry_names = entry_names.iter();
+    let (mut files, mut summary) = (Vec::new(), Vec::new());
+    for (((name, snapshot), object_name), keys) in snapshots.iter().zip(&bucket_names).zip(&live) {
+        let spec =
+            bucket_spec(name, &snapshot.config).map_err(|reason| ExportError::Unexportable {
+                bucket: (*name).clone(),
+                reason,
+            })?;
+        let notes = notes(snapshot);
+        let deleted = snapshot.keys.len() - keys.len();
+        let mut text = format!(
+            "# kvop export of bucket {}: {} key{}.\n# Values are written in clear, secrets included: keep this file as safe as the bucket.\n",
+            serde_json::to_string(name).unwrap_or_default(),
+            keys.len(),
+            if keys.len() == 1 { "" } else { "s" }
+        );
+        for note in &notes {
+            text.push_str(&format!("# Not exported: {note}.\n"));
+        }
+        let namespace = options.namespace.as_deref();
+        bucket_document(
+            &mut text,
+            &Meta {
+                name: object_name,
+                namespace,
+            },
+            &spec,
+        );
+        let exported: Vec<Exported<'_>> = keys
+            .iter()
+            .map(|(key, value)| Exported {
+                name: entry_names.next().map_or("", String::as_str),
+                key,
+                value,
+            })
+            .collect();
+        let mut text = vec![text];
+        text.extend(render_entries(
+            &exported,
+            object_name,
+            namespace,
+            options.json_values,
+        ));
+        summary.push(format!(
+            "exported bucket {name:?}: {} key{}{}",
+            keys.len(),
+            if keys.len() == 1 { "" } else { "s" },
+            if deleted > 0 && exports_keys(&snapshot.config) {
+                format!(
+                    " ({deleted} deleted or purged key{} left out)",
+                    if deleted == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            }
+        ));
+        for note in notes {
+            summary.push(format!("note: bucket {name:?}: not exported: {note}"));
+        }
+        files.push(BucketFile {
+            file_name: format!("{object_name}.yaml"),
+            text,
+        });
+    }
+    Ok((files, summary))
+}
+
+/// Whether a bucket's keys are its own: a mirror's and a sourced bucket's come from
+/// their origins (export those).
+fn exports_keys(config: &crate::desired::BucketConfig) -> bool {
+    config.mirror.is_none() && config.sources.is_empty()
+}
+
+fn notes(snapshot: &Snapshot) -> Vec<String> {
+    let mut notes = snapshot.unexpressible.clone();
+    if snapshot.config.mirror.is_some() {
+        notes.push("keys (a mirror's keys are its origin's: export the origin bucket)".into());
+    } else if !snapshot.config.sources.is_empty() {
+        notes.push(
+            "keys (a sourced bucket's keys come from its sources: export those buckets)".into(),
+        );
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests;
