@@ -23,7 +23,9 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Each layer once: kvop's errors already say what their sources said.
+            let error: &(dyn std::error::Error + 'static) = error.as_ref();
+            eprintln!("error: {}", kvop::error_chain::one_line(error));
             ExitCode::from(1)
         }
     }
