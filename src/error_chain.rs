@@ -1,10 +1,9 @@
-//! An error and its sources as one line, for messages, logs and the CLI's last word.
+//! A foreign error and its sources as one line: the words kvop's own errors carry.
 
 use std::error::Error as StdError;
 
 /// The error and its sources joined by `": "`, leaving out a layer whose words an outer
-/// one already says: kvop's errors include their cause's words (conditions and Events
-/// show only `Display`), so a plain walk of the chain would say them twice.
+/// one already says (async-nats errors often repeat their source in their own text).
 pub fn one_line(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);

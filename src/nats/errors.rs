@@ -1,10 +1,10 @@
-//! One classifier for every NATS failure, so callers branch on kinds, not strings.
+//! Every NATS failure as one classified type, so callers branch on kinds, not strings.
 //!
 //! Each failure keeps what kvop was doing ([`Doing`]), its words and, where there is one,
-//! the async-nats or io error underneath as its `source()`. The words already include
-//! what the source said (conditions, Events and reports show one line, from `Display`),
-//! so a printer that walks the chain skips a layer whose text is already shown, as
-//! [`one_line`] does.
+//! the async-nats or io error underneath as its `source()`. `Display` is complete on its
+//! own: conditions, Events, reports and the CLI show it alone, and it says what the
+//! source said or says it better (a refused credential, not the client's "authorization
+//! violation"). The source is for programs (downcast, inspect), not for printing.
 
 use std::error::Error as StdError;
 use std::fmt;
