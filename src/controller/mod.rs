@@ -13,6 +13,8 @@ pub mod entry;
 pub mod error;
 pub mod leader;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
