@@ -102,11 +102,11 @@ pub struct RunArgs {
     pub connection: ConnectionArgs,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, crate::units::DurationError> {
     crate::units::parse_duration(text)
 }
 
-fn parse_manager(text: &str) -> Result<String, String> {
+fn parse_manager(text: &str) -> Result<String, crate::names::ManagerNameError> {
     crate::names::check_manager(text).map(|()| text.to_string())
 }
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod controller;
 pub mod crds;
 pub mod desired;
+pub mod error_chain;
 pub mod export;
 pub mod manifest;
 pub mod metrics;

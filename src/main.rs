@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use kvop::cli::{Cli, Command, OutputFormat};
 use kvop::manifest::Input;
@@ -24,7 +23,10 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // kvop's errors say in their own words all their sources said, or say it
+            // better (refused credentials, not the client's "authorization violation"):
+            // their sources are for programs, and walking them would say it again.
+            eprintln!("error: {error}");
             ExitCode::from(1)
         }
     }
@@ -130,7 +132,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 None => print!(
                     "{}",
-                    kvop::crds::render_all().context("rendering the CRDs")?
+                    kvop::crds::render_all()
+                        .map_err(|error| anyhow::anyhow!("rendering the CRDs: {error}"))?
                 ),
             }
             Ok(0)

@@ -3,71 +3,114 @@
 
 use crate::api::{BUCKET_NAME_MAX_LEN, KEY_MAX_LEN};
 
+/// A bucket name NATS clients do not all accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BucketNameError {
+    #[error("bucket name is empty")]
+    Empty,
+    #[error("bucket name is {length} characters long, the limit is {BUCKET_NAME_MAX_LEN}")]
+    TooLong { length: usize },
+    #[error("bucket name {name:?} contains {bad:?}: only letters, digits, '_' and '-' are allowed")]
+    Character { name: String, bad: char },
+}
+
 /// Checks a bucket name: `[a-zA-Z0-9_-]+`, at most 252 characters (the stream `KV_<name>`
 /// may have at most 255).
-pub fn check_bucket_name(name: &str) -> Result<(), String> {
+pub fn check_bucket_name(name: &str) -> Result<(), BucketNameError> {
     if name.is_empty() {
-        return Err("bucket name is empty".into());
+        return Err(BucketNameError::Empty);
     }
     if name.len() > BUCKET_NAME_MAX_LEN {
-        return Err(format!(
-            "bucket name is {} characters long, the limit is {BUCKET_NAME_MAX_LEN}",
-            name.len()
-        ));
+        return Err(BucketNameError::TooLong { length: name.len() });
     }
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
     {
-        return Err(format!(
-            "bucket name {name:?} contains {bad:?}: only letters, digits, '_' and '-' are allowed"
-        ));
+        return Err(BucketNameError::Character {
+            name: name.to_string(),
+            bad,
+        });
     }
     Ok(())
+}
+
+/// A `metadata.name` or `metadata.namespace` the apiserver would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectNameError {
+    #[error("name {name:?} is not valid in Kubernetes: {rule}")]
+    Name { name: String, rule: Dns1123Error },
+    #[error("namespace {namespace:?} is not valid in Kubernetes: {rule}")]
+    Namespace {
+        namespace: String,
+        rule: Dns1123Error,
+    },
+}
+
+/// The DNS-1123 rule a name breaks. `dots` is whether the name is a subdomain ('.'
+/// allowed) rather than a label.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Dns1123Error {
+    #[error("at most {max_length} characters, got {length}")]
+    TooLong { max_length: usize, length: usize },
+    #[error("it contains {bad:?}; only {} are allowed", allowed_characters(*.dots))]
+    Character { bad: char, dots: bool },
+    #[error("it must start and end with a lowercase letter or digit")]
+    Edge,
+    #[error("each '.'-separated part must start and end with a lowercase letter or digit")]
+    PartEdge,
+}
+
+fn allowed_characters(dots: bool) -> &'static str {
+    if dots {
+        "lowercase letters, digits, '-' and '.'"
+    } else {
+        "lowercase letters, digits and '-'"
+    }
 }
 
 /// Checks `metadata.name` as Kubernetes does for custom resources: a DNS-1123 subdomain
 /// (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit,
 /// at most 253 characters).
-pub fn check_object_name(name: &str) -> Result<(), String> {
-    check_dns1123(name, 253, true)
-        .map_err(|rule| format!("name {name:?} is not valid in Kubernetes: {rule}"))
+pub fn check_object_name(name: &str) -> Result<(), ObjectNameError> {
+    check_dns1123(name, 253, true).map_err(|rule| ObjectNameError::Name {
+        name: name.to_string(),
+        rule,
+    })
 }
 
 /// Checks `metadata.namespace`: a DNS-1123 label (lowercase letters, digits and '-',
 /// starting and ending with a letter or digit, at most 63 characters).
-pub fn check_namespace(namespace: &str) -> Result<(), String> {
-    check_dns1123(namespace, 63, false)
-        .map_err(|rule| format!("namespace {namespace:?} is not valid in Kubernetes: {rule}"))
+pub fn check_namespace(namespace: &str) -> Result<(), ObjectNameError> {
+    check_dns1123(namespace, 63, false).map_err(|rule| ObjectNameError::Namespace {
+        namespace: namespace.to_string(),
+        rule,
+    })
 }
 
-fn check_dns1123(text: &str, max_len: usize, dots: bool) -> Result<(), String> {
-    let allowed = if dots {
-        "lowercase letters, digits, '-' and '.'"
-    } else {
-        "lowercase letters, digits and '-'"
-    };
-    if text.len() > max_len {
-        return Err(format!("at most {max_len} characters, got {}", text.len()));
+fn check_dns1123(text: &str, max_length: usize, dots: bool) -> Result<(), Dns1123Error> {
+    if text.len() > max_length {
+        return Err(Dns1123Error::TooLong {
+            max_length,
+            length: text.len(),
+        });
     }
     if let Some(bad) = text.chars().find(|c| {
         !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || (dots && *c == '.'))
     }) {
-        return Err(format!("it contains {bad:?}; only {allowed} are allowed"));
+        return Err(Dns1123Error::Character { bad, dots });
     }
     let alphanumeric =
         |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !alphanumeric(text.chars().next()) || !alphanumeric(text.chars().last()) {
-        return Err("it must start and end with a lowercase letter or digit".into());
+        return Err(Dns1123Error::Edge);
     }
     if dots
         && text
             .split('.')
             .any(|part| !alphanumeric(part.chars().next()) || !alphanumeric(part.chars().last()))
     {
-        return Err(
-            "each '.'-separated part must start and end with a lowercase letter or digit".into(),
-        );
+        return Err(Dns1123Error::PartEdge);
     }
     Ok(())
 }
@@ -76,54 +119,82 @@ fn check_dns1123(text: &str, max_len: usize, dots: bool) -> Result<(), String> {
 /// value size limits.
 pub const MANAGER_MAX_LEN: usize = 128;
 
+/// A manager name that cannot be a header value in every write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManagerNameError {
+    #[error("the manager name is empty (is KVOP_MANAGER set to nothing?)")]
+    Empty,
+    #[error("the manager name is {length} bytes long, the limit is {MANAGER_MAX_LEN}")]
+    TooLong { length: usize },
+    #[error(
+        "the manager name {name:?} contains {bad:?}: only visible ASCII characters are allowed (no spaces or control characters)"
+    )]
+    Character { name: String, bad: char },
+}
+
 /// Checks a manager name (`--manager`, `KVOP_MANAGER`): 1 to 128 visible ASCII
 /// characters. It is a header value in every write: CR or LF would break the message,
 /// bytes beyond ASCII are not a string to every client, and an empty name (an unset CI
 /// variable) would make every key this manager wrote look foreign to its next run.
-pub fn check_manager(name: &str) -> Result<(), String> {
+pub fn check_manager(name: &str) -> Result<(), ManagerNameError> {
     if name.is_empty() {
-        return Err("the manager name is empty (is KVOP_MANAGER set to nothing?)".into());
+        return Err(ManagerNameError::Empty);
     }
     if name.len() > MANAGER_MAX_LEN {
-        return Err(format!(
-            "the manager name is {} bytes long, the limit is {MANAGER_MAX_LEN}",
-            name.len()
-        ));
+        return Err(ManagerNameError::TooLong { length: name.len() });
     }
     if let Some(bad) = name.chars().find(|c| !c.is_ascii_graphic()) {
-        return Err(format!(
-            "the manager name {name:?} contains {bad:?}: only visible ASCII characters are allowed (no spaces or control characters)"
-        ));
+        return Err(ManagerNameError::Character {
+            name: name.to_string(),
+            bad,
+        });
     }
     Ok(())
+}
+
+/// A key NATS clients do not all accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key is empty")]
+    Empty,
+    #[error("key is {length} characters long, the limit is {KEY_MAX_LEN}")]
+    TooLong { length: usize },
+    #[error("key {key:?} contains {bad:?}: only letters, digits and '-/_=.' are allowed")]
+    Character { key: String, bad: char },
+    #[error("key {key:?} may not start or end with '.'")]
+    DotAtEdge { key: String },
+    #[error("key {key:?} may not contain '..'")]
+    DoubleDot { key: String },
 }
 
 /// Checks a key: `[-/_=.a-zA-Z0-9]+`, no leading or trailing `.`, no `..` (async-nats
 /// accepts `..` and then fails with "no stream found"), at most 1024 characters (a longer
 /// subject risks the server's 4 KiB control-line limit, which drops the connection).
-pub fn check_key(key: &str) -> Result<(), String> {
+pub fn check_key(key: &str) -> Result<(), KeyError> {
     if key.is_empty() {
-        return Err("key is empty".into());
+        return Err(KeyError::Empty);
     }
     if key.len() > KEY_MAX_LEN {
-        return Err(format!(
-            "key is {} characters long, the limit is {KEY_MAX_LEN}",
-            key.len()
-        ));
+        return Err(KeyError::TooLong { length: key.len() });
     }
     if let Some(bad) = key
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "-/_=.".contains(*c)))
     {
-        return Err(format!(
-            "key {key:?} contains {bad:?}: only letters, digits and '-/_=.' are allowed"
-        ));
+        return Err(KeyError::Character {
+            key: key.to_string(),
+            bad,
+        });
     }
     if key.starts_with('.') || key.ends_with('.') {
-        return Err(format!("key {key:?} may not start or end with '.'"));
+        return Err(KeyError::DotAtEdge {
+            key: key.to_string(),
+        });
     }
     if key.contains("..") {
-        return Err(format!("key {key:?} may not contain '..'"));
+        return Err(KeyError::DoubleDot {
+            key: key.to_string(),
+        });
     }
     Ok(())
 }
@@ -182,6 +253,34 @@ mod tests {
         ] {
             assert!(check_manager(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn refusals_say_the_rule_in_words() {
+        assert_eq!(
+            check_object_name("My_Bucket")
+                .expect_err("refused")
+                .to_string(),
+            "name \"My_Bucket\" is not valid in Kubernetes: it contains 'M'; only lowercase letters, digits, '-' and '.' are allowed"
+        );
+        assert_eq!(
+            check_namespace("a.b").expect_err("refused").to_string(),
+            "namespace \"a.b\" is not valid in Kubernetes: it contains '.'; only lowercase letters, digits and '-' are allowed"
+        );
+        assert_eq!(
+            check_key("a..b"),
+            Err(KeyError::DoubleDot { key: "a..b".into() })
+        );
+        assert_eq!(
+            check_manager("").expect_err("refused").to_string(),
+            "the manager name is empty (is KVOP_MANAGER set to nothing?)"
+        );
+        assert_eq!(
+            check_bucket_name(&"x".repeat(253))
+                .expect_err("refused")
+                .to_string(),
+            "bucket name is 253 characters long, the limit is 252"
+        );
     }
 
     #[test]

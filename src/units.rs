@@ -23,17 +23,31 @@ pub const DURATION_UNITS: [(&str, f64); 5] = [
     ("d", 86400.0),
 ];
 
+/// A duration kvop does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not `<number><unit>` parts.
+    #[error("invalid duration {text:?}: use e.g. 250ms, 90s, 1h30m, 30d")]
+    Malformed { text: String },
+    /// Longer text than the CRDs allow (the text itself is not repeated).
+    #[error("invalid duration: longer than {DURATION_MAX_LEN} characters")]
+    TooManyCharacters,
+    /// Longer than NATS stores.
+    #[error("{}", too_long_message(.text))]
+    TooLong { text: String },
+}
+
 /// Parses a duration made of `<number><unit>` parts with units `ms`, `s`, `m`, `h`, `d`,
 /// at most [`MAX_DURATION`] and [`DURATION_MAX_LEN`] characters.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration {text:?}: use e.g. 250ms, 90s, 1h30m, 30d");
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let invalid = || DurationError::Malformed {
+        text: text.to_string(),
+    };
     if text.is_empty() {
         return Err(invalid());
     }
     if text.len() > DURATION_MAX_LEN {
-        return Err(format!(
-            "invalid duration: longer than {DURATION_MAX_LEN} characters"
-        ));
+        return Err(DurationError::TooManyCharacters);
     }
     let mut total = 0f64;
     let mut rest = text;
@@ -56,7 +70,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     // Every part is well-formed here, so a total that no Duration holds is too long.
     match Duration::try_from_secs_f64(total) {
         Ok(duration) if duration <= MAX_DURATION => Ok(duration),
-        _ => Err(too_long_message(text)),
+        _ => Err(DurationError::TooLong {
+            text: text.to_string(),
+        }),
     }
 }
 
@@ -132,17 +148,35 @@ pub fn format_duration(duration: Duration) -> String {
     text
 }
 
+/// A byte size kvop does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("invalid size {bytes}: must not be negative")]
+    Negative { bytes: i32 },
+    /// Neither bytes nor a quantity.
+    #[error("invalid size {text:?}: use bytes or a quantity such as 1Mi, 10G")]
+    Malformed { text: String },
+    /// More than a signed 64-bit integer, which is how the server keeps sizes.
+    #[error(
+        "invalid size {text:?}: more than the largest size NATS stores ({} bytes)",
+        i64::MAX
+    )]
+    TooLarge { text: String },
+}
+
 /// Parses a byte size given as an integer or a Kubernetes quantity (`1Mi`, `10G`, `512k`).
-pub fn parse_size(value: &IntOrString) -> Result<i64, String> {
+pub fn parse_size(value: &IntOrString) -> Result<i64, SizeError> {
     match value {
         IntOrString::Int(bytes) if *bytes >= 0 => Ok(i64::from(*bytes)),
-        IntOrString::Int(bytes) => Err(format!("invalid size {bytes}: must not be negative")),
+        IntOrString::Int(bytes) => Err(SizeError::Negative { bytes: *bytes }),
         IntOrString::String(text) => parse_quantity(text),
     }
 }
 
-fn parse_quantity(text: &str) -> Result<i64, String> {
-    let invalid = || format!("invalid size {text:?}: use bytes or a quantity such as 1Mi, 10G");
+fn parse_quantity(text: &str) -> Result<i64, SizeError> {
+    let invalid = || SizeError::Malformed {
+        text: text.to_string(),
+    };
     let digits = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -167,12 +201,11 @@ fn parse_quantity(text: &str) -> Result<i64, String> {
         _ => return Err(invalid()),
     };
     // The server keeps sizes as signed 64-bit integers.
-    number.checked_mul(multiplier).ok_or_else(|| {
-        format!(
-            "invalid size {text:?}: more than the largest size NATS stores ({} bytes)",
-            i64::MAX
-        )
-    })
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| SizeError::TooLarge {
+            text: text.to_string(),
+        })
 }
 
 /// Formats bytes in binary units when exact (`1Mi`), else as a plain number.
@@ -219,7 +252,11 @@ mod tests {
         assert!(parse_duration("106751d").is_ok());
         for text in ["106752d", "99999999999d", "300000000h"] {
             let error = parse_duration(text).expect_err(text);
-            assert!(error.contains("longer than NATS can store"), "{error}");
+            assert_eq!(error, DurationError::TooLong { text: text.into() });
+            assert!(
+                error.to_string().contains("longer than NATS can store"),
+                "{error}"
+            );
         }
     }
 
@@ -231,7 +268,9 @@ mod tests {
         assert_eq!(size("3Pi"), Ok(3 << 50));
         assert_eq!(size("2P"), Ok(2_000_000_000_000_000));
         assert_eq!(format_size(7 << 60), "7Ei");
-        assert!(size("8Ei").expect_err("overflow").contains("largest size"));
+        let overflow = size("8Ei").expect_err("overflow");
+        assert_eq!(overflow, SizeError::TooLarge { text: "8Ei".into() });
+        assert!(overflow.to_string().contains("largest size"), "{overflow}");
         assert!(size("10E").is_err());
     }
 
@@ -254,13 +293,20 @@ mod tests {
         let longest = format!("{}s", "0".repeat(DURATION_MAX_LEN - 2) + "1");
         assert_eq!(parse_duration(&longest), Ok(Duration::from_secs(1)));
         let error = parse_duration(&format!("0{longest}")).expect_err("too long");
-        assert!(error.contains("longer than 256 characters"), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "invalid duration: longer than 256 characters"
+        );
     }
 
     #[test]
     fn malformed_durations_are_rejected() {
         for text in ["", "10", "s", "10x", "1h30", "-5s", "1..5s", "10 s"] {
-            assert!(parse_duration(text).is_err(), "{text:?} should be rejected");
+            assert_eq!(
+                parse_duration(text),
+                Err(DurationError::Malformed { text: text.into() }),
+                "{text:?} should be rejected"
+            );
         }
     }
 

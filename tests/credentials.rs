@@ -625,7 +625,7 @@ async fn classified_request(connection: &kvop::nats::Connection) -> kvop::nats::
         .send_request("$JS.API.INFO", request)
         .await
         .expect_err("no answer");
-    connection.classify(&error)
+    connection.classify(error)
 }
 
 /// Refused credentials, not a transient timeout: the operator then reports `Unauthorized`

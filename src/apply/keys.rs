@@ -140,9 +140,7 @@ impl<'a> Rounds<'a> {
                 self.wait = true;
                 return Next::Wait;
             }
-            self.fail_rereads(NatsError::Unavailable(
-                "the connection to NATS was lost".into(),
-            ));
+            self.fail_rereads(NatsError::unavailable("the connection to NATS was lost"));
             return Next::Stop;
         }
         let keys: Vec<String> = self
@@ -228,9 +226,9 @@ impl<'a> Rounds<'a> {
                 WriteResult::Failed(error)
                     if error.is_transient()
                         && !last_round
-                        && (self.options.ride_out || error == NatsError::Conflict) =>
+                        && (self.options.ride_out || error.is_conflict()) =>
                 {
-                    if error == NatsError::Conflict {
+                    if error.is_conflict() {
                         outcome.conflicts += 1;
                     } else {
                         outcome.retries += 1;

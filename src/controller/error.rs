@@ -75,15 +75,17 @@ impl ControllerError {
                 Retry::After(Duration::from_secs(15))
             }
             ControllerError::Nats(
-                NatsError::Settings(_) | NatsError::Unauthorized(_) | NatsError::Forbidden(_),
+                NatsError::Settings { .. }
+                | NatsError::Unauthorized { .. }
+                | NatsError::Forbidden { .. },
             ) => Retry::After(Duration::from_secs(300)),
-            ControllerError::Nats(NatsError::Rejected { .. } | NatsError::Other(_)) => {
+            ControllerError::Nats(NatsError::Rejected { .. } | NatsError::Other { .. }) => {
                 Retry::Backoff
             }
             ControllerError::Nats(
-                NatsError::Unavailable(_)
-                | NatsError::NotConnected(_)
-                | NatsError::Timeout(_)
+                NatsError::Unavailable { .. }
+                | NatsError::NotConnected { .. }
+                | NatsError::Timeout { .. }
                 | NatsError::Conflict,
             ) => Retry::Backoff,
             ControllerError::Finalizer { source, .. } if stale(source) => Retry::Stale,

@@ -13,6 +13,8 @@ pub mod entry;
 pub mod error;
 pub mod leader;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,20 +68,20 @@ pub enum OperatorError {
     #[error("cannot reach Kubernetes: {0}")]
     Kube(#[from] kube::Error),
     #[error("cannot configure Kubernetes access: {0}")]
-    Config(String),
+    Config(#[source] kube::Error),
     #[error(transparent)]
     Nats(#[from] crate::nats::NatsError),
     #[error("leadership lost")]
     LeadershipLost,
     #[error("metrics endpoint: {0}")]
-    Server(std::io::Error),
+    Server(#[source] std::io::Error),
 }
 
 /// Runs the operator until SIGTERM/SIGINT (graceful) or loss of leadership.
 pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     let client = kube::Client::try_default()
         .await
-        .map_err(|error| OperatorError::Config(error.to_string()))?;
+        .map_err(OperatorError::Config)?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health {
         ready: Default::default(),
@@ -367,7 +369,9 @@ fn error_policy<K: status::Reported + ResourceExt>(
         }
         // A lost connection is reported once, by the connection itself; every object
         // waiting for it is not news.
-        Retry::Backoff if matches!(error, ControllerError::Nats(NatsError::NotConnected(_))) => {
+        Retry::Backoff
+            if matches!(error, ControllerError::Nats(NatsError::NotConnected { .. })) =>
+        {
             let delay = context.backoff.next(&key);
             tracing::debug!(object = %key, %error, "retrying in {delay:?}");
             Action::requeue(delay)

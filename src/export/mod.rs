@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::names;
-use crate::nats::{ConnectionSettings, NatsError, Snapshot, connect, require_jetstream};
+use crate::nats::{ConnectionSettings, Doing, NatsError, Snapshot, connect, require_jetstream};
 use crate::observed::Operation;
 
 pub use bucket::bucket_spec;
@@ -76,10 +76,11 @@ pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
     let snapshots: Vec<Option<Snapshot>> = futures::stream::iter(buckets.iter().map(|name| {
         let handle = connection.bucket(name);
         async move {
-            handle
-                .snapshot(&options.keys)
-                .await
-                .map_err(|error| error.context(&format!("reading bucket {name:?}")))
+            handle.snapshot(&options.keys).await.map_err(|error| {
+                error.context(Doing::Reading {
+                    bucket: name.clone(),
+                })
+            })
         }
     }))
     .buffered(CONCURRENT_BUCKETS)

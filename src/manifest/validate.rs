@@ -200,13 +200,14 @@ impl<'a> Collector<'a> {
         // run in CI must not pass where the cluster fails, and `namespace/name` in the
         // owner header must split back.
         let mut valid = true;
-        if let Err(message) = names::check_object_name(&name) {
-            self.errors.push(context.error("metadata.name", message));
+        if let Err(error) = names::check_object_name(&name) {
+            self.errors
+                .push(context.error("metadata.name", error.to_string()));
             valid = false;
         }
-        if let Err(message) = names::check_namespace(&namespace) {
+        if let Err(error) = names::check_namespace(&namespace) {
             self.errors
-                .push(context.error("metadata.namespace", message));
+                .push(context.error("metadata.namespace", error.to_string()));
             valid = false;
         }
         valid.then_some(ObjectRef { namespace, name })

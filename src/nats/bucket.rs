@@ -77,27 +77,26 @@ impl Bucket {
     /// Creates the bucket's stream, marked as created by `manager`; an identical existing
     /// stream counts as created.
     pub async fn create(&self, config: &BucketConfig, manager: &str) -> Result<(), NatsError> {
-        let stream = stream_config::build(&self.name, config, manager).map_err(NatsError::Other)?;
+        let stream = stream_config::build(&self.name, config, manager)?;
         self.connection
             .jetstream
             .create_stream(stream)
             .await
             .map(|_| ())
-            .map_err(|error| self.connection.classify(&error))
+            .map_err(|error| self.connection.classify(error))
     }
 
     /// Read-modify-write of the stream config: fields kvop does not manage are kept.
     pub async fn update(&self, config: &BucketConfig) -> Result<(), NatsError> {
         let stream = self.open().await?;
         let mut current = stream.cached_info().config.clone();
-        stream_config::set_managed_fields(&mut current, &self.name, config)
-            .map_err(NatsError::Other)?;
+        stream_config::set_managed_fields(&mut current, &self.name, config)?;
         self.connection
             .jetstream
             .update_stream(current)
             .await
             .map(|_| ())
-            .map_err(|error| self.connection.classify(&error))
+            .map_err(|error| self.connection.classify(error))
     }
 
     /// Deletes the bucket's stream, every key and its history with it.
@@ -109,7 +108,7 @@ impl Bucket {
             .await
         {
             Ok(_) => Ok(Deleted::Deleted),
-            Err(error) => match self.connection.classify(&error) {
+            Err(error) => match self.connection.classify(error) {
                 error if error.is_stream_not_found() => Ok(Deleted::Missing),
                 error => Err(error),
             },
@@ -158,7 +157,7 @@ impl Bucket {
             .jetstream
             .get_stream(stream_name(&self.name))
             .await
-            .map_err(|error| self.connection.classify(&error))
+            .map_err(|error| self.connection.classify(error))
     }
 
     async fn stream(&self) -> Result<&Stream, NatsError> {

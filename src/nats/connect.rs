@@ -8,10 +8,11 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 
 use super::bucket::Bucket;
-use super::errors::{NatsError, chain_text};
+use super::errors::{Doing, NatsError};
 use super::refusals::RefusalLog;
 pub use super::settings::{ConnectionSettings, Material};
 use super::urls::{parse_servers, redact_url, url_credentials};
+use crate::error_chain::one_line;
 
 /// A live connection and its JetStream context. Cheap to clone (one connection).
 #[derive(Clone)]
@@ -49,15 +50,14 @@ impl Connection {
         if self.is_connected() {
             return Ok(());
         }
-        Err(NatsError::NotConnected(format!(
-            "not connected to NATS at {}; reconnecting",
-            self.servers
-        )))
+        Err(NatsError::NotConnected {
+            servers: self.servers.clone(),
+        })
     }
 
     /// Classifies an error of a request made on this connection, explaining a timeout
     /// by what the server refused on it meanwhile (see `refusals`).
-    pub fn classify(&self, error: &(dyn std::error::Error + 'static)) -> NatsError {
+    pub fn classify(&self, error: impl std::error::Error + Send + Sync + 'static) -> NatsError {
         self.refusals.classify(error)
     }
 
@@ -128,7 +128,8 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         options = options
             .credentials(&creds.read("credentials")?)
             .map_err(|error| {
-                NatsError::Unauthorized(format!("invalid credentials ({creds:?}): {error}"))
+                NatsError::unauthorized(format!("invalid credentials ({creds:?}): {error}"))
+                    .caused_by(error)
             })?;
     }
     if let Some(nkey) = &settings.nkey {
@@ -139,7 +140,7 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         (Some(user), password) => {
             options = options.user_and_password(user.clone(), password.clone().unwrap_or_default());
         }
-        (None, Some(_)) => return Err(NatsError::Settings("--password needs --user".into())),
+        (None, Some(_)) => return Err(NatsError::settings("--password needs --user")),
         (None, None) => {}
     }
     if let Some(token) = &settings.token {
@@ -167,8 +168,8 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         }
         (None, None) => {}
         _ => {
-            return Err(NatsError::Settings(
-                "a client certificate needs both the certificate and its key".into(),
+            return Err(NatsError::settings(
+                "a client certificate needs both the certificate and its key",
             ));
         }
     }
@@ -184,18 +185,24 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
         .await
         .map_err(|error| match error.kind() {
             async_nats::ConnectErrorKind::AuthorizationViolation => {
-                NatsError::Unauthorized(format!(
+                NatsError::unauthorized(format!(
                     "{shown} rejected {} (authorization violation{})",
                     presented(settings),
                     refusal_hint(settings)
                 ))
+                .caused_by(error)
             }
-            async_nats::ConnectErrorKind::Authentication => NatsError::Unauthorized(format!(
+            async_nats::ConnectErrorKind::Authentication => NatsError::unauthorized(format!(
                 "could not authenticate to {shown} with {}: {}",
                 presented(settings),
-                chain_text(&error)
-            )),
-            _ => NatsError::Unavailable(format!("{shown}: {}", chain_text(&error))),
+                one_line(&error)
+            ))
+            .caused_by(error),
+            _ => NatsError::unavailable(one_line(&error))
+                .context(Doing::Connecting {
+                    servers: shown.clone(),
+                })
+                .caused_by(error),
         })?;
     let jetstream = match (&settings.js_domain, &settings.js_api_prefix) {
         (Some(domain), _) => jetstream::with_domain(client.clone(), domain),
@@ -233,7 +240,7 @@ pub async fn require_jetstream(
     use async_nats::jetstream::context::AccountErrorKind;
     let shown = redact_url(&settings.url);
     if !connection.client.server_info().jetstream {
-        return Err(NatsError::Settings(format!(
+        return Err(NatsError::settings(format!(
             "{shown} has JetStream disabled; kvop needs it (start nats-server with -js, or give it a jetstream {{}} block)"
         )));
     }
@@ -248,9 +255,10 @@ pub async fn require_jetstream(
     };
     match connection.jetstream.query_account().await {
         Err(error) if matches!(error.kind(), AccountErrorKind::JetStreamUnavailable) => {
-            Err(NatsError::Settings(format!(
+            Err(NatsError::settings(format!(
                 "{shown} has JetStream, but nothing answers {place}"
-            )))
+            ))
+            .caused_by(error))
         }
         Err(error) => {
             tracing::debug!(%error, "JetStream account info not available; going on");

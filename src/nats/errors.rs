@@ -1,42 +1,157 @@
-//! One classifier for every NATS failure, so callers branch on kinds, not strings.
+//! Every NATS failure as one classified type, so callers branch on kinds, not strings.
+//!
+//! Each failure keeps what kvop was doing ([`Doing`]), its words and, where there is one,
+//! the async-nats or io error underneath as its `source()`. `Display` is complete on its
+//! own: conditions, Events, reports and the CLI show it alone, and it says what the
+//! source said or says it better (a refused credential, not the client's "authorization
+//! violation"). The source is for programs (downcast, inspect), not for printing.
 
 use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
 
-use async_nats::jetstream::ErrorCode;
+/// The error underneath a failure: shared, so that a classified error stays `Clone` (one
+/// failed request can fail many keys). Not an error itself: the failure's `source()` is
+/// the client error, which a caller can downcast, not a wrapper around it.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn StdError + Send + Sync + 'static>);
+
+impl std::ops::Deref for Cause {
+    type Target = dyn StdError + Send + Sync + 'static;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl<E: StdError + Send + Sync + 'static> From<E> for Cause {
+    fn from(error: E) -> Cause {
+        Cause(Arc::new(error))
+    }
+}
+
+impl Cause {
+    /// A client error that arrives boxed (async-nats' `message.info()`).
+    pub(crate) fn boxed(error: Box<dyn StdError + Send + Sync + 'static>) -> Cause {
+        Cause(Arc::from(error))
+    }
+}
+
+/// What kvop was doing when NATS failed, shown before the failure's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Doing {
+    /// Connecting to these servers (credentials redacted).
+    Connecting { servers: String },
+    /// Observing a bucket: its stream and a sweep of its keys.
+    Observing { bucket: String },
+    /// Reading a bucket for `kvop export`: its stream config and every key.
+    Reading { bucket: String },
+}
+
+impl fmt::Display for Doing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Doing::Connecting { servers } => f.write_str(servers),
+            Doing::Observing { bucket } => write!(f, "observing bucket {bucket:?}"),
+            Doing::Reading { bucket } => write!(f, "reading bucket {bucket:?}"),
+        }
+    }
+}
+
+/// `observing bucket "b": ` before a failure's words, or nothing.
+struct During<'a>(&'a Option<Doing>);
+
+impl fmt::Display for During<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(doing) => write!(f, "{doing}: "),
+            None => Ok(()),
+        }
+    }
+}
 
 /// A NATS failure, classified.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum NatsError {
     /// The server could not be reached.
-    #[error("cannot reach NATS: {0}")]
-    Unavailable(String),
+    #[error("cannot reach NATS: {}{detail}", During(.during))]
+    Unavailable {
+        during: Option<Doing>,
+        detail: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// The connection is down and reconnecting: said before any request waits for it.
-    #[error("{0}")]
-    NotConnected(String),
+    #[error("not connected to NATS at {servers}; reconnecting")]
+    NotConnected { servers: String },
     /// The connection settings cannot be used: a credential or TLS file that is missing,
     /// unreadable or not what it should be. Found before connecting.
-    #[error("invalid NATS connection settings: {0}")]
-    Settings(String),
+    #[error("invalid NATS connection settings: {}{detail}", During(.during))]
+    Settings {
+        during: Option<Doing>,
+        detail: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// The credentials were refused.
-    #[error("NATS refused the credentials: {0}")]
-    Unauthorized(String),
+    #[error("NATS refused the credentials: {}{detail}", During(.during))]
+    Unauthorized {
+        during: Option<Doing>,
+        detail: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// The user may not do this.
-    #[error("permission denied: {0}")]
-    Forbidden(String),
+    #[error("permission denied: {}{detail}", During(.during))]
+    Forbidden {
+        during: Option<Doing>,
+        detail: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// A request got no answer in time.
-    #[error("NATS did not answer in time: {0}")]
-    Timeout(String),
+    #[error("NATS did not answer in time: {}{detail}", During(.during))]
+    Timeout {
+        during: Option<Doing>,
+        detail: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// A revision check failed: someone wrote the key in between (10071, or 10164 on
     /// clustered streams).
     #[error("the key changed since it was read (revision check failed)")]
     Conflict,
     /// The server refused the request.
-    #[error("{message} (error code {code})")]
-    Rejected { code: u64, message: String },
+    #[error("{}{message} (error code {code})", During(.during))]
+    Rejected {
+        during: Option<Doing>,
+        code: u64,
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// Anything else.
-    #[error("{0}")]
-    Other(String),
+    #[error("{}{detail}", During(.during))]
+    Other {
+        during: Option<Doing>,
+        detail: String,
+        #[source]
+        source: Option<Cause>,
+    },
 }
+
+impl PartialEq for NatsError {
+    /// Two errors are equal when they are of one kind and say the same: context, words
+    /// and code. Their causes are not compared (client errors are not comparable, and
+    /// what a cause said is in the words).
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.during() == other.during()
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for NatsError {}
 
 /// Server error codes kvop branches on.
 pub mod codes {
@@ -46,51 +161,170 @@ pub mod codes {
 }
 
 impl NatsError {
-    /// A stable CamelCase reason for reports, conditions and metric labels.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            NatsError::Unavailable(_) | NatsError::NotConnected(_) => "NatsUnavailable",
-            NatsError::Settings(_) => "InvalidConnectionSettings",
-            NatsError::Unauthorized(_) => "Unauthorized",
-            NatsError::Forbidden(_) => "Forbidden",
-            NatsError::Timeout(_) => "Timeout",
-            NatsError::Conflict => "Conflict",
-            NatsError::Rejected { .. } => "Rejected",
-            NatsError::Other(_) => "NatsError",
+    /// The server could not be reached: `detail` says how.
+    pub fn unavailable(detail: impl Into<String>) -> NatsError {
+        NatsError::Unavailable {
+            during: None,
+            detail: detail.into(),
+            source: None,
         }
     }
 
-    /// The same failure, saying what was being done: `observing bucket "b": ...`.
-    pub fn context(self, what: &str) -> NatsError {
+    /// The connection settings cannot be used: `detail` says which and why.
+    pub fn settings(detail: impl Into<String>) -> NatsError {
+        NatsError::Settings {
+            during: None,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// The credentials were refused: `detail` says which.
+    pub fn unauthorized(detail: impl Into<String>) -> NatsError {
+        NatsError::Unauthorized {
+            during: None,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// A permission was refused: `detail` says which.
+    pub fn forbidden(detail: impl Into<String>) -> NatsError {
+        NatsError::Forbidden {
+            during: None,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// A request got no answer in time: `detail` says which.
+    pub fn timeout(detail: impl Into<String>) -> NatsError {
+        NatsError::Timeout {
+            during: None,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// Any other failure.
+    pub fn other(detail: impl Into<String>) -> NatsError {
+        NatsError::Other {
+            during: None,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// The same failure with the error underneath it as its source. A conflict and a lost
+    /// connection keep none: their words are all there is to say.
+    pub fn caused_by(self, cause: impl StdError + Send + Sync + 'static) -> NatsError {
+        self.with_cause(Some(Cause::from(cause)))
+    }
+
+    /// The error underneath, taken out (to become another failure's source).
+    pub(crate) fn into_cause(self) -> Option<Cause> {
         match self {
-            NatsError::Unavailable(text) => NatsError::Unavailable(format!("{what}: {text}")),
-            NatsError::NotConnected(text) => NatsError::NotConnected(text),
-            NatsError::Settings(text) => NatsError::Settings(format!("{what}: {text}")),
-            NatsError::Unauthorized(text) => NatsError::Unauthorized(format!("{what}: {text}")),
-            NatsError::Forbidden(text) => NatsError::Forbidden(format!("{what}: {text}")),
-            NatsError::Timeout(text) => NatsError::Timeout(format!("{what}: {text}")),
-            NatsError::Rejected { code, message } => NatsError::Rejected {
-                code,
-                message: format!("{what}: {message}"),
-            },
-            NatsError::Other(text) => NatsError::Other(format!("{what}: {text}")),
-            NatsError::Conflict => NatsError::Conflict,
+            NatsError::Unavailable { source, .. }
+            | NatsError::Settings { source, .. }
+            | NatsError::Unauthorized { source, .. }
+            | NatsError::Forbidden { source, .. }
+            | NatsError::Timeout { source, .. }
+            | NatsError::Rejected { source, .. }
+            | NatsError::Other { source, .. } => source,
+            NatsError::NotConnected { .. } | NatsError::Conflict => None,
+        }
+    }
+
+    pub(crate) fn with_cause(mut self, cause: Option<Cause>) -> NatsError {
+        if let Some(source) = self.cause_mut() {
+            *source = cause;
+        }
+        self
+    }
+
+    /// The same failure, saying what was being done: `observing bucket "b": ...`. A
+    /// failure that says already keeps its first context, the nearer one.
+    pub fn context(mut self, doing: Doing) -> NatsError {
+        if let Some(during) = self.during_mut()
+            && during.is_none()
+        {
+            *during = Some(doing);
+        }
+        self
+    }
+
+    /// What kvop was doing when it failed, if the failure says.
+    pub fn during(&self) -> Option<&Doing> {
+        match self {
+            NatsError::Unavailable { during, .. }
+            | NatsError::Settings { during, .. }
+            | NatsError::Unauthorized { during, .. }
+            | NatsError::Forbidden { during, .. }
+            | NatsError::Timeout { during, .. }
+            | NatsError::Rejected { during, .. }
+            | NatsError::Other { during, .. } => during.as_ref(),
+            NatsError::NotConnected { .. } | NatsError::Conflict => None,
+        }
+    }
+
+    fn during_mut(&mut self) -> Option<&mut Option<Doing>> {
+        match self {
+            NatsError::Unavailable { during, .. }
+            | NatsError::Settings { during, .. }
+            | NatsError::Unauthorized { during, .. }
+            | NatsError::Forbidden { during, .. }
+            | NatsError::Timeout { during, .. }
+            | NatsError::Rejected { during, .. }
+            | NatsError::Other { during, .. } => Some(during),
+            NatsError::NotConnected { .. } | NatsError::Conflict => None,
+        }
+    }
+
+    fn cause_mut(&mut self) -> Option<&mut Option<Cause>> {
+        match self {
+            NatsError::Unavailable { source, .. }
+            | NatsError::Settings { source, .. }
+            | NatsError::Unauthorized { source, .. }
+            | NatsError::Forbidden { source, .. }
+            | NatsError::Timeout { source, .. }
+            | NatsError::Rejected { source, .. }
+            | NatsError::Other { source, .. } => Some(source),
+            NatsError::NotConnected { .. } | NatsError::Conflict => None,
+        }
+    }
+
+    /// A stable CamelCase reason for reports, conditions and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            NatsError::Unavailable { .. } | NatsError::NotConnected { .. } => "NatsUnavailable",
+            NatsError::Settings { .. } => "InvalidConnectionSettings",
+            NatsError::Unauthorized { .. } => "Unauthorized",
+            NatsError::Forbidden { .. } => "Forbidden",
+            NatsError::Timeout { .. } => "Timeout",
+            NatsError::Conflict => "Conflict",
+            NatsError::Rejected { .. } => "Rejected",
+            NatsError::Other { .. } => "NatsError",
         }
     }
 
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            NatsError::Unavailable(_)
-            | NatsError::NotConnected(_)
-            | NatsError::Timeout(_)
+            NatsError::Unavailable { .. }
+            | NatsError::NotConnected { .. }
+            | NatsError::Timeout { .. }
             | NatsError::Conflict => true,
-            NatsError::Settings(_)
-            | NatsError::Unauthorized(_)
-            | NatsError::Forbidden(_)
+            NatsError::Settings { .. }
+            | NatsError::Unauthorized { .. }
+            | NatsError::Forbidden { .. }
             | NatsError::Rejected { .. }
-            | NatsError::Other(_) => false,
+            | NatsError::Other { .. } => false,
         }
+    }
+
+    /// Whether a revision check failed.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, NatsError::Conflict)
     }
 
     /// Whether this is the server's "not found" for a stream.
@@ -99,156 +333,32 @@ impl NatsError {
     }
 }
 
-/// Classifies any async-nats error by walking its source chain down to the server's
-/// error code; async-nats maps 10164 to a generic kind, so codes beat kinds here. Errors
-/// of a connection's requests go through `RefusalLog::classify`, which also knows what
-/// the server refused on that connection.
-pub(crate) fn classify(error: &(dyn StdError + 'static)) -> NatsError {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(layer) = current {
-        if let Some(server) = layer.downcast_ref::<async_nats::jetstream::Error>() {
-            return from_server(server);
-        }
-        current = layer.source();
-    }
-    let text = chain_text(error);
-    // Some async-nats errors keep the server error inside their kind, not as a source:
-    // the code is still in the text.
-    if let Some(code) = server_code(&text) {
-        return from_code(code, &text);
-    }
-    let lower = text.to_lowercase();
-    if lower.contains("permissions violation") {
-        NatsError::Forbidden(text)
-    } else if lower.contains("authorization violation")
-        || lower.contains("authentication")
-        || lower.contains("user authentication expired")
-    {
-        NatsError::Unauthorized(text)
-    } else if lower.contains("timed out") || lower.contains("timeout") {
-        // A refused request also only times out: its connection's `RefusalLog::classify`
-        // tells the two apart.
-        NatsError::Timeout(text)
-    } else if lower.contains("no responders") {
-        // JetStream is off, or the domain/prefix routes nowhere.
-        NatsError::Unavailable(format!(
-            "{text} (is JetStream enabled, and are --js-domain / --js-api-prefix right?)"
-        ))
-    } else if lower.contains("connection")
-        || lower.contains("broken pipe")
-        || lower.contains("disconnected")
-    {
-        NatsError::Unavailable(text)
-    } else {
-        NatsError::Other(text)
-    }
-}
-
-fn from_server(error: &async_nats::jetstream::Error) -> NatsError {
-    from_code(error.error_code(), &error.to_string())
-}
-
-fn from_code(code: ErrorCode, message: &str) -> NatsError {
-    if code == ErrorCode::STREAM_WRONG_LAST_SEQUENCE
-        || code == ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
-    {
-        return NatsError::Conflict;
-    }
-    if message.to_lowercase().contains("permission") {
-        return NatsError::Forbidden(message.to_string());
-    }
-    // 503: the cluster cannot serve the request right now (no quorum, a leader election,
-    // a stream offline while its peers catch up). Worth riding out, unlike a refusal.
-    if message.contains("(code 503") {
-        return NatsError::Unavailable(format!(
-            "{} (error code {}): the JetStream cluster has no quorum or is electing a leader",
-            strip_code_suffix(message),
-            code.0
-        ));
-    }
-    NatsError::Rejected {
-        code: code.0,
-        message: strip_code_suffix(message),
-    }
-}
-
-/// The JetStream error code in async-nats' rendering "... (code 404, error code 10059)".
-fn server_code(text: &str) -> Option<ErrorCode> {
-    let start = text.rfind("error code ")? + "error code ".len();
-    let digits: String = text[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok().map(ErrorCode)
-}
-
-// async-nats renders "description (code 400, error code 10058)"; the code is kept apart.
-fn strip_code_suffix(message: &str) -> String {
-    const PREFIX: &str = "jetstream error: ";
-    let message = match message.get(..PREFIX.len()) {
-        Some(head) if head.eq_ignore_ascii_case(PREFIX) => &message[PREFIX.len()..],
-        _ => message,
-    };
-    match message.find(" (code ") {
-        Some(cut) => message[..cut].to_string(),
-        None => message.to_string(),
-    }
-}
-
-/// The error and its sources on one line, without repeating identical layers.
-pub(crate) fn chain_text(error: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(layer) = current {
-        let text = layer.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        current = layer.source();
-    }
-    parts.join(": ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_cluster_without_quorum_is_worth_riding_out() {
-        let error = from_code(
-            ErrorCode(10008),
-            "JetStream error: JetStream system temporarily unavailable (code 503, error code 10008)",
-        );
-        assert!(error.is_transient(), "{error:?}");
-        assert_eq!(error.reason(), "NatsUnavailable");
-        let text = error.to_string();
-        assert!(
-            text.contains("JetStream system temporarily unavailable (error code 10008)")
-                && !text.contains("JetStream error:"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_refusal_is_not_retried_and_keeps_its_code() {
-        let error = from_code(
-            ErrorCode(10058),
-            "jetstream error: stream name already in use with a different configuration (code 400, error code 10058)",
-        );
-        assert!(!error.is_transient());
-        assert_eq!(
-            error.to_string(),
-            "stream name already in use with a different configuration (error code 10058)"
-        );
+    fn observing(bucket: &str) -> Doing {
+        Doing::Observing {
+            bucket: bucket.into(),
+        }
     }
 
     #[test]
     fn context_says_what_was_being_done() {
-        let error = NatsError::Timeout("no answer".into()).context("observing bucket \"b\"");
+        let error = NatsError::timeout("no answer").context(observing("b"));
         assert_eq!(
             error.to_string(),
             "NATS did not answer in time: observing bucket \"b\": no answer"
         );
-        assert_eq!(NatsError::Conflict.context("x"), NatsError::Conflict);
+        assert_eq!(error.during(), Some(&observing("b")));
+        assert_eq!(
+            error.context(observing("c")).during(),
+            Some(&observing("b")),
+            "the nearer context is kept"
+        );
+        assert_eq!(
+            NatsError::Conflict.context(observing("b")),
+            NatsError::Conflict
+        );
     }
 }

@@ -48,7 +48,6 @@ impl Bucket {
         if on(Change::Opened(opened)).is_break() {
             return Ok(());
         }
-        let classify = |error: &(dyn std::error::Error + 'static)| self.connection.classify(error);
         let config = consumer::pull::OrderedConfig {
             filter_subject: format!("$KV.{}.>", self.name),
             deliver_policy: consumer::DeliverPolicy::LastPerSubject,
@@ -57,7 +56,7 @@ impl Bucket {
         let consumer = stream
             .create_consumer(config)
             .await
-            .map_err(|error| classify(&error))?;
+            .map_err(|error| self.connection.classify(error))?;
         // Loaded when a message reports nothing pending (a count taken at creation would
         // wait forever for messages that expired meanwhile).
         let mut loading = Some(HashMap::new());
@@ -70,10 +69,10 @@ impl Bucket {
         let mut messages = consumer
             .messages()
             .await
-            .map_err(|error| classify(&error))?;
+            .map_err(|error| self.connection.classify(error))?;
         let prefix = format!("$KV.{}.", self.name);
         while let Some(message) = messages.next().await {
-            let message = message.map_err(|error| classify(&error))?;
+            let message = message.map_err(|error| self.connection.classify(error))?;
             let Some(key) = message.subject.strip_prefix(&prefix).map(str::to_string) else {
                 continue;
             };
@@ -100,7 +99,7 @@ impl Bucket {
                 return Ok(());
             }
         }
-        Err(NatsError::Unavailable(format!(
+        Err(NatsError::unavailable(format!(
             "the watch of bucket {:?} ended",
             self.name
         )))

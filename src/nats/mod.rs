@@ -4,6 +4,7 @@
 //! every error arrives classified ([`NatsError`]).
 
 mod bucket;
+mod classify;
 mod connect;
 mod errors;
 mod live;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 pub use bucket::{Bucket, Deleted};
 pub use connect::{Connection, ConnectionSettings, Material, connect, require_jetstream};
-pub use errors::{NatsError, codes};
+pub use errors::{Cause, Doing, NatsError, codes};
 pub use live::Change;
 pub use observe::observe;
 pub use pool::Pool;

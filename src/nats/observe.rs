@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::bucket::Bucket;
 use super::connect::Connection;
-use super::errors::NatsError;
+use super::errors::{Doing, NatsError};
 use super::stream_config::{CREATED_BY, project};
 use super::sweep::{Scope, sweep};
 use super::sweep_batches::split;
@@ -38,7 +38,10 @@ pub async fn observe(
             .map(|entry| entry.key.clone())
             .collect();
         async move {
-            let what = format!("observing bucket {:?}", bucket.name);
+            let doing = Doing::Observing {
+                bucket: bucket.name.clone(),
+            };
+            let what = doing.to_string();
             let handle = connection.bucket(&bucket.name);
             connection
                 .ride_out(&what, || handle.observe(&keys, complete))
@@ -48,8 +51,8 @@ pub async fn observe(
                 // bucket's attempt on behalf of another bucket's request (a refusal ends
                 // every ride-out of its connection): saying which bucket would mislead.
                 .map_err(|error| match error {
-                    NatsError::Forbidden(_) | NatsError::Unauthorized(_) => error,
-                    error => error.context(&what),
+                    NatsError::Forbidden { .. } | NatsError::Unauthorized { .. } => error,
+                    error => error.context(doing),
                 })
         }
     }))

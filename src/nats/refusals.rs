@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::errors::{NatsError, classify};
+use super::classify::classify;
+use super::errors::NatsError;
 
 // The server answers a publish or subscription the user may not make with an asynchronous
 // `-ERR 'Permissions Violation for Publish to "<subject>"'` on the connection and drops
@@ -68,9 +69,13 @@ impl RefusalLog {
 
     /// Classifies an error of a request made on this log's connection: a timeout that
     /// follows a refusal is the refusal (a refused request gets no reply at all).
-    pub(crate) fn classify(&self, error: &(dyn StdError + 'static)) -> NatsError {
+    pub(crate) fn classify(&self, error: impl StdError + Send + Sync + 'static) -> NatsError {
         match classify(error) {
-            NatsError::Timeout(text) => self.recent().unwrap_or(NatsError::Timeout(text)),
+            timeout @ NatsError::Timeout { .. } => match self.recent() {
+                // The timeout stays the source: it is what the request itself saw.
+                Some(refusal) => refusal.with_cause(timeout.into_cause()),
+                None => timeout,
+            },
             other => other,
         }
     }
@@ -112,7 +117,7 @@ impl RefusalLog {
         {
             match &refusal.refused {
                 Refused::Credentials(what) => {
-                    return Some(NatsError::Unauthorized(format!(
+                    return Some(NatsError::unauthorized(format!(
                         "{what}, so the request got no answer"
                     )));
                 }
@@ -129,7 +134,7 @@ impl RefusalLog {
         if more > 0 {
             message.push_str(&format!(" and {more} more"));
         }
-        Some(NatsError::Forbidden(format!(
+        Some(NatsError::forbidden(format!(
             "{message} (Permissions Violation)"
         )))
     }
@@ -261,15 +266,20 @@ mod tests {
         let refusing = RefusalLog::default();
         let quiet = RefusalLog::default();
         refusing.record(Refused::Permission(r#"publish to "$KV.b.k""#.into()));
-        let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "request timed out");
+        let timeout = || std::io::Error::new(std::io::ErrorKind::TimedOut, "request timed out");
         assert!(
-            matches!(quiet.classify(&timeout), NatsError::Timeout(_)),
+            matches!(quiet.classify(timeout()), NatsError::Timeout { .. }),
             "another connection's refusal explains nothing here"
         );
-        let explained = refusing.classify(&timeout);
+        let explained = refusing.classify(timeout());
         assert!(
-            matches!(&explained, NatsError::Forbidden(message) if message.contains("$KV.b.k")),
+            matches!(&explained, NatsError::Forbidden { detail, .. } if detail.contains("$KV.b.k")),
             "{explained:?}"
+        );
+        assert!(
+            std::error::Error::source(&explained)
+                .is_some_and(|source| source.to_string() == "request timed out"),
+            "the timeout the request saw stays its source: {explained:?}"
         );
         let signal = quiet.signal();
         refusing.record(Refused::Credentials("authorization violation".into()));
@@ -280,7 +290,7 @@ mod tests {
         refusing.record(Refused::Credentials("authorization violation".into()));
         let other = std::io::Error::other("stream not found");
         assert!(
-            !matches!(refusing.classify(&other), NatsError::Unauthorized(_)),
+            !matches!(refusing.classify(other), NatsError::Unauthorized { .. }),
             "only a timeout is explained by a refusal"
         );
     }

@@ -31,7 +31,7 @@ where
 {
     for delay in DELAYS {
         match unless_refused(refusals, attempt()).await {
-            Err(error) if error.is_transient() && error != NatsError::Conflict => {
+            Err(error) if error.is_transient() && !error.is_conflict() => {
                 tracing::warn!(%error, "{what} failed; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
             }
@@ -56,7 +56,7 @@ async fn unless_refused<T>(
         biased;
         result = attempt => result,
         Ok(()) = refused.changed() => Err(refusals.recent().unwrap_or_else(|| {
-            NatsError::Forbidden("the server refused a request of this connection".into())
+            NatsError::forbidden("the server refused a request of this connection")
         })),
     }
 }

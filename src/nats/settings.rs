@@ -29,7 +29,8 @@ impl Material {
         match self {
             Material::Inline(text) => Ok(text.clone()),
             Material::File(path) => std::fs::read_to_string(path).map_err(|error| {
-                NatsError::Settings(format!("cannot read {what} {}: {error}", path.display()))
+                NatsError::settings(format!("cannot read {what} {}: {error}", path.display()))
+                    .caused_by(error)
             }),
         }
     }
@@ -40,7 +41,7 @@ impl Material {
     pub(super) fn pem_path(&self, name: &str, what: &str) -> Result<PathBuf, NatsError> {
         let text = self.read(what)?;
         if !text.contains("-----BEGIN ") {
-            return Err(NatsError::Settings(format!(
+            return Err(NatsError::settings(format!(
                 "{what} {self:?} is not PEM (no \"-----BEGIN\" line)"
             )));
         }
@@ -112,7 +113,7 @@ fn write_private(name: &str, content: &str) -> Result<PathBuf, NatsError> {
     content.hash(&mut hasher);
     let dir = std::env::temp_dir().join(format!("kvop-tls-{}", std::process::id()));
     let failed = |error: std::io::Error| {
-        NatsError::Other(format!("cannot write TLS material {name}: {error}"))
+        NatsError::other(format!("cannot write TLS material {name}: {error}")).caused_by(error)
     };
     std::fs::create_dir_all(&dir).map_err(failed)?;
     let path = dir.join(format!("{:016x}-{name}", hasher.finish()));

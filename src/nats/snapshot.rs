@@ -49,7 +49,7 @@ impl Bucket {
                 for group in disjoint_groups(filters) {
                     let batches = split(&self.name, &group, self.connection.max_payload())
                         .ok_or_else(|| {
-                            NatsError::Other(format!(
+                            NatsError::other(format!(
                                 "a key filter is too long for the server's max_payload of {} bytes",
                                 self.connection.max_payload()
                             ))

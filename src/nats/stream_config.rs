@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::{self, Compression, DiscardPolicy, SubjectTransform};
 
+use super::errors::NatsError;
 use super::stream_name;
 use crate::api::StorageType;
 use crate::api::stream::{ExternalSource, Placement, Republish, StreamSource};
@@ -22,6 +23,29 @@ const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// server's `_nats.*` keys it is kept on every update and is not the user's metadata.
 pub const CREATED_BY: &str = "kvop.dev/created-by";
 
+/// A bucket config that no stream config can hold. The spec's checks refuse these
+/// first; this is what is left when a config did not come through them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamConfigError {
+    /// The stream's `max_msg_size` is a 32-bit integer.
+    #[error("maxValueSize {max_value_size} is too large")]
+    MaxValueSizeTooLarge { max_value_size: i64 },
+    /// A mirror's or source's `startTime` is not an RFC 3339 time.
+    #[error("invalid startTime {text:?}: {source}")]
+    StartTime {
+        text: String,
+        #[source]
+        source: time::error::Parse,
+    },
+}
+
+impl From<StreamConfigError> for NatsError {
+    /// Found before any request: nothing was sent, nothing a retry would change.
+    fn from(error: StreamConfigError) -> NatsError {
+        NatsError::other(error.to_string()).caused_by(error)
+    }
+}
+
 /// Whether a stream metadata key belongs to the server or to kvop, not to the user.
 fn reserved(key: &str) -> bool {
     key.starts_with("_nats.") || key.starts_with("kvop.dev/")
@@ -29,7 +53,11 @@ fn reserved(key: &str) -> bool {
 
 /// A new stream config for `bucket`, with the fixed shape every KV bucket has (ADR-8),
 /// marked as created by `manager`.
-pub fn build(bucket: &str, config: &BucketConfig, manager: &str) -> Result<stream::Config, String> {
+pub fn build(
+    bucket: &str,
+    config: &BucketConfig,
+    manager: &str,
+) -> Result<stream::Config, StreamConfigError> {
     let mut stream = stream::Config {
         name: stream_name(bucket),
         discard: DiscardPolicy::New,
@@ -54,7 +82,7 @@ pub fn set_managed_fields(
     stream: &mut stream::Config,
     bucket: &str,
     config: &BucketConfig,
-) -> Result<(), String> {
+) -> Result<(), StreamConfigError> {
     let BucketConfig {
         description,
         history,
@@ -81,8 +109,10 @@ pub fn set_managed_fields(
     } else {
         (*ttl).min(DEFAULT_DUPLICATE_WINDOW)
     };
-    stream.max_message_size = i32::try_from(*max_value_size)
-        .map_err(|_| format!("maxValueSize {max_value_size} is too large"))?;
+    stream.max_message_size =
+        i32::try_from(*max_value_size).map_err(|_| StreamConfigError::MaxValueSizeTooLarge {
+            max_value_size: *max_value_size,
+        })?;
     stream.max_bytes = *max_bytes;
     stream.storage = match storage {
         StorageType::File => stream::StorageType::File,
@@ -135,13 +165,19 @@ pub fn set_managed_fields(
     Ok(())
 }
 
-fn to_source(source: &StreamSource, into_bucket: Option<&str>) -> Result<stream::Source, String> {
+fn to_source(
+    source: &StreamSource,
+    into_bucket: Option<&str>,
+) -> Result<stream::Source, StreamConfigError> {
     let start_time = source
         .start_time
         .as_deref()
         .map(|text| {
             time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .map_err(|error| format!("invalid startTime {text:?}: {error}"))
+                .map_err(|source| StreamConfigError::StartTime {
+                    text: text.to_string(),
+                    source,
+                })
         })
         .transpose()?;
     Ok(stream::Source {

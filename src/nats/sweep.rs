@@ -8,7 +8,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{consumer, stream::Stream};
 use futures::StreamExt;
 
-use super::errors::NatsError;
+use super::errors::{Cause, NatsError};
 use super::refusals::RefusalLog;
 use crate::observed::{ObservedKey, Operation};
 use crate::ownership::{MANAGER_HEADER, OWNER_HEADER, Writer};
@@ -52,7 +52,7 @@ pub(crate) async fn sweep(
         }
     }
     Err(last_error
-        .unwrap_or_else(|| NatsError::Other(format!("sweep of bucket {bucket:?} failed"))))
+        .unwrap_or_else(|| NatsError::other(format!("sweep of bucket {bucket:?} failed"))))
 }
 
 enum SweepError {
@@ -77,7 +77,7 @@ async fn sweep_once(
     let consumer = stream
         .create_consumer(config)
         .await
-        .map_err(|error| SweepError::Failed(refusals.classify(&error)))?;
+        .map_err(|error| SweepError::Failed(refusals.classify(error)))?;
     let pending = consumer.cached_info().num_pending;
     let mut keys = HashMap::with_capacity(usize::try_from(pending).unwrap_or(0));
     if pending == 0 {
@@ -89,14 +89,14 @@ async fn sweep_once(
         .heartbeat(Duration::from_secs(1))
         .messages()
         .await
-        .map_err(|error| SweepError::Failed(refusals.classify(&error)))?;
+        .map_err(|error| SweepError::Failed(refusals.classify(error)))?;
     let mut last_progress = tokio::time::Instant::now();
     loop {
         let message = match tokio::time::timeout(QUIET_WAIT, messages.next()).await {
             Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(error))) => return Err(SweepError::Lost(refusals.classify(&error))),
+            Ok(Some(Err(error))) => return Err(SweepError::Lost(refusals.classify(error))),
             Ok(None) => {
-                return Err(SweepError::Lost(NatsError::Other(format!(
+                return Err(SweepError::Lost(NatsError::other(format!(
                     "the sweep of bucket {bucket:?} ended early"
                 ))));
             }
@@ -105,12 +105,12 @@ async fn sweep_once(
                 let info = consumer
                     .get_info()
                     .await
-                    .map_err(|error| SweepError::Lost(refusals.classify(&error)))?;
+                    .map_err(|error| SweepError::Lost(refusals.classify(error)))?;
                 if info.num_pending == 0 && info.num_ack_pending == 0 {
                     return Ok(keys);
                 }
                 if last_progress.elapsed() > STALL_LIMIT {
-                    return Err(SweepError::Failed(NatsError::Timeout(format!(
+                    return Err(SweepError::Failed(NatsError::timeout(format!(
                         "the sweep of bucket {bucket:?} stalled after {} keys",
                         keys.len()
                     ))));
@@ -120,9 +120,10 @@ async fn sweep_once(
         };
         last_progress = tokio::time::Instant::now();
         let info = message.info().map_err(|error| {
-            SweepError::Failed(NatsError::Other(format!(
-                "sweep of bucket {bucket:?}: {error}"
-            )))
+            SweepError::Failed(
+                NatsError::other(format!("sweep of bucket {bucket:?}: {error}"))
+                    .with_cause(Some(Cause::boxed(error))),
+            )
         })?;
         let (revision, remaining) = (info.stream_sequence, info.pending);
         if let Some(key) = message.subject.strip_prefix(&prefix) {
@@ -218,6 +219,6 @@ pub(crate) async fn read_key(
         {
             Ok(None)
         }
-        Err(error) => Err(refusals.classify(&error)),
+        Err(error) => Err(refusals.classify(error)),
     }
 }

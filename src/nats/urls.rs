@@ -9,7 +9,8 @@ pub(super) fn parse_servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, N
         .filter(|url| !url.is_empty())
         .map(|url| {
             url.parse().map_err(|error| {
-                NatsError::Unavailable(format!("invalid NATS URL {:?}: {error}", redact_url(url)))
+                NatsError::unavailable(format!("invalid NATS URL {:?}: {error}", redact_url(url)))
+                    .caused_by(error)
             })
         })
         .collect()

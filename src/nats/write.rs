@@ -75,7 +75,7 @@ pub(crate) async fn write_all(
         record(bucket, &writes[index], &result);
         if let WriteResult::Failed(error) = &result
             && error.is_transient()
-            && *error != NatsError::Conflict
+            && !error.is_conflict()
             && unavailable.is_none()
         {
             *unavailable = Some(error.clone());
@@ -101,13 +101,13 @@ pub(crate) async fn write_all(
                     Ok(ack) => WriteResult::Written {
                         revision: ack.sequence,
                     },
-                    Err(error) => WriteResult::Failed(refusals.classify(&error)),
+                    Err(error) => WriteResult::Failed(refusals.classify(error)),
                 };
                 (index, result)
             }),
             Err(error) => settle(
                 index,
-                WriteResult::Failed(refusals.classify(&error)),
+                WriteResult::Failed(refusals.classify(error)),
                 &mut unavailable,
             ),
         }
@@ -115,7 +115,7 @@ pub(crate) async fn write_all(
     while let Some((done, result)) = in_flight.next().await {
         settle(done, result, &mut unavailable);
     }
-    let unsent = unavailable.unwrap_or_else(|| NatsError::Other("write was not sent".into()));
+    let unsent = unavailable.unwrap_or_else(|| NatsError::other("write was not sent"));
     results
         .into_iter()
         .map(|result| result.unwrap_or_else(|| WriteResult::NotSent(unsent.clone())))

@@ -52,21 +52,21 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
             format!("replicas must be between 1 and 5, got {replicas}"),
         );
     }
-    let ttl = duration(ttl.as_deref(), MIN_TTL).unwrap_or_else(|message| {
-        fail("spec.ttl", message);
+    let ttl = duration(ttl.as_deref(), MIN_TTL).unwrap_or_else(|error| {
+        fail("spec.ttl", error.to_string());
         None
     });
     let limit_marker_ttl = duration(limit_marker_ttl.as_deref(), MIN_LIMIT_MARKER_TTL)
-        .unwrap_or_else(|message| {
-            fail("spec.limitMarkerTtl", message);
+        .unwrap_or_else(|error| {
+            fail("spec.limitMarkerTtl", error.to_string());
             None
         });
-    let max_value_size = size(max_value_size.as_ref()).unwrap_or_else(|message| {
-        fail("spec.maxValueSize", message);
+    let max_value_size = size(max_value_size.as_ref()).unwrap_or_else(|error| {
+        fail("spec.maxValueSize", error.to_string());
         -1
     });
-    let max_bytes = size(max_bytes.as_ref()).unwrap_or_else(|message| {
-        fail("spec.maxBytes", message);
+    let max_bytes = size(max_bytes.as_ref()).unwrap_or_else(|error| {
+        fail("spec.maxBytes", error.to_string());
         -1
     });
     // The stream's max_msg_size is a 32-bit integer on the server.
@@ -133,21 +133,39 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
     })
 }
 
+/// A duration or size setting that is not a valid value for its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum SettingError {
+    #[error(transparent)]
+    Duration(#[from] units::DurationError),
+    /// Shorter than the server takes for this setting.
+    #[error("{}", units::too_short_message(.text, *.minimum))]
+    TooShort { text: String, minimum: Duration },
+    #[error(transparent)]
+    Size(#[from] units::SizeError),
+    /// A size of 0 would make a bucket that holds nothing: no limit is left out.
+    #[error("must be at least 1 byte (leave it out for no limit)")]
+    ZeroSize,
+}
+
 /// An optional duration of at least `minimum`.
-fn duration(text: Option<&str>, minimum: Duration) -> Result<Option<Duration>, String> {
+fn duration(text: Option<&str>, minimum: Duration) -> Result<Option<Duration>, SettingError> {
     let Some(text) = text else { return Ok(None) };
     let value = units::parse_duration(text)?;
     if value < minimum {
-        return Err(units::too_short_message(text, minimum));
+        return Err(SettingError::TooShort {
+            text: text.to_string(),
+            minimum,
+        });
     }
     Ok(Some(value))
 }
 
 /// An optional size in bytes, -1 when absent (unlimited).
-fn size(value: Option<&IntOrString>) -> Result<i64, String> {
+fn size(value: Option<&IntOrString>) -> Result<i64, SettingError> {
     match value.map(units::parse_size).transpose()? {
         None => Ok(-1),
-        Some(0) => Err("must be at least 1 byte (leave it out for no limit)".into()),
+        Some(0) => Err(SettingError::ZeroSize),
         Some(bytes) => Ok(bytes),
     }
 }
@@ -160,8 +178,8 @@ fn normalize_source(
     fail: &mut impl FnMut(&str, String),
 ) -> StreamSource {
     let mut normalized = source.clone();
-    if let Err(message) = names::check_bucket_name(&source.name) {
-        fail(&format!("{field}.name"), message);
+    if let Err(error) = names::check_bucket_name(&source.name) {
+        fail(&format!("{field}.name"), error.to_string());
     }
     if let Some(domain) = &source.domain {
         if source.external.is_some() {

@@ -35,8 +35,8 @@ pub fn desired_bucket(
     let (name, name_field) = bucket_name(&owner, spec.bucket.as_deref());
     let name = name.to_string();
     let mut problems = Vec::new();
-    if let Err(message) = names::check_bucket_name(&name) {
-        problems.push(problem(name_field, message));
+    if let Err(error) = names::check_bucket_name(&name) {
+        problems.push(problem(name_field, error.to_string()));
     }
     if let Some(republish) = &spec.republish
         && republish.destination.starts_with(&format!("$KV.{name}."))
@@ -68,7 +68,7 @@ pub fn entry_key(owner: &ObjectRef, spec: &KeyValueEntrySpec) -> Result<String, 
         Some(key) => (key.as_str(), "spec.key"),
         None => (owner.name.as_str(), "metadata.name"),
     };
-    names::check_key(key).map_err(|message| problem(field, message))?;
+    names::check_key(key).map_err(|error| problem(field, error.to_string()))?;
     Ok(key.to_string())
 }
 

@@ -171,7 +171,7 @@ async fn connect_patiently(
     loop {
         match connect(settings).await {
             Ok(connection) => return Ok(Some(connection)),
-            Err(error @ (NatsError::Unavailable(_) | NatsError::Timeout(_))) => {
+            Err(error @ (NatsError::Unavailable { .. } | NatsError::Timeout { .. })) => {
                 if !said {
                     tracing::warn!("{error}; retrying every 2 s");
                     said = true;

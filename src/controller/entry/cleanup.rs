@@ -96,7 +96,7 @@ async fn remove_key(
             context.metrics.nats_operation("delete", error.reason());
             Err(error)
         }
-        EntryResult::NotAttempted { reason } => Err(NatsError::Other(reason)),
+        EntryResult::NotAttempted { reason } => Err(NatsError::other(reason)),
     }
 }
 
@@ -114,7 +114,7 @@ async fn entry_connection(
             .map(|(_, connection)| connection)
             .map_err(|error| match error {
                 ControllerError::Nats(error) => error,
-                other => NatsError::Other(other.to_string()),
+                other => NatsError::other(other.to_string()).caused_by(other),
             }),
         None => Ok(context.nats.clone()),
     }

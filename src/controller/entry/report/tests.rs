@@ -195,7 +195,7 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
             applied(),
             update(None),
             EntryResult::Failed {
-                error: NatsError::Timeout("no answer".into()),
+                error: NatsError::timeout("no answer"),
             },
             (
                 false,
