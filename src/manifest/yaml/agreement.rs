@@ -10,7 +10,7 @@ use super::{
 
 /// Which parser read a case's documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Read {
+pub(super) enum Read {
     /// The restricted line reader.
     Block,
     /// serde_yaml_ng, without spans.
@@ -40,7 +40,7 @@ fn read_without_spans(result: &Result<Vec<Document>, SyntaxError>) -> bool {
 /// Parses `text` with every combination of readers and checks each agrees with the
 /// spanned parse (values, lines, errors); returns the values and which reader the
 /// routed parse used.
-fn both(text: &str) -> Result<(Vec<Value>, Read), String> {
+pub(super) fn both(text: &str) -> Result<(Vec<Value>, Read), String> {
     let spanned = parse_documents_spanned(text);
     let mut read = Spanned;
     for (paths, reader) in [

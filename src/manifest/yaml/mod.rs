@@ -11,6 +11,8 @@
 
 #[cfg(test)]
 mod agreement;
+#[cfg(test)]
+mod block_agreement;
 mod block;
 mod fast;
 mod route;
