@@ -10,6 +10,7 @@
 mod support;
 
 mod deployed_operator;
+mod load_phases;
 mod operator;
 mod operator_burst;
 mod reflector;

@@ -57,11 +57,11 @@ struct Line<'a> {
 /// The lines of `text` that hold content, or `None` if any character is outside the
 /// subset (checked here once, for every line, comments included).
 fn content_lines(text: &str) -> Option<Vec<Line<'_>>> {
+    if !plain_characters(text.as_bytes()) {
+        return None;
+    }
     let mut lines = Vec::with_capacity(16);
     for (number, raw) in text.split('\n').enumerate() {
-        if !plain_characters(raw.as_bytes()) {
-            return None;
-        }
         if number == 0 && is_document_marker(raw) {
             let rest = raw[3..].trim_start_matches(' ');
             if rest.is_empty() || rest.starts_with('#') {
@@ -83,11 +83,11 @@ fn content_lines(text: &str) -> Option<Vec<Line<'_>>> {
     Some(lines)
 }
 
-/// No tab, carriage return or other control character, and only non-ASCII characters
-/// both YAML crates read alike.
+/// Line feeds, and otherwise no tab, carriage return or other control character, and
+/// only non-ASCII characters both YAML crates read alike.
 fn plain_characters(bytes: &[u8]) -> bool {
     bytes.iter().enumerate().all(|(at, &byte)| match byte {
-        0x20..=0x7e => true,
+        b'\n' | 0x20..=0x7e => true,
         0x80.. => ordinary_non_ascii(&bytes[at..]),
         _ => false,
     })
