@@ -21,9 +21,18 @@ pub fn print(dir: &Path) {
         text.len() / 1000
     );
     for (paths, name) in [
-        (Paths::All, "parse: line reader, then fast path, then spanned"),
-        (Paths::FastAndSpanned, "parse: fast path (serde_yaml_ng), then spanned"),
-        (Paths::SpannedOnly, "parse: every document spanned (serde-saphyr)"),
+        (
+            Paths::All,
+            "parse: line reader, then fast path, then spanned",
+        ),
+        (
+            Paths::FastAndSpanned,
+            "parse: fast path (serde_yaml_ng), then spanned",
+        ),
+        (
+            Paths::SpannedOnly,
+            "parse: every document spanned (serde-saphyr)",
+        ),
     ] {
         let time = median_of(|| {
             let started = Instant::now();
@@ -57,7 +66,10 @@ pub fn print(dir: &Path) {
     std::fs::write(one.path().join("one.yaml"), format!("{first}\n")).expect("write");
     for (input, name) in [(dir, "every document"), (one.path(), "one document")] {
         let time = median_of(|| refused_process(input));
-        println!("  cold process, load then a refused connection, {name}: {}", millis(time));
+        println!(
+            "  cold process, load then a refused connection, {name}: {}",
+            millis(time)
+        );
     }
 }
 

@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::{block, fast};
 use super::{
     Document, Paths, SyntaxError, parse_documents, parse_documents_by, parse_documents_spanned,
 };
+use super::{block, fast};
 
 /// Which parser read a case's documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -182,7 +182,13 @@ impl<'a> Reader<'a> {
     /// The value after a key or a dash at `indent`: `rest` of its line, or else the
     /// block collection on the lines below it. Under a key (`in_mapping`) a sequence
     /// may start at the key's own indentation.
-    fn value(&mut self, rest: &str, indent: usize, depth: usize, in_mapping: bool) -> Option<Value> {
+    fn value(
+        &mut self,
+        rest: &str,
+        indent: usize,
+        depth: usize,
+        in_mapping: bool,
+    ) -> Option<Value> {
         if rest.is_empty() || rest.starts_with('#') {
             return match self.peek() {
                 Some(next) if next.indent > indent => self.collection(next.indent, depth + 1),

@@ -11,9 +11,9 @@
 
 #[cfg(test)]
 mod agreement;
+mod block;
 #[cfg(test)]
 mod block_agreement;
-mod block;
 mod fast;
 mod route;
 mod scan;
