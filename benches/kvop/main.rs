@@ -11,6 +11,7 @@ mod support;
 
 mod deployed_operator;
 mod export;
+mod load_phases;
 mod operator;
 mod operator_burst;
 mod reflector;

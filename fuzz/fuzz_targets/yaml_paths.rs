@@ -1,10 +1,11 @@
-//! Differential fuzzing of the two YAML paths: a load that reads documents with the
-//! fast parser where it may (serde_yaml_ng) must read every input exactly as a load
-//! that parses every document with spans (serde-saphyr): the same documents, values,
-//! document lines and field lines, or the same error at the same line.
+//! Differential fuzzing of the YAML readers: a load that reads documents with the
+//! restricted line reader and the fast parser (serde_yaml_ng) where they may, each alone
+//! and both in turn, must read every input exactly as a load that parses every document
+//! with spans (serde-saphyr): the same documents, values, document lines and field
+//! lines, or the same error at the same line.
 #![no_main]
 
-use kvop::manifest::yaml::{Document, parse_documents, parse_documents_spanned};
+use kvop::manifest::yaml::{Document, Paths, parse_documents_by, parse_documents_spanned};
 use libfuzzer_sys::fuzz_target;
 
 /// Everything a caller can see of a document (the value as JSON text, which also tells
@@ -18,17 +19,21 @@ fn seen(document: &Document) -> (u64, String, Vec<(&String, &u64)>) {
 }
 
 fn check(text: &str) {
-    let routed = parse_documents(text);
     let spanned = parse_documents_spanned(text);
-    match (&routed, &spanned) {
-        (Ok(routed), Ok(spanned)) => {
-            let routed: Vec<_> = routed.iter().map(seen).collect();
-            let spanned: Vec<_> = spanned.iter().map(seen).collect();
-            assert_eq!(routed, spanned, "read apart: {text:?}");
-        }
-        (Err(routed), Err(spanned)) => assert_eq!(routed, spanned, "refused apart: {text:?}"),
-        _ => {
-            panic!("accepted by one path only: {text:?}\nrouted: {routed:?}\nspanned: {spanned:?}")
+    for paths in [Paths::All, Paths::BlockAndSpanned, Paths::FastAndSpanned] {
+        let routed = parse_documents_by(text, paths);
+        match (&routed, &spanned) {
+            (Ok(routed), Ok(spanned)) => {
+                let routed: Vec<_> = routed.iter().map(seen).collect();
+                let spanned: Vec<_> = spanned.iter().map(seen).collect();
+                assert_eq!(routed, spanned, "{paths:?} reads apart: {text:?}");
+            }
+            (Err(routed), Err(spanned)) => {
+                assert_eq!(routed, spanned, "{paths:?} refuses apart: {text:?}")
+            }
+            _ => panic!(
+                "accepted by one path only: {text:?}\n{paths:?}: {routed:?}\nspanned: {spanned:?}"
+            ),
         }
     }
 }

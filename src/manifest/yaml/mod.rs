@@ -1,15 +1,19 @@
 //! The only YAML code in kvop: multi-document parsing with the line of every field,
 //! and YAML rendering of generated files.
 //!
-//! Documents are parsed into plain values first, with serde_yaml_ng where it reads a
-//! document exactly as serde-saphyr does (`route` decides, `scan` and `fast` tell):
-//! tracking spans costs serde-saphyr about as much again as parsing, serde_yaml_ng
-//! parses 2.4–2.7× faster still, and only a document with a problem needs the line of
-//! a field. A document's field lines are found when first asked for, by parsing that
+//! Documents are parsed into plain values first, by a restricted line reader for the
+//! plain block subset manifests are written in (`block`), else with serde_yaml_ng where
+//! it reads a document exactly as serde-saphyr does (`route` decides, `scan` and `fast`
+//! tell): tracking spans costs serde-saphyr about as much again as parsing,
+//! serde_yaml_ng parses 2.4–2.7× faster still, the line reader about ten times faster
+//! again, and only a document with a problem needs the line of a field. A document's field lines are found when first asked for, by parsing that
 //! document's text once more with spans (serde-saphyr, the reference reading).
 
 #[cfg(test)]
 mod agreement;
+mod block;
+#[cfg(test)]
+mod block_agreement;
 mod fast;
 mod route;
 mod scan;
@@ -22,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
-use self::route::Paths;
+pub use self::route::Paths;
 use self::slices::{Slice, document_slices};
 use self::spanned::parse_spanned;
 
@@ -134,7 +138,7 @@ const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 /// parsed on its own, and large files on every core: YAML parsing dominates loading
 /// (serde-saphyr reads about 18 MB/s here, serde_json the same content 20× faster).
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
-    parse_documents_by(text, Paths::FastWhereAlike)
+    parse_documents_by(text, Paths::All)
 }
 
 /// [`parse_documents`] with every document parsed with spans: the reference the fast
@@ -144,7 +148,10 @@ pub fn parse_documents_spanned(text: &str) -> Result<Vec<Document>, SyntaxError>
     parse_documents_by(text, Paths::SpannedOnly)
 }
 
-fn parse_documents_by(text: &str, paths: Paths) -> Result<Vec<Document>, SyntaxError> {
+/// [`parse_documents`] with only the readers `paths` names (for the differential fuzz
+/// target).
+#[doc(hidden)]
+pub fn parse_documents_by(text: &str, paths: Paths) -> Result<Vec<Document>, SyntaxError> {
     let Some(slices) = document_slices(text) else {
         // Directives (`%YAML`) apply across markers: parse the file as a whole.
         return parse_spanned(text, 0);

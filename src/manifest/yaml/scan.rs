@@ -92,7 +92,7 @@ pub(super) fn fast_path_reads_alike(text: &str) -> bool {
 /// Whether the non-ASCII character at the start of `rest` reads alike in both parsers:
 /// not a C1 control (U+0080–U+009F, with NEL), a line or paragraph separator
 /// (U+2028/9), a byte order mark (U+FEFF) or a non-character (U+FFFE/F).
-fn ordinary_non_ascii(rest: &[u8]) -> bool {
+pub(super) fn ordinary_non_ascii(rest: &[u8]) -> bool {
     !matches!(
         rest,
         [0xc2, 0x80..=0x9f, ..]
@@ -123,7 +123,7 @@ fn word_at(rest: &[u8]) -> (&[u8], bool) {
 
 /// Plain words that serde-saphyr reads as booleans in any letter case (YAML 1.1), or
 /// that may be numbers' names; serde_yaml_ng reads most of them as strings.
-const WORDS: [&[u8]; 12] = [
+pub(super) const WORDS: [&[u8]; 12] = [
     b"y",
     b"n",
     b"yes",
@@ -169,7 +169,7 @@ fn token_reads_alike(rest: &[u8]) -> bool {
     !(number_like || word) || AGREED.contains(&token) || plain_decimal(token)
 }
 
-fn trim_signs(token: &[u8]) -> &[u8] {
+pub(super) fn trim_signs(token: &[u8]) -> &[u8] {
     let start = token
         .iter()
         .position(|byte| !matches!(byte, b'+' | b'-'))
@@ -180,7 +180,7 @@ fn trim_signs(token: &[u8]) -> &[u8] {
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 18 digits on either side: both parsers
 /// read it as the same i64, u64 or (through Rust's own float parsing) f64. Longer
 /// integers are floats to serde-saphyr and exact to serde_yaml_ng.
-fn plain_decimal(token: &[u8]) -> bool {
+pub(super) fn plain_decimal(token: &[u8]) -> bool {
     let digits = token.strip_prefix(b"-").unwrap_or(token);
     let (whole, fraction) = match digits.iter().position(|byte| *byte == b'.') {
         Some(dot) => (&digits[..dot], Some(&digits[dot + 1..])),
