@@ -2,6 +2,7 @@
 //! revision check and ownership headers. No write is ever unconditional.
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage as Publish};
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -101,13 +102,13 @@ pub(crate) async fn write_all(
                     Ok(ack) => WriteResult::Written {
                         revision: ack.sequence,
                     },
-                    Err(error) => WriteResult::Failed(refusals.classify(error)),
+                    Err(error) => WriteResult::Failed(classify_publish(refusals, error)),
                 };
                 (index, result)
             }),
             Err(error) => settle(
                 index,
-                WriteResult::Failed(refusals.classify(error)),
+                WriteResult::Failed(classify_publish(refusals, error)),
                 &mut unavailable,
             ),
         }
@@ -120,6 +121,21 @@ pub(crate) async fn write_all(
         .into_iter()
         .map(|result| result.unwrap_or_else(|| WriteResult::NotSent(unsent.clone())))
         .collect()
+}
+
+/// What a failed publish means. "No stream found for given subject" is a publish no
+/// stream answered (no responders) on a bucket kvop has just observed: in a cluster,
+/// its stream's leader was lost and the next is not elected yet (a few seconds), when
+/// nothing listens on its subjects. Worth riding out like the server's 503; a bucket
+/// deleted meanwhile fails the same way until the capped retries run out.
+fn classify_publish(refusals: &RefusalLog, error: PublishError) -> NatsError {
+    if error.kind() == PublishErrorKind::StreamNotFound {
+        return NatsError::unavailable(
+            "no stream answered for the bucket (its stream is electing a leader, or was deleted)",
+        )
+        .caused_by(error);
+    }
+    refusals.classify(error)
 }
 
 /// The operation log: one event per write attempt under the `kvop::write` target, so
