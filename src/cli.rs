@@ -34,11 +34,8 @@ impl Cli {
             return filter.clone();
         }
         let watching = matches!(&self.command, Command::Reconcile(args) if args.watch);
-        if watching {
-            "info,async_nats=off".into()
-        } else {
-            "warn,async_nats=off".into()
-        }
+        let level = if watching { "info" } else { "warn" };
+        format!("{level},{}=off", crate::nats::CLIENT_LOG_TARGET)
     }
 }
 

@@ -7,14 +7,26 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::{BucketDeletionPolicy, KeyValueBucket, KeyValueBucketSpec, ManagementPolicy};
 use crate::desired::{BucketConfig, ObjectRef, Origin};
-use crate::plan::diff_config;
+use crate::plan::{FieldChange, diff_config};
+use crate::spec::FieldProblem;
 use crate::spec::desired_bucket;
 use crate::units::{format_duration, format_size};
+
+/// Why no spec can declare a bucket's config exactly.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unexportable {
+    /// The spec written for it would not load, e.g. `history` over 64 set by another tool.
+    #[error("{}", .0.iter().map(|(field, message)| format!("{field}: {message}")).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<FieldProblem>),
+    /// The spec loads, but as a different config.
+    #[error("{}", .0.iter().map(|change| format!("{} {} would be read back as {}", change.field, change.from, change.to)).collect::<Vec<_>>().join("; "))]
+    ReadsBackDifferently(Vec<FieldChange>),
+}
 
 /// The spec that declares `config` for bucket `name`, managed (so that applying it to an
 /// empty server creates the bucket) and kept when its resource is deleted; or why no
 /// spec can declare it.
-pub fn bucket_spec(name: &str, config: &BucketConfig) -> Result<KeyValueBucketSpec, String> {
+pub fn bucket_spec(name: &str, config: &BucketConfig) -> Result<KeyValueBucketSpec, Unexportable> {
     let BucketConfig {
         description,
         history,
@@ -62,7 +74,7 @@ fn check_round_trip(
     name: &str,
     config: &BucketConfig,
     spec: &KeyValueBucketSpec,
-) -> Result<(), String> {
+) -> Result<(), Unexportable> {
     let owner = ObjectRef {
         namespace: "default".into(),
         name: "export".into(),
@@ -72,27 +84,15 @@ fn check_round_trip(
         line: 0,
     };
     let resource = KeyValueBucket::new("export", spec.clone());
-    let loaded = desired_bucket(owner, origin, &resource).map_err(|problems| {
-        problems
-            .iter()
-            .map(|(field, message)| format!("{field}: {message}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+    let loaded = desired_bucket(owner, origin, &resource).map_err(Unexportable::Refused)?;
+    // The name is `spec.bucket` verbatim; a difference would be a bug in this file.
+    debug_assert_eq!(loaded.name, name);
     let changes = diff_config(config, &loaded.config);
-    if changes.is_empty() && loaded.name == name {
-        return Ok(());
+    if changes.is_empty() {
+        Ok(())
+    } else {
+        Err(Unexportable::ReadsBackDifferently(changes))
     }
-    Err(changes
-        .iter()
-        .map(|change| {
-            format!(
-                "{} {} would be read back as {}",
-                change.field, change.from, change.to
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; "))
 }
 
 /// A duration as `parse_duration` reads it back exactly: whole milliseconds in the
@@ -151,6 +151,10 @@ mod tests {
         let mut config = BucketConfig::defaults();
         config.history = 100;
         let error = bucket_spec("b", &config).expect_err("history over 64");
-        assert!(error.contains("spec.history"), "{error}");
+        assert!(
+            matches!(&error, Unexportable::Refused(problems) if problems.iter().any(|(field, _)| field == "spec.history")),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("spec.history"), "{error}");
     }
 }

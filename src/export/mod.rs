@@ -22,9 +22,9 @@ use crate::names;
 use crate::nats::{ConnectionSettings, Doing, NatsError, Snapshot, connect, require_jetstream};
 use crate::observed::Operation;
 
-pub use bucket::bucket_spec;
+pub use bucket::{Unexportable, bucket_spec};
 use entries::{Exported, render_entries};
-pub use filters::check_filter;
+pub use filters::{FilterError, FilterProblem, check_filter};
 pub use naming::assign_names;
 use output::BucketFile;
 use render::{Meta, bucket_document};
@@ -50,18 +50,33 @@ pub struct ExportOptions {
 /// Why an export wrote nothing (or, for `Output`, stopped writing).
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ArgumentError>),
     #[error(transparent)]
     Nats(#[from] NatsError),
     #[error("no such bucket: {}", .0.join(", "))]
     UnknownBuckets(Vec<String>),
     #[error("bucket {bucket:?} cannot be exported as a manifest: {reason}")]
-    Unexportable { bucket: String, reason: String },
+    Unexportable {
+        bucket: String,
+        #[source]
+        reason: Unexportable,
+    },
     #[error("refusing to overwrite {} (pass --force to replace)", .0.join(", "))]
     Exists(Vec<String>),
     #[error("writing {path}: {error}")]
     Output { path: String, error: std::io::Error },
+}
+
+/// One command-line argument of `kvop export` that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ArgumentError {
+    #[error("--bucket: {0}")]
+    Bucket(#[source] names::BucketNameError),
+    #[error(transparent)]
+    Keys(#[from] FilterError),
+    #[error("--namespace: {0}")]
+    Namespace(#[source] names::ObjectNameError),
 }
 
 /// Runs an export; the manifests go to stdout or files, progress and notes to stderr.
@@ -124,26 +139,27 @@ pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
 }
 
 fn check_arguments(buckets: &[String], options: &ExportOptions) -> Result<(), ExportError> {
-    let mut problems: Vec<String> = buckets
+    let mut problems: Vec<ArgumentError> = buckets
         .iter()
         .filter_map(|bucket| names::check_bucket_name(bucket).err())
-        .map(|message| format!("--bucket: {message}"))
+        .map(ArgumentError::Bucket)
         .collect();
     problems.extend(
         options
             .keys
             .iter()
-            .filter_map(|filter| check_filter(filter).err()),
+            .filter_map(|filter| check_filter(filter).err())
+            .map(ArgumentError::Keys),
     );
     if let Some(namespace) = &options.namespace
-        && let Err(message) = names::check_namespace(namespace)
+        && let Err(error) = names::check_namespace(namespace)
     {
-        problems.push(format!("--namespace: {message}"));
+        problems.push(ArgumentError::Namespace(error));
     }
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(ExportError::Invalid(problems.join("\n")))
+        Err(ExportError::Invalid(problems))
     }
 }
 

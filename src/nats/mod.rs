@@ -35,6 +35,10 @@ pub use snapshot::Snapshot;
 pub use urls::redact_url;
 pub use write::{DEFAULT_WINDOW, MAX_IN_FLIGHT, Write, WriteOp, WriteResult};
 
+/// The tracing target of the NATS client's own logs, which kvop turns off by default:
+/// it reports the client's errors itself, with context.
+pub const CLIENT_LOG_TARGET: &str = "async_nats";
+
 /// How long a request waits for its answer. JetStream API requests use it too (the
 /// JetStream context sets no timeout of its own); publish acks wait 5 s.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
