@@ -31,6 +31,8 @@ pub struct FileWatcher {
     sender: mpsc::UnboundedSender<()>,
     /// Replaced by [`FileWatcher::rearm`]; dropping it stops its notifications.
     watcher: Option<RecommendedWatcher>,
+    /// The directories `watcher` was set on, to re-set it only when they changed.
+    armed_on: Vec<Option<DirIdentity>>,
     /// A change came in and [`FileWatcher::changed`] is waiting for quiet: kept across a
     /// cancelled wait, so that a change is never lost.
     settling: bool,
@@ -53,16 +55,24 @@ impl FileWatcher {
             events,
             sender,
             watcher: None,
+            armed_on: Vec::new(),
             settling: false,
         };
         watcher.rearm()?;
         Ok(watcher)
     }
 
-    /// Sets the watches up again, after every reload: a directory named on the command
-    /// line may have been created, removed, or swapped for another behind a link (as
-    /// git-sync does), and a watch stays on the directory it was set on.
+    /// Sets the watches up again if a directory they are on changed: after a reload, a
+    /// directory named on the command line may have been created, removed, or swapped
+    /// for another behind a link (as git-sync does), and a watch stays on the directory
+    /// it was set on. Directories created below a watched one are followed without this.
+    /// Re-setting costs a new notify thread and a walk of the tree, so an unchanged set
+    /// of directories (every ordinary edit) keeps the watches it has.
     pub fn rearm(&mut self) -> Result<(), WatchFilesError> {
+        let directories = watched_directories(&self.roots);
+        if self.watcher.is_some() && directories == self.armed_on {
+            return Ok(());
+        }
         let roots = self.roots.clone();
         let sender = self.sender.clone();
         let handler = move |event: notify::Result<Event>| {
@@ -95,6 +105,7 @@ impl FileWatcher {
             }
         }
         self.watcher = Some(watcher);
+        self.armed_on = directories;
         Ok(())
     }
 
@@ -136,6 +147,30 @@ impl FileWatcher {
             }
         }
     }
+}
+
+/// A directory as the kernel knows it, whatever path or link leads to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DirIdentity {
+    device: u64,
+    inode: u64,
+}
+
+/// Each root and each root's parent: the directory there now, if any.
+fn watched_directories(roots: &[PathBuf]) -> Vec<Option<DirIdentity>> {
+    roots
+        .iter()
+        .flat_map(|root| [dir_identity(root), root.parent().and_then(dir_identity)])
+        .collect()
+}
+
+fn dir_identity(path: &Path) -> Option<DirIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok()?;
+    metadata.is_dir().then(|| DirIdentity {
+        device: metadata.dev(),
+        inode: metadata.ino(),
+    })
 }
 
 fn notify_error(path: &Path, source: notify::Error) -> WatchFilesError {
@@ -186,6 +221,36 @@ fn is_scratch(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_swapped_behind_a_link_is_a_different_directory() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let (one, two, link) = (
+            base.path().join("one"),
+            base.path().join("two"),
+            base.path().join("current"),
+        );
+        std::fs::create_dir(&one).expect("one");
+        std::fs::create_dir(&two).expect("two");
+        std::os::unix::fs::symlink(&one, &link).expect("link");
+        let roots = vec![link.clone(), base.path().join("absent.yaml")];
+        let before = watched_directories(&roots);
+        assert_eq!(before.len(), 4);
+        assert!(before[0].is_some() && before[1].is_some() && before[2].is_none());
+        std::fs::write(one.join("a.yaml"), "x").expect("an edit");
+        assert_eq!(
+            watched_directories(&roots),
+            before,
+            "an edit changes nothing"
+        );
+        std::fs::remove_file(&link).expect("unlink");
+        std::os::unix::fs::symlink(&two, &link).expect("relink");
+        assert_ne!(
+            watched_directories(&roots),
+            before,
+            "the link now leads elsewhere"
+        );
+    }
 
     fn event(kind: EventKind, path: &str) -> Event {
         Event::new(kind).add_path(PathBuf::from(path))

@@ -1,8 +1,13 @@
 //! The signals a watch answers: SIGHUP reloads the files; SIGTERM and SIGINT stop it
 //! once the writes in flight are done.
 
+use std::time::Duration;
+
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
+
+/// How long a stop waits for the pass in flight (its writes) to finish.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// A signal, as the watch loop sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,4 +56,23 @@ pub fn listen() -> std::io::Result<Signals> {
         }
     });
     Ok(Signals { received, stop })
+}
+
+/// Runs `work` to its end, unless a stop comes first: then gives it `STOP_GRACE` to
+/// finish its writes and returns `None`.
+pub async fn finish_unless_stopped<T>(
+    work: impl Future<Output = T>,
+    stop: &mut watch::Receiver<Option<&'static str>>,
+) -> Option<T> {
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => Some(done),
+        _ = stop.wait_for(Option::is_some) => {
+            tracing::info!("stopping once the writes in flight are done");
+            if tokio::time::timeout(STOP_GRACE, work).await.is_err() {
+                tracing::warn!("stopping with writes still in flight after {} s", STOP_GRACE.as_secs());
+            }
+            None
+        }
+    }
 }
