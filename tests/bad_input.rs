@@ -15,6 +15,16 @@ fn valid() -> String {
     .join("---\n")
 }
 
+/// Eleven levels of ten aliases each: 10¹¹ nodes if expanded.
+fn alias_bomb() -> String {
+    let mut text = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..11 {
+        let items = vec![format!("*l{}", level - 1); 10].join(", ");
+        text.push_str(&format!("l{level}: &l{level} [{items}]\n"));
+    }
+    text
+}
+
 struct Case {
     name: &'static str,
     files: Vec<(&'static str, String)>,
@@ -69,6 +79,13 @@ fn cases() -> Vec<Case> {
         Case { name: "source filter outside the origin", files: vec![("bad.yaml", bucket("b", "  sources:\n    - name: good\n      filterSubject: $KV.other.>\n"))], expect: vec!["spec.sources[0].filterSubject"] },
         Case { name: "domain and external", files: vec![("bad.yaml", bucket("b", "  sources:\n    - name: good\n      domain: hub\n      external:\n        apiPrefix: $JS.hub.API\n"))], expect: vec!["spec.sources[0].domain: set either domain or external"] },
         Case { name: "missing metadata.name", files: vec![("bad.yaml", "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueBucket\nmetadata: {}\nspec: {}\n".into())], expect: vec!["bad.yaml:3: metadata.name: metadata.name is required"] },
+        // Issue 16, defect 7: every problem of every document at once.
+        Case { name: "every wrong field of a document", files: vec![("bad.yaml", bucket("b", "  storage: disk\n  history: 100\n  ttl: 10ms\n  replicas: three\n  maxBytes: lots\n"))], expect: vec!["bad.yaml:6: spec.storage: unknown variant `disk`", "bad.yaml:7: spec.history: history must be between 1 and 64", "bad.yaml:8: spec.ttl:", "bad.yaml:9: spec.replicas: invalid type: string \"three\", expected an integer", "bad.yaml:10: spec.maxBytes: invalid size"] },
+        Case { name: "an entry without a value is still told its bucket is missing", files: vec![("bad.yaml", "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueEntry\nmetadata:\n  name: e\nspec:\n  bucketRef:\n    name: nope\n  key: k\n".into())], expect: vec!["bad.yaml:5: spec: exactly one of", "bad.yaml:7: spec.bucketRef.name: no KeyValueBucket named \"nope\""] },
+        Case { name: "a syntax error ends only its document", files: vec![("bad.yaml", [bucket("b", "  history: [1\n"), bucket("c", "  history: 100\n")].join("---\n"))], expect: vec!["bad.yaml:6: invalid YAML: ", "bad.yaml:13: spec.history: history must be between 1 and 64"] },
+        // Issue 16, defect 10: the author's words, the file's lines.
+        Case { name: "a duplicate key in a later document", files: vec![("bad.yaml", [b(), "apiVersion: kvop.dev/v1alpha1\nkind: KeyValueBucket\nmetadata:\n  name: c\n  name: d\n".to_string()].join("---\n"))], expect: vec!["bad.yaml:12: invalid YAML: duplicate key \"name\" (column 3)"] },
+        Case { name: "an alias bomb", files: vec![("bad.yaml", [b(), alias_bomb()].join("---\n"))], expect: vec!["bad.yaml:", "refused as a possible alias bomb"] },
         Case { name: "empty directory", files: vec![("README.txt", "no manifests here".into())], expect: vec!["no manifest files found"] },
     ]
 }
@@ -110,9 +127,21 @@ async fn every_bad_input_exits_1_names_file_line_and_field_and_writes_nothing() 
             .iter()
             .filter(|text| !run.stderr.contains(**text))
             .collect();
-        if run.code != 1 || !missing.is_empty() {
+        // Issue 16, defect 10: no Rust internals, and only the file's own lines.
+        let internals: Vec<&&str> = [
+            "budget breached",
+            "DuplicateKeyPolicy",
+            "Option<",
+            " at line ",
+            "expected i32",
+            "expected u32",
+        ]
+        .iter()
+        .filter(|text| run.stderr.contains(**text))
+        .collect();
+        if run.code != 1 || !missing.is_empty() || !internals.is_empty() {
             failures.push(format!(
-                "{}: exit {}, missing {missing:?} in stderr:\n{}",
+                "{}: exit {}, missing {missing:?}, internals {internals:?} in stderr:\n{}",
                 case.name, run.code, run.stderr
             ));
         }

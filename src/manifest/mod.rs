@@ -6,6 +6,7 @@
 mod files;
 mod resolve;
 mod validate;
+mod wording;
 pub mod yaml;
 
 use std::fmt;
@@ -143,27 +144,23 @@ pub fn load_with_progress(
             bytes,
         });
         parsed += text.len();
-        match yaml::parse_documents(text) {
-            Ok(parsed) => documents.extend(
-                expand_lists(parsed)
-                    .into_iter()
-                    .map(|document| (name.as_str(), document)),
-            ),
-            Err(error) => errors.push(LoadError {
-                origin: Origin {
-                    source: name.clone(),
-                    line: error.line.unwrap_or(0),
-                },
-                field: None,
-                message: format!("invalid YAML: {}", error.message),
-            }),
-        }
+        let yaml::Parsed {
+            documents: parsed_documents,
+            errors: syntax_errors,
+        } = yaml::parse_each_document(text);
+        documents.extend(
+            expand_lists(parsed_documents)
+                .into_iter()
+                .map(|document| (name.as_str(), document)),
+        );
+        errors.extend(syntax_errors.iter().map(|error| invalid_yaml(name, error)));
     }
     progress(LoadStep::Checking {
         documents: documents.len(),
     });
     let (mut loaded, more) = check_documents(&documents, options).finish();
     errors.extend(more);
+    in_reading_order(&mut errors, &sources);
     if errors.is_empty() {
         loaded.skipped.splice(0..0, notices);
         Ok(loaded)
@@ -174,25 +171,54 @@ pub fn load_with_progress(
 
 /// Parses manifests from a string (used for tests and for stdin).
 pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Loaded, LoadErrors> {
-    let documents = yaml::parse_documents(text).map_err(|error| {
-        LoadErrors(vec![LoadError {
-            origin: Origin {
-                source: name.into(),
-                line: error.line.unwrap_or(0),
-            },
-            field: None,
-            message: format!("invalid YAML: {}", error.message),
-        }])
-    })?;
-    let documents: Vec<(&str, yaml::Document)> = expand_lists(documents)
+    let parsed = yaml::parse_each_document(text);
+    let mut errors: Vec<LoadError> = parsed
+        .errors
+        .iter()
+        .map(|error| invalid_yaml(name, error))
+        .collect();
+    let documents: Vec<(&str, yaml::Document)> = expand_lists(parsed.documents)
         .into_iter()
         .map(|document| (name, document))
         .collect();
-    let (loaded, errors) = check_documents(&documents, options).finish();
+    let (loaded, more) = check_documents(&documents, options).finish();
+    errors.extend(more);
+    errors.sort_by_key(|error| error.origin.line);
     if errors.is_empty() {
         Ok(loaded)
     } else {
         Err(LoadErrors(errors))
+    }
+}
+
+/// Sorts problems as a reader meets them: file by file in the order they were read, by
+/// line within a file; problems of inputs that are not a file read (a directory that
+/// cannot be listed) first. The sort is stable: problems of one line keep their order.
+fn in_reading_order(errors: &mut [LoadError], sources: &[(String, String)]) {
+    let order: std::collections::HashMap<&str, usize> = sources
+        .iter()
+        .enumerate()
+        .map(|(index, (name, _))| (name.as_str(), index + 1))
+        .collect();
+    errors.sort_by_key(|error| {
+        (
+            order
+                .get(error.origin.source.as_str())
+                .copied()
+                .unwrap_or(0),
+            error.origin.line,
+        )
+    });
+}
+
+fn invalid_yaml(source: &str, error: &yaml::SyntaxError) -> LoadError {
+    LoadError {
+        origin: Origin {
+            source: source.to_string(),
+            line: error.line.unwrap_or(0),
+        },
+        field: None,
+        message: format!("invalid YAML: {}", error.message),
     }
 }
 

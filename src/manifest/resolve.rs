@@ -23,6 +23,7 @@ pub(super) fn resolve(
     entries: &mut [DesiredEntry],
     bucket_refs: &[BucketRef],
     invalid_buckets: &[(ObjectRef, Origin)],
+    invalid_entries: &[(Origin, BucketRef)],
     manager: &str,
 ) -> Vec<LoadError> {
     let mut errors = Vec::new();
@@ -43,6 +44,26 @@ pub(super) fn resolve(
                 &format!("bucket {:?} is declared twice", bucket.name),
                 &buckets[first].origin,
             ));
+        }
+    }
+    // An entry with problems of its own is still told of a bucketRef that leads nowhere:
+    // every problem at once.
+    for (origin, reference) in invalid_entries {
+        if let Err(message) = find_bucket(
+            buckets,
+            &by_object,
+            invalid_buckets,
+            &reference.namespace,
+            &reference.name,
+        ) {
+            errors.push(LoadError {
+                origin: Origin {
+                    source: origin.source.clone(),
+                    line: reference.document.line_of("spec.bucketRef.name"),
+                },
+                field: Some("spec.bucketRef.name".into()),
+                message: message.to_string(),
+            });
         }
     }
     let mut entry_objects: HashMap<ObjectRef, Origin> = HashMap::new();
@@ -68,27 +89,16 @@ pub(super) fn resolve(
                 &first,
             ));
         }
-        let Some(bucket) = by_object
-            .get(&(namespace.clone(), reference.clone()))
-            .map(|index| &buckets[*index])
-        else {
-            let invalid = invalid_buckets
-                .iter()
-                .find(|(owner, _)| owner.namespace == *namespace && owner.name == *reference);
-            let message = match invalid {
-                Some((_, origin)) => format!(
-                    "the KeyValueBucket {reference:?} in namespace {namespace:?} is declared at {origin} but invalid (see its problems)"
-                ),
-                None => format!(
-                    "no KeyValueBucket named {reference:?} in namespace {namespace:?} is declared in the manifests"
-                ),
-            };
-            errors.push(LoadError {
-                origin: at_ref(entry),
-                field: Some("spec.bucketRef.name".into()),
-                message,
-            });
-            continue;
+        let bucket = match find_bucket(buckets, &by_object, invalid_buckets, namespace, reference) {
+            Ok(bucket) => bucket,
+            Err(message) => {
+                errors.push(LoadError {
+                    origin: at_ref(entry),
+                    field: Some("spec.bucketRef.name".into()),
+                    message: message.to_string(),
+                });
+                continue;
+            }
         };
         entry.bucket = bucket.name.clone();
         let limits = Limits {
@@ -130,6 +140,48 @@ pub(super) fn resolve(
         }
     }
     errors
+}
+
+/// The bucket `namespace/reference` names, or why there is none to write to.
+fn find_bucket<'b>(
+    buckets: &'b [DesiredBucket],
+    by_object: &HashMap<(String, String), usize>,
+    invalid_buckets: &[(ObjectRef, Origin)],
+    namespace: &str,
+    reference: &str,
+) -> Result<&'b DesiredBucket, Unresolved> {
+    if let Some(index) = by_object.get(&(namespace.to_string(), reference.to_string())) {
+        return Ok(&buckets[*index]);
+    }
+    let invalid = invalid_buckets
+        .iter()
+        .find(|(owner, _)| owner.namespace == namespace && owner.name == reference);
+    let (namespace, name) = (namespace.to_string(), reference.to_string());
+    Err(match invalid {
+        Some((_, origin)) => Unresolved::Invalid {
+            namespace,
+            name,
+            at: origin.clone(),
+        },
+        None => Unresolved::Undeclared { namespace, name },
+    })
+}
+
+/// Why a `bucketRef` leads to no bucket.
+#[derive(Debug, Clone, thiserror::Error)]
+enum Unresolved {
+    #[error(
+        "the KeyValueBucket {name:?} in namespace {namespace:?} is declared at {at} but invalid (see its problems)"
+    )]
+    Invalid {
+        namespace: String,
+        name: String,
+        at: Origin,
+    },
+    #[error(
+        "no KeyValueBucket named {name:?} in namespace {namespace:?} is declared in the manifests"
+    )]
+    Undeclared { namespace: String, name: String },
 }
 
 /// Checks the entries against what only the server knows, before the first write: its

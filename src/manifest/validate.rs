@@ -4,6 +4,7 @@
 use serde::de::DeserializeOwned;
 
 use super::resolve::{self, BucketRef};
+use super::wording;
 use super::yaml::Document;
 use super::{LoadError, Loaded};
 use crate::api::{self, KeyValueBucket, KeyValueEntry};
@@ -21,6 +22,17 @@ pub struct LoadOptions {
 /// Fields a manifest may have at its top level.
 const TOP_LEVEL_FIELDS: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "status"];
 
+/// Type errors reported per document at most; a document with more is mostly not a
+/// manifest at all.
+const MAX_TYPE_ERRORS: usize = 20;
+
+/// A document read as a resource; not `exact` when fields were set aside to read the
+/// rest (its problems are recorded, and it is checked but never declared).
+struct Typed<T> {
+    resource: T,
+    exact: bool,
+}
+
 /// Accumulates documents, then resolves references across all of them.
 pub(super) struct Collector<'a> {
     options: &'a LoadOptions,
@@ -31,6 +43,8 @@ pub(super) struct Collector<'a> {
     // Buckets declared with problems of their own: their entries are told so, not that
     // the bucket is not declared.
     invalid_buckets: Vec<(ObjectRef, Origin)>,
+    // Entries with problems of their own: their bucketRef is still checked.
+    invalid_entries: Vec<(Origin, BucketRef<'a>)>,
     skipped: Vec<String>,
     errors: Vec<LoadError>,
 }
@@ -69,6 +83,7 @@ impl<'a> Collector<'a> {
             entries: Vec::new(),
             bucket_refs: Vec::new(),
             invalid_buckets: Vec::new(),
+            invalid_entries: Vec::new(),
             skipped: Vec::new(),
             errors: Vec::new(),
         }
@@ -80,6 +95,7 @@ impl<'a> Collector<'a> {
         self.entries.extend(other.entries);
         self.bucket_refs.extend(other.bucket_refs);
         self.invalid_buckets.extend(other.invalid_buckets);
+        self.invalid_entries.extend(other.invalid_entries);
         self.skipped.extend(other.skipped);
         self.errors.extend(other.errors);
     }
@@ -148,37 +164,47 @@ impl<'a> Collector<'a> {
         }
         if kind == "KeyValueBucket" {
             match self.deserialize::<KeyValueBucket>(&context) {
-                Some(resource) => self.add_bucket(&context, resource),
+                Some(typed) => self.add_bucket(&context, typed),
                 None => self.invalid_bucket(&context, object),
             }
-        } else if let Some(resource) = self.deserialize::<KeyValueEntry>(&context) {
-            self.add_entry(&context, resource);
+        } else if let Some(typed) = self.deserialize::<KeyValueEntry>(&context) {
+            self.add_entry(&context, typed);
         }
     }
 
-    fn deserialize<T: DeserializeOwned>(&mut self, context: &Context) -> Option<T> {
-        match serde_path_to_error::deserialize(&context.document.value) {
-            Ok(resource) => Some(resource),
-            Err(error) => {
-                // The path names the failing field itself, unknown fields included.
-                let mut path = error.path().to_string();
-                let message = error.inner().to_string();
-                if path == "." {
-                    path.clear();
+    /// Reads the document as `T`, recording every field of the wrong type or unknown
+    /// (each read stops at the first, so that field is set aside and the rest read
+    /// again). `None` when what is left cannot be read at all, e.g. a required field is
+    /// missing.
+    fn deserialize<T: DeserializeOwned>(&mut self, context: &Context) -> Option<Typed<T>> {
+        let mut stand_in: Option<serde_json::Value> = None;
+        for _ in 0..MAX_TYPE_ERRORS {
+            let value = stand_in.as_ref().unwrap_or(&context.document.value);
+            let error = match serde_path_to_error::deserialize(value) {
+                Ok(resource) => {
+                    return Some(Typed {
+                        resource,
+                        exact: stand_in.is_none(),
+                    });
                 }
-                let message = if message.starts_with("invalid type:")
-                    && message.ends_with("expected a string")
-                {
-                    // YAML 1.1, like kubectl, reads unquoted 100, true, yes, on, y as
-                    // numbers and booleans.
-                    format!("{message} (quote the value to make it a string)")
-                } else {
-                    message
-                };
-                self.errors.push(context.error(&path, message));
-                None
+                Err(error) => error,
+            };
+            // The path names the failing field itself, unknown fields included.
+            let mut path = error.path().to_string();
+            if path == "." {
+                path.clear();
+            }
+            let message = wording::serde_message(&error.inner().to_string());
+            self.errors.push(context.error(&path, message.text));
+            if !message.field_can_be_set_aside {
+                return None;
+            }
+            let next = stand_in.get_or_insert_with(|| context.document.value.clone());
+            if !set_aside(next, error.path()) {
+                return None;
             }
         }
+        None
     }
 
     fn object_ref(
@@ -213,7 +239,8 @@ impl<'a> Collector<'a> {
         valid.then_some(ObjectRef { namespace, name })
     }
 
-    fn add_bucket(&mut self, context: &Context, resource: KeyValueBucket) {
+    fn add_bucket(&mut self, context: &Context, typed: Typed<KeyValueBucket>) {
+        let Typed { resource, exact } = typed;
         let Some(owner) = self.object_ref(context, &resource.metadata) else {
             return;
         };
@@ -224,7 +251,7 @@ impl<'a> Collector<'a> {
             ));
         }
         match spec::desired_bucket(owner.clone(), context.origin(), &resource) {
-            Ok(bucket) if resource.spec.connection.is_none() => self.buckets.push(bucket),
+            Ok(bucket) if exact && resource.spec.connection.is_none() => self.buckets.push(bucket),
             Ok(_) => self.invalid_buckets.push((owner, context.origin())),
             Err(problems) => {
                 for (field, message) in problems {
@@ -252,7 +279,8 @@ impl<'a> Collector<'a> {
         }
     }
 
-    fn add_entry(&mut self, context: &Context<'a>, resource: KeyValueEntry) {
+    fn add_entry(&mut self, context: &Context<'a>, typed: Typed<KeyValueEntry>) {
+        let Typed { resource, exact } = typed;
         let Some(owner) = self.object_ref(context, &resource.metadata) else {
             return;
         };
@@ -280,14 +308,16 @@ impl<'a> Collector<'a> {
         }
         let take_over = spec::take_over(resource.metadata.annotations.as_ref())
             .map_err(|(field, message)| self.errors.push(context.error(&field, message)));
-        let (Ok(key), Some(value), Ok(take_over)) = (key, value, take_over) else {
-            return;
-        };
-        self.bucket_refs.push(BucketRef {
+        let bucket_ref = BucketRef {
             namespace: owner.namespace.clone(),
             name: spec.bucket_ref.name.clone(),
             document: context.document,
-        });
+        };
+        let (true, Ok(key), Some(value), Ok(take_over)) = (exact, key, value, take_over) else {
+            self.invalid_entries.push((context.origin(), bucket_ref));
+            return;
+        };
+        self.bucket_refs.push(bucket_ref);
         self.entries.push(DesiredEntry {
             owner,
             origin: context.origin(),
@@ -307,6 +337,7 @@ impl<'a> Collector<'a> {
             &mut self.entries,
             &self.bucket_refs,
             &self.invalid_buckets,
+            &self.invalid_entries,
             &self.options.manager,
         );
         self.errors.extend(problems);
@@ -333,5 +364,35 @@ fn describe_name(object: &serde_json::Map<String, serde_json::Value>) -> String 
     {
         Some(namespace) => format!("{namespace}/{name}"),
         None => name.to_string(),
+    }
+}
+
+/// Removes the field at `path` from `value` (a field inside a list: the whole list), so
+/// that reading again gets past it. Whether there was such a field.
+fn set_aside(value: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    // The last field name on the path not inside a list.
+    let Some(cut) = segments
+        .iter()
+        .position(|segment| matches!(segment, Segment::Seq { .. }))
+        .map_or(segments.len(), |first_list| first_list)
+        .checked_sub(1)
+    else {
+        return false;
+    };
+    let mut node = value;
+    for segment in &segments[..cut] {
+        let Segment::Map { key } = segment else {
+            return false;
+        };
+        match node.get_mut(key.as_str()) {
+            Some(child) => node = child,
+            None => return false,
+        }
+    }
+    match (segments[cut], node.as_object_mut()) {
+        (Segment::Map { key }, Some(object)) => object.remove(key.as_str()).is_some(),
+        _ => false,
     }
 }

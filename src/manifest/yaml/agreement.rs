@@ -146,7 +146,10 @@ fn scalars_read_alike_and_as_yaml_1_1() {
 fn non_finite_floats_are_refused_both_ways() {
     for scalar in [".inf", "-.Inf", ".nan", "1e400"] {
         let message = both(&format!("a: {scalar}\n")).expect_err(scalar);
-        assert!(message.contains("non-finite float"), "{scalar}: {message}");
+        assert!(
+            message.contains("not a finite number"),
+            "{scalar}: {message}"
+        );
     }
 }
 
@@ -222,7 +225,7 @@ fn an_alias_bomb_is_refused_by_both_parsers_quickly() {
     // not every combination `both` tries.
     let message = parse_documents(&text).expect_err("an alias bomb");
     assert_eq!(parse_documents_spanned(&text).err(), Some(message.clone()));
-    assert!(message.message.contains("budget breached"), "{message:?}");
+    assert!(message.message.contains("alias bomb"), "{message:?}");
     // The other readers would refuse it too, were they given the text.
     assert_eq!(fast::parse(&text), None);
     assert_eq!(block::parse(&text), None);
@@ -234,9 +237,9 @@ fn an_alias_bomb_is_refused_by_both_parsers_quickly() {
 #[test]
 fn duplicate_and_non_string_keys_read_as_the_spanned_parse_reads_them() {
     let message = both("a: 1\nb: 2\na: 3\n").expect_err("a duplicate key");
-    assert!(message.contains("duplicate mapping key"), "{message}");
+    assert!(message.contains("duplicate key"), "{message}");
     let message = both("x:\n  a: {b: 1, b: 2}\n").expect_err("a duplicate key in flow");
-    assert!(message.contains("duplicate mapping key"), "{message}");
+    assert!(message.contains("duplicate key"), "{message}");
     assert!(both("~: a\n").is_err(), "a null key");
     assert!(both("? [a]\n: b\n").is_err(), "a sequence as key");
     // Keys are read as their text; those serde_yaml_ng reads as other than a string

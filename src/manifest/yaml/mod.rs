@@ -15,6 +15,7 @@ mod block;
 #[cfg(test)]
 mod block_agreement;
 mod fast;
+mod messages;
 mod route;
 mod scan;
 mod slices;
@@ -26,6 +27,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
+use self::messages::syntax_error;
 pub use self::route::Paths;
 use self::slices::{Slice, document_slices};
 use self::spanned::parse_spanned;
@@ -152,9 +154,48 @@ pub fn parse_documents_spanned(text: &str) -> Result<Vec<Document>, SyntaxError>
 /// target).
 #[doc(hidden)]
 pub fn parse_documents_by(text: &str, paths: Paths) -> Result<Vec<Document>, SyntaxError> {
+    let Parsed { documents, errors } = parse_each_document_by(text, paths);
+    match errors.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(documents),
+    }
+}
+
+/// Every document of a file that parses, and a syntax error for each one that does not.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub documents: Vec<Document>,
+    /// In file order; a document with an error yields no value, the next `---` starts
+    /// afresh.
+    pub errors: Vec<SyntaxError>,
+}
+
+impl Parsed {
+    fn extend(&mut self, other: Parsed) {
+        self.documents.extend(other.documents);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Parses every document of `text` on its own, so that a syntax error costs only its
+/// document: the loader reports every problem of a file at once.
+pub fn parse_each_document(text: &str) -> Parsed {
+    parse_each_document_by(text, Paths::All)
+}
+
+fn parse_each_document_by(text: &str, paths: Paths) -> Parsed {
     let Some(slices) = document_slices(text) else {
         // Directives (`%YAML`) apply across markers: parse the file as a whole.
-        return parse_spanned(text, 0);
+        return match parse_spanned(text, 0) {
+            Ok(documents) => Parsed {
+                documents,
+                errors: Vec::new(),
+            },
+            Err(error) => Parsed {
+                documents: Vec::new(),
+                errors: vec![error],
+            },
+        };
     };
     let file: Arc<str> = Arc::from(text);
     let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
@@ -162,7 +203,7 @@ pub fn parse_documents_by(text: &str, paths: Paths) -> Result<Vec<Document>, Syn
         return parse_slices(&file, &slices, paths);
     }
     let per_thread = slices.len().div_ceil(threads);
-    let results: Vec<Result<Vec<Document>, SyntaxError>> = std::thread::scope(|scope| {
+    let results: Vec<Parsed> = std::thread::scope(|scope| {
         let handles: Vec<_> = slices
             .chunks(per_thread)
             .map(|chunk| {
@@ -170,36 +211,36 @@ pub fn parse_documents_by(text: &str, paths: Paths) -> Result<Vec<Document>, Syn
                 scope.spawn(move || parse_slices(file, chunk, paths))
             })
             .collect();
+        // A panic is re-raised: a parse that lost documents would be worse.
         handles
             .into_iter()
             .map(|handle| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(SyntaxError {
-                        line: None,
-                        message: "the YAML parser failed".into(),
-                    })
-                })
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
             .collect()
     });
-    let mut documents = Vec::new();
+    let mut parsed = Parsed::default();
     for result in results {
-        documents.extend(result?);
+        parsed.extend(result);
     }
-    Ok(documents)
+    parsed
 }
 
 /// Parses document slices, in order.
-fn parse_slices(
-    file: &Arc<str>,
-    slices: &[Slice],
-    paths: Paths,
-) -> Result<Vec<Document>, SyntaxError> {
-    let mut documents = Vec::with_capacity(slices.len());
+fn parse_slices(file: &Arc<str>, slices: &[Slice], paths: Paths) -> Parsed {
+    let mut parsed = Parsed {
+        documents: Vec::with_capacity(slices.len()),
+        errors: Vec::new(),
+    };
     for slice in slices {
-        documents.extend(route::parse_slice(file, slice, paths)?);
+        match route::parse_slice(file, slice, paths) {
+            Ok(documents) => parsed.documents.extend(documents),
+            Err(error) => parsed.errors.push(error),
+        }
     }
-    Ok(documents)
+    parsed
 }
 
 /// The parser's limits. The default budget (1,024 documents, 250k nodes) protects
@@ -220,20 +261,9 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
-fn syntax_error(error: &serde_saphyr::Error, offset: u64) -> SyntaxError {
-    SyntaxError {
-        line: error.location().map(|location| location.line() + offset),
-        message: first_line(&error.without_snippet().to_string()),
-    }
-}
-
 /// Renders `value` as YAML (used for the generated CRD files).
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
     serde_saphyr::to_string(value)
-}
-
-fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
 }
 
 #[cfg(test)]
@@ -257,6 +287,37 @@ mod tests {
     fn syntax_errors_carry_their_line() {
         let error = parse_documents("a: 1\nb: [1, 2\nc: 3\n").expect_err("unclosed flow");
         assert!(error.line.is_some(), "{error:?}");
+    }
+
+    #[test]
+    fn a_syntax_error_costs_only_its_document() {
+        let text = "a: 1\n---\nb: [unclosed\n---\nc: 3\n---\nd: {also: unclosed\n---\ne: 5\n";
+        let parsed = parse_each_document(text);
+        let values: Vec<&serde_json::Value> = parsed
+            .documents
+            .iter()
+            .map(|document| &document.value)
+            .collect();
+        assert_eq!(
+            values,
+            [
+                &serde_json::json!({"a": 1}),
+                &serde_json::json!({"c": 3}),
+                &serde_json::json!({"e": 5})
+            ]
+        );
+        let lines: Vec<Option<u64>> = parsed.errors.iter().map(|error| error.line).collect();
+        assert_eq!(parsed.errors.len(), 2, "{:?}", parsed.errors);
+        assert!(
+            lines[0].is_some_and(|line| (3..=4).contains(&line)),
+            "{:?}",
+            parsed.errors
+        );
+        assert!(
+            lines[1].is_some_and(|line| (7..=8).contains(&line)),
+            "{:?}",
+            parsed.errors
+        );
     }
 
     #[test]
