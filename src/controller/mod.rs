@@ -12,6 +12,7 @@ pub mod context;
 pub mod entry;
 pub mod error;
 pub mod leader;
+mod shutdown;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -21,8 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::future::{BoxFuture, Shared};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
@@ -35,6 +35,7 @@ use self::backoff::Backoff;
 use self::bucket_view::BucketViews;
 use self::context::{Context, Settings};
 use self::error::{ControllerError, Retry};
+use self::shutdown::{AbortOnDrop, shutdown_signal};
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::desired::{ObjectRef, Origin};
 use crate::metrics::Metrics;
@@ -308,41 +309,6 @@ where
     match namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT. The listeners are registered by this call, not by the
-/// first poll; clones share them.
-fn shutdown_signal() -> Shared<BoxFuture<'static, ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let terminate = received(signal(SignalKind::terminate()));
-    let interrupt = received(signal(SignalKind::interrupt()));
-    async move {
-        tokio::select! {
-            () = terminate => {},
-            () = interrupt => {},
-        }
-        tracing::info!("shutting down: finishing running reconciles");
-    }
-    .boxed()
-    .shared()
-}
-
-async fn received(signal: std::io::Result<tokio::signal::unix::Signal>) {
-    match signal {
-        Ok(mut signal) => {
-            signal.recv().await;
-        }
-        Err(_) => futures::future::pending::<()>().await,
-    }
-}
-
-/// Stops a background task when the operator's run ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
