@@ -129,3 +129,45 @@ pub async fn latency() -> WatchLatency {
         rss_kib: (rss_before, rss_after),
     }
 }
+
+/// W1's memory over time: a watch kept busy with a file edit every 100 ms and a foreign
+/// put every tenth, for `minutes`, its RSS sampled each minute. Flat means no
+/// growth after the first minutes (allocator warm-up) beyond noise.
+pub async fn memory_over(minutes: u64) -> Vec<(u64, u64, usize)> {
+    let nats = NatsServer::start();
+    let file = |value: &str| [bucket("w", ""), entry("k", "w", "k", value, "")].join("---\n");
+    let dir = manifests(&[("m.yaml", &file("v0"))]);
+    let path = dir.path().join("m.yaml");
+    let watch = Watching::start(&nats.url(), &[dir.path()], &[]);
+    watch
+        .wait_for_lines(&["manifests loaded and in force"], 1)
+        .await;
+    let js = nats.jetstream().await;
+    let store = js.get_key_value("w").await.expect("bucket");
+    let started = Instant::now();
+    let mut samples = vec![(0, rss_kib(watch.pid()), 0)];
+    let mut events = 0usize;
+    let mut next_sample = Duration::from_secs(60);
+    while started.elapsed() < Duration::from_secs(minutes * 60) {
+        events += 1;
+        if events.is_multiple_of(10) {
+            store
+                .put("k", format!("foreign{events}").into())
+                .await
+                .expect("put");
+        } else {
+            save_atomically(&path, &file(&format!("v{events}")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() >= next_sample {
+            let sample = (next_sample.as_secs() / 60, rss_kib(watch.pid()), events);
+            println!(
+                "W1 memory: minute {:>3}: RSS {} KiB after {} events",
+                sample.0, sample.1, sample.2
+            );
+            samples.push(sample);
+            next_sample += Duration::from_secs(60);
+        }
+    }
+    samples
+}

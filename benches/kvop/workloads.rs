@@ -50,6 +50,11 @@ pub async fn run_all(only: &[String]) {
         write_manifests(dir.path(), 0, 0, 0);
         crate::load_phases::print(dir.path());
     }
+    // Only when asked for: it takes an hour (`KVOP_W1_MINUTES` to change) and makes
+    // one row.
+    if only.iter().any(|name| name == "W1-memory") {
+        rows.push(watch_memory().await);
+    }
     if selected("B1") {
         rows.extend(cold_apply("B1", "cold kvop reconcile -f (whole process)", "").await);
     }
@@ -563,6 +568,32 @@ async fn watch_latency() -> Vec<Row> {
         row("W1", "file edit until visible in NATS", latency.edit),
         row("W1", "foreign put until restored", latency.restore),
     ]
+}
+
+/// W1's memory: a watch's RSS over an hour of edits and foreign puts. The anchor is its
+/// RSS after the first minute (warm); the target, the last sample within 10% of it.
+async fn watch_memory() -> Row {
+    let minutes = std::env::var("KVOP_W1_MINUTES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .filter(|minutes| *minutes > 1)
+        .unwrap_or(60);
+    let samples = crate::watch::memory_over(minutes).await;
+    let warm = samples.get(1).map_or(0, |sample| sample.1);
+    let (_, last, events) = samples.last().copied().unwrap_or_default();
+    let most = samples.iter().map(|sample| sample.1).max().unwrap_or(0);
+    Row {
+        id: "W1",
+        workload: format!(
+            "watch memory: {events} events over {minutes} min (start {} KiB, most {most} KiB)",
+            samples[0].1
+        ),
+        kvop: format!("RSS {last} KiB at the end"),
+        anchor: format!("RSS {warm} KiB after 1 min"),
+        ratio: last as f64 / warm.max(1) as f64,
+        target: "end ≤ 1.1× the first minute's",
+        met: (last as f64) <= warm as f64 * 1.1,
+    }
 }
 
 /// B5: the time of a 10,000-entry burst against B1's anchor, and the operator's peak RSS
