@@ -281,7 +281,7 @@ async fn the_apiserver_rejects_invalid_specs_and_immutable_changes() {
     // Value sources: the apiserver says what kvop says, naming the fields, also for the
     // untyped jsonValue.
     let kvop_says = |candidate: &KeyValueEntry| match kvop::spec::entry_value(&candidate.spec) {
-        Err((_, message)) => message,
+        Err(problem) => problem.message,
         Ok(_) => panic!("kvop accepts {:?}", candidate.spec),
     };
     let two = entry("two", "b", "k", "v", json!({"jsonValue": {"a": 1}}));
@@ -378,8 +378,10 @@ async fn the_apiserver_rejects_invalid_specs_and_immutable_changes() {
             }
             Err(problems) => {
                 let message = rejected(created, &what);
-                let expected =
-                    format!("spec.{field}: Invalid value: \"string\": {}", problems[0].1);
+                let expected = format!(
+                    "spec.{field}: Invalid value: \"string\": {}",
+                    problems[0].message
+                );
                 assert!(
                     message.ends_with(&expected),
                     "{what}: expected {expected:?}, got {message:?}"

@@ -12,6 +12,7 @@ mod support;
 mod deployed_operator;
 mod export;
 mod load_phases;
+mod memory;
 mod operator;
 mod operator_burst;
 mod reflector;

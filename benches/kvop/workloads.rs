@@ -55,6 +55,9 @@ pub async fn run_all(only: &[String]) {
     if only.iter().any(|name| name == "W1-memory") {
         rows.push(watch_memory().await);
     }
+    if selected("M1") {
+        rows.extend(peak_memory());
+    }
     if selected("B1") {
         rows.extend(cold_apply("B1", "cold kvop reconcile -f (whole process)", "").await);
     }
@@ -568,6 +571,32 @@ async fn watch_latency() -> Vec<Row> {
         row("W1", "file edit until visible in NATS", latency.edit),
         row("W1", "foreign put until restored", latency.restore),
     ]
+}
+
+/// M1: peak RSS of a dry and a real `kvop reconcile -f` at 100k and 200k entries,
+/// against 3× the manifest bytes plus 50 MB.
+fn peak_memory() -> Vec<Row> {
+    let mut rows = Vec::new();
+    for entries in [100_000, 200_000] {
+        let peak = crate::memory::measure(entries);
+        let allowance = peak.allowance_kib();
+        for (what, kib) in [("dry run", peak.dry_kib), ("real run", peak.real_kib)] {
+            rows.push(Row {
+                id: "M1",
+                workload: format!(
+                    "peak RSS, {what} of {entries} entries ({:.1} MB of YAML; real run {:.1} s)",
+                    peak.manifest_bytes as f64 / 1e6,
+                    peak.real_time.as_secs_f64()
+                ),
+                kvop: format!("{:.0} MB", kib as f64 * 1024.0 / 1e6),
+                anchor: format!("{:.0} MB allowed", allowance as f64 * 1024.0 / 1e6),
+                ratio: kib as f64 / allowance as f64,
+                target: "≤ 3× manifest bytes + 50 MB",
+                met: kib <= allowance,
+            });
+        }
+    }
+    rows
 }
 
 /// W1's memory: a watch's RSS over an hour of edits and foreign puts. The anchor is its

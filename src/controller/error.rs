@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use crate::nats::NatsError;
+use crate::spec::FieldProblem;
 
 /// A failed reconcile.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
     /// The spec breaks a rule; nothing changes until the spec does.
-    #[error("invalid spec: {0}")]
-    InvalidSpec(String),
+    #[error("invalid spec: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidSpec(Vec<FieldProblem>),
     /// The bucket of an entry is missing or not ready yet.
     #[error("{0}")]
     BucketNotReady(String),

@@ -16,7 +16,7 @@ use crate::units::{format_duration, format_size};
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Unexportable {
     /// The spec written for it would not load, e.g. `history` over 64 set by another tool.
-    #[error("{}", .0.iter().map(|(field, message)| format!("{field}: {message}")).collect::<Vec<_>>().join("; "))]
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Refused(Vec<FieldProblem>),
     /// The spec loads, but as a different config.
     #[error("{}", .0.iter().map(|change| format!("{} {} would be read back as {}", change.field, change.from, change.to)).collect::<Vec<_>>().join("; "))]
@@ -152,7 +152,7 @@ mod tests {
         config.history = 100;
         let error = bucket_spec("b", &config).expect_err("history over 64");
         assert!(
-            matches!(&error, Unexportable::Refused(problems) if problems.iter().any(|(field, _)| field == "spec.history")),
+            matches!(&error, Unexportable::Refused(problems) if problems.iter().any(|problem| problem.field == "spec.history")),
             "{error:?}"
         );
         assert!(error.to_string().contains("spec.history"), "{error}");

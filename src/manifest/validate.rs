@@ -254,8 +254,9 @@ impl<'a> Collector<'a> {
             Ok(bucket) if exact && resource.spec.connection.is_none() => self.buckets.push(bucket),
             Ok(_) => self.invalid_buckets.push((owner, context.origin())),
             Err(problems) => {
-                for (field, message) in problems {
-                    self.errors.push(context.error(&field, message));
+                for problem in problems {
+                    self.errors
+                        .push(context.error(&problem.field, problem.message));
                 }
                 self.invalid_buckets.push((owner, context.origin()));
             }
@@ -285,8 +286,10 @@ impl<'a> Collector<'a> {
             return;
         };
         let spec = &resource.spec;
-        let key = spec::entry_key(&owner, spec)
-            .map_err(|(field, message)| self.errors.push(context.error(&field, message)));
+        let key = spec::entry_key(&owner, spec).map_err(|problem| {
+            self.errors
+                .push(context.error(&problem.field, problem.message))
+        });
         let value = match spec::entry_value(spec) {
             Ok(ValueSource::Inline(bytes)) => Some(bytes),
             Ok(ValueSource::From(_)) => {
@@ -296,8 +299,9 @@ impl<'a> Collector<'a> {
                 ));
                 None
             }
-            Err((field, message)) => {
-                self.errors.push(context.error(&field, message));
+            Err(problem) => {
+                self.errors
+                    .push(context.error(&problem.field, problem.message));
                 None
             }
         };
@@ -306,8 +310,11 @@ impl<'a> Collector<'a> {
                 .push(context.error("spec.bucketRef.name", "bucketRef.name is required"));
             return;
         }
-        let take_over = spec::take_over(resource.metadata.annotations.as_ref())
-            .map_err(|(field, message)| self.errors.push(context.error(&field, message)));
+        let take_over =
+            spec::take_over(resource.metadata.annotations.as_ref()).map_err(|problem| {
+                self.errors
+                    .push(context.error(&problem.field, problem.message))
+            });
         let bucket_ref = BucketRef {
             namespace: owner.namespace.clone(),
             name: spec.bucket_ref.name.clone(),

@@ -13,7 +13,27 @@ use crate::desired::BucketConfig;
 use crate::{names, units};
 
 /// A problem in one field of a spec: (field path, message).
-pub type FieldProblem = (String, String);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field's path, e.g. `spec.ttl`; `spec` for a rule over several fields.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldProblem {
+    pub fn new(field: &str, message: impl Into<String>) -> FieldProblem {
+        FieldProblem {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
 
 /// Checks every field of `spec` and returns the normalized configuration, or every
 /// problem found.
@@ -39,7 +59,7 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
         management_policy: _,
     } = spec;
     let mut problems = Vec::new();
-    let mut fail = |field: &str, message: String| problems.push((field.to_string(), message));
+    let mut fail = |field: &str, message: String| problems.push(FieldProblem::new(field, message));
     if !(1..=64).contains(history) {
         fail(
             "spec.history",

@@ -14,7 +14,7 @@ use crate::desired::{DesiredBucket, ObjectRef, Origin};
 use crate::names;
 
 fn problem(field: &str, message: impl Into<String>) -> FieldProblem {
-    (field.to_string(), message.into())
+    FieldProblem::new(field, message)
 }
 
 /// The NATS bucket name of a resource and the field it comes from.

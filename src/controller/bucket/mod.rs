@@ -65,12 +65,7 @@ async fn apply(
     let desired = match spec::desired_bucket(object_ref(bucket), origin(bucket), bucket) {
         Ok(desired) => desired,
         Err(problems) => {
-            let message = problems
-                .iter()
-                .map(|(field, message)| format!("{field}: {message}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let error = ControllerError::InvalidSpec(message);
+            let error = ControllerError::InvalidSpec(problems);
             return Err(report_failure(api, bucket, &previous, error).await);
         }
     };

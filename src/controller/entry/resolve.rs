@@ -17,7 +17,7 @@ use crate::controller::status::READY;
 use crate::controller::{object_ref, origin};
 use crate::desired::{DesiredBucket, DesiredEntry};
 use crate::plan::{Known, Limits, check_writable};
-use crate::spec;
+use crate::spec::{self, FieldProblem};
 
 /// Everything an entry needs before it can be decided.
 pub(super) struct Resolved {
@@ -34,7 +34,7 @@ pub(super) async fn resolve(
 ) -> Result<Resolved, ControllerError> {
     let owner = object_ref(entry);
     let key = spec::entry_key(&owner, &entry.spec)
-        .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?;
+        .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?;
     let namespace = entry.namespace().unwrap_or_default();
     let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name).within(&namespace);
     let Some(bucket) = context.buckets.get(&reference) else {
@@ -67,13 +67,13 @@ pub(super) async fn resolve(
             ))
         })?;
     let value = match spec::entry_value(&entry.spec)
-        .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?
+        .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?
     {
         spec::ValueSource::Inline(value) => value,
         spec::ValueSource::From(from) => read_value_from(context, &namespace, from).await?,
     };
     let take_over = spec::take_over(entry.metadata.annotations.as_ref())
-        .map_err(|(field, message)| ControllerError::InvalidSpec(format!("{field}: {message}")))?;
+        .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?;
     let entry = DesiredEntry {
         owner,
         origin: origin(entry),
@@ -95,7 +95,10 @@ pub(super) async fn resolve(
         max_payload: Some(nats.max_payload()),
     };
     check_writable(&entry, &limits, &context.settings.manager).map_err(|unwritable| {
-        ControllerError::InvalidSpec(format!("{}: {}", unwritable.field, unwritable.message))
+        ControllerError::InvalidSpec(vec![FieldProblem::new(
+            unwritable.field,
+            unwritable.message,
+        )])
     })?;
     Ok(Resolved {
         bucket: desired_bucket,
@@ -144,7 +147,8 @@ async fn read_value_from(
             ))
         });
     }
-    Err(ControllerError::InvalidSpec(
-        "valueFrom needs secretKeyRef or configMapKeyRef".into(),
-    ))
+    Err(ControllerError::InvalidSpec(vec![FieldProblem::new(
+        "spec.valueFrom",
+        "valueFrom needs secretKeyRef or configMapKeyRef",
+    )]))
 }
