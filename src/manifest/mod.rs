@@ -257,13 +257,14 @@ fn check_documents<'a>(
         let handles: Vec<_> = documents
             .chunks(slice)
             .map(|chunk| {
-                scope.spawn(move || {
+                let check = move || {
                     let mut collector = validate::Collector::new(options);
                     for (name, document) in chunk {
                         collector.add_document(name, document);
                     }
                     collector
-                })
+                };
+                yaml::spawn_deep(scope, check)
             })
             .collect();
         // A panic is re-raised: an empty collector in its place would lose documents.

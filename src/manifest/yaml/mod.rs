@@ -208,7 +208,7 @@ fn parse_each_document_by(text: &str, paths: Paths) -> Parsed {
             .chunks(per_thread)
             .map(|chunk| {
                 let file = &file;
-                scope.spawn(move || parse_slices(file, chunk, paths))
+                spawn_deep(scope, move || parse_slices(file, chunk, paths))
             })
             .collect();
         // A panic is re-raised: a parse that lost documents would be worse.
@@ -226,6 +226,23 @@ fn parse_each_document_by(text: &str, paths: Paths) -> Parsed {
         parsed.extend(result);
     }
     parsed
+}
+
+/// Stack for a thread that parses or reads documents: as deep as the parser's nesting
+/// limit (64 levels) takes with room to spare, also unoptimized. A thread's default
+/// 2 MiB overflows there in a debug build, which aborts the process (a 63-level list in
+/// a file large enough to be parsed on several threads did); the main thread has 8.
+const DEEP_STACK: usize = 16 << 20;
+
+/// Spawns `work` on a scoped thread with a stack for deeply nested documents.
+pub(crate) fn spawn_deep<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    work: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    std::thread::Builder::new()
+        .stack_size(DEEP_STACK)
+        .spawn_scoped(scope, work)
+        .expect("a parsing thread (out of memory or threads)")
 }
 
 /// Parses document slices, in order.

@@ -141,3 +141,23 @@ fn empty_documents_are_skipped() {
     let documents = parse_documents("---\n---\na: 1\n---\n").expect("valid yaml");
     assert_eq!(documents.len(), 1);
 }
+
+#[test]
+fn deep_documents_in_a_file_parsed_on_several_threads_do_not_overflow_their_stacks() {
+    // Each thread parsing a large file gets a stack for 64 levels; with the default
+    // 2 MiB an unoptimized build aborted on this file.
+    let filler: String = (0..20_000)
+        .map(|i| format!("---\nname: doc{i}\nvalue: text\n"))
+        .collect();
+    let deep = |depth: usize| format!("---\na: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let text = format!("{filler}{}{filler}{}", deep(62), deep(70));
+    assert!(text.len() >= PARALLEL_MIN_BYTES);
+    let parsed = parse_each_document(&text);
+    assert_eq!(parsed.documents.len(), 40_001, "the 62-level one is read");
+    assert_eq!(parsed.errors.len(), 1, "{:?}", parsed.errors);
+    assert!(
+        parsed.errors[0].message.contains("levels deep"),
+        "{:?}",
+        parsed.errors
+    );
+}
