@@ -54,10 +54,24 @@ async fn wait_for(seen: &mut async_nats::jetstream::kv::Watch, want: &str) {
     }
 }
 
-pub async fn latency() -> WatchLatency {
+/// The manifests of bucket `w` with key `k` set to `value`.
+fn one_key(value: &str) -> String {
+    [bucket("w", ""), entry("k", "w", "k", value, "")].join("---\n")
+}
+
+/// A server, a watch of one file declaring [`one_key`], and the bucket, once loaded.
+struct WatchedKey {
+    nats: NatsServer,
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    watch: Watching,
+    js: async_nats::jetstream::Context,
+    store: async_nats::jetstream::kv::Store,
+}
+
+async fn watched_key() -> WatchedKey {
     let nats = NatsServer::start();
-    let file = |value: &str| [bucket("w", ""), entry("k", "w", "k", value, "")].join("---\n");
-    let dir = manifests(&[("m.yaml", &file("v0"))]);
+    let dir = manifests(&[("m.yaml", &one_key("v0"))]);
     let path = dir.path().join("m.yaml");
     let watch = Watching::start(&nats.url(), &[dir.path()], &[]);
     watch
@@ -65,6 +79,26 @@ pub async fn latency() -> WatchLatency {
         .await;
     let js = nats.jetstream().await;
     let store = js.get_key_value("w").await.expect("bucket");
+    WatchedKey {
+        nats,
+        dir,
+        path,
+        watch,
+        js,
+        store,
+    }
+}
+
+pub async fn latency() -> WatchLatency {
+    let WatchedKey {
+        nats: _nats,
+        dir: _dir,
+        path,
+        watch,
+        js,
+        store,
+    } = watched_key().await;
+    let file = one_key;
     let mut seen = store.watch("k").await.expect("watch");
     // Settle: the views' first load asks for a (no-op) pass.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -134,16 +168,15 @@ pub async fn latency() -> WatchLatency {
 /// put every tenth, for `minutes`, its RSS sampled each minute. Flat means no
 /// growth after the first minutes (allocator warm-up) beyond noise.
 pub async fn memory_over(minutes: u64) -> Vec<(u64, u64, usize)> {
-    let nats = NatsServer::start();
-    let file = |value: &str| [bucket("w", ""), entry("k", "w", "k", value, "")].join("---\n");
-    let dir = manifests(&[("m.yaml", &file("v0"))]);
-    let path = dir.path().join("m.yaml");
-    let watch = Watching::start(&nats.url(), &[dir.path()], &[]);
-    watch
-        .wait_for_lines(&["manifests loaded and in force"], 1)
-        .await;
-    let js = nats.jetstream().await;
-    let store = js.get_key_value("w").await.expect("bucket");
+    let WatchedKey {
+        nats: _nats,
+        dir: _dir,
+        path,
+        watch,
+        js: _js,
+        store,
+    } = watched_key().await;
+    let file = one_key;
     let started = Instant::now();
     let mut samples = vec![(0, rss_kib(watch.pid()), 0)];
     let mut events = 0usize;
