@@ -76,8 +76,9 @@ struct Rounds<'a> {
     options: &'a ApplyOptions,
     /// Every key of the plan, in plan order, with its result so far.
     outcomes: Vec<EntryOutcome>,
-    /// (index into outcomes, verb, write) of every key to write in the next write round.
-    pending: Vec<(usize, &'static str, Write)>,
+    /// Every write of the next write round, and beside it (index into outcomes, verb).
+    pending: Vec<Write<'a>>,
+    pending_for: Vec<(usize, &'static str)>,
     /// Keys to read again and decide again: after a revision conflict (someone wrote in
     /// between), or a transient failure (an election, a stall), after which the write may
     /// or may not have landed. Re-deciding from the stored state never writes twice.
@@ -100,6 +101,7 @@ impl<'a> Rounds<'a> {
             options,
             outcomes: Vec::with_capacity(plan.entries.len()),
             pending: Vec::new(),
+            pending_for: Vec::new(),
             reread: Vec::new(),
             wait: false,
             give_up_at: None,
@@ -107,9 +109,10 @@ impl<'a> Rounds<'a> {
         for entry in &plan.entries {
             let result = match write_for(&entry.key, &entry.owner, &entry.action) {
                 Ok(write) => {
+                    rounds.pending.push(write);
                     rounds
-                        .pending
-                        .push((rounds.outcomes.len(), entry.action.verb(), write));
+                        .pending_for
+                        .push((rounds.outcomes.len(), entry.action.verb()));
                     EntryResult::NotAttempted {
                         reason: "interrupted".into(),
                     }
@@ -180,12 +183,12 @@ impl<'a> Rounds<'a> {
                 }
             };
             let action = self.redecide(index, current.as_ref());
-            match write_for(
-                &self.outcomes[index].key,
-                &self.outcomes[index].owner,
-                &action,
-            ) {
-                Ok(write) => self.pending.push((index, action.verb(), write)),
+            let planned = &self.plan.entries[index];
+            match write_for(&planned.key, &planned.owner, &action) {
+                Ok(write) => {
+                    self.pending.push(write);
+                    self.pending_for.push((index, action.verb()));
+                }
                 Err(settled) => self.outcomes[index].result = settled,
             }
         }
@@ -201,21 +204,19 @@ impl<'a> Rounds<'a> {
         last_round: bool,
         on_write: &(dyn Fn() + Sync),
     ) {
-        let writes: Vec<Write> = self
-            .pending
-            .iter()
-            .map(|(_, _, write)| write.clone())
-            .collect();
         let results = bucket
             .write_all(
                 &self.options.manager,
-                &writes,
+                &self.pending,
                 self.options.window,
                 on_write,
             )
             .await;
         let retry_later = self.may_retry(last_round);
-        for ((index, verb, _), result) in std::mem::take(&mut self.pending).into_iter().zip(results)
+        self.pending.clear();
+        for ((index, verb), result) in std::mem::take(&mut self.pending_for)
+            .into_iter()
+            .zip(results)
         {
             let outcome = &mut self.outcomes[index];
             outcome.result = match result {
@@ -288,7 +289,11 @@ fn retry_delay(round: usize) -> Duration {
 }
 
 /// The write an action needs, or the final result of an action that writes nothing.
-fn write_for(key: &str, owner: &str, action: &EntryAction) -> Result<Write, EntryResult> {
+fn write_for<'a>(
+    key: &'a str,
+    owner: &'a str,
+    action: &EntryAction,
+) -> Result<Write<'a>, EntryResult> {
     let (op, expected_revision) = match action {
         EntryAction::Create {
             expected_revision,
@@ -321,9 +326,9 @@ fn write_for(key: &str, owner: &str, action: &EntryAction) -> Result<Write, Entr
         | EntryAction::Retain { .. } => return Err(EntryResult::Settled(action.clone())),
     };
     Ok(Write {
-        key: key.to_string(),
+        key,
         op,
         expected_revision,
-        owner: owner.to_string(),
+        owner,
     })
 }

@@ -135,7 +135,7 @@ impl Bucket {
     pub async fn write_all(
         &self,
         manager: &str,
-        writes: &[Write],
+        writes: &[Write<'_>],
         window: usize,
         on_done: impl FnMut(),
     ) -> Vec<WriteResult> {

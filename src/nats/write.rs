@@ -22,16 +22,17 @@ pub const DEFAULT_WINDOW: usize = 256;
 /// once could wait forever.
 pub const MAX_IN_FLIGHT: usize = 4096;
 
-/// One write to a key.
+/// One write to a key, borrowing its names from the plan: a large apply holds every
+/// write of a bucket at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Write {
-    pub key: String,
+pub struct Write<'a> {
+    pub key: &'a str,
     pub op: WriteOp,
     /// The revision the key must still have: 0 for a key with no messages, the marker's
     /// revision for a deleted key, the observed revision otherwise.
     pub expected_revision: u64,
     /// `namespace/name` of the declaring object.
-    pub owner: String,
+    pub owner: &'a str,
 }
 
 /// What a write does.
@@ -64,7 +65,7 @@ pub(crate) async fn write_all(
     jetstream: &jetstream::Context,
     bucket: &str,
     manager: &str,
-    writes: &[Write],
+    writes: &[Write<'_>],
     window: usize,
     mut on_done: impl FnMut(),
 ) -> Vec<WriteResult> {
@@ -94,7 +95,7 @@ pub(crate) async fn write_all(
             break;
         }
         match jetstream
-            .send_publish(key_subject(bucket, &write.key), publish(manager, write))
+            .send_publish(key_subject(bucket, write.key), publish(manager, write))
             .await
         {
             Ok(ack) => in_flight.push(async move {
@@ -141,7 +142,7 @@ fn classify_publish(refusals: &RefusalLog, error: PublishError) -> NatsError {
 /// The operation log: one event per write attempt under the `kvop::write` target, so
 /// `--log-level warn,kvop::write=debug --log-format json` gives an audit trail of every
 /// revision-checked write kvop tried and what the server answered.
-fn record(bucket: &str, write: &Write, result: &WriteResult) {
+fn record(bucket: &str, write: &Write<'_>, result: &WriteResult) {
     let op = match write.op {
         WriteOp::Put(_) => "put",
         WriteOp::Delete => "delete",
@@ -151,7 +152,7 @@ fn record(bucket: &str, write: &Write, result: &WriteResult) {
         WriteResult::Written { revision } => tracing::debug!(
             target: "kvop::write",
             bucket,
-            key = write.key.as_str(),
+            key = write.key,
             op,
             expected_revision = write.expected_revision,
             outcome = "written",
@@ -160,7 +161,7 @@ fn record(bucket: &str, write: &Write, result: &WriteResult) {
         WriteResult::Failed(error) | WriteResult::NotSent(error) => tracing::debug!(
             target: "kvop::write",
             bucket,
-            key = write.key.as_str(),
+            key = write.key,
             op,
             expected_revision = write.expected_revision,
             outcome = error.reason(),
@@ -169,10 +170,10 @@ fn record(bucket: &str, write: &Write, result: &WriteResult) {
     }
 }
 
-fn publish(manager: &str, write: &Write) -> Publish {
+fn publish(manager: &str, write: &Write<'_>) -> Publish {
     let mut headers = HeaderMap::new();
     headers.insert(MANAGER_HEADER, manager);
-    headers.insert(OWNER_HEADER, write.owner.as_str());
+    headers.insert(OWNER_HEADER, write.owner);
     let payload = match &write.op {
         WriteOp::Put(value) => value.clone(),
         WriteOp::Delete => {
