@@ -176,19 +176,11 @@ pub fn loading_text(step: LoadStep) -> String {
             if files == 1 { "" } else { "s" },
             bytes as f64 / 1e6
         ),
-        LoadStep::Parsing {
-            file,
-            files,
-            parsed,
-            bytes,
-        } => format!(
-            "loading manifests: parsing file {file} of {files} ({:.1} of {:.1} MB parsed)",
+        LoadStep::Parsing { parsed, bytes } => format!(
+            "loading manifests: parsing and checking ({:.1} of {:.1} MB done)",
             parsed as f64 / 1e6,
             bytes as f64 / 1e6
         ),
-        LoadStep::Checking { documents } => {
-            format!("loading manifests: checking {documents} documents")
-        }
     }
 }
 
@@ -208,16 +200,10 @@ mod tests {
             ),
             (
                 LoadStep::Parsing {
-                    file: 3,
-                    files: 10,
                     parsed: 5_250_000,
                     bytes: 26_000_000,
                 },
-                "loading manifests: parsing file 3 of 10 (5.2 of 26.0 MB parsed)",
-            ),
-            (
-                LoadStep::Checking { documents: 100_000 },
-                "loading manifests: checking 100000 documents",
+                "loading manifests: parsing and checking (5.2 of 26.0 MB done)",
             ),
         ] {
             assert_eq!(loading_text(step), text);

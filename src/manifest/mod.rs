@@ -11,6 +11,7 @@ pub mod yaml;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::desired::{Desired, Origin};
 
@@ -89,15 +90,8 @@ impl std::error::Error for LoadErrors {}
 pub enum LoadStep {
     /// Every file is read: how many, and their size.
     Read { files: usize, bytes: usize },
-    /// Parsing file `file` (1-based) of `files`, after `parsed` of `bytes` bytes.
-    Parsing {
-        file: usize,
-        files: usize,
-        parsed: usize,
-        bytes: usize,
-    },
-    /// Checking every document.
-    Checking { documents: usize },
+    /// Parsing and checking the documents: `parsed` of `bytes` bytes are done.
+    Parsing { parsed: usize, bytes: usize },
 }
 
 /// Reads and validates every input. Nothing is returned unless everything is valid.
@@ -124,7 +118,6 @@ pub fn load_with_progress(
         files: sources.len(),
         bytes,
     });
-    let mut parsed = 0;
     if sources.is_empty() && errors.is_empty() {
         errors.push(LoadError {
             origin: Origin {
@@ -135,32 +128,16 @@ pub fn load_with_progress(
             message: "no manifest files found (looked for *.yaml, *.yml and *.json)".into(),
         });
     }
-    let mut documents: Vec<(&str, yaml::Document)> = Vec::new();
-    for (index, (name, text)) in sources.iter().enumerate() {
-        progress(LoadStep::Parsing {
-            file: index + 1,
-            files: sources.len(),
-            parsed,
-            bytes,
-        });
-        parsed += text.len();
-        let yaml::Parsed {
-            documents: parsed_documents,
-            errors: syntax_errors,
-        } = yaml::parse_each_document(text);
-        documents.extend(
-            expand_lists(parsed_documents)
-                .into_iter()
-                .map(|document| (name.as_str(), document)),
-        );
-        errors.extend(syntax_errors.iter().map(|error| invalid_yaml(name, error)));
-    }
-    progress(LoadStep::Checking {
-        documents: documents.len(),
+    // Each text is copied into the `Arc` its documents share, and the read one freed.
+    let (names, texts): (Vec<String>, Vec<Arc<str>>) = sources
+        .into_iter()
+        .map(|(name, text)| (name, Arc::from(text)))
+        .unzip();
+    let (mut loaded, more) = read_and_check(&names, texts, options, &mut |parsed| {
+        progress(LoadStep::Parsing { parsed, bytes });
     });
-    let (mut loaded, more) = check_documents(&documents, options).finish();
     errors.extend(more);
-    in_reading_order(&mut errors, &sources);
+    in_reading_order(&mut errors, &names);
     if errors.is_empty() {
         loaded.skipped.splice(0..0, notices);
         Ok(loaded)
@@ -171,18 +148,12 @@ pub fn load_with_progress(
 
 /// Parses manifests from a string (used for tests and for stdin).
 pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Loaded, LoadErrors> {
-    let parsed = yaml::parse_each_document(text);
-    let mut errors: Vec<LoadError> = parsed
-        .errors
-        .iter()
-        .map(|error| invalid_yaml(name, error))
-        .collect();
-    let documents: Vec<(&str, yaml::Document)> = expand_lists(parsed.documents)
-        .into_iter()
-        .map(|document| (name, document))
-        .collect();
-    let (loaded, more) = check_documents(&documents, options).finish();
-    errors.extend(more);
+    let (loaded, mut errors) = read_and_check(
+        &[name.to_string()],
+        vec![Arc::from(text)],
+        options,
+        &mut |_| {},
+    );
     errors.sort_by_key(|error| error.origin.line);
     if errors.is_empty() {
         Ok(loaded)
@@ -191,14 +162,60 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Loaded,
     }
 }
 
+/// Parses and checks every document of `texts` (named `names`), on every core for a
+/// large input. Each document is checked as soon as it is parsed and then dropped: the
+/// load holds the texts and the desired state, never every parsed document at once.
+fn read_and_check(
+    names: &[String],
+    texts: Vec<Arc<str>>,
+    options: &LoadOptions,
+    progress: &mut dyn FnMut(usize),
+) -> (Loaded, Vec<LoadError>) {
+    let new_checker = || Checker {
+        names,
+        collector: validate::Collector::new(),
+    };
+    let parts = yaml::read_files(&texts, yaml::Paths::All, &new_checker, progress)
+        .into_iter()
+        .map(|checker| checker.collector)
+        .collect();
+    // What the checks kept of the texts (to find a field's line) goes with the checks.
+    drop(texts);
+    validate::finish_all(options, parts)
+}
+
+/// Checks the documents of one run of a file as they are parsed.
+struct Checker<'a> {
+    names: &'a [String],
+    collector: validate::Collector,
+}
+
+impl yaml::Sink for Checker<'_> {
+    fn document(&mut self, file: usize, document: yaml::Document) {
+        let name = &self.names[file];
+        // A `v1 List` document (`kubectl get kvb,kve -o yaml`) stands for its items.
+        match document.list_items() {
+            Some(items) => items
+                .iter()
+                .for_each(|item| self.collector.add_document(name, item)),
+            None => self.collector.add_document(name, &document),
+        }
+    }
+
+    fn syntax_error(&mut self, file: usize, error: yaml::SyntaxError) {
+        self.collector
+            .add_error(invalid_yaml(&self.names[file], &error));
+    }
+}
+
 /// Sorts problems as a reader meets them: file by file in the order they were read, by
 /// line within a file; problems of inputs that are not a file read (a directory that
 /// cannot be listed) first. The sort is stable: problems of one line keep their order.
-fn in_reading_order(errors: &mut [LoadError], sources: &[(String, String)]) {
-    let order: std::collections::HashMap<&str, usize> = sources
+fn in_reading_order(errors: &mut [LoadError], names: &[String]) {
+    let order: std::collections::HashMap<&str, usize> = names
         .iter()
         .enumerate()
-        .map(|(index, (name, _))| (name.as_str(), index + 1))
+        .map(|(index, name)| (name.as_str(), index + 1))
         .collect();
     errors.sort_by_key(|error| {
         (
@@ -220,68 +237,6 @@ fn invalid_yaml(source: &str, error: &yaml::SyntaxError) -> LoadError {
         field: None,
         message: format!("invalid YAML: {}", error.message),
     }
-}
-
-/// A `v1 List` document (`kubectl get kvb,kve -o yaml`) stands for its items.
-fn expand_lists(documents: Vec<yaml::Document>) -> Vec<yaml::Document> {
-    let mut expanded = Vec::with_capacity(documents.len());
-    for document in documents {
-        match document.list_items() {
-            Some(items) => expanded.extend(items),
-            None => expanded.push(document),
-        }
-    }
-    expanded
-}
-
-/// Below this many documents they are checked on one thread.
-const PARALLEL_MIN_DOCUMENTS: usize = 2_000;
-
-/// Checks every document, on every core for large inputs: each thread checks a slice
-/// with its own collector, and the collectors are merged in document order, so errors
-/// and declarations keep their order.
-fn check_documents<'a>(
-    documents: &'a [(&'a str, yaml::Document)],
-    options: &'a LoadOptions,
-) -> validate::Collector<'a> {
-    let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
-    if threads <= 1 || documents.len() < PARALLEL_MIN_DOCUMENTS {
-        let mut collector = validate::Collector::new(options);
-        for (name, document) in documents {
-            collector.add_document(name, document);
-        }
-        return collector;
-    }
-    let slice = documents.len().div_ceil(threads);
-    let parts: Vec<validate::Collector<'a>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = documents
-            .chunks(slice)
-            .map(|chunk| {
-                let check = move || {
-                    let mut collector = validate::Collector::new(options);
-                    for (name, document) in chunk {
-                        collector.add_document(name, document);
-                    }
-                    collector
-                };
-                yaml::spawn_deep(scope, check)
-            })
-            .collect();
-        // A panic is re-raised: an empty collector in its place would lose documents.
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let mut merged = validate::Collector::new(options);
-    for part in parts {
-        merged.merge(part);
-    }
-    merged
 }
 
 fn describe_inputs(inputs: &[Input]) -> String {

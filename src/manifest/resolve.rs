@@ -3,34 +3,35 @@
 use std::collections::HashMap;
 
 use super::LoadError;
-use super::yaml::Document;
+use super::yaml::FieldLines;
 use crate::api::ManagementPolicy;
 use crate::desired::{Desired, DesiredBucket, DesiredEntry, ObjectRef, Origin};
 use crate::observed::Observed;
 use crate::plan::{Known, Limits, check_writable};
 
-/// An entry's `bucketRef`, with its document to find the field's line in if needed.
-pub(super) struct BucketRef<'a> {
+/// An entry's `bucketRef`, with where its document's fields are, to find the field's
+/// line if needed.
+pub(super) struct BucketRef {
     pub namespace: String,
     pub name: String,
-    pub document: &'a Document,
+    pub fields: FieldLines,
 }
 
 /// Resolves each entry's `bucketRef` to its NATS bucket and checks duplicates, mirrors
 /// and declared value size limits.
 pub(super) fn resolve(
     buckets: &[DesiredBucket],
-    entries: &mut [DesiredEntry],
-    bucket_refs: &[BucketRef],
+    entries: &mut [Vec<DesiredEntry>],
+    bucket_refs: &[Vec<BucketRef>],
     invalid_buckets: &[(ObjectRef, Origin)],
     invalid_entries: &[(Origin, BucketRef)],
     manager: &str,
 ) -> Vec<LoadError> {
     let mut errors = Vec::new();
-    let mut by_object: HashMap<(String, String), usize> = HashMap::new();
-    let mut by_bucket: HashMap<String, usize> = HashMap::new();
+    let mut by_object: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut by_bucket: HashMap<&str, usize> = HashMap::new();
     for (index, bucket) in buckets.iter().enumerate() {
-        let object = (bucket.owner.namespace.clone(), bucket.owner.name.clone());
+        let object = (bucket.owner.namespace.as_str(), bucket.owner.name.as_str());
         if let Some(first) = by_object.insert(object, index) {
             errors.push(duplicate(
                 &bucket.origin,
@@ -38,7 +39,7 @@ pub(super) fn resolve(
                 &buckets[first].origin,
             ));
         }
-        if let Some(first) = by_bucket.insert(bucket.name.clone(), index) {
+        if let Some(first) = by_bucket.insert(&bucket.name, index) {
             errors.push(duplicate(
                 &bucket.origin,
                 &format!("bucket {:?} is declared twice", bucket.name),
@@ -59,34 +60,39 @@ pub(super) fn resolve(
             errors.push(LoadError {
                 origin: Origin {
                     source: origin.source.clone(),
-                    line: reference.document.line_of("spec.bucketRef.name"),
+                    line: reference.fields.line_of("spec.bucketRef.name"),
                 },
                 field: Some("spec.bucketRef.name".into()),
                 message: message.to_string(),
             });
         }
     }
-    let mut entry_objects: HashMap<ObjectRef, Origin> = HashMap::new();
-    let mut keys: HashMap<(String, String), Origin> = HashMap::new();
+    // Keyed by borrowed names, not copies: these maps hold every entry of a large load.
+    let count = entries.iter().map(Vec::len).sum();
+    let mut entry_objects: HashMap<&ObjectRef, &Origin> = HashMap::with_capacity(count);
+    let mut keys: HashMap<(&str, &str), &Origin> = HashMap::with_capacity(count);
+    // Each entry's bucket, set once every entry is checked (the maps borrow the entries).
+    let mut resolved: Vec<Option<&DesiredBucket>> = Vec::with_capacity(count);
     for (
         entry,
         BucketRef {
             namespace,
             name: reference,
-            document,
+            fields,
         },
-    ) in entries.iter_mut().zip(bucket_refs)
+    ) in entries.iter().flatten().zip(bucket_refs.iter().flatten())
     {
+        resolved.push(None);
         // Only a problem needs the field's line, and finding it parses the document again.
         let at_ref = |entry: &DesiredEntry| Origin {
             source: entry.origin.source.clone(),
-            line: document.line_of("spec.bucketRef.name"),
+            line: fields.line_of("spec.bucketRef.name"),
         };
-        if let Some(first) = entry_objects.insert(entry.owner.clone(), entry.origin.clone()) {
+        if let Some(first) = entry_objects.insert(&entry.owner, &entry.origin) {
             errors.push(duplicate(
                 &entry.origin,
                 &format!("KeyValueEntry {} is declared twice", entry.owner),
-                &first,
+                first,
             ));
         }
         let bucket = match find_bucket(buckets, &by_object, invalid_buckets, namespace, reference) {
@@ -100,7 +106,7 @@ pub(super) fn resolve(
                 continue;
             }
         };
-        entry.bucket = bucket.name.clone();
+        *resolved.last_mut().expect("pushed above") = Some(bucket);
         let limits = Limits {
             bucket: &bucket.name,
             mirror: bucket.config.mirror.is_some().then_some(Known::Declared),
@@ -118,17 +124,14 @@ pub(super) fn resolve(
             });
             continue;
         }
-        if let Some(first) = keys.insert(
-            (entry.bucket.clone(), entry.key.clone()),
-            entry.origin.clone(),
-        ) {
+        if let Some(first) = keys.insert((&bucket.name, &entry.key), &entry.origin) {
             errors.push(duplicate(
                 &entry.origin,
                 &format!(
                     "key {:?} of bucket {:?} is declared twice",
-                    entry.key, entry.bucket
+                    entry.key, bucket.name
                 ),
-                &first,
+                first,
             ));
         }
         if let Err(unwritable) = writable {
@@ -139,18 +142,23 @@ pub(super) fn resolve(
             });
         }
     }
+    for (entry, bucket) in entries.iter_mut().flatten().zip(resolved) {
+        if let Some(bucket) = bucket {
+            entry.bucket.clone_from(&bucket.name);
+        }
+    }
     errors
 }
 
 /// The bucket `namespace/reference` names, or why there is none to write to.
 fn find_bucket<'b>(
     buckets: &'b [DesiredBucket],
-    by_object: &HashMap<(String, String), usize>,
+    by_object: &HashMap<(&str, &str), usize>,
     invalid_buckets: &[(ObjectRef, Origin)],
     namespace: &str,
     reference: &str,
 ) -> Result<&'b DesiredBucket, Unresolved> {
-    if let Some(index) = by_object.get(&(namespace.to_string(), reference.to_string())) {
+    if let Some(index) = by_object.get(&(namespace, reference)) {
         return Ok(&buckets[*index]);
     }
     let invalid = invalid_buckets

@@ -34,17 +34,16 @@ struct Typed<T> {
 }
 
 /// Accumulates documents, then resolves references across all of them.
-pub(super) struct Collector<'a> {
-    options: &'a LoadOptions,
+pub(super) struct Collector {
     buckets: Vec<DesiredBucket>,
     entries: Vec<DesiredEntry>,
     // Entry → its bucketRef, resolved in `finish`.
-    bucket_refs: Vec<BucketRef<'a>>,
+    bucket_refs: Vec<BucketRef>,
     // Buckets declared with problems of their own: their entries are told so, not that
     // the bucket is not declared.
     invalid_buckets: Vec<(ObjectRef, Origin)>,
     // Entries with problems of their own: their bucketRef is still checked.
-    invalid_entries: Vec<(Origin, BucketRef<'a>)>,
+    invalid_entries: Vec<(Origin, BucketRef)>,
     skipped: Vec<String>,
     errors: Vec<LoadError>,
 }
@@ -75,10 +74,9 @@ impl Context<'_> {
     }
 }
 
-impl<'a> Collector<'a> {
-    pub(super) fn new(options: &'a LoadOptions) -> Self {
+impl Collector {
+    pub(super) fn new() -> Self {
         Collector {
-            options,
             buckets: Vec::new(),
             entries: Vec::new(),
             bucket_refs: Vec::new(),
@@ -89,18 +87,12 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Appends what another collector gathered (from later documents).
-    pub(super) fn merge(&mut self, other: Collector<'a>) {
-        self.buckets.extend(other.buckets);
-        self.entries.extend(other.entries);
-        self.bucket_refs.extend(other.bucket_refs);
-        self.invalid_buckets.extend(other.invalid_buckets);
-        self.invalid_entries.extend(other.invalid_entries);
-        self.skipped.extend(other.skipped);
-        self.errors.extend(other.errors);
+    /// A problem found outside the documents (a syntax error).
+    pub(super) fn add_error(&mut self, error: LoadError) {
+        self.errors.push(error);
     }
 
-    pub(super) fn add_document(&mut self, source: &'a str, document: &'a Document) {
+    pub(super) fn add_document(&mut self, source: &str, document: &Document) {
         let context = Context { source, document };
         let Some(object) = document.value.as_object() else {
             self.errors
@@ -280,7 +272,7 @@ impl<'a> Collector<'a> {
         }
     }
 
-    fn add_entry(&mut self, context: &Context<'a>, typed: Typed<KeyValueEntry>) {
+    fn add_entry(&mut self, context: &Context<'_>, typed: Typed<KeyValueEntry>) {
         let Typed { resource, exact } = typed;
         let Some(owner) = self.object_ref(context, &resource.metadata) else {
             return;
@@ -318,7 +310,7 @@ impl<'a> Collector<'a> {
         let bucket_ref = BucketRef {
             namespace: owner.namespace.clone(),
             name: spec.bucket_ref.name.clone(),
-            document: context.document,
+            fields: context.document.field_lines(),
         };
         let (true, Ok(key), Some(value), Ok(take_over)) = (exact, key, value, take_over) else {
             self.invalid_entries.push((context.origin(), bucket_ref));
@@ -336,27 +328,50 @@ impl<'a> Collector<'a> {
             take_over,
         });
     }
+}
 
-    /// Resolves bucket references and checks rules that span documents.
-    pub(super) fn finish(mut self) -> (Loaded, Vec<LoadError>) {
-        let problems = resolve::resolve(
-            &self.buckets,
-            &mut self.entries,
-            &self.bucket_refs,
-            &self.invalid_buckets,
-            &self.invalid_entries,
-            &self.options.manager,
-        );
-        self.errors.extend(problems);
-        let loaded = Loaded {
-            desired: crate::desired::Desired {
-                buckets: self.buckets,
-                entries: self.entries,
-            },
-            skipped: self.skipped,
-        };
-        (loaded, self.errors)
+/// Joins what collectors gathered from consecutive runs of documents, in order, resolves
+/// bucket references and checks the rules that span documents.
+///
+/// The per-entry lists stay one per run until the end: the references are only read in
+/// order and then dropped, with the file texts they point into, before the entries are
+/// joined, so a large load never holds two copies of either list.
+pub(super) fn finish_all(options: &LoadOptions, parts: Vec<Collector>) -> (Loaded, Vec<LoadError>) {
+    let mut all = Collector::new();
+    let mut entry_runs = Vec::with_capacity(parts.len());
+    let mut reference_runs = Vec::with_capacity(parts.len());
+    for part in parts {
+        all.buckets.extend(part.buckets);
+        all.invalid_buckets.extend(part.invalid_buckets);
+        all.invalid_entries.extend(part.invalid_entries);
+        all.skipped.extend(part.skipped);
+        all.errors.extend(part.errors);
+        entry_runs.push(part.entries);
+        reference_runs.push(part.bucket_refs);
     }
+    let problems = resolve::resolve(
+        &all.buckets,
+        &mut entry_runs,
+        &reference_runs,
+        &all.invalid_buckets,
+        &all.invalid_entries,
+        &options.manager,
+    );
+    all.errors.extend(problems);
+    drop(reference_runs);
+    drop(all.invalid_entries);
+    let mut entries = Vec::with_capacity(entry_runs.iter().map(Vec::len).sum());
+    for run in entry_runs {
+        entries.extend(run);
+    }
+    let loaded = Loaded {
+        desired: crate::desired::Desired {
+            buckets: all.buckets,
+            entries,
+        },
+        skipped: all.skipped,
+    };
+    (loaded, all.errors)
 }
 
 fn describe_name(object: &serde_json::Map<String, serde_json::Value>) -> String {

@@ -34,7 +34,7 @@ fn summary(document: &Document) -> (u64, Value, Vec<(String, u64)>) {
 /// Whether a reader without spans read one of the documents (their field lines are
 /// not known before they are asked for).
 fn read_without_spans(result: &Result<Vec<Document>, SyntaxError>) -> bool {
-    matches!(result, Ok(documents) if documents.iter().any(|d| d.lines.get().is_none()))
+    matches!(result, Ok(documents) if documents.iter().any(|d| d.fields.lines.get().is_none()))
 }
 
 /// Parses `text` with every combination of readers and checks each agrees with the

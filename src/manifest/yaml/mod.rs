@@ -16,6 +16,7 @@ mod block;
 mod block_agreement;
 mod fast;
 mod messages;
+mod read;
 mod route;
 mod scan;
 mod slices;
@@ -28,8 +29,8 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 use self::messages::syntax_error;
+pub use self::read::{Sink, read_files};
 pub use self::route::Paths;
-use self::slices::{Slice, document_slices};
 use self::spanned::parse_spanned;
 
 /// One YAML document of a file: its JSON value, the line it starts on and, on demand,
@@ -39,6 +40,15 @@ pub struct Document {
     /// 1-based line where the document's content starts.
     pub line: u64,
     pub value: serde_json::Value,
+    fields: FieldLines,
+}
+
+/// Where a document's fields are, without its value: what a check keeps to name a
+/// field's line later, so the document itself can be dropped once it is checked.
+#[derive(Debug, Clone)]
+pub struct FieldLines {
+    /// The document's line: the answer for a path it does not hold.
+    line: u64,
     /// Line of each node by dotted path (`spec.history`, `spec.sources[0].name`).
     /// Shared (`Arc`) with the items of a `List`.
     lines: OnceLock<Arc<BTreeMap<String, u64>>>,
@@ -59,6 +69,53 @@ struct DocumentText {
 }
 
 impl Document {
+    /// The line of `path`, or of its nearest ancestor that exists in the document.
+    pub fn line_of(&self, path: &str) -> u64 {
+        self.fields.line_of(path)
+    }
+
+    /// The line of every node by dotted path.
+    pub fn lines(&self) -> &BTreeMap<String, u64> {
+        self.fields.lines()
+    }
+
+    /// What finds this document's field lines once the document is gone.
+    pub fn field_lines(&self) -> FieldLines {
+        self.fields.clone()
+    }
+
+    /// The items of a `v1 List` (what `kubectl get -o yaml` prints for several objects),
+    /// each a document of its own that finds its fields' lines in this one; `None` for
+    /// any other document.
+    pub fn list_items(&self) -> Option<Vec<Document>> {
+        let object = self.value.as_object()?;
+        let is_list = object.get("apiVersion").and_then(|v| v.as_str()) == Some("v1")
+            && object.get("kind").and_then(|v| v.as_str()) == Some("List");
+        let items = object.get("items")?.as_array().filter(|_| is_list)?;
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    let path = format!("items[{index}]");
+                    let line = self.line_of(&path);
+                    Document {
+                        line,
+                        value: item.clone(),
+                        fields: FieldLines {
+                            line,
+                            lines: self.fields.lines.clone(),
+                            source: self.fields.source.clone(),
+                            prefix: Some(path),
+                        },
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+impl FieldLines {
     /// The line of `path`, or of its nearest ancestor that exists in the document.
     pub fn line_of(&self, path: &str) -> u64 {
         let lines = self.lines();
@@ -82,34 +139,8 @@ impl Document {
         }
     }
 
-    /// The items of a `v1 List` (what `kubectl get -o yaml` prints for several objects),
-    /// each a document of its own that finds its fields' lines in this one; `None` for
-    /// any other document.
-    pub fn list_items(&self) -> Option<Vec<Document>> {
-        let object = self.value.as_object()?;
-        let is_list = object.get("apiVersion").and_then(|v| v.as_str()) == Some("v1")
-            && object.get("kind").and_then(|v| v.as_str()) == Some("List");
-        let items = object.get("items")?.as_array().filter(|_| is_list)?;
-        Some(
-            items
-                .iter()
-                .enumerate()
-                .map(|(index, item)| {
-                    let path = format!("items[{index}]");
-                    Document {
-                        line: self.line_of(&path),
-                        value: item.clone(),
-                        lines: self.lines.clone(),
-                        source: self.source.clone(),
-                        prefix: Some(path),
-                    }
-                })
-                .collect(),
-        )
-    }
-
     /// The line of every node by dotted path.
-    pub fn lines(&self) -> &BTreeMap<String, u64> {
+    fn lines(&self) -> &BTreeMap<String, u64> {
         self.lines.get_or_init(|| {
             let Some(text) = &self.source else {
                 return Arc::default();
@@ -118,7 +149,7 @@ impl Document {
             parse_spanned(&text.file[text.range.clone()], text.offset)
                 .ok()
                 .and_then(|documents| documents.into_iter().next())
-                .and_then(|document| document.lines.into_inner())
+                .and_then(|document| document.fields.lines.into_inner())
                 .unwrap_or_default()
         })
     }
@@ -131,14 +162,10 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Below this size a file is parsed on one thread.
-const PARALLEL_MIN_BYTES: usize = 256 * 1024;
-
 /// Parses every document of `text`; empty documents are skipped.
 ///
 /// Documents are independent (anchors and aliases never cross a `---`), so each is
-/// parsed on its own, and large files on every core: YAML parsing dominates loading
-/// (serde-saphyr reads about 18 MB/s here, serde_json the same content 20× faster).
+/// parsed on its own, and large files on every core.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     parse_documents_by(text, Paths::All)
 }
@@ -170,10 +197,13 @@ pub struct Parsed {
     pub errors: Vec<SyntaxError>,
 }
 
-impl Parsed {
-    fn extend(&mut self, other: Parsed) {
-        self.documents.extend(other.documents);
-        self.errors.extend(other.errors);
+impl Sink for Parsed {
+    fn document(&mut self, _file: usize, document: Document) {
+        self.documents.push(document);
+    }
+
+    fn syntax_error(&mut self, _file: usize, error: SyntaxError) {
+        self.errors.push(error);
     }
 }
 
@@ -184,46 +214,10 @@ pub fn parse_each_document(text: &str) -> Parsed {
 }
 
 fn parse_each_document_by(text: &str, paths: Paths) -> Parsed {
-    let Some(slices) = document_slices(text) else {
-        // Directives (`%YAML`) apply across markers: parse the file as a whole.
-        return match parse_spanned(text, 0) {
-            Ok(documents) => Parsed {
-                documents,
-                errors: Vec::new(),
-            },
-            Err(error) => Parsed {
-                documents: Vec::new(),
-                errors: vec![error],
-            },
-        };
-    };
-    let file: Arc<str> = Arc::from(text);
-    let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
-    if threads <= 1 || text.len() < PARALLEL_MIN_BYTES {
-        return parse_slices(&file, &slices, paths);
-    }
-    let per_thread = slices.len().div_ceil(threads);
-    let results: Vec<Parsed> = std::thread::scope(|scope| {
-        let handles: Vec<_> = slices
-            .chunks(per_thread)
-            .map(|chunk| {
-                let file = &file;
-                spawn_deep(scope, move || parse_slices(file, chunk, paths))
-            })
-            .collect();
-        // A panic is re-raised: a parse that lost documents would be worse.
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
     let mut parsed = Parsed::default();
-    for result in results {
-        parsed.extend(result);
+    for part in read_files(&[Arc::from(text)], paths, &Parsed::default, &mut |_| {}) {
+        parsed.documents.extend(part.documents);
+        parsed.errors.extend(part.errors);
     }
     parsed
 }
@@ -243,21 +237,6 @@ pub(crate) fn spawn_deep<'scope, T: Send + 'scope>(
         .stack_size(DEEP_STACK)
         .spawn_scoped(scope, work)
         .expect("a parsing thread (out of memory or threads)")
-}
-
-/// Parses document slices, in order.
-fn parse_slices(file: &Arc<str>, slices: &[Slice], paths: Paths) -> Parsed {
-    let mut parsed = Parsed {
-        documents: Vec::with_capacity(slices.len()),
-        errors: Vec::new(),
-    };
-    for slice in slices {
-        match route::parse_slice(file, slice, paths) {
-            Ok(documents) => parsed.documents.extend(documents),
-            Err(error) => parsed.errors.push(error),
-        }
-    }
-    parsed
 }
 
 /// The parser's limits. The default budget (1,024 documents, 250k nodes) protects

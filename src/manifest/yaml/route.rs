@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::slices::{Slice, first_content_line};
 use super::spanned::parse_spanned;
-use super::{Document, DocumentText, SyntaxError, block, fast, scan};
+use super::{Document, DocumentText, FieldLines, SyntaxError, block, fast, scan};
 
 /// Which readers may take a document before the spanned parse: the differential fuzz
 /// target and the agreement tests compare a load with each against one without any.
@@ -51,16 +51,20 @@ pub(super) fn parse_slice(
     if !slice.ended
         && let Some(value) = read_without_spans(text, paths)
     {
+        let line = first_content_line(text) + slice.offset;
         return Ok(vec![Document {
-            prefix: None,
-            line: first_content_line(text) + slice.offset,
+            line,
             value,
-            lines: OnceLock::new(),
-            source: Some(DocumentText {
-                file: file.clone(),
-                range: slice.range.clone(),
-                offset: slice.offset,
-            }),
+            fields: FieldLines {
+                line,
+                lines: OnceLock::new(),
+                source: Some(DocumentText {
+                    file: file.clone(),
+                    range: slice.range.clone(),
+                    offset: slice.offset,
+                }),
+                prefix: None,
+            },
         }]);
     }
     parse_spanned(text, slice.offset)

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::{Document, SyntaxError, options, syntax_error};
+use super::{Document, FieldLines, SyntaxError, options, syntax_error};
 
 /// Parses `text`, whose first line is line `offset + 1` of its file, keeping the line
 /// of every node.
@@ -27,11 +27,14 @@ pub(super) fn parse_spanned(text: &str, offset: u64) -> Result<Vec<Document>, Sy
             let value = node.into_json(String::new(), &mut lines);
             lines.values_mut().for_each(|line| *line += offset);
             Document {
-                prefix: None,
                 line,
                 value,
-                lines: OnceLock::from(std::sync::Arc::new(lines)),
-                source: None,
+                fields: FieldLines {
+                    line,
+                    lines: OnceLock::from(std::sync::Arc::new(lines)),
+                    source: None,
+                    prefix: None,
+                },
             }
         })
         .collect())

@@ -1,3 +1,5 @@
+use super::read::PARALLEL_MIN_BYTES;
+use super::slices::document_slices;
 use super::*;
 
 #[test]
@@ -92,7 +94,7 @@ fn field_lines_found_on_demand_match_a_parse_with_spans() {
     assert!(
         fast[..3]
             .iter()
-            .all(|document| document.lines.get().is_none())
+            .all(|document| document.fields.lines.get().is_none())
     );
     for (fast, spanned) in fast.iter().zip(&spanned) {
         assert_eq!(fast.value, spanned.value);
