@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -47,7 +48,8 @@ impl fmt::Display for ObjectRef {
 /// Where a declaration was read: a file and line, or a custom resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    pub source: String,
+    /// The file (shared by every object it declares) or other input.
+    pub source: Arc<str>,
     pub line: u64,
 }
 
@@ -131,7 +133,9 @@ pub struct DesiredEntry {
     pub origin: Origin,
     /// The NATS bucket name.
     pub bucket: String,
-    pub key: String,
+    /// Shared with the plan and the outcome of this key: one copy per key however many
+    /// steps name it.
+    pub key: Arc<str>,
     pub value: Bytes,
     pub update_policy: UpdatePolicy,
     pub deletion_policy: EntryDeletionPolicy,

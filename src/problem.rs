@@ -60,7 +60,7 @@ impl Problem {
 impl From<&LoadError> for Problem {
     fn from(error: &LoadError) -> Problem {
         Problem {
-            file: Some(error.origin.source.clone()),
+            file: Some(error.origin.source.to_string()),
             // Line 0 is how an origin says "the whole file".
             line: Some(error.origin.line).filter(|line| *line > 0),
             field: error.field.clone(),

@@ -4,6 +4,7 @@
 //! out the failures takes too long.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::{ApplyOptions, EntryOutcome, EntryResult};
@@ -72,7 +73,10 @@ enum Next {
 /// The state carried from round to round.
 struct Rounds<'a> {
     plan: &'a BucketPlan,
-    declared: HashMap<&'a str, &'a DesiredEntry>,
+    desired: &'a Desired,
+    /// The bucket's declarations by key, built when a key is first decided again (most
+    /// runs never do: no need to index 100,000 entries for them).
+    declared: OnceLock<HashMap<&'a str, &'a DesiredEntry>>,
     options: &'a ApplyOptions,
     /// Every key of the plan, in plan order, with its result so far.
     outcomes: Vec<EntryOutcome>,
@@ -92,16 +96,20 @@ struct Rounds<'a> {
 
 impl<'a> Rounds<'a> {
     fn new(plan: &'a BucketPlan, desired: &'a Desired, options: &'a ApplyOptions) -> Rounds<'a> {
+        // Sized once: a list that doubles as it grows holds up to three times its writes.
+        let writes = plan
+            .entries
+            .iter()
+            .filter(|entry| entry.action.writes())
+            .count();
         let mut rounds = Rounds {
             plan,
-            declared: desired
-                .entries_of(&plan.bucket)
-                .map(|entry| (entry.key.as_str(), entry))
-                .collect(),
+            desired,
+            declared: OnceLock::new(),
             options,
             outcomes: Vec::with_capacity(plan.entries.len()),
-            pending: Vec::new(),
-            pending_for: Vec::new(),
+            pending: Vec::with_capacity(writes),
+            pending_for: Vec::with_capacity(writes),
             reread: Vec::new(),
             wait: false,
             give_up_at: None,
@@ -146,7 +154,7 @@ impl<'a> Rounds<'a> {
             self.fail_rereads(NatsError::unavailable("the connection to NATS was lost"));
             return Next::Stop;
         }
-        let keys: Vec<String> = self
+        let keys: Vec<Arc<str>> = self
             .reread
             .iter()
             .map(|&index| self.outcomes[index].key.clone())
@@ -237,9 +245,9 @@ impl<'a> Rounds<'a> {
                     }
                     self.reread.push(index);
                     // Stays the result if the retries run out.
-                    EntryResult::Failed { error }
+                    EntryResult::Failed { error: *error }
                 }
-                WriteResult::Failed(error) => EntryResult::Failed { error },
+                WriteResult::Failed(error) => EntryResult::Failed { error: *error },
                 // Not sent, so nothing to doubt: the key is read and decided again in the
                 // next round like any other, without counting as a retry.
                 WriteResult::NotSent(error) => {
@@ -248,7 +256,7 @@ impl<'a> Rounds<'a> {
                         self.reread.push(index);
                     }
                     EntryResult::NotAttempted {
-                        reason: format!("not sent after an earlier failure: {error}"),
+                        reason: format!("not sent after an earlier failure: {error}").into(),
                     }
                 }
             };
@@ -267,7 +275,13 @@ impl<'a> Rounds<'a> {
     /// declaration, or for a key being removed, the rule for removals.
     fn redecide(&self, index: usize, current: Option<&ObservedKey>) -> EntryAction {
         let planned = &self.plan.entries[index];
-        if let Some(entry) = self.declared.get(planned.key.as_str()) {
+        let declared = self.declared.get_or_init(|| {
+            self.desired
+                .entries_of(&self.plan.bucket)
+                .map(|entry| (&*entry.key, entry))
+                .collect()
+        });
+        if let Some(entry) = declared.get(&*planned.key) {
             return decide_entry(entry, current, &self.options.manager);
         }
         let removal = match planned.action {
@@ -276,7 +290,7 @@ impl<'a> Rounds<'a> {
         };
         // A pruned key may have been written for any resource; a deleted resource's key
         // is removed only while it holds that resource's write.
-        let owner = (removal != Removal::Prune).then_some(planned.owner.as_str());
+        let owner = (removal != Removal::Prune).then_some(&*planned.owner);
         decide_removal(current, &self.options.manager, owner, removal)
     }
 }

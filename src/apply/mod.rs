@@ -111,7 +111,7 @@ async fn apply_bucket(
                 key: entry.key.clone(),
                 owner: entry.owner.clone(),
                 result: EntryResult::NotAttempted {
-                    reason: reason.clone(),
+                    reason: reason.clone().into(),
                 },
                 conflicts: 0,
                 retries: 0,

@@ -1,5 +1,8 @@
 //! What applying did to every bucket and key, and the problems to report.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use crate::nats::NatsError;
 use crate::plan::{EntryAction, Plan};
 use crate::problem::Problem;
@@ -24,8 +27,9 @@ pub struct BucketOutcome {
 /// What happened to one key.
 #[derive(Debug, Clone)]
 pub struct EntryOutcome {
-    pub key: String,
-    pub owner: String,
+    /// The plan's key and owner, shared.
+    pub key: Arc<str>,
+    pub owner: Arc<str>,
     pub result: EntryResult,
     /// Revision conflicts met (and re-decided) on the way to `result`.
     pub conflicts: usize,
@@ -49,7 +53,8 @@ pub enum EntryResult {
     },
     /// Not tried because the bucket step failed or the bucket is missing.
     NotAttempted {
-        reason: String,
+        /// Most reasons are fixed words: no allocation for each of a large run's keys.
+        reason: Cow<'static, str>,
     },
 }
 

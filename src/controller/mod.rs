@@ -361,7 +361,7 @@ pub fn object_ref<K: ResourceExt>(object: &K) -> ObjectRef {
 /// Where a resource came from, for plans and errors.
 pub fn origin<K: Resource<DynamicType = ()> + ResourceExt>(object: &K) -> Origin {
     Origin {
-        source: format!("{}/{}", K::kind(&()), object_ref(object)),
+        source: format!("{}/{}", K::kind(&()), object_ref(object)).into(),
         line: 0,
     }
 }

@@ -150,7 +150,7 @@ fn not_utf8(path: &Path, error: &std::string::FromUtf8Error) -> LoadError {
         .unwrap_or_default();
     LoadError {
         origin: Origin {
-            source: path.display().to_string(),
+            source: path.display().to_string().into(),
             line,
         },
         field: None,
@@ -161,7 +161,7 @@ fn not_utf8(path: &Path, error: &std::string::FromUtf8Error) -> LoadError {
 fn io_error(path: &Path, error: &std::io::Error) -> LoadError {
     LoadError {
         origin: Origin {
-            source: path.display().to_string(),
+            source: path.display().to_string().into(),
             line: 0,
         },
         field: None,

@@ -121,7 +121,7 @@ pub fn load_with_progress(
     if sources.is_empty() && errors.is_empty() {
         errors.push(LoadError {
             origin: Origin {
-                source: describe_inputs(inputs),
+                source: describe_inputs(inputs).into(),
                 line: 0,
             },
             field: None,
@@ -129,9 +129,9 @@ pub fn load_with_progress(
         });
     }
     // Each text is copied into the `Arc` its documents share, and the read one freed.
-    let (names, texts): (Vec<String>, Vec<Arc<str>>) = sources
+    let (names, texts): (Vec<Arc<str>>, Vec<Arc<str>>) = sources
         .into_iter()
-        .map(|(name, text)| (name, Arc::from(text)))
+        .map(|(name, text)| (Arc::from(name), Arc::from(text)))
         .unzip();
     let (mut loaded, more) = read_and_check(&names, texts, options, &mut |parsed| {
         progress(LoadStep::Parsing { parsed, bytes });
@@ -149,7 +149,7 @@ pub fn load_with_progress(
 /// Parses manifests from a string (used for tests and for stdin).
 pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Loaded, LoadErrors> {
     let (loaded, mut errors) = read_and_check(
-        &[name.to_string()],
+        &[Arc::from(name)],
         vec![Arc::from(text)],
         options,
         &mut |_| {},
@@ -166,7 +166,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Loaded,
 /// large input. Each document is checked as soon as it is parsed and then dropped: the
 /// load holds the texts and the desired state, never every parsed document at once.
 fn read_and_check(
-    names: &[String],
+    names: &[Arc<str>],
     texts: Vec<Arc<str>>,
     options: &LoadOptions,
     progress: &mut dyn FnMut(usize),
@@ -186,7 +186,8 @@ fn read_and_check(
 
 /// Checks the documents of one run of a file as they are parsed.
 struct Checker<'a> {
-    names: &'a [String],
+    /// Shared by every origin in its file.
+    names: &'a [Arc<str>],
     collector: validate::Collector,
 }
 
@@ -211,16 +212,16 @@ impl yaml::Sink for Checker<'_> {
 /// Sorts problems as a reader meets them: file by file in the order they were read, by
 /// line within a file; problems of inputs that are not a file read (a directory that
 /// cannot be listed) first. The sort is stable: problems of one line keep their order.
-fn in_reading_order(errors: &mut [LoadError], names: &[String]) {
+fn in_reading_order(errors: &mut [LoadError], names: &[Arc<str>]) {
     let order: std::collections::HashMap<&str, usize> = names
         .iter()
         .enumerate()
-        .map(|(index, name)| (name.as_str(), index + 1))
+        .map(|(index, name)| (name.as_ref(), index + 1))
         .collect();
     errors.sort_by_key(|error| {
         (
             order
-                .get(error.origin.source.as_str())
+                .get(error.origin.source.as_ref())
                 .copied()
                 .unwrap_or(0),
             error.origin.line,
@@ -231,7 +232,7 @@ fn in_reading_order(errors: &mut [LoadError], names: &[String]) {
 fn invalid_yaml(source: &str, error: &yaml::SyntaxError) -> LoadError {
     LoadError {
         origin: Origin {
-            source: source.to_string(),
+            source: source.into(),
             line: error.line.unwrap_or(0),
         },
         field: None,

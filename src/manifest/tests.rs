@@ -29,7 +29,7 @@ fn large_inputs_checked_in_parallel_keep_declaration_order() {
         .desired
         .entries
         .iter()
-        .map(|entry| entry.key.as_str())
+        .map(|entry| &*entry.key)
         .collect();
     assert_eq!(keys.len(), 5_000);
     assert!(

@@ -1,6 +1,8 @@
 //! Turns parsed documents into [`Desired`] state, applying every rule of the resource
 //! types (the same rules the CRD schema and CEL enforce in Kubernetes mode).
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 
 use super::resolve::{self, BucketRef};
@@ -50,14 +52,14 @@ pub(super) struct Collector {
 
 /// Error helper bound to one document.
 struct Context<'d> {
-    source: &'d str,
+    source: &'d Arc<str>,
     document: &'d Document,
 }
 
 impl Context<'_> {
     fn origin(&self) -> Origin {
         Origin {
-            source: self.source.to_string(),
+            source: Arc::clone(self.source),
             line: self.document.line,
         }
     }
@@ -65,7 +67,7 @@ impl Context<'_> {
     fn error(&self, field: &str, message: impl Into<String>) -> LoadError {
         LoadError {
             origin: Origin {
-                source: self.source.to_string(),
+                source: Arc::clone(self.source),
                 line: self.document.line_of(field),
             },
             field: (!field.is_empty()).then(|| field.to_string()),
@@ -92,7 +94,7 @@ impl Collector {
         self.errors.push(error);
     }
 
-    pub(super) fn add_document(&mut self, source: &str, document: &Document) {
+    pub(super) fn add_document(&mut self, source: &Arc<str>, document: &Document) {
         let context = Context { source, document };
         let Some(object) = document.value.as_object() else {
             self.errors
@@ -321,7 +323,7 @@ impl Collector {
             owner,
             origin: context.origin(),
             bucket: String::new(),
-            key,
+            key: key.into(),
             value,
             update_policy: spec.update_policy,
             deletion_policy: spec.deletion_policy,

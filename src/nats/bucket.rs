@@ -3,6 +3,8 @@
 //! conditionally, follow its changes (`live`). Its errors are classified against the
 //! refusals of its own connection.
 
+use std::sync::Arc;
+
 use async_nats::jetstream::stream::Stream;
 use tokio::sync::OnceCell;
 
@@ -59,7 +61,7 @@ impl Bucket {
     /// counts need them all); otherwise only `declared_keys` when that is narrower.
     pub async fn observe(
         &self,
-        declared_keys: &[String],
+        declared_keys: &[Arc<str>],
         complete: bool,
     ) -> Result<ObservedBucket, NatsError> {
         observe_bucket(self, declared_keys, complete).await
@@ -124,7 +126,7 @@ impl Bucket {
 
     /// Re-reads `keys` from the stream leader, concurrently, in the order given; see
     /// [`Reread`]. Fails only when the stream cannot be opened.
-    pub async fn reread(&self, keys: &[String]) -> Result<Vec<Reread>, NatsError> {
+    pub async fn reread(&self, keys: &[Arc<str>]) -> Result<Vec<Reread>, NatsError> {
         let stream = self.stream().await?;
         Ok(reread_keys(&self.connection.refusals, stream, &self.name, keys).await)
     }

@@ -1,6 +1,7 @@
 //! Observe: the stream config, statistics and one key sweep of each declared bucket.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_nats::jetstream;
 use futures::{StreamExt, TryStreamExt};
@@ -33,7 +34,7 @@ pub async fn observe(
     complete: bool,
 ) -> Result<Observed, NatsError> {
     let buckets = futures::stream::iter(desired.buckets.iter().map(|bucket| {
-        let keys: Vec<String> = desired
+        let keys: Vec<Arc<str>> = desired
             .entries_of(&bucket.name)
             .map(|entry| entry.key.clone())
             .collect();
@@ -65,7 +66,7 @@ pub async fn observe(
 /// Reads one bucket; a missing bucket is observed as having no stream.
 pub(super) async fn observe_bucket(
     bucket: &Bucket,
-    declared_keys: &[String],
+    declared_keys: &[Arc<str>],
     complete: bool,
 ) -> Result<ObservedBucket, NatsError> {
     let stream = match bucket.open().await {

@@ -3,6 +3,8 @@
 //! every key would wait out its own request timeout: a thousand keys in doubt would hold
 //! a run for hours instead of one timeout per round.
 
+use std::sync::Arc;
+
 use async_nats::jetstream::stream::Stream;
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -29,7 +31,7 @@ pub(crate) async fn reread_keys(
     refusals: &RefusalLog,
     stream: &Stream,
     bucket: &str,
-    keys: &[String],
+    keys: &[Arc<str>],
 ) -> Vec<Reread> {
     let mut results: Vec<Reread> = keys.iter().map(|_| Reread::Postponed).collect();
     let mut in_flight = FuturesUnordered::new();

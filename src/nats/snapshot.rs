@@ -2,6 +2,7 @@
 //! express, and the last message of every key matching a set of subject filters.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::stream::{self, DiscardPolicy};
@@ -47,6 +48,7 @@ impl Bucket {
                 // The server refuses a consumer whose filters overlap (10138), and a
                 // consumer request must fit max_payload: one consumer per group.
                 for group in disjoint_groups(filters) {
+                    let group: Vec<Arc<str>> = group.into_iter().map(Arc::from).collect();
                     let batches = split(&self.name, &group, self.connection.max_payload())
                         .ok_or_else(|| {
                             NatsError::other(format!(

@@ -5,6 +5,8 @@
 //! a request over `max_payload` before sending it ("max payload size exceeded"): with a
 //! 2 KB limit, seven keys of 300 characters are already too many.
 
+use std::sync::Arc;
+
 use async_nats::jetstream::consumer::IntoConsumerConfig;
 
 use super::sweep::consumer_config;
@@ -17,9 +19,9 @@ const MARGIN: usize = 64;
 /// `None` when even a request for one key would not fit (sweep the whole bucket instead).
 pub fn split<'a>(
     bucket: &str,
-    keys: &'a [String],
+    keys: &'a [Arc<str>],
     max_payload: usize,
-) -> Option<Vec<&'a [String]>> {
+) -> Option<Vec<&'a [Arc<str>]>> {
     // The request with two empty subjects (one would be sent as `filter_subject`, and an
     // empty one is left out): every subject then adds its quoted length and a comma.
     let base = request_size(bucket, vec![String::new(); 2]);
@@ -63,13 +65,13 @@ fn quoted_len(text: &str) -> usize {
 mod tests {
     use super::*;
 
-    fn keys(count: usize, length: usize) -> Vec<String> {
+    fn keys(count: usize, length: usize) -> Vec<Arc<str>> {
         (0..count)
-            .map(|i| format!("{i:04}{}", "x".repeat(length - 4)))
+            .map(|i| format!("{i:04}{}", "x".repeat(length - 4)).into())
             .collect()
     }
 
-    fn filters(bucket: &str, keys: &[String]) -> Vec<String> {
+    fn filters(bucket: &str, keys: &[Arc<str>]) -> Vec<String> {
         keys.iter().map(|key| key_subject(bucket, key)).collect()
     }
 

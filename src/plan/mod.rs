@@ -10,6 +10,7 @@ mod summary;
 mod writable;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -63,9 +64,11 @@ pub enum BucketAction {
 /// What to do with one key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryPlan {
-    pub key: String,
+    /// Shared with the desired entry and the outcome (`Arc`): a large plan holds one copy
+    /// of each key.
+    pub key: Arc<str>,
     /// The declaring object, or for a pruned key the owner its last write named.
-    pub owner: String,
+    pub owner: Arc<str>,
     pub origin: Option<Origin>,
     pub action: EntryAction,
 }
@@ -281,18 +284,17 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                 .entries_of(&bucket.name)
                 .map(|entry| EntryPlan {
                     key: entry.key.clone(),
-                    owner: entry.owner.to_string(),
+                    owner: entry.owner.to_string().into(),
                     origin: Some(entry.origin.clone()),
                     action: if action == BucketAction::Missing {
                         EntryAction::Wait
                     } else {
-                        decide_entry(entry, seen.keys.get(&entry.key), &options.manager)
+                        decide_entry(entry, seen.keys.get(&*entry.key), &options.manager)
                     },
                 })
                 .collect();
             if options.prune && seen.complete {
-                let declared: HashSet<&str> =
-                    entries.iter().map(|entry| entry.key.as_str()).collect();
+                let declared: HashSet<&str> = entries.iter().map(|entry| &*entry.key).collect();
                 let mut pruned: Vec<EntryPlan> = seen
                     .keys
                     .iter()
@@ -301,8 +303,8 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                         let action =
                             decide_removal(Some(observed), &options.manager, None, Removal::Prune);
                         action.writes().then(|| EntryPlan {
-                            key: key.clone(),
-                            owner: observed.writer.owner.clone().unwrap_or_default(),
+                            key: key.as_str().into(),
+                            owner: observed.writer.owner.as_deref().unwrap_or_default().into(),
                             origin: None,
                             action,
                         })

@@ -230,8 +230,8 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(index, action)| EntryPlan {
-                key: format!("k{index}"),
-                owner: format!("default/e{index}"),
+                key: format!("k{index}").into(),
+                owner: format!("default/e{index}").into(),
                 origin: None,
                 action,
             })

@@ -191,8 +191,8 @@ pub fn plan_report(plan: &Plan) -> PlanReport {
                         EntryAction::Wait => (None, None, None),
                     };
                     EntryPlanReport {
-                        key: entry.key.clone(),
-                        owner: entry.owner.clone(),
+                        key: entry.key.to_string(),
+                        owner: entry.owner.to_string(),
                         source: entry.origin.as_ref().map(ToString::to_string),
                         action: entry.action.verb(),
                         expected_revision,
@@ -244,12 +244,12 @@ pub fn result_report(outcome: &Outcome) -> ResultReport {
                             None,
                             Some(ErrorReport {
                                 reason: "NotAttempted",
-                                message: reason.clone(),
+                                message: reason.to_string(),
                             }),
                         ),
                     };
                     Some(EntryResultReport {
-                        key: entry.key.clone(),
+                        key: entry.key.to_string(),
                         result,
                         revision,
                         error,

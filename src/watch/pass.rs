@@ -163,7 +163,7 @@ fn log_changes(
             }
         }
         for (entry, result) in bucket.entries.iter().zip(&applied.entries) {
-            let place = (bucket.bucket.clone(), entry.key.clone());
+            let place = (bucket.bucket.clone(), entry.key.to_string());
             match &result.result {
                 EntryResult::Settled(plan::EntryAction::Conflict { revision, .. }) => {
                     if conflicts.insert(place, *revision) != Some(*revision)

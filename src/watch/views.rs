@@ -36,7 +36,7 @@ impl Declared {
             .collect();
         for entry in &desired.entries {
             if let Some(keys) = buckets.get_mut(&entry.bucket) {
-                keys.insert(entry.key.clone(), entry.value.clone());
+                keys.insert(entry.key.to_string(), entry.value.clone());
             }
         }
         Declared {

@@ -151,13 +151,13 @@ async fn apply_one(
             bucket: bucket.to_string(),
             owner: owner.clone(),
             origin: Origin {
-                source: format!("KeyValueEntry/{owner}"),
+                source: format!("KeyValueEntry/{owner}").into(),
                 line: 0,
             },
             action: BucketAction::Unchanged,
             entries: vec![EntryPlan {
-                key: key.to_string(),
-                owner: owner.to_string(),
+                key: key.into(),
+                owner: owner.to_string().into(),
                 origin: None,
                 action: action.clone(),
             }],

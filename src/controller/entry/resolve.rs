@@ -78,7 +78,7 @@ pub(super) async fn resolve(
         owner,
         origin: origin(entry),
         bucket: desired_bucket.name.clone(),
-        key,
+        key: key.into(),
         value,
         update_policy: entry.spec.update_policy,
         deletion_policy: entry.spec.deletion_policy,

@@ -275,7 +275,7 @@ fn prune_deletes_only_live_keys_this_manager_wrote_that_are_no_longer_declared()
         .entries
         .iter()
         .filter(|entry| matches!(entry.action, EntryAction::Remove { .. }))
-        .map(|entry| (entry.key.as_str(), &entry.action))
+        .map(|entry| (&*entry.key, &entry.action))
         .collect();
     assert_eq!(
         pruned,
@@ -327,14 +327,14 @@ fn a_plan_applied_in_imagination_plans_nothing_the_second_time() {
         if let EntryAction::Create { value, .. } | EntryAction::Update { value, .. } = &entry.action
         {
             bucket.keys.insert(
-                entry.key.clone(),
+                entry.key.to_string(),
                 ObservedKey {
                     revision,
                     operation: Operation::Put,
                     value: value.clone(),
                     writer: Writer {
                         manager: Some(MANAGER.into()),
-                        owner: Some(entry.owner.clone()),
+                        owner: Some(entry.owner.to_string()),
                     },
                 },
             );

@@ -87,10 +87,10 @@ fn planning_is_idempotent_for_random_states_policies_and_prune() {
             };
             let writer = Writer {
                 manager: Some(MANAGER.into()),
-                owner: Some(planned.owner.clone()),
+                owner: Some(planned.owner.to_string()),
             };
             keys_after.insert(
-                planned.key.clone(),
+                planned.key.to_string(),
                 ObservedKey {
                     revision,
                     operation,
