@@ -175,13 +175,21 @@ fn read_and_check(
         names,
         collector: validate::Collector::new(),
     };
-    let parts = yaml::read_files(&texts, yaml::Paths::All, &new_checker, progress)
-        .into_iter()
-        .map(|checker| checker.collector)
-        .collect();
+    // Each run's collector is moved into one as soon as the runs before it are in: its
+    // lists go back to the arena of the thread that read it (glibc gives each thread
+    // its own), which reuses the memory for its next run. Joined at the end instead,
+    // they held 17 MB at 100,000 entries that no later step could reuse.
+    let mut all = validate::Collector::new();
+    yaml::read_files(
+        &texts,
+        yaml::Paths::All,
+        &new_checker,
+        progress,
+        &mut |checker| all.merge(checker.collector),
+    );
     // What the checks kept of the texts (to find a field's line) goes with the checks.
     drop(texts);
-    validate::finish_all(options, parts)
+    all.finish(options)
 }
 
 /// Checks the documents of one run of a file as they are parsed.

@@ -21,8 +21,8 @@ pub(super) struct BucketRef {
 /// and declared value size limits.
 pub(super) fn resolve(
     buckets: &[DesiredBucket],
-    entries: &mut [Vec<DesiredEntry>],
-    bucket_refs: &[Vec<BucketRef>],
+    entries: &mut [DesiredEntry],
+    bucket_refs: &[BucketRef],
     invalid_buckets: &[(ObjectRef, Origin)],
     invalid_entries: &[(Origin, BucketRef)],
     manager: &str,
@@ -68,7 +68,7 @@ pub(super) fn resolve(
         }
     }
     // Keyed by borrowed names, not copies: these maps hold every entry of a large load.
-    let count = entries.iter().map(Vec::len).sum();
+    let count = entries.len();
     let mut entry_objects: HashMap<&ObjectRef, &Origin> = HashMap::with_capacity(count);
     let mut keys: HashMap<(&str, &str), &Origin> = HashMap::with_capacity(count);
     // Each entry's bucket, set once every entry is checked (the maps borrow the entries).
@@ -80,7 +80,7 @@ pub(super) fn resolve(
             name: reference,
             fields,
         },
-    ) in entries.iter().flatten().zip(bucket_refs.iter().flatten())
+    ) in entries.iter().zip(bucket_refs)
     {
         resolved.push(None);
         // Only a problem needs the field's line, and finding it parses the document again.
@@ -142,7 +142,7 @@ pub(super) fn resolve(
             });
         }
     }
-    for (entry, bucket) in entries.iter_mut().flatten().zip(resolved) {
+    for (entry, bucket) in entries.iter_mut().zip(resolved) {
         if let Some(bucket) = bucket {
             entry.bucket.clone_from(&bucket.name);
         }

@@ -89,6 +89,17 @@ impl Collector {
         }
     }
 
+    /// Appends what another collector gathered (from the documents that follow).
+    pub(super) fn merge(&mut self, other: Collector) {
+        self.buckets.extend(other.buckets);
+        self.entries.extend(other.entries);
+        self.bucket_refs.extend(other.bucket_refs);
+        self.invalid_buckets.extend(other.invalid_buckets);
+        self.invalid_entries.extend(other.invalid_entries);
+        self.skipped.extend(other.skipped);
+        self.errors.extend(other.errors);
+    }
+
     /// A problem found outside the documents (a syntax error).
     pub(super) fn add_error(&mut self, error: LoadError) {
         self.errors.push(error);
@@ -332,48 +343,30 @@ impl Collector {
     }
 }
 
-/// Joins what collectors gathered from consecutive runs of documents, in order, resolves
-/// bucket references and checks the rules that span documents.
-///
-/// The per-entry lists stay one per run until the end: the references are only read in
-/// order and then dropped, with the file texts they point into, before the entries are
-/// joined, so a large load never holds two copies of either list.
-pub(super) fn finish_all(options: &LoadOptions, parts: Vec<Collector>) -> (Loaded, Vec<LoadError>) {
-    let mut all = Collector::new();
-    let mut entry_runs = Vec::with_capacity(parts.len());
-    let mut reference_runs = Vec::with_capacity(parts.len());
-    for part in parts {
-        all.buckets.extend(part.buckets);
-        all.invalid_buckets.extend(part.invalid_buckets);
-        all.invalid_entries.extend(part.invalid_entries);
-        all.skipped.extend(part.skipped);
-        all.errors.extend(part.errors);
-        entry_runs.push(part.entries);
-        reference_runs.push(part.bucket_refs);
+impl Collector {
+    /// Resolves bucket references and checks the rules that span documents. The
+    /// references are dropped first, with the file texts they point into.
+    pub(super) fn finish(mut self, options: &LoadOptions) -> (Loaded, Vec<LoadError>) {
+        let problems = resolve::resolve(
+            &self.buckets,
+            &mut self.entries,
+            &self.bucket_refs,
+            &self.invalid_buckets,
+            &self.invalid_entries,
+            &options.manager,
+        );
+        self.errors.extend(problems);
+        drop(self.bucket_refs);
+        drop(self.invalid_entries);
+        let loaded = Loaded {
+            desired: crate::desired::Desired {
+                buckets: self.buckets,
+                entries: self.entries,
+            },
+            skipped: self.skipped,
+        };
+        (loaded, self.errors)
     }
-    let problems = resolve::resolve(
-        &all.buckets,
-        &mut entry_runs,
-        &reference_runs,
-        &all.invalid_buckets,
-        &all.invalid_entries,
-        &options.manager,
-    );
-    all.errors.extend(problems);
-    drop(reference_runs);
-    drop(all.invalid_entries);
-    let mut entries = Vec::with_capacity(entry_runs.iter().map(Vec::len).sum());
-    for run in entry_runs {
-        entries.extend(run);
-    }
-    let loaded = Loaded {
-        desired: crate::desired::Desired {
-            buckets: all.buckets,
-            entries,
-        },
-        skipped: all.skipped,
-    };
-    (loaded, all.errors)
 }
 
 fn describe_name(object: &serde_json::Map<String, serde_json::Value>) -> String {

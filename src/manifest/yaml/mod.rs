@@ -215,10 +215,16 @@ pub fn parse_each_document(text: &str) -> Parsed {
 
 fn parse_each_document_by(text: &str, paths: Paths) -> Parsed {
     let mut parsed = Parsed::default();
-    for part in read_files(&[Arc::from(text)], paths, &Parsed::default, &mut |_| {}) {
-        parsed.documents.extend(part.documents);
-        parsed.errors.extend(part.errors);
-    }
+    read_files(
+        &[Arc::from(text)],
+        paths,
+        &Parsed::default,
+        &mut |_| {},
+        &mut |part| {
+            parsed.documents.extend(part.documents);
+            parsed.errors.extend(part.errors);
+        },
+    );
     parsed
 }
 

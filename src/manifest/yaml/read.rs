@@ -45,15 +45,17 @@ enum Part {
 }
 
 /// Reads every document of `files`, each run of documents into a sink of its own from
-/// `new_sink`, on every core for a large input; returns the sinks in reading order
-/// (file by file, documents in file order), for the caller to merge. `progress` is told
-/// the bytes read so far, on the calling thread.
+/// `new_sink`, on every core for a large input, and hands each sink to `emit` in
+/// reading order (file by file, documents in file order) as soon as the runs before it
+/// are done, for the caller to merge. `progress` is told the bytes read so far. Both
+/// are called on the calling thread.
 pub fn read_files<S: Sink>(
     files: &[Arc<str>],
     paths: Paths,
     new_sink: &(dyn Fn() -> S + Sync),
     progress: &mut dyn FnMut(usize),
-) -> Vec<S> {
+    emit: &mut dyn FnMut(S),
+) {
     let slices: Vec<Option<Vec<Slice>>> = files.iter().map(|text| document_slices(text)).collect();
     let units = units(files, &slices);
     let read = |unit: &Unit| {
@@ -65,18 +67,17 @@ pub fn read_files<S: Sink>(
     let total: usize = files.iter().map(|text| text.len()).sum();
     if threads <= 1 || units.len() <= 1 || total < PARALLEL_MIN_BYTES {
         let mut done = 0;
-        return units
-            .iter()
-            .map(|unit| {
-                let sink = read(unit);
-                done += unit.bytes;
-                progress(done);
-                sink
-            })
-            .collect();
+        for unit in &units {
+            let sink = read(unit);
+            done += unit.bytes;
+            progress(done);
+            emit(sink);
+        }
+        return;
     }
     let next = AtomicUsize::new(0);
-    let mut read_units: Vec<Option<S>> = units.iter().map(|_| None).collect();
+    // Runs read out of order wait here until the runs before them are in.
+    let mut waiting: Vec<Option<S>> = units.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         let (sender, receiver) = mpsc::channel();
         let handles: Vec<_> = (0..threads.min(units.len()))
@@ -95,10 +96,15 @@ pub fn read_files<S: Sink>(
             .collect();
         drop(sender);
         let mut done = 0;
+        let mut emitted = 0;
         for (index, sink) in receiver {
             done += units[index].bytes;
             progress(done);
-            read_units[index] = Some(sink);
+            waiting[index] = Some(sink);
+            while let Some(sink) = waiting.get_mut(emitted).and_then(Option::take) {
+                emit(sink);
+                emitted += 1;
+            }
         }
         // A panic is re-raised: a read that lost documents would be worse.
         for handle in handles {
@@ -107,10 +113,6 @@ pub fn read_files<S: Sink>(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         }
     });
-    read_units
-        .into_iter()
-        .map(|sink| sink.expect("every unit was read"))
-        .collect()
 }
 
 /// Cuts every file into runs of documents of about [`UNIT_BYTES`]; a run never spans
