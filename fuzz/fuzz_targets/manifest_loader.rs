@@ -21,7 +21,7 @@ fn last_line(text: &str) -> u64 {
 
 /// The loader promises "file, line and field" for every problem (src/manifest/mod.rs).
 fn assert_points_into(origin: &Origin, text: &str, what: &str) {
-    assert_eq!(origin.source, SOURCE, "{what}");
+    assert_eq!(&*origin.source, SOURCE, "{what}");
     assert!(
         (1..=last_line(text)).contains(&origin.line),
         "{what}: line {} is outside 1..={}",
