@@ -80,9 +80,12 @@ struct Rounds<'a> {
     options: &'a ApplyOptions,
     /// Every key of the plan, in plan order, with its result so far.
     outcomes: Vec<EntryOutcome>,
-    /// Every write of the next write round, and beside it (index into outcomes, verb).
-    pending: Vec<Write<'a>>,
-    pending_for: Vec<(usize, &'static str)>,
+    /// The keys (indexes into `outcomes`) the next write round writes. The first round
+    /// writes the plan's actions; every later one writes what a re-read decided, kept in
+    /// `redecided` beside it. Each write is built as it is sent: a list of writes would
+    /// hold about 100 bytes per key for the whole round.
+    pending: Vec<usize>,
+    redecided: Vec<EntryAction>,
     /// Keys to read again and decide again: after a revision conflict (someone wrote in
     /// between), or a transient failure (an election, a stall), after which the write may
     /// or may not have landed. Re-deciding from the stored state never writes twice.
@@ -109,23 +112,20 @@ impl<'a> Rounds<'a> {
             options,
             outcomes: Vec::with_capacity(plan.entries.len()),
             pending: Vec::with_capacity(writes),
-            pending_for: Vec::with_capacity(writes),
+            redecided: Vec::new(),
             reread: Vec::new(),
             wait: false,
             give_up_at: None,
         };
         for entry in &plan.entries {
-            let result = match write_for(&entry.key, &entry.owner, &entry.action) {
-                Ok(write) => {
-                    rounds.pending.push(write);
-                    rounds
-                        .pending_for
-                        .push((rounds.outcomes.len(), entry.action.verb()));
+            let result = match settled(&entry.action) {
+                None => {
+                    rounds.pending.push(rounds.outcomes.len());
                     EntryResult::NotAttempted {
                         reason: "interrupted".into(),
                     }
                 }
-                Err(settled) => settled,
+                Some(settled) => settled,
             };
             rounds.outcomes.push(EntryOutcome {
                 key: entry.key.clone(),
@@ -191,13 +191,12 @@ impl<'a> Rounds<'a> {
                 }
             };
             let action = self.redecide(index, current.as_ref());
-            let planned = &self.plan.entries[index];
-            match write_for(&planned.key, &planned.owner, &action) {
-                Ok(write) => {
-                    self.pending.push(write);
-                    self.pending_for.push((index, action.verb()));
+            match settled(&action) {
+                None => {
+                    self.pending.push(index);
+                    self.redecided.push(action);
                 }
-                Err(settled) => self.outcomes[index].result = settled,
+                Some(settled) => self.outcomes[index].result = settled,
             }
         }
         self.wait = !again.is_empty();
@@ -212,55 +211,47 @@ impl<'a> Rounds<'a> {
         last_round: bool,
         on_write: &(dyn Fn() + Sync),
     ) {
-        let results = bucket
+        let retry = Retry {
+            conflicts: !last_round,
+            failures: !last_round && self.options.ride_out,
+        };
+        let plan = self.plan;
+        let pending = std::mem::take(&mut self.pending);
+        let redecided = std::mem::take(&mut self.redecided);
+        // A later round writes what its re-read decided; the first, what the plan did.
+        let action_of = |write: usize| {
+            redecided
+                .get(write)
+                .unwrap_or(&plan.entries[pending[write]].action)
+        };
+        let outcomes = &mut self.outcomes;
+        let reread = &mut self.reread;
+        let wait = &mut self.wait;
+        bucket
             .write_all(
                 &self.options.manager,
-                &self.pending,
+                pending.len(),
+                |write| {
+                    let planned = &plan.entries[pending[write]];
+                    write_for(&planned.key, &planned.owner, action_of(write))
+                },
                 self.options.window,
-                on_write,
+                |write, result| {
+                    let index = pending[write];
+                    let sent = !matches!(result, WriteResult::NotSent(_));
+                    let verb = action_of(write).verb();
+                    if let Some(wait_first) = sort(&mut outcomes[index], result, verb, retry) {
+                        reread.push(index);
+                        *wait |= wait_first;
+                    }
+                    if sent {
+                        on_write();
+                    }
+                },
             )
             .await;
-        let retry_later = self.may_retry(last_round);
-        self.pending.clear();
-        for ((index, verb), result) in std::mem::take(&mut self.pending_for)
-            .into_iter()
-            .zip(results)
-        {
-            let outcome = &mut self.outcomes[index];
-            outcome.result = match result {
-                WriteResult::Written { revision } => EntryResult::Written {
-                    action: verb,
-                    revision,
-                },
-                WriteResult::Failed(error)
-                    if error.is_transient()
-                        && !last_round
-                        && (self.options.ride_out || error.is_conflict()) =>
-                {
-                    if error.is_conflict() {
-                        outcome.conflicts += 1;
-                    } else {
-                        outcome.retries += 1;
-                        self.wait = true;
-                    }
-                    self.reread.push(index);
-                    // Stays the result if the retries run out.
-                    EntryResult::Failed { error: *error }
-                }
-                WriteResult::Failed(error) => EntryResult::Failed { error: *error },
-                // Not sent, so nothing to doubt: the key is read and decided again in the
-                // next round like any other, without counting as a retry.
-                WriteResult::NotSent(error) => {
-                    if retry_later {
-                        self.wait = true;
-                        self.reread.push(index);
-                    }
-                    EntryResult::NotAttempted {
-                        reason: format!("not sent after an earlier failure: {error}").into(),
-                    }
-                }
-            };
-        }
+        // Results come in acknowledgement order: read again in plan order.
+        self.reread.sort_unstable();
     }
 
     fn fail_rereads(&mut self, error: NatsError) {
@@ -302,12 +293,72 @@ fn retry_delay(round: usize) -> Duration {
     Duration::from_millis(500 * (1 << round.saturating_sub(1).min(3)))
 }
 
-/// The write an action needs, or the final result of an action that writes nothing.
-fn write_for<'a>(
-    key: &'a str,
-    owner: &'a str,
-    action: &EntryAction,
-) -> Result<Write<'a>, EntryResult> {
+/// Which failed writes a round reads again and decides again.
+#[derive(Clone, Copy)]
+struct Retry {
+    /// Revision conflicts (someone wrote in between): not in the last round.
+    conflicts: bool,
+    /// Transient failures and writes not sent: only while riding out failures.
+    failures: bool,
+}
+
+/// Records one write's result in its key's outcome. Returns `Some(wait first)` when the
+/// key is to be read again: right away after a conflict, after a pause after a failure.
+fn sort(
+    outcome: &mut EntryOutcome,
+    result: WriteResult,
+    verb: &'static str,
+    retry: Retry,
+) -> Option<bool> {
+    let (result, again) = match result {
+        WriteResult::Written { revision } => (
+            EntryResult::Written {
+                action: verb,
+                revision,
+            },
+            None,
+        ),
+        WriteResult::Failed(error) if error.is_conflict() && retry.conflicts => {
+            outcome.conflicts += 1;
+            // Stays the result if the rounds run out.
+            (EntryResult::Failed { error: *error }, Some(false))
+        }
+        WriteResult::Failed(error) if error.is_transient() && retry.failures => {
+            outcome.retries += 1;
+            (EntryResult::Failed { error: *error }, Some(true))
+        }
+        WriteResult::Failed(error) => (EntryResult::Failed { error: *error }, None),
+        // Not sent, so nothing to doubt: the key is read and decided again in the next
+        // round like any other, without counting as a retry.
+        WriteResult::NotSent(error) => (
+            EntryResult::NotAttempted {
+                reason: format!("not sent after an earlier failure: {error}").into(),
+            },
+            retry.failures.then_some(true),
+        ),
+    };
+    outcome.result = result;
+    again
+}
+
+/// The final result of an action that writes nothing; `None` for one that writes.
+fn settled(action: &EntryAction) -> Option<EntryResult> {
+    match action {
+        EntryAction::Create { .. } | EntryAction::Update { .. } | EntryAction::Remove { .. } => {
+            None
+        }
+        EntryAction::Wait => Some(EntryResult::NotAttempted {
+            reason: "the bucket does not exist".into(),
+        }),
+        EntryAction::Unchanged { .. }
+        | EntryAction::Skip { .. }
+        | EntryAction::Conflict { .. }
+        | EntryAction::Retain { .. } => Some(EntryResult::Settled(action.clone())),
+    }
+}
+
+/// The write of an action that writes (see [`settled`]): a conditional put or marker.
+fn write_for<'a>(key: &'a str, owner: &'a str, action: &EntryAction) -> Write<'a> {
     let (op, expected_revision) = match action {
         EntryAction::Create {
             expected_revision,
@@ -329,20 +380,17 @@ fn write_for<'a>(
             };
             (op, *expected_revision)
         }
-        EntryAction::Wait => {
-            return Err(EntryResult::NotAttempted {
-                reason: "the bucket does not exist".into(),
-            });
-        }
-        EntryAction::Unchanged { .. }
+        // Never pending: `settled` ends them without a write.
+        EntryAction::Wait
+        | EntryAction::Unchanged { .. }
         | EntryAction::Skip { .. }
         | EntryAction::Conflict { .. }
-        | EntryAction::Retain { .. } => return Err(EntryResult::Settled(action.clone())),
+        | EntryAction::Retain { .. } => unreachable!("{} does not write", action.verb()),
     };
-    Ok(Write {
+    Write {
         key,
         op,
         expected_revision,
         owner,
-    })
+    }
 }

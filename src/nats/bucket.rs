@@ -131,24 +131,26 @@ impl Bucket {
         Ok(reread_keys(&self.connection.refusals, stream, &self.name, keys).await)
     }
 
-    /// Sends every write with at most `window` in flight, each conditional on its
-    /// expected revision and carrying `manager`'s ownership headers, and returns the
-    /// results in the order of `writes`. `on_done` is called after each one settles.
-    pub async fn write_all(
+    /// Sends `count` writes, the `index`th being `write_at(index)`, with at most `window`
+    /// in flight, each conditional on its expected revision and carrying `manager`'s
+    /// ownership headers; `on_result` gets each result as it settles (see
+    /// [`write_all`]).
+    pub async fn write_all<'a>(
         &self,
         manager: &str,
-        writes: &[Write<'_>],
+        count: usize,
+        write_at: impl Fn(usize) -> Write<'a>,
         window: usize,
-        on_done: impl FnMut(),
-    ) -> Vec<WriteResult> {
+        on_result: impl FnMut(usize, WriteResult),
+    ) {
         write_all(
-            &self.connection.refusals,
-            &self.connection.jetstream,
+            &self.connection,
             &self.name,
             manager,
-            writes,
+            count,
+            write_at,
             window,
-            on_done,
+            on_result,
         )
         .await
     }

@@ -3,10 +3,11 @@
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
-use async_nats::jetstream::{self, message::PublishMessage as Publish};
+use async_nats::jetstream::message::PublishMessage as Publish;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::connect::Connection;
 use super::errors::NatsError;
 use super::key_subject;
 use super::refusals::RefusalLog;
@@ -60,23 +61,30 @@ pub enum WriteResult {
     NotSent(Box<NatsError>),
 }
 
-/// Sends every write of one bucket with at most `window` in flight and returns the
-/// results in the order of `writes`. `on_done` is called after each acknowledgement.
-pub(crate) async fn write_all(
-    refusals: &RefusalLog,
-    jetstream: &jetstream::Context,
+/// Sends `count` writes of one bucket, the `index`th being `write_at(index)`, with at
+/// most `window` in flight, and hands each result to `on_result` as it settles (in the
+/// order the acknowledgements come, not the order of the writes). Writes are built one
+/// at a time as they are sent: a bucket of 100,000 changes never holds its writes as a
+/// list. After a transient failure nothing more is sent; every write not sent is then
+/// reported `NotSent`, in order.
+pub(super) async fn write_all<'a>(
+    connection: &Connection,
     bucket: &str,
     manager: &str,
-    writes: &[Write<'_>],
+    count: usize,
+    write_at: impl Fn(usize) -> Write<'a>,
     window: usize,
-    mut on_done: impl FnMut(),
-) -> Vec<WriteResult> {
-    let mut results: Vec<Option<WriteResult>> = vec![None; writes.len()];
+    mut on_result: impl FnMut(usize, WriteResult),
+) {
+    let refusals = &connection.refusals;
     let mut in_flight = FuturesUnordered::new();
     // The first transient failure (a timeout, a lost connection): sending stops there.
     let mut unavailable: Option<NatsError> = None;
-    let mut settle = |index: usize, result: WriteResult, unavailable: &mut Option<NatsError>| {
-        record(bucket, &writes[index], &result);
+    let mut settle = |index: usize,
+                      write: &Write<'_>,
+                      result: WriteResult,
+                      unavailable: &mut Option<NatsError>| {
+        record(bucket, write, &result);
         if let WriteResult::Failed(error) = &result
             && error.is_transient()
             && !error.is_conflict()
@@ -84,20 +92,24 @@ pub(crate) async fn write_all(
         {
             *unavailable = Some((**error).clone());
         }
-        results[index] = Some(result);
-        on_done();
+        on_result(index, result);
     };
-    for (index, write) in writes.iter().enumerate() {
+    let mut sent = 0;
+    while sent < count {
         if in_flight.len() >= window.max(1)
-            && let Some((done, result)) = in_flight.next().await
+            && let Some((done, write, result)) = in_flight.next().await
         {
-            settle(done, result, &mut unavailable);
+            settle(done, &write, result, &mut unavailable);
         }
         if unavailable.is_some() {
             break;
         }
-        match jetstream
-            .send_publish(key_subject(bucket, write.key), publish(manager, write))
+        let index = sent;
+        sent += 1;
+        let write = write_at(index);
+        match connection
+            .jetstream
+            .send_publish(key_subject(bucket, write.key), publish(manager, &write))
             .await
         {
             Ok(ack) => in_flight.push(async move {
@@ -107,23 +119,26 @@ pub(crate) async fn write_all(
                     },
                     Err(error) => WriteResult::Failed(Box::new(classify_publish(refusals, error))),
                 };
-                (index, result)
+                (index, write, result)
             }),
             Err(error) => settle(
                 index,
+                &write,
                 WriteResult::Failed(Box::new(classify_publish(refusals, error))),
                 &mut unavailable,
             ),
         }
     }
-    while let Some((done, result)) = in_flight.next().await {
-        settle(done, result, &mut unavailable);
+    while let Some((done, write, result)) = in_flight.next().await {
+        settle(done, &write, result, &mut unavailable);
     }
-    let unsent = unavailable.unwrap_or_else(|| NatsError::other("write was not sent"));
-    results
-        .into_iter()
-        .map(|result| result.unwrap_or_else(|| WriteResult::NotSent(Box::new(unsent.clone()))))
-        .collect()
+    if sent < count {
+        let unsent = unavailable.unwrap_or_else(|| NatsError::other("write was not sent"));
+        // Not attempted, so not in the operation log.
+        for index in sent..count {
+            on_result(index, WriteResult::NotSent(Box::new(unsent.clone())));
+        }
+    }
 }
 
 /// What a failed publish means. "No stream found for given subject" is a publish no
