@@ -28,7 +28,7 @@ impl Desired {
     ) -> impl Iterator<Item = &'a DesiredEntry> + 'a {
         self.entries
             .iter()
-            .filter(move |entry| entry.bucket == bucket)
+            .filter(move |entry| &*entry.bucket == bucket)
     }
 }
 
@@ -131,8 +131,8 @@ impl BucketConfig {
 pub struct DesiredEntry {
     pub owner: ObjectRef,
     pub origin: Origin,
-    /// The NATS bucket name.
-    pub bucket: String,
+    /// The NATS bucket name, one copy per bucket.
+    pub bucket: Arc<str>,
     /// Shared with the plan and the outcome of this key: one copy per key however many
     /// steps name it.
     pub key: Arc<str>,

@@ -84,7 +84,13 @@ fn declared_values() -> Vec<(String, String, Vec<u8>)> {
         .desired
         .entries
         .into_iter()
-        .map(|entry| (entry.bucket, entry.key.to_string(), entry.value.to_vec()))
+        .map(|entry| {
+            (
+                entry.bucket.to_string(),
+                entry.key.to_string(),
+                entry.value.to_vec(),
+            )
+        })
         .collect()
 }
 

@@ -6,6 +6,7 @@
 mod files;
 mod resolve;
 mod validate;
+mod value_blocks;
 mod wording;
 pub mod yaml;
 

@@ -1,6 +1,7 @@
 //! Rules that span documents: references, duplicates and size limits.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::LoadError;
 use super::yaml::FieldLines;
@@ -9,12 +10,19 @@ use crate::desired::{Desired, DesiredBucket, DesiredEntry, ObjectRef, Origin};
 use crate::observed::Observed;
 use crate::plan::{Known, Limits, check_writable};
 
-/// An entry's `bucketRef`, with where its document's fields are, to find the field's
-/// line if needed.
+/// An entry's `bucketRef` (in the entry's namespace), with where its document's fields
+/// are, to find the field's line if needed. A load holds one per entry until the
+/// references are resolved: the name is shared by every entry of a run that gives it.
 pub(super) struct BucketRef {
-    pub namespace: String,
-    pub name: String,
+    pub name: Arc<str>,
     pub fields: FieldLines,
+}
+
+/// An entry with problems of its own, whose `bucketRef` is still checked.
+pub(super) struct InvalidEntry {
+    pub origin: Origin,
+    pub namespace: String,
+    pub reference: BucketRef,
 }
 
 /// Resolves each entry's `bucketRef` to its NATS bucket and checks duplicates, mirrors
@@ -24,7 +32,7 @@ pub(super) fn resolve(
     entries: &mut [DesiredEntry],
     bucket_refs: &[BucketRef],
     invalid_buckets: &[(ObjectRef, Origin)],
-    invalid_entries: &[(Origin, BucketRef)],
+    invalid_entries: &[InvalidEntry],
     manager: &str,
 ) -> Vec<LoadError> {
     let mut errors = Vec::new();
@@ -49,12 +57,17 @@ pub(super) fn resolve(
     }
     // An entry with problems of its own is still told of a bucketRef that leads nowhere:
     // every problem at once.
-    for (origin, reference) in invalid_entries {
+    for InvalidEntry {
+        origin,
+        namespace,
+        reference,
+    } in invalid_entries
+    {
         if let Err(message) = find_bucket(
             buckets,
             &by_object,
             invalid_buckets,
-            &reference.namespace,
+            namespace,
             &reference.name,
         ) {
             errors.push(LoadError {
@@ -76,7 +89,6 @@ pub(super) fn resolve(
     for (
         entry,
         BucketRef {
-            namespace,
             name: reference,
             fields,
         },
@@ -95,6 +107,7 @@ pub(super) fn resolve(
                 first,
             ));
         }
+        let namespace = &entry.owner.namespace;
         let bucket = match find_bucket(buckets, &by_object, invalid_buckets, namespace, reference) {
             Ok(bucket) => bucket,
             Err(message) => {
@@ -142,9 +155,14 @@ pub(super) fn resolve(
             });
         }
     }
+    // One shared name per bucket, not a copy per entry.
+    let mut names: HashMap<&str, Arc<str>> = HashMap::new();
     for (entry, bucket) in entries.iter_mut().zip(resolved) {
         if let Some(bucket) = bucket {
-            entry.bucket.clone_from(&bucket.name);
+            entry.bucket = names
+                .entry(&bucket.name)
+                .or_insert_with(|| Arc::from(bucket.name.as_str()))
+                .clone();
         }
     }
     errors
@@ -205,11 +223,11 @@ pub fn check_against_server(
     let mut errors = Vec::new();
     for entry in &desired.entries {
         let managed = desired.buckets.iter().any(|bucket| {
-            bucket.name == entry.bucket && bucket.management == ManagementPolicy::Manage
+            *bucket.name == *entry.bucket && bucket.management == ManagementPolicy::Manage
         });
         let stream = observed
             .buckets
-            .get(&entry.bucket)
+            .get(&*entry.bucket)
             .and_then(|bucket| bucket.stream.as_ref());
         let limits = Limits {
             bucket: &entry.bucket,

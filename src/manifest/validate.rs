@@ -1,11 +1,13 @@
 //! Turns parsed documents into [`Desired`] state, applying every rule of the resource
 //! types (the same rules the CRD schema and CEL enforce in Kubernetes mode).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use super::resolve::{self, BucketRef};
+use super::resolve::{self, BucketRef, InvalidEntry};
+use super::value_blocks::ValueBlocks;
 use super::wording;
 use super::yaml::Document;
 use super::{LoadError, Loaded};
@@ -44,10 +46,12 @@ pub(super) struct Collector {
     // Buckets declared with problems of their own: their entries are told so, not that
     // the bucket is not declared.
     invalid_buckets: Vec<(ObjectRef, Origin)>,
-    // Entries with problems of their own: their bucketRef is still checked.
-    invalid_entries: Vec<(Origin, BucketRef)>,
+    invalid_entries: Vec<InvalidEntry>,
     skipped: Vec<String>,
     errors: Vec<LoadError>,
+    values: ValueBlocks,
+    /// The bucket names entries refer to, one copy each.
+    bucket_names: HashSet<Arc<str>>,
 }
 
 /// Error helper bound to one document.
@@ -86,6 +90,8 @@ impl Collector {
             invalid_entries: Vec::new(),
             skipped: Vec::new(),
             errors: Vec::new(),
+            values: ValueBlocks::default(),
+            bucket_names: HashSet::new(),
         }
     }
 
@@ -296,7 +302,7 @@ impl Collector {
                 .push(context.error(&problem.field, problem.message))
         });
         let value = match spec::entry_value(spec) {
-            Ok(ValueSource::Inline(bytes)) => Some(bytes),
+            Ok(ValueSource::Inline(bytes)) => Some(self.values.keep(&bytes)),
             Ok(ValueSource::From(_)) => {
                 self.errors.push(context.error(
                     "spec.valueFrom",
@@ -321,19 +327,22 @@ impl Collector {
                     .push(context.error(&problem.field, problem.message))
             });
         let bucket_ref = BucketRef {
-            namespace: owner.namespace.clone(),
-            name: spec.bucket_ref.name.clone(),
+            name: self.bucket_name(&spec.bucket_ref.name),
             fields: context.document.field_lines(),
         };
         let (true, Ok(key), Some(value), Ok(take_over)) = (exact, key, value, take_over) else {
-            self.invalid_entries.push((context.origin(), bucket_ref));
+            self.invalid_entries.push(InvalidEntry {
+                origin: context.origin(),
+                namespace: owner.namespace,
+                reference: bucket_ref,
+            });
             return;
         };
         self.bucket_refs.push(bucket_ref);
         self.entries.push(DesiredEntry {
             owner,
             origin: context.origin(),
-            bucket: String::new(),
+            bucket: Arc::from(""),
             key: key.into(),
             value,
             update_policy: spec.update_policy,
@@ -344,6 +353,16 @@ impl Collector {
 }
 
 impl Collector {
+    /// The one copy of a bucket name an entry refers to.
+    fn bucket_name(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.bucket_names.get(name) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(name);
+        self.bucket_names.insert(Arc::clone(&shared));
+        shared
+    }
+
     /// Resolves bucket references and checks the rules that span documents. The
     /// references are dropped first, with the file texts they point into.
     pub(super) fn finish(mut self, options: &LoadOptions) -> (Loaded, Vec<LoadError>) {

@@ -120,7 +120,7 @@ fn only(desired: &Desired, names: &BTreeSet<String>) -> Desired {
         entries: desired
             .entries
             .iter()
-            .filter(|entry| names.contains(&entry.bucket))
+            .filter(|entry| names.contains(&*entry.bucket))
             .cloned()
             .collect(),
     }

@@ -35,7 +35,7 @@ impl Declared {
             .map(|bucket| (bucket.name.clone(), HashMap::new()))
             .collect();
         for entry in &desired.entries {
-            if let Some(keys) = buckets.get_mut(&entry.bucket) {
+            if let Some(keys) = buckets.get_mut(&*entry.bucket) {
                 keys.insert(entry.key.to_string(), entry.value.clone());
             }
         }

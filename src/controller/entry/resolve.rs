@@ -77,7 +77,7 @@ pub(super) async fn resolve(
     let entry = DesiredEntry {
         owner,
         origin: origin(entry),
-        bucket: desired_bucket.name.clone(),
+        bucket: desired_bucket.name.as_str().into(),
         key: key.into(),
         value,
         update_policy: entry.spec.update_policy,

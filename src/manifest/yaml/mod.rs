@@ -56,7 +56,7 @@ pub struct FieldLines {
     source: Option<DocumentText>,
     /// For an item of a `kind: List` document: its path there (`items[2]`), which
     /// prefixes every field path asked for.
-    prefix: Option<String>,
+    prefix: Option<Box<str>>,
 }
 
 /// Where a document's text is: a range of its file's text, which starts on line
@@ -106,7 +106,7 @@ impl Document {
                             line,
                             lines: self.fields.lines.clone(),
                             source: self.fields.source.clone(),
-                            prefix: Some(path),
+                            prefix: Some(path.into()),
                         },
                     }
                 })
@@ -121,7 +121,7 @@ impl FieldLines {
         let lines = self.lines();
         let prefixed;
         let mut candidate = match &self.prefix {
-            Some(prefix) if path.is_empty() => prefix.as_str(),
+            Some(prefix) if path.is_empty() => prefix,
             Some(prefix) => {
                 prefixed = format!("{prefix}.{path}");
                 prefixed.as_str()
