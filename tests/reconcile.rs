@@ -907,3 +907,49 @@ async fn no_jetstream_and_a_wrong_domain_are_told_apart() {
     let js = server.jetstream().await;
     assert!(js.get_key_value("b").await.is_err(), "nothing was created");
 }
+
+#[tokio::test]
+async fn observing_shares_declared_values_read_back_unchanged_and_copies_the_others() {
+    let server = NatsServer::start();
+    let text = [
+        bucket("shared", ""),
+        entry("same", "shared", "same", "declared", ""),
+        entry("drifted", "shared", "drifted", "declared", ""),
+    ]
+    .join("---\n");
+    let dir = manifests(&[("all.yaml", &text)]);
+    let applied = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let js = server.jetstream().await;
+    let store = js.get_key_value("shared").await.expect("bucket");
+    store.put("drifted", "foreign".into()).await.expect("drift");
+
+    let loaded = kvop::manifest::load(
+        &[kvop::manifest::Input::Path(dir.path().to_path_buf())],
+        &kvop::manifest::LoadOptions {
+            manager: "kvop".into(),
+        },
+    )
+    .expect("manifests load");
+    let connection = kvop::nats::connect(&kvop::nats::ConnectionSettings {
+        url: server.url(),
+        client_name: "kvop-test".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("kvop connects");
+    let observed = kvop::nats::observe(&connection, &loaded.desired, false)
+        .await
+        .expect("observe");
+    let keys = &observed.buckets["shared"].keys;
+    let declared = |key: &str| {
+        let entry = loaded.desired.entries.iter().find(|e| &*e.key == key);
+        entry.expect("declared").value.clone()
+    };
+    // Read back unchanged: the declared bytes themselves, not a second copy.
+    assert_eq!(keys["same"].value, declared("same"));
+    assert_eq!(keys["same"].value.as_ptr(), declared("same").as_ptr());
+    // Changed out of band: what the server holds.
+    assert_eq!(&keys["drifted"].value[..], b"foreign");
+    assert_ne!(keys["drifted"].value.as_ptr(), declared("drifted").as_ptr());
+}

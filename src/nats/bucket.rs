@@ -14,7 +14,7 @@ use super::observe::{observe_bucket, observed_stream};
 use super::reread::{Reread, reread_keys};
 use super::stream_config;
 use super::stream_name;
-use super::sweep::read_key;
+use super::sweep::{Reuse, read_key};
 use super::write::{Write, WriteResult, write_all};
 use crate::desired::BucketConfig;
 use crate::observed::{ObservedBucket, ObservedKey, ObservedStream};
@@ -59,12 +59,14 @@ impl Bucket {
     /// The stream config, statistics and one sweep of the keys; a missing bucket is
     /// observed as having no stream. With `complete`, sweeps every key (prune and key
     /// counts need them all); otherwise only `declared_keys` when that is narrower.
+    /// `reuse` may give bytes to keep instead of a copy of a value read.
     pub async fn observe(
         &self,
         declared_keys: &[Arc<str>],
+        reuse: Reuse<'_>,
         complete: bool,
     ) -> Result<ObservedBucket, NatsError> {
-        observe_bucket(self, declared_keys, complete).await
+        observe_bucket(self, declared_keys, reuse, complete).await
     }
 
     /// The stream as it is now (config and statistics), or `None` if it does not exist.

@@ -10,9 +10,9 @@ use super::bucket::Bucket;
 use super::connect::Connection;
 use super::errors::{Doing, NatsError};
 use super::stream_config::{CREATED_BY, project};
-use super::sweep::{Scope, sweep};
+use super::sweep::{Reuse, Scope, sweep};
 use super::sweep_batches::split;
-use crate::desired::Desired;
+use crate::desired::{Desired, DesiredEntry};
 use crate::observed::{BucketStats, ClusterStats, Observed, ObservedBucket, ObservedStream};
 
 /// Buckets observed at once.
@@ -34,10 +34,18 @@ pub async fn observe(
     complete: bool,
 ) -> Result<Observed, NatsError> {
     let buckets = futures::stream::iter(desired.buckets.iter().map(|bucket| {
-        let keys: Vec<Arc<str>> = desired
-            .entries_of(&bucket.name)
-            .map(|entry| entry.key.clone())
-            .collect();
+        let mut entries: Vec<&DesiredEntry> = desired.entries_of(&bucket.name).collect();
+        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let keys: Vec<Arc<str>> = entries.iter().map(|entry| entry.key.clone()).collect();
+        // A re-run reads back every declared value unchanged: sharing the declared bytes
+        // instead of holding a copy of each saves the values' size again.
+        let declared_value = move |key: &str, value: &[u8]| {
+            let found = entries
+                .binary_search_by(|entry| (*entry.key).cmp(key))
+                .ok()?;
+            let declared = &entries[found].value;
+            (declared.as_ref() == value).then(|| declared.clone())
+        };
         async move {
             let doing = Doing::Observing {
                 bucket: bucket.name.clone(),
@@ -45,7 +53,7 @@ pub async fn observe(
             let what = doing.to_string();
             let handle = connection.bucket(&bucket.name);
             connection
-                .ride_out(&what, || handle.observe(&keys, complete))
+                .ride_out(&what, || handle.observe(&keys, &declared_value, complete))
                 .await
                 .map(|observed| (bucket.name.clone(), observed))
                 // A refusal already names the refused subject, and may have ended this
@@ -67,6 +75,7 @@ pub async fn observe(
 pub(super) async fn observe_bucket(
     bucket: &Bucket,
     declared_keys: &[Arc<str>],
+    reuse: Reuse<'_>,
     complete: bool,
 ) -> Result<ObservedBucket, NatsError> {
     let stream = match bucket.open().await {
@@ -92,11 +101,13 @@ pub(super) async fn observe_bucket(
         Some(batches) => {
             let mut keys = HashMap::with_capacity(declared_keys.len());
             for batch in batches {
-                keys.extend(sweep(refusals, &stream, &bucket.name, Scope::Keys(batch)).await?);
+                keys.extend(
+                    sweep(refusals, &stream, &bucket.name, Scope::Keys(batch), reuse).await?,
+                );
             }
             keys
         }
-        None => sweep(refusals, &stream, &bucket.name, Scope::All).await?,
+        None => sweep(refusals, &stream, &bucket.name, Scope::All, reuse).await?,
     };
     Ok(ObservedBucket {
         stream: Some(observed_stream(&info)),

@@ -10,7 +10,7 @@ use async_nats::jetstream::stream::{self, DiscardPolicy};
 use super::bucket::Bucket;
 use super::errors::NatsError;
 use super::stream_config::project;
-use super::sweep::{Scope, sweep};
+use super::sweep::{Scope, copy_all, sweep};
 use super::sweep_batches::split;
 use super::sweep_filters::disjoint_groups;
 use crate::desired::BucketConfig;
@@ -43,7 +43,7 @@ impl Bucket {
         let mut keys = HashMap::new();
         if info.config.mirror.is_none() {
             if filters.is_empty() {
-                keys = sweep(refusals, &stream, &self.name, Scope::All).await?;
+                keys = sweep(refusals, &stream, &self.name, Scope::All, &copy_all).await?;
             } else {
                 // The server refuses a consumer whose filters overlap (10138), and a
                 // consumer request must fit max_payload: one consumer per group.
@@ -58,7 +58,8 @@ impl Bucket {
                         })?;
                     for batch in batches {
                         let found =
-                            sweep(refusals, &stream, &self.name, Scope::Keys(batch)).await?;
+                            sweep(refusals, &stream, &self.name, Scope::Keys(batch), &copy_all)
+                                .await?;
                         for (key, observed) in found {
                             // Overlapping groups may read a key twice: keep the newer.
                             match keys.get(&key) {

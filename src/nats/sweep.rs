@@ -31,6 +31,15 @@ pub(crate) enum Scope<'a> {
     Keys(&'a [Arc<str>]),
 }
 
+/// What a sweep keeps of a value it reads: given the key and the value read, bytes equal
+/// to them that already exist (the declared value), or `None` to copy the value.
+pub type Reuse<'a> = &'a (dyn Fn(&str, &[u8]) -> Option<Bytes> + Sync);
+
+/// Reuses nothing: every value read is copied.
+pub(crate) fn copy_all(_key: &str, _value: &[u8]) -> Option<Bytes> {
+    None
+}
+
 /// Reads the last message of each key in scope with one ephemeral pull consumer.
 ///
 /// Not the async-nats ordered consumer: when it loses its consumer it silently makes a
@@ -44,10 +53,11 @@ pub(crate) async fn sweep(
     stream: &Stream,
     bucket: &str,
     scope: Scope<'_>,
+    reuse: Reuse<'_>,
 ) -> Result<HashMap<String, ObservedKey>, NatsError> {
     let mut last_error = None;
     for _ in 0..SWEEP_ATTEMPTS {
-        match sweep_once(refusals, stream, bucket, &scope).await {
+        match sweep_once(refusals, stream, bucket, &scope, reuse).await {
             Ok(keys) => return Ok(keys),
             Err(SweepError::Lost(error)) => last_error = Some(error),
             Err(SweepError::Failed(error)) => return Err(error),
@@ -68,6 +78,7 @@ async fn sweep_once(
     stream: &Stream,
     bucket: &str,
     scope: &Scope<'_>,
+    reuse: Reuse<'_>,
 ) -> Result<HashMap<String, ObservedKey>, SweepError> {
     let prefix = format!("$KV.{bucket}.");
     let filters = match scope {
@@ -132,10 +143,12 @@ async fn sweep_once(
             let observed = ObservedKey {
                 revision,
                 operation: operation(message.headers.as_ref()),
-                // Copied out: the payload is a slice of the client's read buffer, and
-                // kept it would keep every byte read with it (protocol lines, headers),
-                // about twice the values of a 100,000-key sweep.
-                value: Bytes::copy_from_slice(&message.payload),
+                // Never the payload itself: it is a slice of the client's read buffer,
+                // and kept it would keep every byte read with it (protocol lines,
+                // headers), about twice the values of a 100,000-key sweep. A value
+                // equal to the declared one (every key of a re-run) shares its bytes.
+                value: reuse(key, &message.payload)
+                    .unwrap_or_else(|| Bytes::copy_from_slice(&message.payload)),
                 writer: writer(message.headers.as_ref()),
             };
             keys.insert(key.to_string(), observed);
