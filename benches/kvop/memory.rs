@@ -1,6 +1,7 @@
-//! M1: peak RSS of `kvop reconcile -f` at 100,000 and 200,000 entries, dry and real,
-//! next to the manifest bytes (issue 16, defect 13). The allowance is 3× the manifest
-//! bytes plus 50 MB.
+//! M1: peak RSS of `kvop reconcile -f` at 100,000 and 200,000 entries, dry, real (every
+//! key created) and real again (every key read back, nothing written), next to the
+//! manifest bytes (issue 16, defect 13). The allowance is 3× the manifest bytes plus
+//! 50 MB.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,6 +13,9 @@ pub struct Peak {
     pub dry_kib: u64,
     pub real_kib: u64,
     pub real_time: Duration,
+    /// The same real run again: nothing to write, every declared key observed.
+    pub rerun_kib: u64,
+    pub rerun_time: Duration,
 }
 
 impl Peak {
@@ -75,10 +79,13 @@ pub fn measure(entries: usize) -> Peak {
     let manifest_bytes = write(dir.path(), entries);
     let (dry_kib, _) = peak_of(&nats.url(), dir.path(), &["--dry-run"]);
     let (real_kib, real_time) = peak_of(&nats.url(), dir.path(), &[]);
+    let (rerun_kib, rerun_time) = peak_of(&nats.url(), dir.path(), &[]);
     Peak {
         manifest_bytes,
         dry_kib,
         real_kib,
         real_time,
+        rerun_kib,
+        rerun_time,
     }
 }

@@ -47,14 +47,14 @@ fuzz_target!(|text: &str| {
             for bucket in &desired.buckets {
                 assert_points_into(&bucket.origin, text, &bucket.name);
                 check_bucket_name(&bucket.name).expect("accepted bucket name");
-                assert!(buckets.insert(&bucket.name), "{:?} twice", bucket.name);
+                assert!(buckets.insert(bucket.name.as_str()), "{:?} twice", bucket.name);
             }
             let mut keys = HashSet::new();
             for entry in &desired.entries {
                 assert_points_into(&entry.origin, text, &entry.key);
                 check_key(&entry.key).expect("accepted key");
                 assert!(
-                    buckets.contains(&entry.bucket),
+                    buckets.contains(&*entry.bucket),
                     "entry {:?} in undeclared bucket {:?}",
                     entry.key,
                     entry.bucket
