@@ -1,6 +1,8 @@
 //! Ownership headers: every message kvop writes names its manager and declaring object,
 //! so NATS itself shows who wrote a key, with no state file.
 
+use std::sync::Arc;
+
 /// The `--manager` name of the writer.
 pub const MANAGER_HEADER: &str = "Kvop-Manager";
 /// `namespace/name` of the declaring object.
@@ -24,7 +26,9 @@ pub fn write_overhead(manager: &str, owner: &str) -> usize {
 /// Who wrote the current message of a key, read from its headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Writer {
-    pub manager: Option<String>,
+    /// Shared by the keys of a sweep or a view that name the same manager (nearly all
+    /// of them): one copy instead of one per key.
+    pub manager: Option<Arc<str>>,
     pub owner: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use super::bucket::Bucket;
 use super::errors::NatsError;
 use super::observe::observed_stream;
 use super::stream_name;
-use super::sweep::{operation, writer};
+use super::sweep::{Managers, operation};
 use crate::observed::{ObservedKey, ObservedStream};
 
 /// What following a bucket reports, in order: `Opened`, then `Loaded` once, then `Key`
@@ -71,6 +71,7 @@ impl Bucket {
             .await
             .map_err(|error| self.connection.classify(error))?;
         let prefix = format!("$KV.{}.", self.name);
+        let mut managers = Managers::default();
         while let Some(message) = messages.next().await {
             let message = message.map_err(|error| self.connection.classify(error))?;
             let Some(key) = message.subject.strip_prefix(&prefix).map(str::to_string) else {
@@ -83,7 +84,7 @@ impl Bucket {
                 // A copy: the payload is a slice of the client's read buffer, and
                 // holding it would keep that whole buffer alive for every key.
                 value: Bytes::copy_from_slice(&message.payload),
-                writer: writer(message.headers.as_ref()),
+                writer: managers.writer(message.headers.as_ref()),
             };
             let flow = match &mut loading {
                 Some(keys) => {

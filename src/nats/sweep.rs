@@ -104,6 +104,7 @@ async fn sweep_once(
         .await
         .map_err(|error| SweepError::Failed(refusals.classify(error)))?;
     let mut last_progress = tokio::time::Instant::now();
+    let mut managers = Managers::default();
     loop {
         let message = match tokio::time::timeout(QUIET_WAIT, messages.next()).await {
             Ok(Some(Ok(message))) => message,
@@ -149,7 +150,7 @@ async fn sweep_once(
                 // equal to the declared one (every key of a re-run) shares its bytes.
                 value: reuse(key, &message.payload)
                     .unwrap_or_else(|| Bytes::copy_from_slice(&message.payload)),
-                writer: writer(message.headers.as_ref()),
+                writer: managers.writer(message.headers.as_ref()),
             };
             keys.insert(key.to_string(), observed);
         }
@@ -200,14 +201,31 @@ pub(crate) fn operation(headers: Option<&HeaderMap>) -> Operation {
 
 /// Who wrote the message, from kvop's ownership headers.
 pub(crate) fn writer(headers: Option<&HeaderMap>) -> Writer {
-    let header = |name: &str| {
-        headers
-            .and_then(|headers| headers.get(name))
-            .map(|value| value.as_str().to_string())
-    };
-    Writer {
-        manager: header(MANAGER_HEADER),
-        owner: header(OWNER_HEADER),
+    Managers::default().writer(headers)
+}
+
+/// Reads writers for many messages, sharing one copy of the manager name they repeat.
+#[derive(Debug, Default)]
+pub(crate) struct Managers {
+    last: Option<Arc<str>>,
+}
+
+impl Managers {
+    /// Who wrote the message, from kvop's ownership headers.
+    pub(crate) fn writer(&mut self, headers: Option<&HeaderMap>) -> Writer {
+        let header = |name: &str| {
+            headers
+                .and_then(|headers| headers.get(name))
+                .map(|value| value.as_str())
+        };
+        let manager = header(MANAGER_HEADER).map(|manager| match &self.last {
+            Some(last) if **last == *manager => Arc::clone(last),
+            _ => Arc::clone(self.last.insert(Arc::from(manager))),
+        });
+        Writer {
+            manager,
+            owner: header(OWNER_HEADER).map(str::to_string),
+        }
     }
 }
 
@@ -238,5 +256,34 @@ pub(crate) async fn read_key(
             Ok(None)
         }
         Err(error) => Err(refusals.classify(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(manager: &str, owner: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(MANAGER_HEADER, manager);
+        headers.insert(OWNER_HEADER, owner);
+        headers
+    }
+
+    #[test]
+    fn writers_of_one_manager_share_its_name_and_others_get_their_own() {
+        let mut managers = Managers::default();
+        let first = managers.writer(Some(&headers("kvop", "default/a")));
+        let second = managers.writer(Some(&headers("kvop", "default/b")));
+        let other = managers.writer(Some(&headers("ci", "default/c")));
+        let unowned = managers.writer(None);
+        let (Some(first_name), Some(second_name)) = (&first.manager, &second.manager) else {
+            panic!("managers read: {first:?} {second:?}");
+        };
+        assert!(Arc::ptr_eq(first_name, second_name));
+        assert_eq!(second.owner.as_deref(), Some("default/b"));
+        assert_eq!(other.manager.as_deref(), Some("ci"));
+        assert!(other.is("ci") && !other.is("kvop"));
+        assert_eq!(unowned, Writer::default());
     }
 }

@@ -67,7 +67,7 @@ pub(super) fn key(
         operation,
         value: Bytes::from(value.to_string()),
         writer: Writer {
-            manager: manager.map(String::from),
+            manager: manager.map(Arc::from),
             owner: manager.map(|_| "default/old".to_string()),
         },
     }
