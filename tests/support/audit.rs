@@ -3,6 +3,7 @@
 //! checked against what the server really stored.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 
@@ -113,26 +114,59 @@ impl AuditedRun {
 }
 
 async fn assert_stored_or_superseded(js: &jetstream::Context, attempt: &Attempt, revision: u64) {
-    let stream = js
-        .get_stream(format!("KV_{}", attempt.bucket))
-        .await
-        .expect("the bucket's stream");
     let subject = format!("$KV.{}.{}", attempt.bucket, attempt.key);
-    if let Ok(message) = stream.get_raw_message(revision).await {
-        assert_eq!(
-            message.subject.as_str(),
-            subject,
-            "{attempt:?}: the acknowledged revision holds that key"
-        );
-        return;
+    // Right after a fault the cluster may still be electing the stream's leader and
+    // answer 503 (JetStream temporarily unavailable) to the audit's own reads: ask again
+    // until it answers, and judge only what it answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = async {
+            let stream = js
+                .get_stream(format!("KV_{}", attempt.bucket))
+                .await
+                .map_err(|error| error.to_string())?;
+            if let Ok(message) = stream.get_raw_message(revision).await {
+                return Ok(Found::Revision(message.subject.to_string()));
+            }
+            stream
+                .get_last_raw_message_by_subject(&subject)
+                .await
+                .map(|latest| Found::Latest(latest.sequence))
+                .map_err(|error| error.to_string())
+        }
+        .await;
+        match found {
+            Ok(Found::Revision(stored)) => {
+                assert_eq!(
+                    stored, subject,
+                    "{attempt:?}: the acknowledged revision holds that key"
+                );
+                return;
+            }
+            Ok(Found::Latest(latest)) => {
+                assert!(
+                    latest > revision,
+                    "{attempt:?}: acknowledged but neither stored nor superseded (latest {latest})"
+                );
+                return;
+            }
+            Err(error) if is_unavailable(&error) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => panic!("{attempt:?}: acknowledged but lost ({error})"),
+        }
     }
-    let latest = stream
-        .get_last_raw_message_by_subject(&subject)
-        .await
-        .unwrap_or_else(|error| panic!("{attempt:?}: acknowledged but lost ({error})"));
-    assert!(
-        latest.sequence > revision,
-        "{attempt:?}: acknowledged but neither stored nor superseded (latest {})",
-        latest.sequence
-    );
+}
+
+/// What the audit found for an acknowledged write.
+enum Found {
+    /// The subject stored at the acknowledged revision.
+    Revision(String),
+    /// The key's latest revision (the acknowledged one is gone: superseded, or lost).
+    Latest(u64),
+}
+
+/// The server's "try again" answers while a stream has no leader.
+fn is_unavailable(error: &str) -> bool {
+    error.contains("code 503") || error.contains("timed out") || error.contains("no responders")
 }
