@@ -77,6 +77,7 @@ async fn apply(
         return Err(report_failure(api, bucket, &previous, error.into()).await);
     }
     let handle = connection.bucket(&desired.name);
+    let viewed = report::Viewed::of(context, bucket);
     let synced = sync::sync(&desired, &handle, context, previous.created.is_some()).await;
     let (action, stream) = match synced {
         Ok(done) => done,
@@ -93,7 +94,8 @@ async fn apply(
             .await;
     }
     if let Some(stream) = &stream
-        && let Some((seen, now)) = report::went_backwards(context, bucket, &previous, stream)
+        && let Some((seen, now)) =
+            report::went_backwards(context, bucket, &previous, viewed.as_ref(), stream)
     {
         // The view still holds the lost writes and would tell every entry it is in
         // place: a fresh view loads what the server really has and re-queues them all.

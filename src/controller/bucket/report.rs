@@ -90,16 +90,40 @@ pub(super) struct EventSpec {
     pub note: String,
 }
 
+/// What the bucket's live view had seen: taken *before* the stream is read, so that a
+/// write landing between the read and the comparison (an entry applied meanwhile) is
+/// not taken for a rollback. Seen in CI: a bucket created again, its first key written
+/// while the bucket reconcile ran, reported "went back from revision 1 to 0".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Viewed {
+    /// The creation time of the stream the view follows.
+    pub created: String,
+    pub highest_revision: u64,
+}
+
+impl Viewed {
+    pub(super) fn of(context: &Context, bucket: &KeyValueBucket) -> Option<Viewed> {
+        context
+            .views
+            .get(&StoreRef::from_obj(bucket))
+            .map(|view| Viewed {
+                created: view.created().to_string(),
+                highest_revision: view.highest_revision(),
+            })
+    }
+}
+
 /// The revision kvop saw before, when the same stream (same creation time) is now at a
-/// lower one: writes the server acknowledged are gone. Seen by the live view, or kept in
-/// the status from before an operator restart.
+/// lower one: writes the server acknowledged are gone. Seen by the live view (`viewed`,
+/// taken before `stream` was read), or kept in the status from before an operator
+/// restart.
 pub(super) fn went_backwards(
     context: &Context,
     bucket: &KeyValueBucket,
     previous: &KeyValueBucketStatus,
+    viewed: Option<&Viewed>,
     stream: &ObservedStream,
 ) -> Option<(u64, u64)> {
-    let now = stream.stats.last_revision;
     // Only a view of this very stream says anything: a stream deleted and created again
     // starts its revisions over, which is no rollback.
     let view = context
@@ -111,7 +135,20 @@ pub(super) fn went_backwards(
     if let Some(seen) = view.as_ref().and_then(|view| view.take_went_backwards()) {
         return Some(seen);
     }
-    let viewed = view.map(|view| view.highest_revision()).unwrap_or(0);
+    behind(previous, viewed, stream)
+}
+
+/// `went_backwards` without the view's own finding: the highest revision seen of this
+/// stream, by the view before the read or in the status, against the stream now.
+fn behind(
+    previous: &KeyValueBucketStatus,
+    viewed: Option<&Viewed>,
+    stream: &ObservedStream,
+) -> Option<(u64, u64)> {
+    let now = stream.stats.last_revision;
+    let viewed = viewed
+        .filter(|viewed| viewed.created == stream.stats.created)
+        .map_or(0, |viewed| viewed.highest_revision);
     let same_stream = previous.created.as_deref() == Some(stream.stats.created.as_str());
     let recorded = match previous.last_revision {
         Some(revision) if same_stream => u64::try_from(revision).unwrap_or(0),
@@ -119,4 +156,95 @@ pub(super) fn went_backwards(
     };
     let seen = viewed.max(recorded);
     (seen > now).then_some((seen, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::BucketConfig;
+    use crate::observed::BucketStats;
+
+    fn stream(created: &str, last_revision: u64) -> ObservedStream {
+        ObservedStream {
+            config: BucketConfig::defaults(),
+            stats: BucketStats {
+                last_revision,
+                created: created.into(),
+                ..Default::default()
+            },
+            created_by: None,
+        }
+    }
+
+    fn viewed(created: &str, highest_revision: u64) -> Viewed {
+        Viewed {
+            created: created.into(),
+            highest_revision,
+        }
+    }
+
+    fn status(created: &str, last_revision: i64) -> KeyValueBucketStatus {
+        KeyValueBucketStatus {
+            created: Some(created.into()),
+            last_revision: Some(last_revision),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_what_was_seen_of_the_same_stream_before_the_read_counts_as_lost() {
+        let none = KeyValueBucketStatus::default();
+        let cases = [
+            // (status, view before the read, stream now, alarm)
+            (
+                "view behind",
+                &none,
+                Some(viewed("t1", 9)),
+                stream("t1", 5),
+                Some((9, 5)),
+            ),
+            (
+                "view caught up",
+                &none,
+                Some(viewed("t1", 5)),
+                stream("t1", 7),
+                None,
+            ),
+            // Created again: its revisions start over, whatever the old view saw.
+            (
+                "other stream",
+                &none,
+                Some(viewed("t1", 9)),
+                stream("t2", 0),
+                None,
+            ),
+            // A view of the new stream that had seen nothing yet when the stream was
+            // read: a key written since is not a rollback.
+            (
+                "new view, empty",
+                &none,
+                Some(viewed("t2", 0)),
+                stream("t2", 0),
+                None,
+            ),
+            ("no view", &none, None, stream("t1", 0), None),
+            (
+                "status behind",
+                &status("t1", 4),
+                None,
+                stream("t1", 2),
+                Some((4, 2)),
+            ),
+            (
+                "status of old stream",
+                &status("t1", 4),
+                None,
+                stream("t2", 0),
+                None,
+            ),
+        ];
+        for (case, previous, viewed, stream, alarm) in cases {
+            assert_eq!(behind(previous, viewed.as_ref(), &stream), alarm, "{case}");
+        }
+    }
 }
