@@ -138,12 +138,19 @@ impl FileWatcher {
         any
     }
 
-    /// Waits until no change has come in for the debounce interval.
+    /// Waits until no change has come in for the debounce interval, counted from the
+    /// last change. (Sleeping the interval and then looking for changes waited twice
+    /// the interval for an editor's save: its later events, a few microseconds after
+    /// the first, were only found after the first sleep.)
     pub async fn settle(&mut self) {
+        let mut last_change = tokio::time::Instant::now();
         loop {
-            tokio::time::sleep(self.debounce).await;
-            if !self.drain() {
-                return;
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(_) => last_change = tokio::time::Instant::now(),
+                    None => return,
+                },
+                () = tokio::time::sleep_until(last_change + self.debounce) => return,
             }
         }
     }
