@@ -354,3 +354,42 @@ async fn http_get(port: u16, path: &str) -> String {
     socket.read_to_string(&mut response).await.unwrap();
     response
 }
+
+#[tokio::test]
+async fn repairs_leave_no_sweep_consumers_behind() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = manifests(&[(
+        "m.yaml",
+        &docs(&[bucket("b", ""), entry("k", "b", "k", "declared", "")]),
+    )]);
+    let watch = Watching::start(&server.url(), &[dir.path()], &[]);
+    wait_value(&watch, &js, "b", "k", Some("declared")).await;
+    watch.wait_for_lines(&[IN_FORCE], 1).await;
+    let store = kv(&js, "b").await;
+    for round in 0..20 {
+        store
+            .put("k", format!("foreign{round}").into())
+            .await
+            .unwrap();
+        wait_value(&watch, &js, "b", "k", Some("declared")).await;
+    }
+    // Each repair swept the bucket with a consumer of its own. Left to their 30 s
+    // inactive threshold they pile up (a busy watch reached the server's limit); only
+    // the key view's consumer may stay.
+    // Well inside the threshold, so that expiry cannot pass for deletion.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let consumers = loop {
+        let mut stream = js.get_stream("KV_b").await.unwrap();
+        let consumers = stream.info().await.unwrap().state.consumer_count;
+        if consumers <= 1 || std::time::Instant::now() > deadline {
+            break consumers;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        consumers <= 1,
+        "{consumers} consumers left after 20 repairs"
+    );
+    assert_eq!(watch.stop().await, 0);
+}

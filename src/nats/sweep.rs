@@ -91,6 +91,10 @@ async fn sweep_once(
         .create_consumer(config)
         .await
         .map_err(|error| SweepError::Failed(refusals.classify(error)))?;
+    let _delete = DeleteWhenDone {
+        stream: stream.clone(),
+        consumer: consumer.cached_info().name.clone(),
+    };
     let pending = consumer.cached_info().num_pending;
     let mut keys = HashMap::with_capacity(usize::try_from(pending).unwrap_or(0));
     if pending == 0 {
@@ -157,6 +161,32 @@ async fn sweep_once(
         if remaining == 0 {
             return Ok(keys);
         }
+    }
+}
+
+/// Deletes a sweep's consumer once the sweep is over, however it ended. Left to its
+/// inactive threshold instead, every sweep of the last 30 s kept a consumer on the
+/// server: a watch repairing drift many times a second reached the server's consumer
+/// limit (error 10026) and every pass failed until they expired. The delete is sent in
+/// the background: a pass does not wait a round trip for it.
+struct DeleteWhenDone {
+    stream: Stream,
+    consumer: String,
+}
+
+impl Drop for DeleteWhenDone {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let stream = self.stream.clone();
+        let consumer = std::mem::take(&mut self.consumer);
+        runtime.spawn(async move {
+            if let Err(error) = stream.delete_consumer(&consumer).await {
+                // Not fatal: the server drops it after its inactive threshold.
+                tracing::debug!(%consumer, %error, "could not delete a sweep's consumer");
+            }
+        });
     }
 }
 
