@@ -2,7 +2,7 @@
 //! valid name, else a readable sanitized form plus a hash of the exact text. Names are a
 //! function of the exported set only, so a re-export gives the same names.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -13,37 +13,107 @@ const MAX_NAME_LEN: usize = 253;
 /// Hex digits of the hash suffix; more only when two texts would get the same name.
 const HASH_DIGITS: usize = 8;
 
-/// One distinct object name per text, in order. `texts` must be distinct.
+/// The object names of a set of distinct texts. Most texts are their own name (every
+/// key of a bucket whose keys are lowercase names), so only the others are kept.
+#[derive(Debug, Default)]
+pub struct Names {
+    hashed: HashMap<usize, String>,
+}
+
+impl Names {
+    /// The name of text `index`, given the text.
+    pub fn of<'a>(&'a self, index: usize, text: &'a str) -> &'a str {
+        self.hashed.get(&index).map_or(text, String::as_str)
+    }
+
+    /// Takes the hashed name of text `index` out, or `None` when the text is its own name.
+    pub fn take(&mut self, index: usize) -> Option<String> {
+        self.hashed.remove(&index)
+    }
+}
+
+/// One distinct object name for each of `count` texts, which must be distinct;
+/// `write_text(index, out)` appends text `index` to `out` (so that no text is allocated
+/// just to be checked).
 ///
 /// A text that is a valid name is its own name. Any other gets its sanitized form and
 /// `-` and the first hex digits of its SHA-256: should that collide with another name of
 /// the set, the suffix grows until it does not.
-pub fn assign_names(texts: &[String]) -> Vec<String> {
-    let valid: Vec<bool> = texts
+pub fn assign_names(count: usize, write_text: impl Fn(usize, &mut String)) -> Names {
+    let mut text = String::new();
+    let mut invalid: Vec<(usize, String)> = Vec::new();
+    for index in 0..count {
+        text.clear();
+        write_text(index, &mut text);
+        if check_object_name(&text).is_err() {
+            invalid.push((index, text.clone()));
+        }
+    }
+    if invalid.is_empty() {
+        return Names::default();
+    }
+    let hashes: Vec<String> = invalid
         .iter()
-        .map(|text| check_object_name(text).is_ok())
+        .map(|(_, text)| hex(&Sha256::digest(text.as_bytes())))
         .collect();
-    let kept: HashSet<&str> = texts
+    let shortest: Vec<String> = invalid
         .iter()
-        .zip(&valid)
-        .filter(|(_, valid)| **valid)
-        .map(|(text, _)| text.as_str())
+        .zip(&hashes)
+        .map(|((_, text), hash)| hashed_name(text, &hash[..HASH_DIGITS]))
         .collect();
+    // Almost always no shortest name is taken: then those are the names, and the set of
+    // every valid text (100,000 strings for a large bucket) is never built.
+    let mut distinct: HashSet<&str> = HashSet::with_capacity(shortest.len());
+    let mut clash = !shortest.iter().all(|name| distinct.insert(name));
+    // A text equal to a hashed name is valid (hashed names are), so it is its own name.
+    for index in 0..count {
+        if clash {
+            break;
+        }
+        text.clear();
+        write_text(index, &mut text);
+        clash = distinct.contains(text.as_str());
+    }
+    let names = if clash {
+        grow_until_distinct(count, &write_text, &invalid, &hashes)
+    } else {
+        shortest
+    };
+    Names {
+        hashed: invalid
+            .into_iter()
+            .map(|(index, _)| index)
+            .zip(names)
+            .collect(),
+    }
+}
+
+/// The hashed names of the `invalid` texts, in order, each suffix grown until its name is
+/// neither a valid text of the set nor the name of an earlier invalid text.
+fn grow_until_distinct(
+    count: usize,
+    write_text: &impl Fn(usize, &mut String),
+    invalid: &[(usize, String)],
+    hashes: &[String],
+) -> Vec<String> {
+    let mut kept: HashSet<String> = HashSet::new();
+    let mut text = String::new();
+    for index in 0..count {
+        text.clear();
+        write_text(index, &mut text);
+        if check_object_name(&text).is_ok() {
+            kept.insert(text.clone());
+        }
+    }
     let mut made: HashSet<String> = HashSet::new();
-    texts
+    invalid
         .iter()
-        .zip(&valid)
-        .map(|(text, valid)| {
-            if *valid {
-                return text.clone();
-            }
-            let hash = hex(&Sha256::digest(text.as_bytes()));
+        .zip(hashes)
+        .map(|((_, text), hash)| {
             let mut digits = HASH_DIGITS;
             loop {
                 let name = hashed_name(text, &hash[..digits]);
-                if digits == hash.len()
-                    || (!kept.contains(name.as_str()) && made.insert(name.clone()))
-                {
+                if digits == hash.len() || (!kept.contains(&name) && made.insert(name.clone())) {
                     return name;
                 }
                 digits = (digits + 4).min(hash.len());
@@ -91,7 +161,10 @@ mod tests {
     use super::*;
 
     fn names(texts: &[&str]) -> Vec<String> {
-        assign_names(&texts.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+        let names = assign_names(texts.len(), |index, out| out.push_str(texts[index]));
+        (0..texts.len())
+            .map(|index| names.of(index, texts[index]).to_string())
+            .collect()
     }
 
     #[test]

@@ -5,26 +5,27 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::ExportError;
+use super::entries::Entries;
 
 /// One bucket's manifests.
-pub struct BucketFile {
+pub struct BucketFile<'a> {
     /// The file name in an output directory (`<bucket object name>.yaml`).
     pub file_name: String,
-    /// The file's text in pieces, written one after the other (100,000 keys are about
-    /// 30 MB: no need to copy them into one string).
-    pub text: Vec<String>,
+    /// The comments and the `KeyValueBucket` document.
+    pub head: String,
+    /// The keys, rendered as they are written.
+    pub entries: Entries<'a>,
 }
 
-impl BucketFile {
+impl BucketFile<'_> {
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
-        self.text
-            .iter()
-            .try_for_each(|piece| out.write_all(piece.as_bytes()))
+        out.write_all(self.head.as_bytes())?;
+        self.entries.write_to(out)
     }
 }
 
 /// Writes every file to stdout, one YAML stream.
-pub fn to_stdout(files: &[BucketFile]) -> Result<(), ExportError> {
+pub fn to_stdout(files: &[BucketFile<'_>]) -> Result<(), ExportError> {
     let mut stdout = std::io::stdout().lock();
     for (index, file) in files.iter().enumerate() {
         let separator = if index == 0 { "" } else { "---\n" };
@@ -45,7 +46,11 @@ pub fn to_stdout(files: &[BucketFile]) -> Result<(), ExportError> {
 /// Writes each file into `dir` (created if missing). An existing file is an error unless
 /// `force`, checked for every file before the first is written; each file is written
 /// whole or not at all (a temporary file renamed over it).
-pub fn to_dir(dir: &Path, files: &[BucketFile], force: bool) -> Result<Vec<PathBuf>, ExportError> {
+pub fn to_dir(
+    dir: &Path,
+    files: &[BucketFile<'_>],
+    force: bool,
+) -> Result<Vec<PathBuf>, ExportError> {
     let paths: Vec<PathBuf> = files.iter().map(|file| dir.join(&file.file_name)).collect();
     if !force {
         let existing: Vec<String> = paths

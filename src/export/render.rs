@@ -32,15 +32,20 @@ impl<'a> ValueField<'a> {
             return ValueField::Json(json);
         }
         match std::str::from_utf8(bytes) {
-            Ok(text)
-                if text
-                    .chars()
-                    .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r')) =>
-            {
-                ValueField::Text(text)
-            }
+            Ok(text) if is_text(text) => ValueField::Text(text),
             _ => ValueField::Binary(bytes),
         }
+    }
+}
+
+/// Text without control characters other than tab and line breaks. ASCII text (most
+/// values) is checked byte by byte; other text needs chars, for the C1 controls.
+fn is_text(text: &str) -> bool {
+    let allowed = |c: char| !c.is_control() || matches!(c, '\t' | '\n' | '\r');
+    if text.is_ascii() {
+        text.bytes().all(|b| allowed(char::from(b)))
+    } else {
+        text.chars().all(allowed)
     }
 }
 

@@ -42,11 +42,13 @@ pub fn push_inline(out: &mut String, text: &str) {
 /// A plain scalar is only used for text of key and name characters that starts with a
 /// letter, `_` or `/` (never a number, date or `.inf`) and is not a reserved word.
 fn is_plain(text: &str) -> bool {
-    let mut chars = text.chars();
-    chars
+    // Bytes, not chars: every allowed character is ASCII, and a multi-byte character's
+    // bytes are all non-ASCII, so none of them passes.
+    let mut bytes = text.bytes();
+    bytes
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '/')
-        && chars.all(|c| c.is_ascii_alphanumeric() || "-/_=.".contains(c))
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'/')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'_' | b'=' | b'.'))
         && !RESERVED_WORDS
             .iter()
             .any(|word| text.eq_ignore_ascii_case(word))

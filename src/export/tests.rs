@@ -127,3 +127,86 @@ fn random_text_reads_back_byte_for_byte() {
         );
     }
 }
+
+#[test]
+fn many_keys_are_written_in_order_with_their_names_whatever_the_threads() {
+    // Enough keys for the parallel path and chunks of every kind of value and name.
+    let keys: Vec<(String, Bytes)> = (0..25_000)
+        .map(|i| {
+            let key = if i % 3 == 0 {
+                format!("k{i:05}")
+            } else {
+                format!("K_{i:05}")
+            };
+            let value = match i % 4 {
+                0 => Bytes::from(format!("text {i}")),
+                1 => Bytes::from(format!("{{\"n\":{i}}}")),
+                2 => Bytes::from(vec![0, 0xff, (i % 256) as u8]),
+                _ => Bytes::from("1e3"),
+            };
+            (key, value)
+        })
+        .collect();
+    let exported = |hashed: bool| -> Vec<super::entries::Exported<'_>> {
+        keys.iter()
+            .map(|(key, value)| super::entries::Exported {
+                key,
+                value,
+                hashed_name: (hashed && key.starts_with('K'))
+                    .then(|| format!("h-{key}").to_lowercase()),
+            })
+            .collect()
+    };
+    let entries = super::entries::Entries {
+        bucket: "b",
+        bucket_ref: "b".into(),
+        namespace: None,
+        json_values: true,
+        keys: exported(true),
+    };
+    let mut written = Vec::new();
+    entries.write_to(&mut written).expect("written");
+    // The reference: one key at a time (one thread, one document per call).
+    let mut expected = Vec::new();
+    for one in exported(true) {
+        let single = super::entries::Entries {
+            keys: vec![one],
+            ..entries_of(&entries)
+        };
+        single.write_to(&mut expected).expect("written");
+    }
+    assert!(written == expected, "the parallel writer changed the text");
+    let text = String::from_utf8(written).expect("UTF-8");
+    assert_eq!(text.matches("\n  jsonValue:").count(), 25_000 / 4);
+    let hashed = (0..25_000).filter(|i| i % 3 != 0).count();
+    assert_eq!(text.matches("\n  name: h-k_").count(), hashed);
+}
+
+fn entries_of<'a>(entries: &super::entries::Entries<'a>) -> super::entries::Entries<'a> {
+    super::entries::Entries {
+        bucket: entries.bucket,
+        bucket_ref: entries.bucket_ref.clone(),
+        namespace: entries.namespace,
+        json_values: entries.json_values,
+        keys: Vec::new(),
+    }
+}
+
+#[test]
+fn keys_are_sorted_by_their_bytes_in_one_thread_or_two() {
+    let value = Bytes::new();
+    for count in [0, 1, 9_999, 25_001] {
+        // Distinct keys in a scrambled order (multiplying by an odd number mod 2^16).
+        let texts: Vec<String> = (0..count)
+            .map(|i: usize| format!("k.{}", (i * 40_503) % 65_536 + 65_536 * (i / 65_536)))
+            .collect();
+        let keys: Vec<(&str, &Bytes)> = texts.iter().map(|t| (t.as_str(), &value)).collect();
+        let sorted: Vec<&str> = super::sort_by_key_text(keys)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        let mut expected: Vec<&str> = texts.iter().map(String::as_str).collect();
+        expected.sort();
+        assert_eq!(sorted, expected, "{count} keys");
+    }
+}
