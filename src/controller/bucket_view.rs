@@ -124,8 +124,8 @@ impl BucketViews {
     /// The view of a bucket resource, started on first use, or again when its NATS
     /// bucket, its connection (a rotated credential makes a new one) or its stream changed.
     /// A stream deleted and created again (by kvop or anyone) has a new creation time: the
-    /// async-nats ordered consumer would follow the new stream silently, keeping keys that
-    /// no longer exist, so a fresh view loads it and re-queues every entry.
+    /// old view's keys no longer exist, so a fresh view loads the new stream and re-queues
+    /// every entry.
     pub fn ensure(
         &self,
         resource: &KeyValueBucket,

@@ -1,12 +1,12 @@
 //! A live view of a bucket: the last message of every key, then every change after it,
-//! through one long-lived ordered consumer (never one per key); and the server's
+//! through one long-lived consumer (never one per key); and the server's
 //! announcements of changes to the bucket's stream itself. The operator keeps its entries
 //! current with it; nothing here knows who listens.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::time::Duration;
 
-use async_nats::jetstream::consumer;
 use bytes::Bytes;
 use futures::StreamExt;
 
@@ -14,8 +14,15 @@ use super::bucket::Bucket;
 use super::errors::NatsError;
 use super::observe::observed_stream;
 use super::stream_name;
-use super::sweep::{Managers, operation};
+use super::sweep::{DeleteWhenDone, Managers, consumer_config, operation};
 use crate::observed::{ObservedKey, ObservedStream};
+
+/// Messages asked for at once: a large bucket loads in few round trips.
+const LOAD_BATCH: usize = 1000;
+/// How often an idle view hears from the server; two missed end the view.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long one pull request waits for messages before the next is sent.
+const PULL_EXPIRES: Duration = Duration::from_secs(30);
 
 /// What following a bucket reports, in order: `Opened`, then `Loaded` once, then `Key`
 /// for every change.
@@ -34,11 +41,14 @@ pub enum Change {
 impl Bucket {
     /// Loads the last message of every key, then follows every change, calling `on` for
     /// each; until `on` breaks (`Ok`) or the view fails (a stream that does not exist,
-    /// a lost consumer, a dropped connection), which a caller answers by following again.
+    /// a lost consumer or message, a dropped connection), which a caller answers by
+    /// following again.
     ///
-    /// The async-nats ordered consumer follows a stream deleted and created again
-    /// silently, keeping keys that no longer exist: a caller that must notice compares
-    /// the stream's creation time, and follows again.
+    /// kvop's own consumer, not the async-nats ordered consumer: that one re-creates a
+    /// lost consumer forever, so a view whose stream was deleted just after it opened
+    /// waited, silently, and no pass created the bucket again until the resync (seen in
+    /// tests/watch.rs). Here anything lost ends the view: the caller follows again,
+    /// finds the stream missing or loads it afresh, and asks for a pass.
     pub async fn follow(
         &self,
         mut on: impl FnMut(Change) -> ControlFlow<()>,
@@ -48,15 +58,15 @@ impl Bucket {
         if on(Change::Opened(opened)).is_break() {
             return Ok(());
         }
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: format!("$KV.{}.>", self.name),
-            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
-            ..Default::default()
-        };
+        let prefix = format!("$KV.{}.", self.name);
         let consumer = stream
-            .create_consumer(config)
+            .create_consumer(consumer_config(vec![format!("{prefix}>")]))
             .await
             .map_err(|error| self.connection.classify(error))?;
+        let _delete = DeleteWhenDone {
+            stream: stream.clone(),
+            consumer: consumer.cached_info().name.clone(),
+        };
         // Loaded when a message reports nothing pending (a count taken at creation would
         // wait forever for messages that expired meanwhile).
         let mut loading = Some(HashMap::new());
@@ -67,17 +77,33 @@ impl Bucket {
             return Ok(());
         }
         let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(LOAD_BATCH)
+            .heartbeat(HEARTBEAT)
+            .expires(PULL_EXPIRES)
             .messages()
             .await
             .map_err(|error| self.connection.classify(error))?;
-        let prefix = format!("$KV.{}.", self.name);
         let mut managers = Managers::default();
+        let mut delivered = 0;
         while let Some(message) = messages.next().await {
+            // A missed heartbeat, the consumer deleted (with its stream), a failed pull.
             let message = message.map_err(|error| self.connection.classify(error))?;
+            let Ok(info) = message.info() else { continue };
+            // Without acks nothing is delivered twice: a skipped sequence is a message the
+            // client dropped (a slow consumer), which the view must not paper over.
+            if info.consumer_sequence != delivered + 1 {
+                return Err(NatsError::unavailable(format!(
+                    "the view of bucket {:?} missed messages {}..{}",
+                    self.name,
+                    delivered + 1,
+                    info.consumer_sequence
+                )));
+            }
+            delivered = info.consumer_sequence;
             let Some(key) = message.subject.strip_prefix(&prefix).map(str::to_string) else {
                 continue;
             };
-            let Ok(info) = message.info() else { continue };
             let observed = ObservedKey {
                 revision: info.stream_sequence,
                 operation: operation(message.headers.as_ref()),

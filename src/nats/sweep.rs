@@ -1,5 +1,5 @@
 //! One sweep of a bucket: the last message of every key (or of the declared keys) through
-//! a single ordered consumer, never one request per key.
+//! a single pull consumer, never one request per key.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -169,9 +169,9 @@ async fn sweep_once(
 /// server: a watch repairing drift many times a second reached the server's consumer
 /// limit (error 10026) and every pass failed until they expired. The delete is sent in
 /// the background: a pass does not wait a round trip for it.
-struct DeleteWhenDone {
-    stream: Stream,
-    consumer: String,
+pub(super) struct DeleteWhenDone {
+    pub(super) stream: Stream,
+    pub(super) consumer: String,
 }
 
 impl Drop for DeleteWhenDone {

@@ -125,9 +125,8 @@ impl Views {
         let drift = self.drift.clone();
         let name = name.to_string();
         // Deleted, created again or edited out of band: the server says so at once. The
-        // key view is opened again too: the client's ordered consumer would follow a
-        // stream created again from the old stream's next sequence, blind to the new
-        // stream's first messages.
+        // key view is opened again too, so that it follows the stream as it is now (its
+        // consumer's loss would end it too, but only once the server says so).
         let stream = tokio::spawn(async move {
             bucket
                 .follow_stream_changes(|| {
