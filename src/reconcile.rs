@@ -1,7 +1,7 @@
 //! `kvop reconcile`: load → observe → plan → apply → report, for files instead of custom
 //! resources. Nothing is written unless every input is valid.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
 use crate::manifest::{self, Input, LoadErrors, LoadOptions, LoadStep, check_against_server};
@@ -129,6 +129,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     });
     // Dropped on an error: the line is cleared before the error is printed.
     let loaded = loaded?;
+    let mut phases = Phases::new(started);
     activity.set("connecting to NATS");
     for notice in &loaded.skipped {
         tracing::info!("{notice}");
@@ -141,12 +142,14 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     let connection = connect(&options.connection).await?;
     learnt.server_version = Some(connection.server_version());
     require_jetstream(&connection, &options.connection).await?;
+    phases.connected = started.elapsed();
     activity.set(format!(
         "observing {} bucket{}",
         desired.buckets.len(),
         if desired.buckets.len() == 1 { "" } else { "s" }
     ));
     let observed = observe(&connection, &desired, options.prune).await?;
+    phases.observed = started.elapsed();
     // Limits only the server knows, checked before the first write.
     let size_errors = check_against_server(
         &desired,
@@ -170,6 +173,8 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     if !options.json {
         output::print(&render::render(&plan, options.verbose));
     }
+    // Planning includes printing the plan: 10,000 lines are not free.
+    phases.planned = started.elapsed();
     let mut problems = plan.problems();
     let mut outcome = None;
     if !options.dry_run && plan.has_changes() {
@@ -198,7 +203,9 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
         }
         outcome = Some(applied);
     }
+    phases.applied = started.elapsed();
     let status = status_after(&connection, &plan, &observed, outcome.as_ref()).await;
+    phases.reported = started.elapsed();
     let exit_code = if !problems.is_empty() {
         EXIT_ERROR
     } else if options.detailed_exitcode && plan.has_changes() {
@@ -243,12 +250,49 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
         if options.dry_run && plan.has_changes() {
             output::println("Dry run: nothing was written.");
         }
+    }
+    phases.log(started.elapsed());
+    Ok(exit_code)
+}
+
+/// When each step of a run ended, from its start: what `KVOP_LOG=kvop=debug` prints, to
+/// see where a slow run's time goes without a profiler.
+struct Phases {
+    loaded: Duration,
+    connected: Duration,
+    observed: Duration,
+    planned: Duration,
+    applied: Duration,
+    reported: Duration,
+}
+
+impl Phases {
+    fn new(started: Instant) -> Phases {
+        let loaded = started.elapsed();
+        Phases {
+            loaded,
+            connected: loaded,
+            observed: loaded,
+            planned: loaded,
+            applied: loaded,
+            reported: loaded,
+        }
+    }
+
+    fn log(&self, elapsed: Duration) {
+        // Tenths of a millisecond: enough to compare, short enough to read.
+        let ms = |duration: Duration| (duration.as_secs_f64() * 10_000.0).round() / 10.0;
         tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            load_ms = ms(self.loaded),
+            connect_ms = ms(self.connected - self.loaded),
+            observe_ms = ms(self.observed - self.connected),
+            plan_ms = ms(self.planned - self.observed),
+            apply_ms = ms(self.applied - self.planned),
+            status_ms = ms(self.reported - self.applied),
+            elapsed_ms = ms(elapsed),
             "reconcile finished"
         );
     }
-    Ok(exit_code)
 }
 
 /// `--prune` on a bucket with no declared entries would delete every key this manager
