@@ -72,9 +72,18 @@ async fn a_view_whose_stream_is_deleted_ends_instead_of_waiting_for_it() {
     loaded.recv().await.expect("the view loads");
 
     js.delete_key_value("b").await.expect("delete bucket");
+    ends_with_an_error(view, "its stream is gone").await;
+}
+
+/// Waits for the view to end and checks that it ended as a failure its caller follows
+/// again after, not as a view that stopped on purpose.
+async fn ends_with_an_error(
+    view: tokio::task::JoinHandle<Result<(), kvop::nats::NatsError>>,
+    because: &str,
+) {
     let ended = tokio::time::timeout(ENDS_WITHIN, view)
         .await
-        .expect("the view ends once its stream is gone")
+        .unwrap_or_else(|_| panic!("the view ends once {because}"))
         .expect("no panic");
     assert!(ended.is_err(), "it ends with an error: {ended:?}");
 }
@@ -98,11 +107,7 @@ async fn a_view_whose_consumer_is_deleted_ends() {
         .delete_consumer(&consumers[0])
         .await
         .expect("delete consumer");
-    let ended = tokio::time::timeout(ENDS_WITHIN, view)
-        .await
-        .expect("the view ends once its consumer is gone")
-        .expect("no panic");
-    assert!(ended.is_err(), "it ends with an error: {ended:?}");
+    ends_with_an_error(view, "its consumer is gone").await;
     assert!(
         js.get_key_value("b").await.is_ok(),
         "the bucket itself is untouched"
