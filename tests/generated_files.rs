@@ -43,6 +43,77 @@ fn printer_columns_show_what_kvop_reported_not_what_was_asked_for() {
     }
 }
 
+/// The apiserver's CEL value converter decodes `format: byte` strings as URL-safe base64
+/// (kube-openapi#633): a CEL rule on any object above such a field refuses every
+/// standard base64 value holding `+` or `/` ("illegal base64 data"). So no `format:
+/// byte` field may sit below (or carry) an `x-kubernetes-validations` rule, in any kind.
+#[test]
+fn no_cel_rule_sits_above_a_byte_formatted_field() {
+    fn walk(
+        schema: &serde_json::Value,
+        path: &str,
+        under_rule: Option<&str>,
+        found: &mut Vec<String>,
+    ) {
+        let Some(object) = schema.as_object() else {
+            return;
+        };
+        let rule_here = object
+            .get("x-kubernetes-validations")
+            .and_then(|rules| rules.as_array())
+            .is_some_and(|rules| !rules.is_empty());
+        let under_rule = if rule_here { Some(path) } else { under_rule };
+        if object.get("format").and_then(|format| format.as_str()) == Some("byte")
+            && let Some(ruled) = under_rule
+        {
+            found.push(format!(
+                "{path} (format: byte) under the CEL rule at {ruled}"
+            ));
+        }
+        for (name, child) in object
+            .get("properties")
+            .and_then(|properties| properties.as_object())
+            .into_iter()
+            .flatten()
+        {
+            walk(child, &format!("{path}.{name}"), under_rule, found);
+        }
+        for nested in ["items", "additionalProperties"] {
+            if let Some(child) = object.get(nested) {
+                walk(child, &format!("{path}[{nested}]"), under_rule, found);
+            }
+        }
+        for combinator in ["allOf", "anyOf", "oneOf"] {
+            for child in object
+                .get(combinator)
+                .and_then(|children| children.as_array())
+                .into_iter()
+                .flatten()
+            {
+                walk(child, path, under_rule, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for (name, crd) in kvop::crds::all() {
+        for version in &crd.spec.versions {
+            let schema = serde_json::to_value(&version.schema).expect("schema");
+            walk(&schema["openAPIV3Schema"], name, None, &mut found);
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+    // The walker itself finds the case it guards against.
+    let planted = serde_json::json!({
+        "x-kubernetes-validations": [{"rule": "true"}],
+        "properties": {"spec": {"properties": {"data": {"type": "string", "format": "byte"}}}}
+    });
+    walk(&planted, "planted", None, &mut found);
+    assert_eq!(
+        found,
+        ["planted.spec.data (format: byte) under the CEL rule at planted"]
+    );
+}
+
 #[test]
 fn every_example_loads_and_plans_without_a_server() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");

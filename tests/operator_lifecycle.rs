@@ -237,6 +237,83 @@ async fn deletion_follows_each_policy() {
     );
 }
 
+/// Regression (kube-openapi#633): with `binaryValue` as `format: byte`, the CEL one-of
+/// rule on `spec` made the apiserver decode it as URL-safe base64 and refuse any value
+/// holding `+` or `/`, i.e. nearly every real one. Standard base64 with `+`, `/` and
+/// the line breaks of `base64`'s wrapping passes admission (created and server-side
+/// applied, as `kubectl apply` does) and lands in NATS as the bytes it encodes; what
+/// kvop refuses, the apiserver refuses.
+#[tokio::test]
+async fn standard_base64_with_plus_slash_and_line_breaks_passes_admission_and_lands_in_nats() {
+    use base64::Engine;
+    let s = setup("base64").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("blobs", json!({}))).await;
+    let long: Vec<u8> = (0..=255u8).rev().collect();
+    let wrapped = base64::engine::general_purpose::STANDARD
+        .encode(&long)
+        .as_bytes()
+        .chunks(76)
+        .map(|line| format!("{}\n", String::from_utf8_lossy(line)))
+        .collect::<String>();
+    let cases: [(&str, String, Vec<u8>); 4] = [
+        ("slash", "AAEC/w==".into(), vec![0, 1, 2, 0xff]),
+        ("plus", "+/+/".into(), vec![0xfb, 0xff, 0xbf]),
+        ("both", "++//+w==".into(), vec![0xfb, 0xef, 0xff, 0xfb]),
+        ("wrapped", wrapped, long),
+    ];
+    for (name, encoded, _) in &cases {
+        let mut value = entry(name, "blobs", name, "", json!({"binaryValue": encoded}));
+        value.spec.value = None;
+        assert!(
+            kvop::spec::entry_value(&value.spec).is_ok(),
+            "kvop accepts {name}"
+        );
+        if *name == "plus" {
+            // What `kubectl apply --server-side` sends.
+            s.entries
+                .patch(
+                    name,
+                    &PatchParams::apply("kubectl").force(),
+                    &Patch::Apply(&value),
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+        } else {
+            s.entries
+                .create(&PostParams::default(), &value)
+                .await
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+        }
+    }
+    for (name, _, raw) in &cases {
+        wait_entry(&s.entries, name, true, None).await;
+        assert_eq!(
+            kv_get(&s.nats.jetstream().await, "blobs", name)
+                .await
+                .as_deref(),
+            Some(&raw[..]),
+            "{name}"
+        );
+    }
+    // Not base64, or not canonical (`AB==` leaves a set bit unused): refused by both.
+    for (name, encoded) in [
+        ("bang", "AA!A"),
+        ("dash", "AA-A"),
+        ("loose", "AB=="),
+        ("short", "AAA"),
+    ] {
+        let mut value = entry(name, "blobs", name, "", json!({"binaryValue": encoded}));
+        value.spec.value = None;
+        assert!(
+            kvop::spec::entry_value(&value.spec).is_err(),
+            "kvop refuses {name}"
+        );
+        let message = rejected(s.entries.create(&PostParams::default(), &value).await, name);
+        assert!(message.contains("spec.binaryValue"), "{name}: {message}");
+    }
+}
+
 /// Asserts the apiserver refused the request as invalid (422); returns its message.
 fn rejected<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) -> String {
     match result {

@@ -44,9 +44,14 @@ pub struct KeyValueEntrySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 
-    /// The value as base64-encoded bytes.
+    /// The value as standard base64-encoded bytes (with `+` and `/`, padded with `=`);
+    /// line breaks and other whitespace are ignored, so wrapped output of `base64` works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("format" = "byte"))]
+    // Not `format: byte`: the apiserver's CEL converter decodes such fields as URL-safe
+    // base64 (kube-openapi#633), so every CEL rule above one (the one-of rule on `spec`)
+    // refused standard base64 holding `+` or `/`. A pattern is checked by OpenAPI
+    // validation alone and accepts exactly what `spec::entry_value` decodes.
+    #[schemars(regex(pattern = BASE64_PATTERN))]
     pub binary_value: Option<String>,
 
     /// The value as any JSON (or YAML) value, stored as compact JSON with object keys
@@ -73,6 +78,12 @@ pub struct KeyValueEntrySpec {
     #[serde(default)]
     pub deletion_policy: EntryDeletionPolicy,
 }
+
+/// Standard base64 with canonical padding (the unused low bits of the last symbol are
+/// zero), ASCII whitespace (`[\t\n\f\r ]`, spelled out: `\s` differs between RE2 and
+/// Rust's regex) allowed anywhere: what `spec::entry_value` decodes, as the
+/// apiserver's OpenAPI validation checks it (RE2, linear time, no CEL cost).
+pub const BASE64_PATTERN: &str = r"^[\t\n\f\r ]*(?:(?:[A-Za-z0-9+/][\t\n\f\r ]*){4})*(?:[A-Za-z0-9+/][\t\n\f\r ]*[AQgw][\t\n\f\r ]*=[\t\n\f\r ]*=|(?:[A-Za-z0-9+/][\t\n\f\r ]*){2}[AEIMQUYcgkosw048][\t\n\f\r ]*=)?[\t\n\f\r ]*$";
 
 /// The value sources of a spec, as named in messages.
 pub const VALUE_SOURCES: [&str; 4] = [

@@ -199,4 +199,46 @@ mod tests {
         );
         assert!(decode_base64("not base64!").is_err());
     }
+
+    /// The apiserver checks `binaryValue` with the CRD's pattern, kvop with its decoder:
+    /// a value one accepts and the other refuses would apply in one mode and not the
+    /// other. Every string of up to 6 symbols over an alphabet that reaches each rule
+    /// (alphabet, padding, canonical last symbol, whitespace, foreign bytes) must get
+    /// the same verdict from both.
+    #[test]
+    fn the_crd_base64_pattern_accepts_exactly_what_kvop_decodes() {
+        let pattern = regex::Regex::new(crate::api::entry::BASE64_PATTERN).expect("pattern");
+        let symbols = ['A', 'Q', 'B', '/', '+', '=', '\n', ' ', '-'];
+        let mut checked = 0;
+        let mut candidate = String::new();
+        for length in 0..=6u32 {
+            for mut index in 0..symbols.len().pow(length) {
+                candidate.clear();
+                for _ in 0..length {
+                    candidate.push(symbols[index % symbols.len()]);
+                    index /= symbols.len();
+                }
+                assert_eq!(
+                    pattern.is_match(&candidate),
+                    decode_base64(&candidate).is_ok(),
+                    "{candidate:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 500_000);
+        // Every byte value at every position of the last group, wrapped as `base64` does.
+        for length in 0..=80usize {
+            let raw: Vec<u8> = (0..length).map(|i| (i * 37 + length) as u8).collect();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&raw);
+            let wrapped = encoded
+                .as_bytes()
+                .chunks(76)
+                .map(|line| String::from_utf8_lossy(line).into_owned())
+                .collect::<Vec<_>>()
+                .join("\r\n");
+            assert!(pattern.is_match(&wrapped), "{wrapped:?}");
+            assert!(decode_base64(&wrapped).is_ok(), "{wrapped:?}");
+        }
+    }
 }
