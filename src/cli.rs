@@ -95,8 +95,57 @@ pub struct RunArgs {
     #[arg(long, env = "KVOP_MANAGER", default_value = "kvop", value_parser = parse_manager)]
     pub manager: String,
 
+    /// A JSON file mapping namespaces to NATS identities and the bucket names each may
+    /// use (docs/install.md, "Multi-tenant clusters"). Without it every namespace uses
+    /// the operator's connection and may name any bucket.
+    #[arg(long, env = "KVOP_TENANTS", value_name = "FILE")]
+    pub tenants: Option<PathBuf>,
+
+    /// Refuse every `spec.connection.servers`: objects use the connection of their
+    /// namespace only.
+    #[arg(
+        long,
+        env = "KVOP_FORBID_OBJECT_SERVERS",
+        conflicts_with = "allowed_object_servers"
+    )]
+    pub forbid_object_servers: bool,
+
+    /// Let `spec.connection.servers` name only these servers (comma-separated URLs).
+    /// The operator's own credentials never go to an object's servers either way.
+    #[arg(
+        long,
+        env = "KVOP_ALLOWED_OBJECT_SERVERS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub allowed_object_servers: Vec<String>,
+
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+impl RunArgs {
+    /// Where objects may point `spec.connection.servers`.
+    pub fn object_servers(&self) -> crate::controller::tenancy::ObjectServers {
+        use crate::controller::tenancy::{ObjectServers, normalize_server};
+        if self.forbid_object_servers {
+            ObjectServers::Forbidden
+        } else if self
+            .allowed_object_servers
+            .iter()
+            .any(|url| !url.trim().is_empty())
+        {
+            ObjectServers::Listed(
+                self.allowed_object_servers
+                    .iter()
+                    .filter(|url| !url.trim().is_empty())
+                    .map(|url| normalize_server(url))
+                    .collect(),
+            )
+        } else {
+            ObjectServers::Any
+        }
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, crate::units::DurationError> {

@@ -93,7 +93,19 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 });
                 (namespace, args.lease_name.clone(), identity)
             });
+            let tenancy = match &args.tenants {
+                Some(path) => kvop::controller::tenancy::Tenancy::load(
+                    path,
+                    args.object_servers(),
+                    &connection,
+                )?,
+                None => kvop::controller::tenancy::Tenancy {
+                    object_servers: args.object_servers(),
+                    tenants: Vec::new(),
+                },
+            };
             let options = kvop::controller::OperatorOptions {
+                tenancy,
                 connection,
                 settings: kvop::controller::context::Settings {
                     manager: args.manager.clone(),

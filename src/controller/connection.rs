@@ -18,20 +18,39 @@ pub async fn for_bucket(
     context: &Context,
     bucket: &KeyValueBucket,
 ) -> Result<(u64, Connection), ControllerError> {
-    let (key, connection) = match &bucket.spec.connection {
-        None => (Pool::key(&context.default_connection), context.nats.clone()),
-        Some(overrides) => {
-            let namespace = bucket.namespace().unwrap_or_default();
-            let settings = settings(context, &namespace, overrides).await?;
+    let namespace = bucket.namespace().unwrap_or_default();
+    let base = namespace_connection(context, &namespace)?;
+    let (key, connection) = match (&bucket.spec.connection, base) {
+        (None, None) => (Pool::key(&context.default_connection), context.nats.clone()),
+        (None, Some(base)) => context.pool.get(base).await?,
+        (Some(overrides), base) => {
+            let base = base.unwrap_or(&context.default_connection);
+            let settings = settings(context, base, &namespace, overrides).await?;
             context.pool.get(&settings).await?
         }
     };
     Ok((key, connection))
 }
 
-/// The default settings with the bucket's overrides, Secrets resolved.
+/// The connection the administrator gave `namespace` when it is not the operator's own
+/// (`None`); refused when the tenants file does not list the namespace.
+pub fn namespace_connection<'a>(
+    context: &'a Context,
+    namespace: &str,
+) -> Result<Option<&'a ConnectionSettings>, ControllerError> {
+    Ok(context
+        .tenancy
+        .tenant(namespace)?
+        .and_then(|tenant| tenant.connection.as_ref()))
+}
+
+/// The namespace's connection with the bucket's overrides, Secrets resolved. The
+/// identity of `base` (the operator's or the namespace's) goes only to `base`'s own
+/// servers: an object that names servers connects there with the credentials it
+/// references itself, or none.
 async fn settings(
     context: &Context,
+    base: &ConnectionSettings,
     namespace: &str,
     overrides: &BucketConnection,
 ) -> Result<ConnectionSettings, ControllerError> {
@@ -44,12 +63,20 @@ async fn settings(
         user_secret_ref,
         tls_secret_ref,
     } = overrides;
+    context.tenancy.check_servers(servers)?;
     let secrets: Api<Secret> = Api::namespaced(context.client.clone(), namespace);
-    let mut settings = context.default_connection.clone();
+    let mut settings = if servers.is_empty() {
+        base.clone()
+    } else {
+        // Nothing of the administrator's connection but the client name: no credentials,
+        // no TLS material, no JetStream domain or prefix of the administrator's servers.
+        ConnectionSettings {
+            url: servers.join(","),
+            client_name: base.client_name.clone(),
+            ..ConnectionSettings::default()
+        }
+    };
     settings.retry_initial_connect = false;
-    if !servers.is_empty() {
-        settings.url = servers.join(",");
-    }
     if js_domain.is_some() {
         settings.js_domain = js_domain.clone();
         settings.js_api_prefix = None;

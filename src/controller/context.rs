@@ -11,6 +11,7 @@ use kube::runtime::reflector::Store;
 
 use super::backoff::Backoff;
 use super::bucket_view::BucketViews;
+use super::tenancy::Tenancy;
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::metrics::Metrics;
 use crate::nats::{Connection, ConnectionSettings, Pool};
@@ -32,8 +33,11 @@ pub struct Context {
     /// The default connection, for buckets without `spec.connection`.
     pub nats: Connection,
     pub default_connection: ConnectionSettings,
-    /// Connections of buckets with `spec.connection`.
+    /// Connections of buckets with `spec.connection` and of namespaces the tenants file
+    /// gives an identity.
     pub pool: Pool,
+    /// The administrator's tenancy settings.
+    pub tenancy: Tenancy,
     pub settings: Settings,
     pub buckets: Store<KeyValueBucket>,
     pub entries: Store<KeyValueEntry>,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::tenancy::Refusal;
 use crate::nats::NatsError;
 use crate::spec::FieldProblem;
 
@@ -29,6 +30,10 @@ pub enum ControllerError {
         #[source]
         source: kube::Error,
     },
+    /// The administrator's tenancy settings refuse the object (a server, a namespace or
+    /// a bucket name); nothing changes until the object or the settings do.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The object cannot carry a finalizer (it has no name).
     #[error("finalizer: {0}")]
     Unfinalizable(String),
@@ -61,6 +66,7 @@ impl ControllerError {
             ControllerError::ReferenceNotFound(_) => "ReferenceNotFound",
             ControllerError::Nats(error) => error.reason(),
             ControllerError::Kube(_) => "KubernetesApiError",
+            ControllerError::Refused(refusal) => refusal.reason(),
             ControllerError::Finalizer { .. } | ControllerError::Unfinalizable(_) => {
                 "FinalizerError"
             }
@@ -71,7 +77,7 @@ impl ControllerError {
     /// before the next attempt (the per-object backoff applies to transient errors).
     pub fn retry(&self) -> Retry {
         match self {
-            ControllerError::InvalidSpec(_) => Retry::OnChange,
+            ControllerError::InvalidSpec(_) | ControllerError::Refused(_) => Retry::OnChange,
             ControllerError::BucketNotReady(_) | ControllerError::ReferenceNotFound(_) => {
                 Retry::After(Duration::from_secs(15))
             }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod leader;
 mod shutdown;
 pub mod status;
+pub mod tenancy;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +57,9 @@ const BUCKET_CONCURRENCY: u16 = 8;
 pub struct OperatorOptions {
     pub connection: ConnectionSettings,
     pub settings: Settings,
+    /// Which identity and bucket names each namespace gets, and where objects may
+    /// point their own connections.
+    pub tenancy: tenancy::Tenancy,
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
     pub metrics_address: SocketAddr,
@@ -142,6 +146,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         nats,
         default_connection: options.connection.clone(),
         pool: Default::default(),
+        tenancy: options.tenancy.clone(),
         settings: options.settings.clone(),
         buckets: entry_buckets,
         entries: entry_controller.store(),

@@ -138,11 +138,29 @@ pub struct Operator {
 impl Operator {
     /// Starts the operator for one namespace with short intervals.
     pub fn start(kubeconfig: &Path, namespace: &str, nats_url: &str, extra: &[&str]) -> Operator {
+        Self::launch(kubeconfig, Some(namespace), nats_url, extra)
+    }
+
+    /// Starts the operator for every namespace, as a cluster-wide install runs: only on
+    /// a plane of the test's own ([`PrivatePlane`]), where no other test's objects are.
+    pub fn start_cluster_wide(kubeconfig: &Path, nats_url: &str, extra: &[&str]) -> Operator {
+        Self::launch(kubeconfig, None, nats_url, extra)
+    }
+
+    fn launch(
+        kubeconfig: &Path,
+        namespace: Option<&str>,
+        nats_url: &str,
+        extra: &[&str],
+    ) -> Operator {
         let dir = tempfile::tempdir().expect("operator dir");
         let log = dir.path().join("operator.log");
         let metrics_port = super::free_port();
         // Short intervals unless the test sets its own.
-        let mut defaults = vec!["run", "--namespace", namespace];
+        let mut defaults = vec!["run"];
+        if let Some(namespace) = namespace {
+            defaults.extend(["--namespace", namespace]);
+        }
         if !extra.contains(&"--status-interval") {
             defaults.extend(["--status-interval", "1s"]);
         }

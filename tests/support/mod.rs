@@ -373,6 +373,7 @@ pub mod jwt;
 pub mod k8s;
 pub mod node;
 pub mod resources;
+pub mod tenants;
 pub mod watching;
 
 /// Kills the server if this test process dies without dropping it (killed by a signal,

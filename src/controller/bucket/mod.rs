@@ -26,8 +26,10 @@ pub use self::cleanup::DELETE_ADOPTED_ANNOTATION;
 use super::context::Context;
 use super::error::ControllerError;
 use super::status::{Verdict, backoff_key, report_failure, with_conditions, write_if_changed};
+use super::tenancy::Refusal;
 use super::{FINALIZER, connection, object_ref, origin};
 use crate::api::{KeyValueBucket, KeyValueBucketStatus};
+use crate::desired::DesiredBucket;
 use crate::plan::BucketAction;
 use crate::report::bucket_status;
 use crate::spec;
@@ -69,6 +71,9 @@ async fn apply(
             return Err(report_failure(api, bucket, &previous, error).await);
         }
     };
+    if let Err(refusal) = allowed_names(context, bucket, &desired) {
+        return Err(report_failure(api, bucket, &previous, refusal.into()).await);
+    }
     let (connection_key, connection) = match connection::for_bucket(context, bucket).await {
         Ok(connected) => connected,
         Err(error) => return Err(report_failure(api, bucket, &previous, error).await),
@@ -141,4 +146,27 @@ async fn apply(
                 .min(context.settings.resync_interval),
         ),
     })
+}
+
+/// The bucket, its mirror and its sources must be names the administrator lets this
+/// namespace use: a mirror or source of another tenant's bucket would copy its data.
+fn allowed_names(
+    context: &Context,
+    bucket: &KeyValueBucket,
+    desired: &DesiredBucket,
+) -> Result<(), Refusal> {
+    let namespace = bucket.namespace().unwrap_or_default();
+    let tenancy = &context.tenancy;
+    tenancy.check_bucket(&namespace, "spec.bucket", &desired.name)?;
+    if let Some(mirror) = &desired.config.mirror {
+        tenancy.check_bucket(&namespace, "spec.mirror.name", &mirror.name)?;
+    }
+    for (index, source) in desired.config.sources.iter().enumerate() {
+        tenancy.check_bucket(
+            &namespace,
+            &format!("spec.sources[{index}].name"),
+            &source.name,
+        )?;
+    }
+    Ok(())
 }

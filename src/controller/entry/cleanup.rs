@@ -101,7 +101,8 @@ async fn remove_key(
 }
 
 /// The connection of an entry's bucket, for cleanup: the bucket resource may be gone
-/// already, and then the default connection is the best guess.
+/// already, and then its namespace's connection is the best guess (never another
+/// namespace's: the key is removed only while it holds this entry's own write anyway).
 async fn entry_connection(
     context: &Context,
     entry: &KeyValueEntry,
@@ -116,6 +117,17 @@ async fn entry_connection(
                 ControllerError::Nats(error) => error,
                 other => NatsError::other(other.to_string()).caused_by(other),
             }),
-        None => Ok(context.nats.clone()),
+        None => {
+            match connection::namespace_connection(context, &entry.namespace().unwrap_or_default())
+            {
+                Ok(None) => Ok(context.nats.clone()),
+                Ok(Some(settings)) => context
+                    .pool
+                    .get(settings)
+                    .await
+                    .map(|(_, connection)| connection),
+                Err(error) => Err(NatsError::other(error.to_string()).caused_by(error)),
+            }
+        }
     }
 }

@@ -53,6 +53,7 @@ async fn context(client: kube::Client) -> (Arc<Context>, String) {
         nats,
         default_connection: settings,
         pool: Default::default(),
+        tenancy: Default::default(),
         settings: Settings {
             manager: "kvop".into(),
             resync_interval: Duration::from_secs(600),

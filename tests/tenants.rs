@@ -1,0 +1,249 @@
+//! A shared cluster: tenants with namespace-local rights (impersonated users holding
+//! only a Role in their namespace) against one cluster-wide `kvop run`, on a control
+//! plane of each test's own and real nats-servers. No tenant reaches the operator's NATS
+//! identity, another tenant's account, or a bucket name the administrator did not give
+//! its namespace.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, PostParams};
+use kvop::api::{KeyValueBucket, KeyValueEntry};
+use serde_json::json;
+use support::k8s::{Operator, PrivatePlane, client_for, install_crds, wait_until};
+use support::resources::*;
+use support::tenants::{FakeNats, Tenant};
+use support::{NatsServer, connect_url, kv_get};
+
+/// A cluster-wide operator on a plane of its own, with kvop's CRDs.
+async fn private_plane() -> (PrivatePlane, kube::Client) {
+    let plane = PrivatePlane::start();
+    let admin = client_for(&plane.kubeconfig).await;
+    install_crds(&admin).await;
+    (plane, admin)
+}
+
+async fn secret(tenant: &Tenant, name: &str, data: serde_json::Value) {
+    let secrets: Api<Secret> = tenant.api();
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
+            .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create secret");
+}
+
+/// Attack 1: a bucket whose `spec.connection` names only a server the tenant runs used
+/// to inherit the operator's user and password and send them there in clear.
+#[tokio::test]
+async fn the_operators_credentials_never_go_to_a_server_an_object_names() {
+    let (plane, admin) = private_plane().await;
+    let nats = NatsServer::start_with_config(
+        "authorization { users: [ { user: op, password: \"op-s3cret\" }, { user: tenant, password: \"tenant-pw\" } ] }\n",
+    );
+    let fake = FakeNats::start().await;
+    let team = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
+    let operator = Operator::start_cluster_wide(
+        &plane.kubeconfig,
+        &nats.url(),
+        &["--user", "op", "--password", "op-s3cret"],
+    );
+    let buckets: Api<KeyValueBucket> = team.api();
+    create(
+        &buckets,
+        &bucket("grab", json!({"connection": {"servers": [fake.url]}})),
+    )
+    .await;
+    secret(
+        &team,
+        "mine",
+        json!({"user": "tenant", "password": "tenant-pw"}),
+    )
+    .await;
+    create(
+        &buckets,
+        &bucket(
+            "own",
+            json!({"connection": {"servers": [fake.url], "userSecretRef": {"name": "mine"}}}),
+        ),
+    )
+    .await;
+    // Its own credentials, no servers: the operator's server with the tenant's identity.
+    create(
+        &buckets,
+        &bucket(
+            "plain",
+            json!({"connection": {"userSecretRef": {"name": "mine"}}}),
+        ),
+    )
+    .await;
+    let connects = wait_until("both buckets tried the fake server", WAIT, || async {
+        let connects = fake.connects();
+        let users: Vec<_> = connects.iter().map(|c| c["user"].clone()).collect();
+        (users.len() >= 2 && users.contains(&json!("tenant"))).then_some(connects)
+    })
+    .await;
+    for connect in &connects {
+        let text = connect.to_string();
+        assert!(
+            !text.contains("op-s3cret") && connect["user"] != json!("op"),
+            "the operator's identity went to a tenant's server: {text}"
+        );
+    }
+    wait_bucket(&buckets, "plain", true, None).await;
+    assert!(
+        !operator.logs().contains("op-s3cret") && !operator.logs().contains("tenant-pw"),
+        "no password in the log"
+    );
+}
+
+/// Namespaces map to NATS accounts by the administrator's tenants file, so NATS itself
+/// keeps tenants apart: two teams' `payments` are two buckets in two accounts, and
+/// deleting one leaves the other with its data. Bucket names, mirrors and sources are
+/// limited to the patterns the file gives each namespace; objects may name only the
+/// listed servers; an unlisted namespace gets no NATS at all.
+#[tokio::test]
+async fn namespaces_use_the_accounts_and_bucket_names_the_administrator_gave_them() {
+    let (plane, admin) = private_plane().await;
+    let nats = NatsServer::start_with_config(
+        "accounts {\n  OPS: { jetstream: enabled, users: [ { user: op, password: op-pw } ] }\n  A: { jetstream: enabled, users: [ { user: a, password: a-pw } ] }\n  B: { jetstream: enabled, users: [ { user: b, password: b-pw } ] }\n}\n",
+    );
+    let fake = FakeNats::start().await;
+    let files = tempfile::tempdir().expect("dir");
+    std::fs::write(files.path().join("a-pw"), "a-pw\n").expect("a-pw");
+    std::fs::write(files.path().join("b-pw"), "b-pw").expect("b-pw");
+    let tenants = json!({"tenants": [
+        {"namespaces": ["team-a"], "buckets": ["payments", "a-*"],
+         "connection": {"user": "a", "passwordFile": files.path().join("a-pw")}},
+        {"namespaces": ["team-b"], "buckets": ["payments", "b-*"],
+         "connection": {"user": "b", "passwordFile": files.path().join("b-pw")}}
+    ]});
+    let tenants_file = files.path().join("tenants.json");
+    std::fs::write(&tenants_file, tenants.to_string()).expect("tenants file");
+    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
+    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
+    let team_c = Tenant::create(&plane.kubeconfig, &admin, "team-c").await;
+    let _operator = Operator::start_cluster_wide(
+        &plane.kubeconfig,
+        &nats.url(),
+        &[
+            "--user",
+            "op",
+            "--password",
+            "op-pw",
+            "--tenants",
+            tenants_file.to_str().expect("path"),
+            "--allowed-object-servers",
+            &nats.url(),
+        ],
+    );
+    let (a_buckets, a_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
+        (team_a.api(), team_a.api());
+    let (b_buckets, b_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
+        (team_b.api(), team_b.api());
+    create(&a_buckets, &bucket("payments", json!({}))).await;
+    create(
+        &a_entries,
+        &entry("k", "payments", "k", "from-a", json!({})),
+    )
+    .await;
+    create(
+        &b_buckets,
+        &bucket("payments", json!({"deletionPolicy": "Delete"})),
+    )
+    .await;
+    create(
+        &b_entries,
+        &entry("k", "payments", "k", "from-b", json!({})),
+    )
+    .await;
+    wait_entry(&a_entries, "k", true, None).await;
+    wait_entry(&b_entries, "k", true, None).await;
+    let account = |user: &str, password: &str| {
+        let url = nats
+            .url()
+            .replace("nats://", &format!("nats://{user}:{password}@"));
+        async move { async_nats::jetstream::new(connect_url(&url).await) }
+    };
+    let (a, b, ops) = (
+        account("a", "a-pw").await,
+        account("b", "b-pw").await,
+        account("op", "op-pw").await,
+    );
+    assert_eq!(
+        kv_get(&a, "payments", "k").await.as_deref(),
+        Some(&b"from-a"[..])
+    );
+    assert_eq!(
+        kv_get(&b, "payments", "k").await.as_deref(),
+        Some(&b"from-b"[..])
+    );
+    assert!(
+        ops.get_stream("KV_payments").await.is_err(),
+        "the operator's own account holds no tenant bucket"
+    );
+
+    // Names the namespace was not given: its own, a mirror's, a source's.
+    for (name, spec) in [
+        ("theirs", json!({"bucket": "a-ledger"})),
+        (
+            "copy",
+            json!({"bucket": "b-copy", "mirror": {"name": "a-ledger"}}),
+        ),
+        (
+            "merge",
+            json!({"bucket": "b-merge", "sources": [{"name": "b-x"}, {"name": "payments2"}]}),
+        ),
+    ] {
+        create(&b_buckets, &bucket(name, spec)).await;
+        let refused = wait_bucket(&b_buckets, name, false, Some("BucketNotAllowed")).await;
+        let (_, _, message) =
+            condition_of(&refused.status.expect("status").conditions, "Ready").expect("Ready");
+        assert!(
+            message.contains("team-b") && message.contains("b-*"),
+            "{message}"
+        );
+    }
+    // A server the administrator did not list is never contacted.
+    create(
+        &b_buckets,
+        &bucket("b-far", json!({"connection": {"servers": [fake.url]}})),
+    )
+    .await;
+    wait_bucket(&b_buckets, "b-far", false, Some("ServerNotAllowed")).await;
+    // A listed one is, with the namespace's own identity when the object names none.
+    create(
+        &b_buckets,
+        &bucket("b-near", json!({"connection": {"servers": [nats.url()]}})),
+    )
+    .await;
+    // The object names no credentials and the server needs some: no identity went along.
+    wait_bucket(&b_buckets, "b-near", false, None).await;
+    // A namespace the file does not list gets no NATS at all.
+    let c_buckets: Api<KeyValueBucket> = team_c.api();
+    create(&c_buckets, &bucket("b-anything", json!({}))).await;
+    wait_bucket(&c_buckets, "b-anything", false, Some("NamespaceNotAllowed")).await;
+
+    // team-b deletes its payments with deletionPolicy Delete: team-a's stays, key and all.
+    b_entries
+        .delete("k", &DeleteParams::default())
+        .await
+        .expect("delete entry");
+    b_buckets
+        .delete("payments", &DeleteParams::default())
+        .await
+        .expect("delete bucket");
+    wait_until("team-b's payments deleted", WAIT, || async {
+        b.get_stream("KV_payments").await.is_err().then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        kv_get(&a, "payments", "k").await.as_deref(),
+        Some(&b"from-a"[..])
+    );
+    assert!(fake.connects().is_empty(), "{:?}", fake.connects());
+}
