@@ -111,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     manager: args.manager.clone(),
                     resync_interval: args.resync_interval,
                     status_interval: args.status_interval,
+                    namespace: args.namespace.clone(),
                 },
                 namespace: args.namespace.clone(),
                 metrics_address: args.metrics_address,

@@ -8,7 +8,7 @@ use crate::manifest::{self, Input, LoadErrors, LoadOptions, LoadStep, check_agai
 use crate::nats::{Connection, ConnectionSettings, NatsError, connect, observe, require_jetstream};
 use crate::observed::Observed;
 use crate::output;
-use crate::plan::{self, BucketAction, EntryAction, Plan, PlanOptions, render};
+use crate::plan::{self, BucketAction, ClaimScope, EntryAction, Plan, PlanOptions, render};
 use crate::problem::Problem;
 use crate::progress::{Activity, LOADING_SHOWN_FROM_BYTES, Progress, loading_text};
 use crate::report::{self, Report};
@@ -186,6 +186,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
                 .count(),
         );
         let apply_options = ApplyOptions {
+            scope: ClaimScope::Manager,
             manager: options.manager.clone(),
             window: options.window,
             ride_out: true,

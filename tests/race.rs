@@ -52,7 +52,9 @@ async fn race(js: jetstream::Context, stop: Arc<AtomicBool>) -> Vec<(u64, String
     acked
 }
 
-async fn audit(js: &jetstream::Context, acked: &[(u64, String, String)]) {
+/// Checks every message after the seed (`seeded`): kvop's each expected the message
+/// right before it, and every acknowledged foreign write is still stored.
+async fn audit(js: &jetstream::Context, acked: &[(u64, String, String)], seeded: u64) {
     let stream = js.get_stream("KV_race").await.expect("stream");
     let last = stream.cached_info().state.last_sequence;
     let mut previous: HashMap<String, u64> = HashMap::new();
@@ -63,7 +65,7 @@ async fn audit(js: &jetstream::Context, acked: &[(u64, String, String)]) {
             continue;
         };
         let key = message.subject.trim_start_matches("$KV.race.").to_string();
-        if message.headers.get("Kvop-Manager").is_some() {
+        if sequence > seeded && message.headers.get("Kvop-Manager").is_some() {
             kvop_writes += 1;
             let expected: u64 = message
                 .headers
@@ -97,23 +99,27 @@ async fn audit(js: &jetstream::Context, acked: &[(u64, String, String)]) {
 async fn kvop_converges_while_a_writer_races_it(url: String, js: jetstream::Context, replicas: u8) {
     let dir = manifests(&[("m.yaml", &manifest(replicas))]);
     let path = dir.path().to_str().expect("path").to_string();
-    // The bucket exists and every key holds a foreign value, so kvop plans updates.
+    // The bucket exists and every key holds a foreign value, so kvop plans updates: the
+    // values are plain puts, not another kvop manager's (whose keys would be its claims,
+    // which kvop leaves alone).
     let seed = manifests(&[("m.yaml", &manifest(replicas).replace("declared-", "seed-"))]);
     assert_eq!(
         kvop(
             &url,
-            &[
-                "reconcile",
-                "-f",
-                seed.path().to_str().expect("path"),
-                "--manager",
-                "seeder"
-            ]
+            &["reconcile", "-f", seed.path().to_str().expect("path")]
         )
         .await
         .code,
         0
     );
+    let store = js.get_key_value("race").await.expect("bucket");
+    for i in 0..KEYS {
+        store
+            .put(format!("k{i}"), format!("seed-{i}").into())
+            .await
+            .expect("seed");
+    }
+    let seeded = support::last_sequence(&js, "race").await;
     let stop = Arc::new(AtomicBool::new(false));
     let racer = tokio::spawn(race(js.clone(), stop.clone()));
     let racing = kvop(&url, &["reconcile", "-f", &path, "--window", "32"]).await;
@@ -130,7 +136,7 @@ async fn kvop_converges_while_a_writer_races_it(url: String, js: jetstream::Cont
         "only exhausted revision checks may fail a racing run: {racing:?}"
     );
     assert!(!acked.is_empty(), "the writer raced");
-    audit(&js, &acked).await;
+    audit(&js, &acked, seeded).await;
     let settled = kvop(&url, &["reconcile", "-f", &path]).await;
     assert_eq!(settled.code, 0, "{settled:?}");
     for i in [0, KEYS / 2, KEYS - 1] {

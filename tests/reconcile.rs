@@ -953,3 +953,119 @@ async fn observing_shares_declared_values_read_back_unchanged_and_copies_the_oth
     assert_eq!(&keys["drifted"].value[..], b"foreign");
     assert_ne!(keys["drifted"].value.as_ptr(), declared("drifted").as_ptr());
 }
+
+/// Two file sets with different managers over one bucket used to rewrite each other's
+/// keys on every run. A key another manager wrote is its claim: refused under every
+/// update policy, reported with its holder, exit 1, nothing written; a key's delete
+/// marker claims nothing. A renamed manifest of the same manager keeps its key.
+#[tokio::test]
+async fn a_key_another_manager_wrote_is_refused_under_every_policy_and_nothing_is_written() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let js = server.jetstream().await;
+    let first = manifests(&[(
+        "kv.yaml",
+        &[
+            bucket("shared", ""),
+            entry("flag", "shared", "flag", "team-a", ""),
+        ]
+        .join("---\n"),
+    )]);
+    assert_eq!(
+        kvop(
+            &url,
+            &["reconcile", "-f", path(&first), "--manager", "team-a"]
+        )
+        .await
+        .code,
+        0
+    );
+    let before = last_sequence(&js, "shared").await;
+    for policy in ["Overwrite", "IfUnchanged", "CreateOnly"] {
+        let second = manifests(&[(
+            "kv.yaml",
+            &[
+                bucket("shared", "  managementPolicy: Observe\n"),
+                entry(
+                    "other",
+                    "shared",
+                    "flag",
+                    "team-b",
+                    &format!("  updatePolicy: {policy}\n"),
+                ),
+            ]
+            .join("---\n"),
+        )]);
+        let run = kvop(
+            &url,
+            &["reconcile", "-f", path(&second), "--manager", "team-b"],
+        )
+        .await;
+        assert_eq!(run.code, 1, "{policy}: {run:?}");
+        assert!(
+            run.stderr
+                .contains("claimed by manager \"team-a\" for default/flag"),
+            "{policy}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            last_sequence(&js, "shared").await,
+            before,
+            "{policy}: nothing written"
+        );
+    }
+    assert_eq!(
+        kv_get(&js, "shared", "flag").await.as_deref(),
+        Some(&b"team-a"[..])
+    );
+    // The holder renames its manifest: still its key.
+    let renamed = manifests(&[(
+        "kv.yaml",
+        &[
+            bucket("shared", ""),
+            entry("flag-renamed", "shared", "flag", "team-a2", ""),
+        ]
+        .join("---\n"),
+    )]);
+    assert_eq!(
+        kvop(
+            &url,
+            &["reconcile", "-f", path(&renamed), "--manager", "team-a"]
+        )
+        .await
+        .code,
+        0
+    );
+    assert_eq!(
+        kv_get(&js, "shared", "flag").await.as_deref(),
+        Some(&b"team-a2"[..])
+    );
+    // Deleted, the key claims nothing: the other manager may write it.
+    js.get_key_value("shared")
+        .await
+        .expect("bucket")
+        .delete("flag")
+        .await
+        .expect("delete");
+    let second = manifests(&[(
+        "kv.yaml",
+        &[
+            bucket("shared", "  managementPolicy: Observe\n"),
+            entry("other", "shared", "flag", "team-b", ""),
+        ]
+        .join("---\n"),
+    )]);
+    assert_eq!(
+        kvop(
+            &url,
+            &["reconcile", "-f", path(&second), "--manager", "team-b"]
+        )
+        .await
+        .code,
+        0
+    );
+    assert_eq!(
+        kv_get(&js, "shared", "flag").await.as_deref(),
+        Some(&b"team-b"[..])
+    );
+}

@@ -247,3 +247,125 @@ async fn namespaces_use_the_accounts_and_bucket_names_the_administrator_gave_the
     );
     assert!(fake.connects().is_empty(), "{:?}", fake.connects());
 }
+
+/// Attack 4 and "nothing loops": a second entry for a key another entry holds (from
+/// another namespace through an `Observe` bucket, or from the same namespace) is
+/// refused with the holder named, under every update policy; the holder stays Ready
+/// and names its rivals; no key is written in 15 s; deleting a rival writes no marker
+/// on the holder's key; a holder deleted with `Retain` passes the key on.
+#[tokio::test]
+async fn a_key_another_entry_holds_is_never_written_and_nothing_loops() {
+    let (plane, admin) = private_plane().await;
+    let nats = NatsServer::start();
+    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
+    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
+    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let (a_buckets, a_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
+        (team_a.api(), team_a.api());
+    let (b_buckets, b_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
+        (team_b.api(), team_b.api());
+    create(&a_buckets, &bucket("payments", json!({}))).await;
+    create(
+        &a_entries,
+        &entry(
+            "limit",
+            "payments",
+            "limit",
+            "100",
+            json!({"deletionPolicy": "Retain"}),
+        ),
+    )
+    .await;
+    wait_entry(&a_entries, "limit", true, None).await;
+    create(
+        &b_buckets,
+        &bucket(
+            "theirs",
+            json!({"bucket": "payments", "managementPolicy": "Observe"}),
+        ),
+    )
+    .await;
+    for (name, policy) in [("over", "Overwrite"), ("careful", "IfUnchanged")] {
+        create(
+            &b_entries,
+            &entry(
+                name,
+                "theirs",
+                "limit",
+                "999999",
+                json!({"updatePolicy": policy}),
+            ),
+        )
+        .await;
+    }
+    create(
+        &a_entries,
+        &entry("limit-copy", "payments", "limit", "5", json!({})),
+    )
+    .await;
+    for (api, name) in [
+        (&b_entries, "over"),
+        (&b_entries, "careful"),
+        (&a_entries, "limit-copy"),
+    ] {
+        let refused = wait_entry(api, name, false, Some("ClaimedElsewhere")).await;
+        let (_, _, message) =
+            condition_of(&refused.status.expect("status").conditions, "Ready").expect("Ready");
+        assert!(message.contains("team-a/limit"), "{name}: {message}");
+    }
+    let holder = wait_until("the holder names its rivals", WAIT, || async {
+        let holder = a_entries.get("limit").await.ok()?;
+        let (ready, _, message) = condition_of(&holder.status?.conditions, "Ready")?;
+        (ready
+            && message.contains("team-b/over")
+            && message.contains("team-b/careful")
+            && message.contains("team-a/limit-copy"))
+        .then_some(message)
+    })
+    .await;
+    assert!(holder.contains("refused"), "{holder}");
+    let js = nats.jetstream().await;
+    let before = support::last_sequence(&js, "payments").await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(
+        support::last_sequence(&js, "payments").await,
+        before,
+        "no key written while the rivals stand"
+    );
+    assert_eq!(
+        kv_get(&js, "payments", "limit").await.as_deref(),
+        Some(&b"100"[..])
+    );
+
+    // Deleting a rival (deletionPolicy Delete) leaves the holder's key alone.
+    b_entries
+        .delete("over", &DeleteParams::default())
+        .await
+        .expect("delete");
+    b_entries
+        .delete("careful", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_until("the rivals are gone", WAIT, || async {
+        (b_entries.get_opt("over").await.ok()?.is_none()
+            && b_entries.get_opt("careful").await.ok()?.is_none())
+        .then_some(())
+    })
+    .await;
+    assert_eq!(support::last_sequence(&js, "payments").await, before);
+    assert_eq!(
+        kv_get(&js, "payments", "limit").await.as_deref(),
+        Some(&b"100"[..])
+    );
+
+    // The holder goes, keeping its key (Retain): the remaining declaration takes it.
+    a_entries
+        .delete("limit", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_entry(&a_entries, "limit-copy", true, None).await;
+    assert_eq!(
+        kv_get(&js, "payments", "limit").await.as_deref(),
+        Some(&b"5"[..])
+    );
+}

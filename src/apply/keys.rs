@@ -273,7 +273,7 @@ impl<'a> Rounds<'a> {
                 .collect()
         });
         if let Some(entry) = declared.get(&*planned.key) {
-            return decide_entry(entry, current, &self.options.manager);
+            return decide_entry(entry, current, &self.options.manager, self.options.scope);
         }
         let removal = match planned.action {
             EntryAction::Remove { removal, .. } => removal,

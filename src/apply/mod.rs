@@ -9,7 +9,7 @@ use futures::{FutureExt, StreamExt};
 
 use crate::desired::Desired;
 use crate::nats::{Connection, MAX_IN_FLIGHT};
-use crate::plan::{BucketAction, BucketPlan, Plan};
+use crate::plan::{BucketAction, BucketPlan, ClaimScope, Plan};
 
 pub use outcome::{BucketOutcome, EntryOutcome, EntryResult, Outcome};
 
@@ -24,6 +24,8 @@ const CONCURRENT_BUCKETS: usize = 16;
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     pub manager: String,
+    /// Whose writes count as the run's own when a key is decided again.
+    pub scope: ClaimScope,
     /// Publishes in flight per bucket.
     pub window: usize,
     /// Retry transient failures within this run (the CLI). The operator says no: its

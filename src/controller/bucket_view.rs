@@ -121,6 +121,11 @@ impl BucketViews {
         }
     }
 
+    /// Re-queues one entry (a key's holder, told of a rival or of its going).
+    pub fn requeue_entry(&self, entry: ObjectRef<KeyValueEntry>) {
+        let _ = self.trigger.unbounded_send(entry);
+    }
+
     /// The view of a bucket resource, started on first use, or again when its NATS
     /// bucket, its connection (a rotated credential makes a new one) or its stream changed.
     /// A stream deleted and created again (by kvop or anyone) has a new creation time: the

@@ -11,6 +11,7 @@ use kube::runtime::reflector::Store;
 
 use super::backoff::Backoff;
 use super::bucket_view::BucketViews;
+use super::entry::claims::Rivals;
 use super::tenancy::Tenancy;
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::metrics::Metrics;
@@ -25,6 +26,8 @@ pub struct Settings {
     pub resync_interval: Duration,
     /// Bucket statistics refresh period.
     pub status_interval: Duration,
+    /// The one namespace watched (`--namespace`); `None`: all of them.
+    pub namespace: Option<String>,
 }
 
 /// Shared by every reconcile.
@@ -42,6 +45,8 @@ pub struct Context {
     pub buckets: Store<KeyValueBucket>,
     pub entries: Store<KeyValueEntry>,
     pub views: BucketViews,
+    /// Entries refused because another entry holds their key, by holder.
+    pub rivals: Rivals,
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
     /// One recorder per distinct event (object, type, reason and note), each of which

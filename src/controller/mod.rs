@@ -156,6 +156,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             entry_controller.store(),
             options.settings.manager.clone(),
         ),
+        rivals: Default::default(),
         backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(300)),
         metrics: metrics.clone(),
         series: Default::default(),

@@ -4,13 +4,16 @@ use crate::api::UpdatePolicy;
 use crate::desired::DesiredEntry;
 use crate::observed::{ObservedKey, Operation};
 
-use super::{EntryAction, Removal};
+use super::{ClaimScope, ConflictCause, EntryAction, Removal};
+use crate::desired::ObjectRef;
 
-/// Decides what to do with `desired` given the key's last message (if any).
+/// Decides what to do with `desired` given the key's last message (if any), as
+/// `manager` writing within `scope`.
 pub fn decide_entry(
     desired: &DesiredEntry,
     observed: Option<&ObservedKey>,
     manager: &str,
+    scope: ClaimScope,
 ) -> EntryAction {
     let Some(observed) = observed else {
         return EntryAction::Create {
@@ -19,10 +22,25 @@ pub fn decide_entry(
             drift: None,
         };
     };
+    let ours = written_by(observed, manager, &desired.owner, scope);
+    // Another kvop object's live value is its claim: left alone whatever the update
+    // policy (a delete or purge marker claims nothing).
+    let released = matches!(scope, ClaimScope::Object { released: Some(revision) } if revision == observed.revision);
+    if observed.operation == Operation::Put
+        && observed.writer.manager.is_some()
+        && !ours
+        && !released
+    {
+        return EntryAction::Conflict {
+            revision: observed.revision,
+            writer: describe_writer(observed),
+            cause: ConflictCause::Claimed,
+        };
+    }
     // A foreign change `IfUnchanged` leaves, unless the entry takes this very revision
     // back (`kvop.dev/take-over`).
     let leave_foreign = desired.update_policy == UpdatePolicy::IfUnchanged
-        && !observed.writer.is(manager)
+        && !ours
         && desired.take_over != Some(observed.revision);
     if observed.operation != Operation::Put {
         // Someone else's delete is their change too: IfUnchanged leaves it.
@@ -30,7 +48,7 @@ pub fn decide_entry(
             return EntryAction::Conflict {
                 revision: observed.revision,
                 writer: describe_writer(observed),
-                policy: desired.update_policy,
+                cause: ConflictCause::Policy(desired.update_policy),
             };
         }
         // A deleted key is written over its marker: expecting 0 would fail (10071).
@@ -54,7 +72,7 @@ pub fn decide_entry(
         UpdatePolicy::IfUnchanged if leave_foreign => EntryAction::Conflict {
             revision: observed.revision,
             writer: describe_writer(observed),
-            policy: desired.update_policy,
+            cause: ConflictCause::Policy(desired.update_policy),
         },
         UpdatePolicy::Overwrite | UpdatePolicy::IfUnchanged => EntryAction::Update {
             expected_revision: observed.revision,
@@ -95,6 +113,21 @@ pub fn decide_removal(
             revision: observed.revision,
         },
         None => EntryAction::Unchanged { revision: 0 },
+    }
+}
+
+/// Whether this writer (`manager`, and in the operator the declaring object `owner`)
+/// wrote the key's last message. A kvop write without `Kvop-Owner` counts as any
+/// object's of its manager.
+fn written_by(observed: &ObservedKey, manager: &str, owner: &ObjectRef, scope: ClaimScope) -> bool {
+    if !observed.writer.is(manager) {
+        return false;
+    }
+    match (scope, observed.writer.owner.as_deref()) {
+        (ClaimScope::Manager, _) | (ClaimScope::Object { .. }, None) => true,
+        (ClaimScope::Object { .. }, Some(written)) => {
+            written.split_once('/') == Some((owner.namespace.as_str(), owner.name.as_str()))
+        }
     }
 }
 

@@ -94,11 +94,12 @@ pub enum EntryAction {
     Unchanged {
         revision: u64,
     },
-    /// The update policy leaves a value someone else wrote (`IfUnchanged`).
+    /// The key is left as someone else wrote it: the update policy says so
+    /// (`IfUnchanged`), or another kvop object holds it ([`ConflictCause::Claimed`]).
     Conflict {
         revision: u64,
         writer: String,
-        policy: UpdatePolicy,
+        cause: ConflictCause,
     },
     /// The update policy leaves an existing value (`CreateOnly`).
     Skip {
@@ -117,6 +118,30 @@ pub enum EntryAction {
     },
     /// The bucket cannot take writes (it does not exist and is only observed).
     Wait,
+}
+
+/// Why a key is left to someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictCause {
+    /// `IfUnchanged` leaves a value this object did not write.
+    Policy(UpdatePolicy),
+    /// Another kvop object (another `Kvop-Owner`, or another `Kvop-Manager`) wrote the
+    /// key's live value: its claim, which no update policy overrides. kvop never fights
+    /// kvop.
+    Claimed,
+}
+
+/// Whose writes a run counts as its own: the writer of a live key that is not its own
+/// and is kvop (it carries a `Kvop-Manager` header) holds a claim on that key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimScope {
+    /// `kvop reconcile` (and `--watch`): the run declares the whole file set of its
+    /// manager, so every key the manager wrote is its own, whichever manifest declared
+    /// it before (a renamed manifest keeps its keys; a duplicate is refused at load).
+    Manager,
+    /// The operator: each object holds the keys it wrote. `released` is the revision of
+    /// a key whose holder, of the same manager, no longer exists: its claim passes on.
+    Object { released: Option<u64> },
 }
 
 /// Why a key that is no longer declared is removed, which decides how.
@@ -165,9 +190,16 @@ impl EntryAction {
             EntryAction::Conflict {
                 revision,
                 writer,
-                policy,
+                cause: ConflictCause::Policy(policy),
             } => Some(format!(
                 "updatePolicy {policy}: revision {revision} was written by {writer}"
+            )),
+            EntryAction::Conflict {
+                revision,
+                writer,
+                cause: ConflictCause::Claimed,
+            } => Some(format!(
+                "the key is claimed by {writer}, which wrote revision {revision}: kvop does not write over another kvop object's key"
             )),
             EntryAction::Skip { revision, policy } => Some(format!(
                 "updatePolicy {policy}: the key already has a value (revision {revision})"
@@ -289,7 +321,12 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                     action: if action == BucketAction::Missing {
                         EntryAction::Wait
                     } else {
-                        decide_entry(entry, seen.keys.get(&*entry.key), &options.manager)
+                        decide_entry(
+                            entry,
+                            seen.keys.get(&*entry.key),
+                            &options.manager,
+                            ClaimScope::Manager,
+                        )
                     },
                 })
                 .collect();

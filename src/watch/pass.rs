@@ -9,7 +9,7 @@ use crate::desired::Desired;
 use crate::manifest::{LoadErrors, check_against_server};
 use crate::metrics::Metrics;
 use crate::nats::{Connection, NatsError, observe};
-use crate::plan::{self, BucketAction, Plan, PlanOptions};
+use crate::plan::{self, BucketAction, ClaimScope, Plan, PlanOptions};
 use crate::problem::Problem;
 use crate::reconcile::{EmptyPrune, refuse_empty_prune};
 
@@ -97,6 +97,7 @@ pub async fn pass(
     refuse_empty_prune(&plan, settings.prune, settings.allow_empty_prune)?;
     let outcome = if plan.has_changes() {
         let options = ApplyOptions {
+            scope: ClaimScope::Manager,
             manager: settings.manager.clone(),
             window: settings.window,
             ride_out: true,

@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-use super::apply_one;
+use super::{OneKey, apply_one};
 use crate::api::{EntryDeletionPolicy, KeyValueBucket, KeyValueEntry};
 use crate::apply::EntryResult;
 use crate::controller::connection;
@@ -20,13 +20,15 @@ use crate::controller::error::ControllerError;
 use crate::controller::object_ref;
 use crate::controller::status::{Verdict, with_conditions, write_if_changed};
 use crate::nats::NatsError;
-use crate::plan::{EntryAction, Removal, decide_removal};
+use crate::plan::{ClaimScope, EntryAction, Removal, decide_removal};
 
 pub(super) async fn cleanup(
     entry: &KeyValueEntry,
     context: &Context,
     api: &Api<KeyValueEntry>,
 ) -> Result<Action, ControllerError> {
+    // Going: nobody's rival any more, and those it refused may take its key.
+    super::claims::forget(context, &crate::controller::object_ref(entry));
     let removal = match entry.spec.deletion_policy {
         EntryDeletionPolicy::Retain => return Ok(Action::await_change()),
         EntryDeletionPolicy::Delete => Removal::Delete,
@@ -75,7 +77,13 @@ async fn remove_key(
     let manager = &context.settings.manager;
     let owner_text = owner.to_string();
     let action = decide_removal(current.as_ref(), manager, Some(&owner_text), removal);
-    match apply_one(context, &connection, bucket, key, &owner, &action, None).await {
+    let scope = ClaimScope::Object { released: None };
+    let target = OneKey {
+        bucket,
+        key,
+        owner: &owner,
+    };
+    match apply_one(context, &connection, target, &action, None, scope).await {
         EntryResult::Written { .. } => {
             context.metrics.nats_operation("delete", "ok");
             Ok(())

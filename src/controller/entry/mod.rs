@@ -10,6 +10,7 @@
 //!
 //! and on deletion `cleanup` applies `deletionPolicy` behind the finalizer.
 
+pub mod claims;
 mod cleanup;
 mod observe;
 mod report;
@@ -34,7 +35,9 @@ use crate::api::KeyValueEntry;
 use crate::apply::{ApplyOptions, EntryResult, apply};
 use crate::desired::{Desired, DesiredEntry, ObjectRef, Origin};
 use crate::nats::Connection;
-use crate::plan::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan, decide_entry};
+use crate::plan::{
+    BucketAction, BucketPlan, ClaimScope, ConflictCause, EntryAction, EntryPlan, Plan, decide_entry,
+};
 
 /// Reconciles one entry resource.
 pub async fn reconcile(
@@ -75,19 +78,37 @@ async fn apply_entry(
         Err(error) => return Err(report_failure(api, entry, &previous, error.into()).await),
     };
     observe::warn_if_lost(context, entry, &previous, observed.as_ref()).await;
+    let own = &resolved.entry.owner;
+    let scope = claims::scope_for(context, own, observed.as_ref()).await;
     let action = decide_entry(
         &resolved.entry,
         observed.as_ref(),
         &context.settings.manager,
+        scope,
     );
+    let refused_by = match (&action, &observed) {
+        (
+            EntryAction::Conflict {
+                cause: ConflictCause::Claimed,
+                ..
+            },
+            Some(key),
+        ) if key.writer.is(&context.settings.manager) => key.writer.owner.as_deref(),
+        _ => None,
+    };
+    claims::note(context, own, refused_by);
+    let target = OneKey {
+        bucket: &resolved.bucket.name,
+        key: &resolved.entry.key,
+        owner: own,
+    };
     let result = apply_one(
         context,
         &resolved.nats,
-        &resolved.bucket.name,
-        &resolved.entry.key,
-        &resolved.entry.owner,
+        target,
         &action,
         Some(&resolved.entry),
+        scope,
     )
     .await;
     let value_digest = digest(&resolved.entry.value);
@@ -104,6 +125,28 @@ async fn apply_entry(
         &result,
         &now(),
     );
+    let mut report = report;
+    let rivals = context.rivals.of(own);
+    if !rivals.is_empty() && report.verdict.ready {
+        let named = rivals
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        report.verdict.message = format!(
+            "{}; also declared by {named}, refused: the key is this entry's",
+            report.verdict.message
+        );
+        report.events.push(report::EventSpec {
+            warning: true,
+            reason: "RivalDeclaration",
+            note: format!(
+                "key {:?} is also declared by {named}; kvop refused it there, this entry holds the key",
+                resolved.entry.key
+            ),
+            once: false,
+        });
+    }
     for count in &report.counts {
         match count {
             Count::Write(outcome) => context.metrics.nats_operation("write", outcome),
@@ -137,14 +180,21 @@ async fn apply_entry(
 /// Step 3: carries out the decision for one key, through the same applier as
 /// `kvop reconcile` (re-read and decided again after a revision conflict, by the rules
 /// for `declared`, or for a removal when it is `None`).
+/// The one key a reconcile or cleanup of an entry writes.
+#[derive(Clone, Copy)]
+struct OneKey<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    owner: &'a ObjectRef,
+}
+
 async fn apply_one(
     context: &Context,
     connection: &Connection,
-    bucket: &str,
-    key: &str,
-    owner: &ObjectRef,
+    OneKey { bucket, key, owner }: OneKey<'_>,
     action: &EntryAction,
     declared: Option<&DesiredEntry>,
+    scope: ClaimScope,
 ) -> EntryResult {
     let plan = Plan {
         buckets: vec![BucketPlan {
@@ -169,6 +219,7 @@ async fn apply_one(
     };
     let options = ApplyOptions {
         manager: context.settings.manager.clone(),
+        scope,
         window: 1,
         ride_out: false,
     };

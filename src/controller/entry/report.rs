@@ -7,7 +7,7 @@ use crate::apply::EntryResult;
 use crate::controller::error::ControllerError;
 use crate::controller::status::Verdict;
 use crate::nats::NatsError;
-use crate::plan::EntryAction;
+use crate::plan::{ConflictCause, EntryAction};
 
 /// The key an entry reconciled.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +98,25 @@ pub(super) fn report(
             report.verdict = match settled {
                 EntryAction::Skip { .. } => {
                     Verdict::reached(true, "CreateOnlyKeyExists", format!("{why}, left as it is"))
+                }
+                EntryAction::Conflict {
+                    cause: ConflictCause::Claimed,
+                    ..
+                } => {
+                    report.events.push(EventSpec {
+                        warning: true,
+                        reason: "ClaimedElsewhere",
+                        note: format!("{why}; nothing was written"),
+                        once: false,
+                    });
+                    Verdict {
+                        ready: false,
+                        reason: "ClaimedElsewhere",
+                        message: format!(
+                            "{why}; remove one of the two declarations (a holder deleted with deletionPolicy Retain passes the key on)"
+                        ),
+                        synced: false,
+                    }
                 }
                 EntryAction::Conflict { revision, .. } => {
                     report.events.push(EventSpec {

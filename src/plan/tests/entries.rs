@@ -82,7 +82,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Conflict {
                 revision: 5,
                 writer: "another client".into(),
-                policy: IfUnchanged,
+                cause: ConflictCause::Policy(IfUnchanged),
             },
         ),
         (
@@ -111,7 +111,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             EntryAction::Conflict {
                 revision: 8,
                 writer: "another client".into(),
-                policy: IfUnchanged,
+                cause: ConflictCause::Policy(IfUnchanged),
             },
         ),
         (
@@ -126,7 +126,12 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
         ),
     ];
     for (rule, policy, observed, expected) in cases {
-        let decided = decide_entry(&entry("k", "v", policy), observed.as_ref(), MANAGER);
+        let decided = decide_entry(
+            &entry("k", "v", policy),
+            observed.as_ref(),
+            MANAGER,
+            ClaimScope::Manager,
+        );
         assert_eq!(decided, expected, "{rule}");
     }
 }
@@ -138,7 +143,12 @@ fn a_take_over_annotation_overwrites_the_foreign_revision_it_names_and_no_other(
         ..entry("k", "v", UpdatePolicy::IfUnchanged)
     };
     assert_eq!(
-        decide_entry(&taking, Some(&key(13, Operation::Put, "x", None)), MANAGER),
+        decide_entry(
+            &taking,
+            Some(&key(13, Operation::Put, "x", None)),
+            MANAGER,
+            ClaimScope::Manager
+        ),
         EntryAction::Update {
             expected_revision: 13,
             value: "v".into(),
@@ -149,7 +159,8 @@ fn a_take_over_annotation_overwrites_the_foreign_revision_it_names_and_no_other(
         decide_entry(
             &taking,
             Some(&key(13, Operation::Delete, "", None)),
-            MANAGER
+            MANAGER,
+            ClaimScope::Manager,
         ),
         EntryAction::Create {
             expected_revision: 13,
@@ -158,12 +169,119 @@ fn a_take_over_annotation_overwrites_the_foreign_revision_it_names_and_no_other(
         }
     );
     assert_eq!(
-        decide_entry(&taking, Some(&key(14, Operation::Put, "y", None)), MANAGER),
+        decide_entry(
+            &taking,
+            Some(&key(14, Operation::Put, "y", None)),
+            MANAGER,
+            ClaimScope::Manager
+        ),
         EntryAction::Conflict {
             revision: 14,
             writer: "another client".into(),
-            policy: UpdatePolicy::IfUnchanged,
+            cause: ConflictCause::Policy(UpdatePolicy::IfUnchanged),
         },
         "a later foreign write is a conflict again"
     );
+}
+
+/// One claim per key: a live value another kvop object wrote (another manager, or in
+/// the operator another object of this manager) is never written over, whatever the
+/// update policy; a marker claims nothing; a released claim passes on; a run of
+/// `kvop reconcile` holds every key its manager wrote.
+#[test]
+fn a_key_another_kvop_object_holds_is_refused_under_every_policy() {
+    use Operation::*;
+    let written =
+        |revision: u64, operation: Operation, manager: &str, owner: Option<&str>| ObservedKey {
+            revision,
+            operation,
+            value: Bytes::from_static(b"theirs"),
+            writer: Writer {
+                manager: Some(Arc::from(manager)),
+                owner: owner.map(str::to_string),
+            },
+        };
+    let object = ClaimScope::Object { released: None };
+    let claimed = |revision: u64, writer: &str| EntryAction::Conflict {
+        revision,
+        writer: writer.into(),
+        cause: ConflictCause::Claimed,
+    };
+    for policy in UpdatePolicy::ALL {
+        let declared = entry("k", "v", policy);
+        let cases: Vec<(&str, ObservedKey, ClaimScope, EntryAction)> = vec![
+            (
+                "another manager's value, in the operator",
+                written(4, Put, "other", Some("team-a/k")),
+                object,
+                claimed(4, "manager \"other\" for team-a/k"),
+            ),
+            (
+                "another manager's value, in a file run",
+                written(4, Put, "other", Some("team-a/k")),
+                ClaimScope::Manager,
+                claimed(4, "manager \"other\" for team-a/k"),
+            ),
+            (
+                "another object of this manager, in the operator",
+                written(5, Put, MANAGER, Some("team-b/k")),
+                object,
+                claimed(5, "manager \"kvop\" for team-b/k"),
+            ),
+            (
+                "a claim released at another revision still holds",
+                written(5, Put, MANAGER, Some("team-b/k")),
+                ClaimScope::Object { released: Some(4) },
+                claimed(5, "manager \"kvop\" for team-b/k"),
+            ),
+        ];
+        for (rule, observed, scope, expected) in cases {
+            assert_eq!(
+                decide_entry(&declared, Some(&observed), MANAGER, scope),
+                expected,
+                "{policy}: {rule}"
+            );
+        }
+        // Its own write, a marker, a released claim and a file run's own manager are
+        // decided by the update policy as before.
+        for (rule, observed, scope) in [
+            (
+                "its own value",
+                written(6, Put, MANAGER, Some("default/k")),
+                object,
+            ),
+            (
+                "a kvop write without an owner",
+                written(6, Put, MANAGER, None),
+                object,
+            ),
+            (
+                "another object's delete marker",
+                written(6, Delete, "other", Some("x/y")),
+                object,
+            ),
+            (
+                "a released claim",
+                written(6, Put, MANAGER, Some("team-b/k")),
+                ClaimScope::Object { released: Some(6) },
+            ),
+            (
+                "a file run holds its manager's keys",
+                written(6, Put, MANAGER, Some("default/old")),
+                ClaimScope::Manager,
+            ),
+        ] {
+            let decided = decide_entry(&declared, Some(&observed), MANAGER, scope);
+            assert!(
+                !matches!(
+                    decided,
+                    EntryAction::Conflict {
+                        cause: ConflictCause::Claimed,
+                        ..
+                    }
+                ),
+                "{policy}: {rule}: {decided:?}"
+            );
+        }
+    }
 }

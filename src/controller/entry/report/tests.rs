@@ -32,7 +32,7 @@ fn conflict(revision: u64) -> EntryAction {
     EntryAction::Conflict {
         revision,
         writer: "another client".into(),
-        policy: crate::api::UpdatePolicy::IfUnchanged,
+        cause: crate::plan::ConflictCause::Policy(crate::api::UpdatePolicy::IfUnchanged),
     }
 }
 

@@ -1,0 +1,184 @@
+//! Key claims in the operator: each entry holds the keys it wrote (their `Kvop-Owner`),
+//! and another entry declaring a held key is refused, never written (see
+//! [`ClaimScope`]). The holder learns of its rivals, and a claim whose holder of this
+//! manager no longer exists passes to the entry that declares the key now (a renamed
+//! entry whose old name was deleted with `deletionPolicy: Retain`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use kube::runtime::reflector::ObjectRef as StoreRef;
+
+use crate::api::KeyValueEntry;
+use crate::controller::context::Context;
+use crate::desired::ObjectRef;
+use crate::observed::{ObservedKey, Operation};
+use crate::plan::ClaimScope;
+
+/// Refused entries by the holder of the key they declare.
+#[derive(Default)]
+pub struct Rivals {
+    by_holder: Mutex<HashMap<ObjectRef, BTreeSet<ObjectRef>>>,
+}
+
+impl Rivals {
+    /// Records `rival` as refused by `holder`; whether that is news.
+    fn add(&self, holder: &ObjectRef, rival: &ObjectRef) -> bool {
+        let mut by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
+        by_holder
+            .entry(holder.clone())
+            .or_default()
+            .insert(rival.clone())
+    }
+
+    /// Forgets `rival` wherever it was refused; the holders that had it.
+    fn remove(&self, rival: &ObjectRef) -> Vec<ObjectRef> {
+        let mut by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
+        let mut holders = Vec::new();
+        by_holder.retain(|holder, rivals| {
+            if rivals.remove(rival) {
+                holders.push(holder.clone());
+            }
+            !rivals.is_empty()
+        });
+        holders
+    }
+
+    /// The entries refused because `holder` holds their key.
+    pub fn of(&self, holder: &ObjectRef) -> Vec<ObjectRef> {
+        let by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
+        by_holder
+            .get(holder)
+            .map(|rivals| rivals.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Forgets `holder`'s rivals (it is being deleted); they may take the key over now.
+    fn release(&self, holder: &ObjectRef) -> Vec<ObjectRef> {
+        let mut by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
+        by_holder
+            .remove(holder)
+            .map(|rivals| rivals.into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The claim scope of `own`'s decision: the key's revision passes to it when its
+/// holder is an entry of this manager that no longer exists (and would be watched by
+/// this operator if it did).
+pub(super) async fn scope_for(
+    context: &Context,
+    own: &ObjectRef,
+    observed: Option<&ObservedKey>,
+) -> ClaimScope {
+    let released = match observed {
+        Some(key)
+            if key.operation == Operation::Put && key.writer.is(&context.settings.manager) =>
+        {
+            match key
+                .writer
+                .owner
+                .as_deref()
+                .and_then(|owner| owner.split_once('/'))
+            {
+                Some((namespace, name))
+                    if (namespace, name) != (own.namespace.as_str(), own.name.as_str())
+                        && context
+                            .settings
+                            .namespace
+                            .as_deref()
+                            .is_none_or(|watched| watched == namespace)
+                        && holder_gone(context, namespace, name).await =>
+                {
+                    Some(key.revision)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    ClaimScope::Object { released }
+}
+
+/// Whether no entry `namespace/name` exists, or it is being deleted (its cleanup
+/// leaves a key another entry wrote meanwhile alone). The cache must hold the whole
+/// first list before an absence means anything.
+async fn holder_gone(context: &Context, namespace: &str, name: &str) -> bool {
+    if context.entries.wait_until_ready().await.is_err() {
+        return false;
+    }
+    let holder = StoreRef::<KeyValueEntry>::new(name).within(namespace);
+    context
+        .entries
+        .get(&holder)
+        .is_none_or(|holder| holder.metadata.deletion_timestamp.is_some())
+}
+
+/// After `own` was decided: a refusal by a holder of this manager is recorded and the
+/// holder told (once); no refusal forgets `own` as a rival and tells its former holders.
+pub(super) fn note(context: &Context, own: &ObjectRef, refused_by: Option<&str>) {
+    let holder = refused_by
+        .and_then(|owner| owner.split_once('/'))
+        .map(|(namespace, name)| ObjectRef {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        });
+    match holder {
+        Some(holder) => {
+            if context.rivals.add(&holder, own) {
+                requeue(context, &holder);
+            }
+        }
+        None => {
+            for holder in context.rivals.remove(own) {
+                requeue(context, &holder);
+            }
+        }
+    }
+}
+
+/// `own` is going: it is nobody's rival any more, and its rivals may take its key.
+pub(super) fn forget(context: &Context, own: &ObjectRef) {
+    for other in context
+        .rivals
+        .remove(own)
+        .into_iter()
+        .chain(context.rivals.release(own))
+    {
+        requeue(context, &other);
+    }
+}
+
+fn requeue(context: &Context, entry: &ObjectRef) {
+    context
+        .views
+        .requeue_entry(StoreRef::new(&entry.name).within(&entry.namespace));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(name: &str) -> ObjectRef {
+        ObjectRef {
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_rival_is_news_once_and_forgotten_with_every_holder_it_had() {
+        let rivals = Rivals::default();
+        assert!(rivals.add(&object("a"), &object("b")));
+        assert!(!rivals.add(&object("a"), &object("b")), "told once");
+        assert!(rivals.add(&object("c"), &object("b")));
+        assert_eq!(rivals.of(&object("a")), [object("b")]);
+        let mut holders = rivals.remove(&object("b"));
+        holders.sort();
+        assert_eq!(holders, [object("a"), object("c")]);
+        assert!(rivals.of(&object("a")).is_empty());
+        assert!(rivals.add(&object("a"), &object("d")));
+        assert_eq!(rivals.release(&object("a")), [object("d")]);
+        assert!(rivals.of(&object("a")).is_empty());
+    }
+}
