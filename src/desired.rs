@@ -73,6 +73,28 @@ pub struct DesiredBucket {
     pub config: BucketConfig,
     pub management: ManagementPolicy,
     pub deletion: BucketDeletionPolicy,
+    /// `kvop.dev/adopt: "true"`: take over the bucket if it exists without a claim.
+    pub adopt: bool,
+}
+
+/// Who holds a bucket, recorded in its stream metadata: the manager and the declaring
+/// object (`namespace/name`, and in the operator its uid). One object holds a bucket;
+/// another that declares it is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketClaim {
+    pub manager: String,
+    pub owner: String,
+    pub uid: Option<String>,
+}
+
+impl fmt::Display for BucketClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "manager {:?} for {}", self.manager, self.owner)?;
+        if let Some(uid) = &self.uid {
+            write!(f, " (uid {uid})")?;
+        }
+        Ok(())
+    }
 }
 
 /// The normalized projection of a bucket's configuration that kvop manages. Built from

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use crate::desired::BucketConfig;
+use crate::desired::{BucketClaim, BucketConfig};
 use crate::ownership::Writer;
 
 /// Every declared bucket as found on the server.
@@ -44,6 +44,8 @@ pub struct ObservedStream {
     /// The manager that created the stream (`kvop.dev/created-by` in its metadata);
     /// `None` for a bucket kvop did not create.
     pub created_by: Option<String>,
+    /// Who holds the bucket (its stream metadata), if anyone.
+    pub claim: Option<BucketClaim>,
 }
 
 /// Statistics of a bucket's stream.

@@ -150,8 +150,11 @@ async fn an_export_reconciles_to_nothing_and_recreates_every_bucket_and_key_else
         !written["settings.yaml"].contains("gone") && !written["settings.yaml"].contains("purged")
     );
 
-    // The same server: nothing to plan, nothing written.
+    // The same server: the first run takes each bucket over (its claim), writing no
+    // key; then nothing to plan, nothing written.
     let before = sequences(&js, &BUCKETS).await;
+    take_claims(&origin.url(), path(&dir)).await;
+    assert_eq!(sequences(&js, &BUCKETS).await, before, "no key written");
     let again = kvop(
         &origin.url(),
         &["reconcile", "-f", path(&dir), "--detailed-exitcode"],
@@ -235,6 +238,7 @@ async fn key_filters_take_nats_wildcards_and_bad_ones_are_refused() {
     // Only the filtered keys, and still nothing to change.
     let dir = support::manifests(&[("cfg.yaml", &run.stdout)]);
     let before = sequences(&js, &["cfg"]).await;
+    take_claims(&server.url(), path(dir.path())).await;
     let again = kvop(
         &server.url(),
         &["reconcile", "-f", path(dir.path()), "--detailed-exitcode"],
@@ -311,6 +315,7 @@ async fn json_values_are_used_only_for_bytes_that_are_canonical_json() {
     let applied = kvop(&empty.url(), &["reconcile", "-f", path(dir.path())]).await;
     assert_eq!(applied.code, 0, "{applied:?}");
     assert!(live_keys(&empty.jetstream().await, "docs").await == live_keys(&js, "docs").await);
+    take_claims(&server.url(), path(dir.path())).await;
     let again = kvop(
         &server.url(),
         &["reconcile", "-f", path(dir.path()), "--detailed-exitcode"],
@@ -431,4 +436,24 @@ async fn a_mirror_is_exported_without_keys_and_says_so() {
     )
     .await;
     assert_eq!(again.code, 0, "{again:?}");
+}
+
+/// The first reconcile of an export on the server it came from takes each bucket over:
+/// it records the claim (the `kvop.dev/adopt` annotation export writes) and changes
+/// nothing else, no key included.
+async fn take_claims(url: &str, dir: &str) {
+    let run = kvop(url, &["reconcile", "-f", dir, "--detailed-exitcode"]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let changes: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.trim_start().starts_with(['~', '+', '-', '!']))
+        .collect();
+    assert!(!changes.is_empty(), "{run:?}");
+    assert!(
+        changes
+            .iter()
+            .all(|line| line.trim_start().starts_with("~ claim: none -> manager")),
+        "only claims are taken: {changes:?}"
+    );
 }

@@ -484,7 +484,12 @@ async fn prune_deletes_only_undeclared_keys_this_manager_wrote() {
     );
     let other = manifests(&[(
         "m.yaml",
-        &[bucket("b", ""), entry("y", "b", "y", "other", "")].join("---\n"),
+        // Another manager may not manage the bucket (kvop's claim), only observe it.
+        &[
+            bucket("b", "  managementPolicy: Observe\n"),
+            entry("y", "b", "y", "other", ""),
+        ]
+        .join("---\n"),
     )]);
     assert_eq!(
         kvop(
@@ -1067,5 +1072,95 @@ async fn a_key_another_manager_wrote_is_refused_under_every_policy_and_nothing_i
     assert_eq!(
         kv_get(&js, "shared", "flag").await.as_deref(),
         Some(&b"team-b"[..])
+    );
+}
+
+/// One claim per bucket, for file runs: a bucket another manager created (and so holds)
+/// is refused, config untouched, holder named; a bucket kvop did not create is taken
+/// over only with `kvop.dev/adopt`, and then holds its claim in the stream metadata.
+#[tokio::test]
+async fn a_bucket_is_managed_only_by_its_claimant_or_an_explicit_adoption() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let js = server.jetstream().await;
+    let first = manifests(&[("kv.yaml", &bucket("shared", "  history: 5\n"))]);
+    assert_eq!(
+        kvop(
+            &url,
+            &["reconcile", "-f", path(&first), "--manager", "team-a"]
+        )
+        .await
+        .code,
+        0
+    );
+    let second = manifests(&[("kv.yaml", &bucket("shared", "  history: 7\n"))]);
+    let refused = kvop(
+        &url,
+        &["reconcile", "-f", path(&second), "--manager", "team-b"],
+    )
+    .await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("claimed by manager \"team-a\" for default/shared"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stdout.contains("REFUSED"), "{}", refused.stdout);
+    assert_eq!(
+        stream_config(&js, "shared").await.max_messages_per_subject,
+        5
+    );
+
+    // Made by someone else: refused until adopted.
+    js.create_key_value(async_nats::jetstream::kv::Config {
+        bucket: "handmade".into(),
+        history: 2,
+        ..Default::default()
+    })
+    .await
+    .expect("create");
+    let plain = manifests(&[("kv.yaml", &bucket("handmade", "  history: 4\n"))]);
+    let refused = kvop(&url, &["reconcile", "-f", path(&plain)]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("kvop.dev/adopt"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        stream_config(&js, "handmade")
+            .await
+            .max_messages_per_subject,
+        2
+    );
+    let adopting = manifests(&[(
+        "kv.yaml",
+        &bucket("handmade", "  history: 4\n").replace(
+            "metadata:\n",
+            "metadata:\n  annotations:\n    kvop.dev/adopt: \"true\"\n",
+        ),
+    )]);
+    let adopted = kvop(&url, &["reconcile", "-f", path(&adopting)]).await;
+    assert_eq!(adopted.code, 0, "{adopted:?}");
+    let config = stream_config(&js, "handmade").await;
+    assert_eq!(config.max_messages_per_subject, 4);
+    assert_eq!(
+        config
+            .metadata
+            .get("kvop.dev/claim-manager")
+            .map(String::as_str),
+        Some("kvop")
+    );
+    // Held now: the annotation is not needed any more.
+    assert_eq!(
+        kvop(
+            &url,
+            &["reconcile", "-f", path(&plain), "--detailed-exitcode"]
+        )
+        .await
+        .code,
+        0
     );
 }

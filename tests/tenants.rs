@@ -369,3 +369,191 @@ async fn a_key_another_entry_holds_is_never_written_and_nothing_loops() {
         Some(&b"5"[..])
     );
 }
+
+/// Counts the server's stream-updated advisories of a bucket from now on: every config
+/// change anyone makes.
+async fn count_config_updates(
+    nats: &NatsServer,
+    bucket: &str,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use futures::StreamExt;
+    let client = nats.client().await;
+    let mut advisories = client
+        .subscribe(format!("$JS.EVENT.ADVISORY.STREAM.UPDATED.KV_{bucket}"))
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        let _client = client;
+        while advisories.next().await.is_some() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    count
+}
+
+/// Attacks 2 and 3 and "nothing loops": a second object declaring a bucket another
+/// object holds (another namespace, another history) is refused with the holder named,
+/// changes no config in 15 s, and deleting it with `deletionPolicy: Delete` leaves the
+/// holder's bucket and data. The holder deleted with `Retain` and created again (a
+/// GitOps re-apply) takes its own claim back.
+#[tokio::test]
+async fn a_bucket_another_object_holds_is_never_changed_nor_deleted() {
+    let (plane, admin) = private_plane().await;
+    let nats = NatsServer::start();
+    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
+    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
+    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let a_buckets: Api<KeyValueBucket> = team_a.api();
+    let b_buckets: Api<KeyValueBucket> = team_b.api();
+    create(&a_buckets, &bucket("payments", json!({"history": 5}))).await;
+    let holder = wait_bucket(&a_buckets, "payments", true, None).await;
+    let js = nats.jetstream().await;
+    // An application's own key, which no manifest declares.
+    js.get_key_value("payments")
+        .await
+        .expect("bucket")
+        .put("ledger", "app-data".into())
+        .await
+        .expect("put");
+    let updates = count_config_updates(&nats, "payments").await;
+    create(
+        &b_buckets,
+        &bucket(
+            "grab",
+            json!({"bucket": "payments", "history": 1, "deletionPolicy": "Delete"}),
+        ),
+    )
+    .await;
+    let refused = wait_bucket(&b_buckets, "grab", false, Some("ClaimedElsewhere")).await;
+    let (_, _, message) =
+        condition_of(&refused.status.expect("status").conditions, "Ready").expect("Ready");
+    assert!(message.contains("team-a/payments"), "{message}");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(
+        updates.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "no config change while the rival stands"
+    );
+    assert_eq!(
+        support::stream_config(&js, "payments")
+            .await
+            .max_messages_per_subject,
+        5
+    );
+    wait_bucket(&a_buckets, "payments", true, None).await;
+
+    b_buckets
+        .delete("grab", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_until("the rival is gone", WAIT, || async {
+        b_buckets
+            .get_opt("grab")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        kv_get(&js, "payments", "ledger").await.as_deref(),
+        Some(&b"app-data"[..]),
+        "the holder's bucket and data are kept"
+    );
+
+    // Deleted with Retain and applied again: a new uid, the same namespace/name.
+    a_buckets
+        .delete("payments", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_until("the holder is gone", WAIT, || async {
+        a_buckets
+            .get_opt("payments")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    create(&a_buckets, &bucket("payments", json!({"history": 5}))).await;
+    let again = wait_bucket(&a_buckets, "payments", true, None).await;
+    assert_ne!(again.metadata.uid, holder.metadata.uid);
+    let metadata = js
+        .get_stream("KV_payments")
+        .await
+        .expect("stream")
+        .cached_info()
+        .config
+        .metadata
+        .clone();
+    assert_eq!(
+        metadata.get("kvop.dev/claim-owner").map(String::as_str),
+        Some("team-a/payments"),
+        "{metadata:?}"
+    );
+    assert_eq!(
+        metadata.get("kvop.dev/claim-uid"),
+        again.metadata.uid.as_ref()
+    );
+    assert_eq!(
+        kv_get(&js, "payments", "ledger").await.as_deref(),
+        Some(&b"app-data"[..])
+    );
+}
+
+/// Two namespaced operators with different managers, started at once, both create the
+/// same bucket: the create is atomic, so exactly one claim holds and the other object
+/// is refused; neither changes the config afterwards.
+#[tokio::test]
+async fn two_operators_racing_for_one_bucket_leave_one_claim_and_no_flips() {
+    let (plane, admin) = private_plane().await;
+    let nats = NatsServer::start();
+    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
+    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
+    let a_buckets: Api<KeyValueBucket> = team_a.api();
+    let b_buckets: Api<KeyValueBucket> = team_b.api();
+    create(&a_buckets, &bucket("shared", json!({"history": 3}))).await;
+    create(&b_buckets, &bucket("shared", json!({"history": 7}))).await;
+    let _a = Operator::start(
+        &plane.kubeconfig,
+        "team-a",
+        &nats.url(),
+        &["--manager", "ops-a"],
+    );
+    let _b = Operator::start(
+        &plane.kubeconfig,
+        "team-b",
+        &nats.url(),
+        &["--manager", "ops-b"],
+    );
+    let verdicts = wait_until("both buckets decided", WAIT, || async {
+        let a = ready_of(&a_buckets.get("shared").await.ok()?.status?.conditions)?;
+        let b = ready_of(&b_buckets.get("shared").await.ok()?.status?.conditions)?;
+        Some((a, b))
+    })
+    .await;
+    let ((a_ready, a_reason), (b_ready, b_reason)) = verdicts;
+    assert!(
+        a_ready != b_ready,
+        "exactly one holds: {a_reason} / {b_reason}"
+    );
+    let refused_reason = if a_ready { &b_reason } else { &a_reason };
+    assert_eq!(refused_reason, "ClaimedElsewhere");
+    let js = nats.jetstream().await;
+    let history = support::stream_config(&js, "shared")
+        .await
+        .max_messages_per_subject;
+    assert_eq!(history, if a_ready { 3 } else { 7 });
+    let updates = count_config_updates(&nats, "shared").await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(updates.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        support::stream_config(&js, "shared")
+            .await
+            .max_messages_per_subject,
+        history
+    );
+}

@@ -7,6 +7,7 @@ mod outcome;
 
 use futures::{FutureExt, StreamExt};
 
+use crate::desired::BucketClaim;
 use crate::desired::Desired;
 use crate::nats::{Connection, MAX_IN_FLIGHT};
 use crate::plan::{BucketAction, BucketPlan, ClaimScope, Plan};
@@ -77,23 +78,28 @@ async fn apply_bucket(
         entries: Vec::new(),
     };
     let bucket = connection.bucket(&plan.bucket);
+    // A file run's claim: its manager, and the manifest that declares the bucket.
+    let claim = BucketClaim {
+        manager: options.manager.clone(),
+        owner: plan.owner.to_string(),
+        uid: None,
+    };
     let bucket_error = match &plan.action {
         // Both are safe to repeat: create is idempotent for an identical config, update is
         // a read-modify-write.
         BucketAction::Create { config } => connection
-            .ride_out("creating the bucket", || {
-                bucket.create(config, &options.manager)
-            })
+            .ride_out("creating the bucket", || bucket.create(config, &claim))
             .await
             .err(),
         BucketAction::Update { config, .. } => connection
-            .ride_out("updating the bucket", || bucket.update(config))
+            .ride_out("updating the bucket", || bucket.update(config, &claim))
             .await
             .err(),
         BucketAction::Unchanged
         | BucketAction::Blocked { .. }
         | BucketAction::Observe
-        | BucketAction::Missing => None,
+        | BucketAction::Missing
+        | BucketAction::Refused { .. } => None,
     };
     // Keys cannot be written into a bucket that does not exist; a failed update leaves
     // the bucket usable.
@@ -102,6 +108,7 @@ async fn apply_bucket(
             Some(format!("the bucket could not be created: {error}"))
         }
         (BucketAction::Missing, _) => Some("the bucket does not exist".to_string()),
+        (BucketAction::Refused { refusal }, _) => Some(refusal.explain()),
         _ => None,
     };
     outcome.error = bucket_error;

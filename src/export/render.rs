@@ -78,6 +78,11 @@ pub fn bucket_document(out: &mut String, meta: &Meta<'_>, spec: &KeyValueBucketS
         management_policy,
     } = spec;
     header(out, "KeyValueBucket", meta);
+    // The bucket exists already: the manifest takes it over explicitly, as kvop requires
+    // for a bucket without a claim (a bucket another declaration holds stays refused).
+    out.push_str("  annotations:\n    ");
+    out.push_str(crate::spec::ADOPT_ANNOTATION);
+    out.push_str(": \"true\"\n");
     out.push_str("spec:\n");
     let optional = [
         ("bucket", bucket.as_ref().map(|b| Value::from(b.as_str()))),

@@ -16,7 +16,7 @@ use super::stream_config;
 use super::stream_name;
 use super::sweep::{Reuse, read_key};
 use super::write::{Write, WriteResult, write_all};
-use crate::desired::BucketConfig;
+use crate::desired::{BucketClaim, BucketConfig};
 use crate::observed::{ObservedBucket, ObservedKey, ObservedStream};
 
 /// A bucket, by name, on a connection. Cheap to make; make one per use.
@@ -78,10 +78,16 @@ impl Bucket {
         }
     }
 
-    /// Creates the bucket's stream, marked as created by `manager`; an identical existing
-    /// stream counts as created.
-    pub async fn create(&self, config: &BucketConfig, manager: &str) -> Result<(), NatsError> {
-        let stream = stream_config::build(&self.name, config, manager)?;
+    /// Creates the bucket's stream, marked as created by the claim's manager and held by
+    /// `claim`; an identical existing stream counts as created. The create is atomic:
+    /// of two claimants creating one bucket at once, the second is refused (10058, a
+    /// stream of that name exists with another config) and then sees the first's claim.
+    pub async fn create(
+        &self,
+        config: &BucketConfig,
+        claim: &BucketClaim,
+    ) -> Result<(), NatsError> {
+        let stream = stream_config::build(&self.name, config, claim)?;
         self.connection
             .jetstream
             .create_stream(stream)
@@ -90,11 +96,39 @@ impl Bucket {
             .map_err(|error| self.connection.classify(error))
     }
 
-    /// Read-modify-write of the stream config: fields kvop does not manage are kept.
-    pub async fn update(&self, config: &BucketConfig) -> Result<(), NatsError> {
+    /// Read-modify-write of the stream config, recording `claim`: fields kvop does not
+    /// manage are kept.
+    pub async fn update(
+        &self,
+        config: &BucketConfig,
+        claim: &BucketClaim,
+    ) -> Result<(), NatsError> {
         let stream = self.open().await?;
         let mut current = stream.cached_info().config.clone();
         stream_config::set_managed_fields(&mut current, &self.name, config)?;
+        stream_config::write_claim(&mut current.metadata, Some(claim));
+        self.connection
+            .jetstream
+            .update_stream(current)
+            .await
+            .map(|_| ())
+            .map_err(|error| self.connection.classify(error))
+    }
+
+    /// Removes `claim` from the stream's metadata, if it is still the one recorded there
+    /// (a bucket kept when its object goes, so another object may take it over).
+    pub async fn release(&self, claim: &BucketClaim) -> Result<(), NatsError> {
+        let stream = match self.open().await {
+            Ok(stream) => stream,
+            Err(error) if error.is_stream_not_found() => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let mut current = stream.cached_info().config.clone();
+        let held = stream_config::read_claim(&current.metadata);
+        if held.is_none_or(|held| held.manager != claim.manager || held.owner != claim.owner) {
+            return Ok(());
+        }
+        stream_config::write_claim(&mut current.metadata, None);
         self.connection
             .jetstream
             .update_stream(current)

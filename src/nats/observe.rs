@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::bucket::Bucket;
 use super::connect::Connection;
 use super::errors::{Doing, NatsError};
-use super::stream_config::{CREATED_BY, project};
+use super::stream_config::{CREATED_BY, project, read_claim};
 use super::sweep::{Reuse, Scope, sweep};
 use super::sweep_batches::split;
 use crate::desired::{Desired, DesiredEntry};
@@ -153,5 +153,6 @@ pub(super) fn observed_stream(info: &jetstream::stream::Info) -> ObservedStream 
         config: project(&info.config),
         stats: stats(info),
         created_by: info.config.metadata.get(CREATED_BY).cloned(),
+        claim: read_claim(&info.config.metadata),
     }
 }

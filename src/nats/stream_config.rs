@@ -13,7 +13,7 @@ use super::errors::NatsError;
 use super::stream_name;
 use crate::api::StorageType;
 use crate::api::stream::{ExternalSource, Placement, Republish, StreamSource};
-use crate::desired::BucketConfig;
+use crate::desired::{BucketClaim, BucketConfig};
 
 /// The server's default duplicate window; it must not exceed `max_age`.
 const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -22,6 +22,34 @@ const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// so that deleting a resource never deletes a bucket kvop only adopted. Like the
 /// server's `_nats.*` keys it is kept on every update and is not the user's metadata.
 pub const CREATED_BY: &str = "kvop.dev/created-by";
+
+/// The stream metadata keys of a bucket's claim ([`BucketClaim`]).
+pub const CLAIM_MANAGER: &str = "kvop.dev/claim-manager";
+pub const CLAIM_OWNER: &str = "kvop.dev/claim-owner";
+pub const CLAIM_UID: &str = "kvop.dev/claim-uid";
+
+/// The claim recorded in a stream's metadata, if any.
+pub fn read_claim(metadata: &HashMap<String, String>) -> Option<BucketClaim> {
+    Some(BucketClaim {
+        manager: metadata.get(CLAIM_MANAGER)?.clone(),
+        owner: metadata.get(CLAIM_OWNER).cloned().unwrap_or_default(),
+        uid: metadata.get(CLAIM_UID).cloned(),
+    })
+}
+
+/// Records `claim` in a stream's metadata (`None` removes any claim).
+pub fn write_claim(metadata: &mut HashMap<String, String>, claim: Option<&BucketClaim>) {
+    for key in [CLAIM_MANAGER, CLAIM_OWNER, CLAIM_UID] {
+        metadata.remove(key);
+    }
+    if let Some(claim) = claim {
+        metadata.insert(CLAIM_MANAGER.into(), claim.manager.clone());
+        metadata.insert(CLAIM_OWNER.into(), claim.owner.clone());
+        if let Some(uid) = &claim.uid {
+            metadata.insert(CLAIM_UID.into(), uid.clone());
+        }
+    }
+}
 
 /// A bucket config that no stream config can hold. The spec's checks refuse these
 /// first; this is what is left when a config did not come through them.
@@ -52,12 +80,13 @@ fn reserved(key: &str) -> bool {
 }
 
 /// A new stream config for `bucket`, with the fixed shape every KV bucket has (ADR-8),
-/// marked as created by `manager`.
+/// marked as created by the claim's manager and claimed by it.
 pub fn build(
     bucket: &str,
     config: &BucketConfig,
-    manager: &str,
+    claim: &BucketClaim,
 ) -> Result<stream::Config, StreamConfigError> {
+    let manager = &claim.manager;
     let mut stream = stream::Config {
         name: stream_name(bucket),
         discard: DiscardPolicy::New,
@@ -73,6 +102,7 @@ pub fn build(
     stream
         .metadata
         .insert(CREATED_BY.to_string(), manager.to_string());
+    write_claim(&mut stream.metadata, Some(claim));
     Ok(stream)
 }
 
@@ -310,6 +340,14 @@ fn user_metadata(metadata: &HashMap<String, String>) -> std::collections::BTreeM
 mod tests {
     use super::*;
 
+    fn claim() -> BucketClaim {
+        BucketClaim {
+            manager: "kvop".into(),
+            owner: "default/b".into(),
+            uid: None,
+        }
+    }
+
     fn config() -> BucketConfig {
         BucketConfig {
             description: "sessions".into(),
@@ -339,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_built_stream_projects_back_to_its_config() {
-        let stream = build("b", &config(), "kvop").expect("valid");
+        let stream = build("b", &config(), &claim()).expect("valid");
         assert_eq!(project(&stream), config());
         assert_eq!(stream.subjects, vec!["$KV.b.>"]);
         assert_eq!(
@@ -353,7 +391,7 @@ mod tests {
 
     #[test]
     fn server_owned_metadata_survives_an_update_and_is_not_compared() {
-        let mut stream = build("b", &config(), "kvop").expect("valid");
+        let mut stream = build("b", &config(), &claim()).expect("valid");
         stream.metadata.insert("_nats.level".into(), "1".into());
         stream.metadata.insert("old".into(), "x".into());
         set_managed_fields(&mut stream, "b", &config()).expect("valid");
@@ -372,7 +410,7 @@ mod tests {
 
     #[test]
     fn per_message_ttl_stays_on_once_the_server_has_it() {
-        let mut stream = build("b", &config(), "kvop").expect("valid");
+        let mut stream = build("b", &config(), &claim()).expect("valid");
         stream.allow_message_ttl = true;
         set_managed_fields(&mut stream, "b", &config()).expect("valid");
         assert!(stream.allow_message_ttl);

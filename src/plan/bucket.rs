@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use crate::api::ManagementPolicy;
-use crate::desired::{BucketConfig, DesiredBucket};
-use crate::observed::ObservedBucket;
+use crate::desired::{BucketClaim, BucketConfig, DesiredBucket};
+use crate::observed::{ObservedBucket, ObservedStream};
 use crate::units::{format_duration, format_size};
 
 use super::BucketAction;
@@ -20,7 +20,81 @@ pub struct FieldChange {
     pub immutable: bool,
 }
 
-pub fn decide_bucket(desired: &DesiredBucket, observed: &ObservedBucket) -> BucketAction {
+/// Who declares a bucket, and what lets it hold the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimant {
+    /// The claim this declaration records.
+    pub claim: BucketClaim,
+    /// The operator: a claim is its object's (`namespace/name`). `kvop reconcile`: a
+    /// claim is its manager's, whichever manifest of the set declares the bucket.
+    pub per_object: bool,
+    /// The holder, an object of this manager, is gone: its claim passes on.
+    pub released: bool,
+    /// It may take over a bucket that exists without a claim and that kvop did not
+    /// create: `kvop.dev/adopt`, or evidence that this declaration managed it before
+    /// claims existed (its status in the operator, keys of its manager in a file run).
+    pub adopt: bool,
+}
+
+/// Why a declaration may not manage an existing bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketRefusal {
+    /// Another kvop object holds it (named).
+    Claimed { holder: String },
+    /// It exists without a claim and kvop did not create it: taking it over is explicit.
+    NotAdopted,
+}
+
+impl BucketRefusal {
+    /// The condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BucketRefusal::Claimed { .. } => "ClaimedElsewhere",
+            BucketRefusal::NotAdopted => "AdoptionRequired",
+        }
+    }
+
+    /// What a person reads.
+    pub fn explain(&self) -> String {
+        match self {
+            BucketRefusal::Claimed { holder } => format!(
+                "the bucket is claimed by {holder}: kvop leaves it to its holder and changes nothing"
+            ),
+            BucketRefusal::NotAdopted => format!(
+                "the bucket exists and kvop did not create it; to manage its configuration, annotate the declaration {}=\"true\" (or set managementPolicy: Observe to only report it)",
+                crate::spec::ADOPT_ANNOTATION
+            ),
+        }
+    }
+}
+
+/// Whether `claimant` may manage the existing `stream`, and if not, why.
+pub fn refusal(claimant: &Claimant, stream: &ObservedStream) -> Option<BucketRefusal> {
+    let ours = &claimant.claim;
+    match (&stream.claim, &stream.created_by) {
+        (Some(held), _) => {
+            let same_manager = held.manager == ours.manager;
+            let holds = same_manager
+                && (!claimant.per_object || held.owner == ours.owner || claimant.released);
+            (!holds).then(|| BucketRefusal::Claimed {
+                holder: held.to_string(),
+            })
+        }
+        // Made by this manager before claims existed: its declaration takes it as it is.
+        (None, Some(creator)) if *creator == ours.manager => None,
+        (None, Some(creator)) => Some(BucketRefusal::Claimed {
+            holder: format!("manager {creator:?}, which created it"),
+        }),
+        (None, None) if claimant.adopt => None,
+        (None, None) => Some(BucketRefusal::NotAdopted),
+    }
+}
+
+pub fn decide_bucket(
+    desired: &DesiredBucket,
+    observed: &ObservedBucket,
+    claimant: &Claimant,
+) -> BucketAction {
     let Some(stream) = &observed.stream else {
         return match desired.management {
             ManagementPolicy::Manage => BucketAction::Create {
@@ -29,10 +103,25 @@ pub fn decide_bucket(desired: &DesiredBucket, observed: &ObservedBucket) -> Buck
             ManagementPolicy::Observe => BucketAction::Missing,
         };
     };
+    // Observing changes nothing, so it claims nothing and needs no claim.
     if desired.management == ManagementPolicy::Observe {
         return BucketAction::Observe;
     }
-    let changes = diff_config(&stream.config, &desired.config);
+    if let Some(refusal) = refusal(claimant, stream) {
+        return BucketAction::Refused { refusal };
+    }
+    let mut changes = diff_config(&stream.config, &desired.config);
+    if stream.claim.as_ref() != Some(&claimant.claim) {
+        changes.push(FieldChange {
+            field: "claim",
+            from: stream
+                .claim
+                .as_ref()
+                .map_or_else(|| "none".to_string(), ToString::to_string),
+            to: claimant.claim.to_string(),
+            immutable: false,
+        });
+    }
     let blocked: Vec<FieldChange> = changes
         .iter()
         .filter(|change| change.immutable)

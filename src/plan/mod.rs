@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use bucket::{FieldChange, decide_bucket, diff_config};
+pub use bucket::{BucketRefusal, Claimant, FieldChange, decide_bucket, diff_config, refusal};
 pub use entry::{decide_entry, decide_removal, removable};
 pub use writable::{Known, Limits, Unwritable, check_writable};
 
 use crate::api::UpdatePolicy;
-use crate::desired::{BucketConfig, Desired, ObjectRef, Origin};
+use crate::desired::{BucketClaim, BucketConfig, Desired, ObjectRef, Origin};
 use crate::observed::{Observed, ObservedBucket};
 use crate::problem::Problem;
 
@@ -59,6 +59,10 @@ pub enum BucketAction {
     Observe,
     /// `managementPolicy: Observe` and the bucket does not exist: nothing can be written.
     Missing,
+    /// Another declaration holds the bucket, or it needs adopting: nothing is changed.
+    Refused {
+        refusal: BucketRefusal,
+    },
 }
 
 /// What to do with one key.
@@ -244,6 +248,7 @@ impl BucketAction {
             BucketAction::Blocked { .. } => "blocked",
             BucketAction::Observe => "observe",
             BucketAction::Missing => "missing",
+            BucketAction::Refused { .. } => "refused",
         }
     }
 }
@@ -292,6 +297,9 @@ impl Plan {
                         changes.iter().map(|change| change.field).collect::<Vec<_>>().join(", ")
                     ),
                 )),
+                BucketAction::Refused { refusal } => {
+                    problems.push(Problem::bucket(&bucket.bucket, refusal.explain()))
+                }
                 BucketAction::Missing => problems.push(Problem::bucket(
                     &bucket.bucket,
                     "does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage",
@@ -311,14 +319,32 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
         .iter()
         .map(|bucket| {
             let seen = observed.buckets.get(&bucket.name).unwrap_or(&empty);
-            let action = bucket::decide_bucket(bucket, seen);
+            let claimant = Claimant {
+                claim: BucketClaim {
+                    manager: options.manager.clone(),
+                    owner: bucket.owner.to_string(),
+                    uid: None,
+                },
+                per_object: false,
+                released: false,
+                // Keys this manager wrote show it managed the bucket before claims.
+                adopt: bucket.adopt
+                    || seen
+                        .keys
+                        .values()
+                        .any(|key| key.writer.is(&options.manager)),
+            };
+            let action = bucket::decide_bucket(bucket, seen, &claimant);
             let mut entries: Vec<EntryPlan> = desired
                 .entries_of(&bucket.name)
                 .map(|entry| EntryPlan {
                     key: entry.key.clone(),
                     owner: entry.owner.to_string().into(),
                     origin: Some(entry.origin.clone()),
-                    action: if action == BucketAction::Missing {
+                    action: if matches!(
+                        action,
+                        BucketAction::Missing | BucketAction::Refused { .. }
+                    ) {
                         EntryAction::Wait
                     } else {
                         decide_entry(

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 pub use super::summary::{Summary, key_count_line, summary_line};
 
 use super::summary::plural;
-use super::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan};
+use super::{BucketAction, BucketPlan, BucketRefusal, EntryAction, EntryPlan, Plan};
 use crate::desired::BucketConfig;
 
 /// Keys listed per action and bucket without `--verbose`.
@@ -197,7 +197,9 @@ fn describe_entry(entry: &EntryPlan) -> String {
             "- key {key}: delete, no longer declared (revision {expected_revision}, written for {})",
             entry.owner
         ),
-        EntryAction::Wait => format!("! key {key}: cannot be written: the bucket does not exist"),
+        EntryAction::Wait => {
+            format!("! key {key}: cannot be written: the bucket does not exist or is refused")
+        }
     }
 }
 
@@ -211,6 +213,12 @@ fn describe_bucket(action: &BucketAction) -> &'static str {
         }
         BucketAction::Observe => "observed (managementPolicy Observe)",
         BucketAction::Missing => "MISSING: does not exist and managementPolicy is Observe",
+        BucketAction::Refused {
+            refusal: BucketRefusal::Claimed { .. },
+        } => "REFUSED: claimed by another declaration, left as it is",
+        BucketAction::Refused {
+            refusal: BucketRefusal::NotAdopted,
+        } => "REFUSED: exists without a claim; kvop.dev/adopt takes it over",
     }
 }
 

@@ -14,6 +14,8 @@ pub struct Summary {
     pub buckets_unchanged: usize,
     /// `managementPolicy: Observe` buckets that do not exist.
     pub buckets_missing: usize,
+    /// Buckets another declaration holds, or that need `kvop.dev/adopt`.
+    pub buckets_refused: usize,
     pub keys_to_create: usize,
     pub keys_to_update: usize,
     pub keys_to_delete: usize,
@@ -46,6 +48,7 @@ impl Summary {
             BucketAction::Update { .. } => self.buckets_to_update += 1,
             BucketAction::Blocked { .. } => self.buckets_blocked += 1,
             BucketAction::Missing => self.buckets_missing += 1,
+            BucketAction::Refused { .. } => self.buckets_refused += 1,
             BucketAction::Unchanged | BucketAction::Observe => self.buckets_unchanged += 1,
         }
         for entry in &bucket.entries {
@@ -71,6 +74,7 @@ pub fn summary_line(summary: &Summary) -> String {
         (summary.buckets_to_update, "bucket", "to update"),
         (summary.buckets_blocked, "bucket", "blocked"),
         (summary.buckets_missing, "bucket", "missing"),
+        (summary.buckets_refused, "bucket", "refused"),
     ]
     .into_iter()
     .chain(key_counts(summary))

@@ -46,6 +46,9 @@ pub fn desired_bucket(
             "republishing into the bucket's own subjects would form a cycle",
         ));
     }
+    let adopt = adopt(resource.metadata.annotations.as_ref())
+        .map_err(|problem| problems.push(problem))
+        .unwrap_or(false);
     let config = bucket_config(spec)
         .map_err(|more| problems.extend(more))
         .ok();
@@ -55,6 +58,7 @@ pub fn desired_bucket(
             origin,
             name,
             config,
+            adopt,
             management: spec.management_policy,
             deletion: spec.deletion_policy,
         }),
@@ -70,6 +74,28 @@ pub fn entry_key(owner: &ObjectRef, spec: &KeyValueEntrySpec) -> Result<String, 
     };
     names::check_key(key).map_err(|error| problem(field, error.to_string()))?;
     Ok(key.to_string())
+}
+
+/// The annotation that lets a bucket resource take over a bucket that exists without a
+/// claim and that kvop did not create (made by hand, by NACK, by an application): an
+/// explicit decision, since managing it changes a configuration someone else chose.
+pub const ADOPT_ANNOTATION: &str = "kvop.dev/adopt";
+
+/// Whether a bucket's annotations say to adopt an unclaimed bucket.
+pub fn adopt(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<bool, FieldProblem> {
+    match annotations
+        .and_then(|annotations| annotations.get(ADOPT_ANNOTATION))
+        .map(|value| value.trim())
+    {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(value) => Err(problem(
+            &format!("metadata.annotations[{ADOPT_ANNOTATION}]"),
+            format!("must be \"true\" or \"false\", got {value:?}"),
+        )),
+    }
 }
 
 /// The annotation that lets kvop take an `IfUnchanged` key back once: its value is the

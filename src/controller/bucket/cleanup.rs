@@ -1,10 +1,12 @@
 //! Deleting a bucket when its resource is deleted (`deletionPolicy: Delete`), behind the
 //! `kvop.dev/cleanup` finalizer; kept (with `DeletionBlocked`) while NATS refuses.
 //!
-//! Only a bucket kvop created is deleted: kvop marks the streams it creates
-//! (`kvop.dev/created-by` in the stream metadata). A bucket that existed before its
+//! Deletion acts only under the resource's own claim (`kvop.dev/claim-*` in the stream
+//! metadata): a bucket another object holds is never deleted. Of its own, only a bucket
+//! kvop created is deleted (`kvop.dev/created-by`); one that existed before its
 //! resource (adopted) is left in place with a `BucketRetained` warning, unless the
-//! resource says `kvop.dev/delete-adopted: "true"`.
+//! resource says `kvop.dev/delete-adopted: "true"`. `Retain` releases the claim, so
+//! another resource may take the bucket over.
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -16,6 +18,7 @@ use crate::controller::context::Context;
 use crate::controller::error::ControllerError;
 use crate::controller::status::{Verdict, with_conditions, write_if_changed};
 use crate::controller::{connection, object_ref, origin};
+use crate::desired::BucketClaim;
 use crate::nats::Deleted;
 use crate::spec;
 
@@ -26,22 +29,91 @@ pub(super) async fn cleanup(
 ) -> Result<Action, ControllerError> {
     context.views.remove(&StoreRef::from_obj(bucket));
     let spec = &bucket.spec;
-    let deletes = spec.deletion_policy == BucketDeletionPolicy::Delete
-        && spec.management_policy == ManagementPolicy::Manage;
-    if !deletes {
+    if spec.management_policy == ManagementPolicy::Observe {
         return Ok(Action::await_change());
     }
     // A spec too invalid to name its bucket never created one.
     let Ok(desired) = spec::desired_bucket(object_ref(bucket), origin(bucket), bucket) else {
         return Ok(Action::await_change());
     };
-    let (_, connection) = connection::for_bucket(context, bucket).await?;
+    let connection = match connection::for_bucket(context, bucket).await {
+        Ok((_, connection)) => connection,
+        // Its connection is gone for good (a Secret deleted with its namespace, a
+        // namespace the administrator no longer lists): the data stays, nothing falls
+        // back to another identity, and the object is let go.
+        Err(error @ (ControllerError::ReferenceNotFound(_) | ControllerError::Refused(_))) => {
+            context
+                .publish(
+                    bucket,
+                    EventType::Warning,
+                    "BucketRetained",
+                    format!(
+                        "bucket {:?} is kept: its connection cannot be made any more ({error})",
+                        desired.name
+                    ),
+                )
+                .await;
+            return Ok(Action::await_change());
+        }
+        Err(error) => return Err(error),
+    };
     let handle = connection.bucket(&desired.name);
-    let adopted = match handle.state().await {
+    let ours = BucketClaim {
+        manager: context.settings.manager.clone(),
+        owner: object_ref(bucket).to_string(),
+        uid: bucket.metadata.uid.clone(),
+    };
+    if spec.deletion_policy == BucketDeletionPolicy::Retain {
+        // Kept: its claim goes with the resource, so another may take the bucket over.
+        // Best effort: keeping data never waits for NATS (a claim left behind passes on
+        // anyway once its resource is gone).
+        if let Err(error) = handle.release(&ours).await {
+            context
+                .publish(
+                    bucket,
+                    EventType::Warning,
+                    "ClaimNotReleased",
+                    format!(
+                        "bucket {:?} is kept; its claim could not be removed from the stream metadata: {error}",
+                        desired.name
+                    ),
+                )
+                .await;
+        }
+        return Ok(Action::await_change());
+    }
+    let stream = match handle.state().await {
         Ok(None) => return Ok(Action::await_change()),
-        Ok(Some(stream)) => stream.created_by.is_none(),
+        Ok(Some(stream)) => stream,
         Err(error) => return Err(blocked(api, bucket, &desired.name, error.into()).await),
     };
+    // Deletion acts only under the deleting object's own claim (or, for a bucket made
+    // before claims, kvop's mark): another object's bucket is never touched.
+    let holds = match &stream.claim {
+        Some(held) => held.manager == ours.manager && held.owner == ours.owner,
+        None => {
+            stream.created_by.as_deref() == Some(ours.manager.as_str()) || deletes_adopted(bucket)
+        }
+    };
+    if !holds {
+        let holder = stream.claim.as_ref().map_or_else(
+            || "nobody (kvop did not create it)".to_string(),
+            ToString::to_string,
+        );
+        context
+            .publish(
+                bucket,
+                EventType::Warning,
+                "BucketRetained",
+                format!(
+                    "bucket {:?} is left as it is: it is held by {holder}, not by this resource",
+                    desired.name
+                ),
+            )
+            .await;
+        return Ok(Action::await_change());
+    }
+    let adopted = stream.created_by.is_none();
     if adopted && !deletes_adopted(bucket) {
         context
             .publish(
@@ -54,6 +126,7 @@ pub(super) async fn cleanup(
                 ),
             )
             .await;
+        let _ = handle.release(&ours).await;
         return Ok(Action::await_change());
     }
     match handle.delete().await {

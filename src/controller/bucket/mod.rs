@@ -29,8 +29,8 @@ use super::status::{Verdict, backoff_key, report_failure, with_conditions, write
 use super::tenancy::Refusal;
 use super::{FINALIZER, connection, object_ref, origin};
 use crate::api::{KeyValueBucket, KeyValueBucketStatus};
-use crate::desired::DesiredBucket;
-use crate::plan::BucketAction;
+use crate::desired::{BucketClaim, DesiredBucket};
+use crate::plan::{BucketAction, Claimant};
 use crate::report::bucket_status;
 use crate::spec;
 
@@ -83,7 +83,27 @@ async fn apply(
     }
     let handle = connection.bucket(&desired.name);
     let viewed = report::Viewed::of(context, bucket);
-    let synced = sync::sync(&desired, &handle, context, previous.created.is_some()).await;
+    // Managed before claims existed: its own status recorded this very bucket.
+    let managed_before =
+        previous.created.is_some() && previous.bucket.as_deref() == Some(desired.name.as_str());
+    let mut claimant = Claimant {
+        claim: BucketClaim {
+            manager: context.settings.manager.clone(),
+            owner: object_ref(bucket).to_string(),
+            uid: bucket.metadata.uid.clone(),
+        },
+        per_object: true,
+        released: false,
+        adopt: desired.adopt || managed_before,
+    };
+    let synced = sync::sync(
+        &desired,
+        &handle,
+        context,
+        &mut claimant,
+        previous.created.is_some(),
+    )
+    .await;
     let (action, stream) = match synced {
         Ok(done) => done,
         Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),

@@ -48,6 +48,9 @@ pub(super) fn readiness(action: &BucketAction) -> Verdict {
             "BucketMissing",
             "the bucket does not exist and managementPolicy is Observe",
         ),
+        BucketAction::Refused { refusal } => {
+            Verdict::reached(false, refusal.reason(), refusal.explain())
+        }
     }
 }
 
@@ -78,6 +81,7 @@ pub(super) fn bucket_event(action: &BucketAction) -> Option<EventSpec> {
             "ImmutableFieldChanged",
             readiness(action).message,
         )),
+        BucketAction::Refused { refusal } => Some(event(true, refusal.reason(), refusal.explain())),
         BucketAction::Unchanged | BucketAction::Observe | BucketAction::Missing => None,
     }
 }
@@ -173,6 +177,7 @@ mod tests {
                 ..Default::default()
             },
             created_by: None,
+            claim: None,
         }
     }
 

@@ -19,6 +19,15 @@ pub(super) fn config() -> BucketConfig {
     BucketConfig::defaults()
 }
 
+/// The claim a file run of [`MANAGER`] records for [`bucket`].
+pub(super) fn claim() -> BucketClaim {
+    BucketClaim {
+        manager: MANAGER.into(),
+        owner: "default/b".into(),
+        uid: None,
+    }
+}
+
 pub(super) fn origin() -> Origin {
     Origin {
         source: "test.yaml".into(),
@@ -37,6 +46,7 @@ pub(super) fn bucket(management: ManagementPolicy, config: BucketConfig) -> Desi
         config,
         management,
         deletion: BucketDeletionPolicy::Retain,
+        adopt: false,
     }
 }
 
@@ -81,7 +91,8 @@ pub(super) fn existing<K: Into<String>>(
         stream: Some(ObservedStream {
             config,
             stats: BucketStats::default(),
-            created_by: None,
+            created_by: Some(MANAGER.into()),
+            claim: Some(claim()),
         }),
         keys: keys
             .into_iter()
@@ -348,5 +359,6 @@ fn no_keys() -> Vec<(&'static str, ObservedKey)> {
     Vec::new()
 }
 
+mod claims;
 mod entries;
 mod properties;
