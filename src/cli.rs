@@ -73,6 +73,12 @@ pub struct RunArgs {
     #[arg(long, env = "KVOP_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
     pub metrics_address: std::net::SocketAddr,
 
+    /// Check the Secrets that objects reference for a new version this often (a rotated
+    /// value or credential is applied within it). kvop reads Secrets only by name: it
+    /// never lists or watches them.
+    #[arg(long, env = "KVOP_SECRET_REFRESH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub secret_refresh_interval: Duration,
+
     /// Run only while holding a Lease, so that several replicas can run with one active.
     #[arg(long, env = "KVOP_LEADER_ELECTION")]
     pub leader_election: bool,

@@ -112,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     resync_interval: args.resync_interval,
                     status_interval: args.status_interval,
                     namespace: args.namespace.clone(),
+                    secret_refresh_interval: args.secret_refresh_interval,
                 },
                 namespace: args.namespace.clone(),
                 metrics_address: args.metrics_address,

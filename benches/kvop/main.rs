@@ -16,6 +16,7 @@ mod memory;
 mod operator;
 mod operator_burst;
 mod reflector;
+mod unrelated_secrets;
 mod watch;
 mod workloads;
 

@@ -88,6 +88,9 @@ pub async fn run_all(only: &[String]) {
     if selected("B5") {
         rows.extend(operator_burst().await);
     }
+    if selected("T1") {
+        rows.push(unrelated_secrets().await);
+    }
     if selected("W1") {
         rows.extend(watch_latency().await);
     }
@@ -797,6 +800,34 @@ async fn export_keys() -> Row {
         ratio,
         target: "≥ 0.5× anchor (speed)",
         met: ratio >= 0.5,
+    }
+}
+
+/// T1: peak RSS with 200 unrelated 500 KB Secrets in the cluster, against the peak
+/// without them (median of 3 each, alternating).
+async fn unrelated_secrets() -> Row {
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for run in 1..=3 {
+        without.push(crate::unrelated_secrets::peak_kib(false).await);
+        with.push(crate::unrelated_secrets::peak_kib(true).await);
+        println!(
+            "T1 run {run}/3: VmHWM without {} KiB, with 200 x 500 KB Secrets {} KiB",
+            without[run - 1],
+            with[run - 1]
+        );
+    }
+    without.sort();
+    with.sort();
+    let (without, with) = (without[1] as f64, with[1] as f64);
+    let ratio = with / without;
+    Row {
+        id: "T1",
+        workload: "operator peak RSS with 200 unrelated 500 KB Secrets (cluster-wide)".into(),
+        kvop: format!("{:.1} MB", with / 1024.0),
+        anchor: format!("{:.1} MB without them", without / 1024.0),
+        ratio,
+        target: "<= 1.2x",
+        met: ratio <= 1.2,
     }
 }
 

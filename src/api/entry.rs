@@ -254,7 +254,9 @@ pub struct KeyValueEntryStatus {
     /// When the current revision was written (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    /// `sha256:<hex>` of the stored value; never the value itself.
+    /// `sha256:<hex>` of the stored value, to show that it changed; never the value
+    /// itself, and absent for a value from a Secret (a digest of a short secret gives
+    /// the secret away).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_digest: Option<String>,
 }

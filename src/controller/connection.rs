@@ -95,6 +95,11 @@ async fn settings(
             settings.password,
         ) = (None, None, None, None, None);
     }
+    let secrets = Secrets {
+        api: secrets,
+        namespace,
+        versions: &context.secret_versions,
+    };
     if let Some(reference) = credentials_secret_ref {
         settings.creds = Some(Material::Inline(
             secret_key(&secrets, reference, namespace).await?,
@@ -136,8 +141,15 @@ async fn settings(
     Ok(settings)
 }
 
+/// The Secrets of a bucket's namespace, each read recorded (see `secret_refresh`).
+struct Secrets<'a> {
+    api: Api<Secret>,
+    namespace: &'a str,
+    versions: &'a crate::controller::secret_refresh::ReadVersions,
+}
+
 async fn secret_key(
-    secrets: &Api<Secret>,
+    secrets: &Secrets<'_>,
     reference: &SecretKeyRef,
     namespace: &str,
 ) -> Result<String, ControllerError> {
@@ -152,10 +164,17 @@ async fn secret_key(
 }
 
 async fn optional_secret_key(
-    secrets: &Api<Secret>,
+    secrets: &Secrets<'_>,
     reference: &SecretKeyRef,
 ) -> Result<Option<String>, ControllerError> {
-    let Some(secret) = secrets.get_opt(&reference.name).await? else {
+    let found = secrets.api.get_opt(&reference.name).await?;
+    let version = found
+        .as_ref()
+        .and_then(|s| s.metadata.resource_version.clone());
+    secrets
+        .versions
+        .record(secrets.namespace, &reference.name, version);
+    let Some(secret) = found else {
         return Ok(None);
     };
     let value = secret.data.and_then(|mut data| data.remove(&reference.key));

@@ -12,6 +12,7 @@ use kube::runtime::reflector::Store;
 use super::backoff::Backoff;
 use super::bucket_view::BucketViews;
 use super::entry::claims::Rivals;
+use super::secret_refresh::ReadVersions;
 use super::tenancy::Tenancy;
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::metrics::Metrics;
@@ -28,6 +29,8 @@ pub struct Settings {
     pub status_interval: Duration,
     /// The one namespace watched (`--namespace`); `None`: all of them.
     pub namespace: Option<String>,
+    /// How often referenced Secrets are checked for a new version.
+    pub secret_refresh_interval: Duration,
 }
 
 /// Shared by every reconcile.
@@ -47,6 +50,8 @@ pub struct Context {
     pub views: BucketViews,
     /// Entries refused because another entry holds their key, by holder.
     pub rivals: Rivals,
+    /// The version of each referenced Secret that reconciles last read.
+    pub secret_versions: ReadVersions,
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
     /// One recorder per distinct event (object, type, reason and note), each of which

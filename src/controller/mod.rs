@@ -12,6 +12,7 @@ pub mod context;
 pub mod entry;
 pub mod error;
 pub mod leader;
+pub mod secret_refresh;
 mod shutdown;
 pub mod status;
 pub mod tenancy;
@@ -24,12 +25,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef as StoreRef};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use self::backoff::Backoff;
@@ -119,8 +121,8 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
 
     let buckets_api: Api<KeyValueBucket> = namespaced_or_all(&client, options.namespace.as_deref());
     let entries_api: Api<KeyValueEntry> = namespaced_or_all(&client, options.namespace.as_deref());
-    let secrets_api: Api<Secret> = namespaced_or_all(&client, options.namespace.as_deref());
-    let config_maps_api: Api<ConfigMap> = namespaced_or_all(&client, options.namespace.as_deref());
+    let config_maps_api: Api<PartialObjectMeta<ConfigMap>> =
+        namespaced_or_all(&client, options.namespace.as_deref());
     let bucket_controller = Controller::new(
         buckets_api.clone(),
         watcher::Config::default().any_semantic(),
@@ -157,6 +159,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             options.settings.manager.clone(),
         ),
         rivals: Default::default(),
+        secret_versions: Default::default(),
         backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(300)),
         metrics: metrics.clone(),
         series: Default::default(),
@@ -167,12 +170,17 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         context.nats.connectivity(),
         bucket_controller.store(),
         entry_controller.store(),
+        bucket_trigger.clone(),
+        trigger.clone(),
+    )));
+    // Rotated Secrets are followed by name, never listed or watched (secret_refresh).
+    let _follow_secrets = AbortOnDrop(tokio::spawn(secret_refresh::follow(
+        context.clone(),
         bucket_trigger,
         trigger,
     )));
     let entries_store = entry_controller.store();
     let by_bucket = entries_store.clone();
-    let by_secret = entries_store.clone();
     let by_config_map = entries_store;
     let entries = entry_controller
         // A bucket change its entries read (ready, spec, stream) re-queues them; its
@@ -192,20 +200,12 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
                     .collect::<Vec<_>>()
             },
         )
-        // A changed Secret or ConfigMap re-queues the entries whose value it holds.
-        .watches(
-            secrets_api.clone(),
-            watcher::Config::default().any_semantic(),
-            move |secret: Secret| {
-                referencing(&by_secret, &secret, |from| {
-                    from.secret_key_ref.as_ref().map(|r| r.name.as_str())
-                })
-            },
-        )
-        .watches(
-            config_maps_api,
-            watcher::Config::default().any_semantic(),
-            move |config_map: ConfigMap| {
+        // A changed ConfigMap re-queues the entries whose value it holds. Watched as
+        // metadata only: names and versions say which changed; an entry reads the one
+        // it references when it reconciles.
+        .watches_stream(
+            changed_metadata(config_maps_api),
+            move |config_map: PartialObjectMeta<ConfigMap>| {
                 referencing(&by_config_map, &config_map, |from| {
                     from.config_map_key_ref.as_ref().map(|r| r.name.as_str())
                 })
@@ -219,29 +219,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             context.clone(),
         )
         .for_each(|_| async {});
-    let bucket_store = bucket_controller.store();
     let buckets = bucket_controller
-        // A rotated connection Secret re-queues the buckets that use it (and, through
-        // their status, their entries).
-        .watches(
-            secrets_api.clone(),
-            watcher::Config::default().any_semantic(),
-            move |secret: Secret| {
-                let namespace = secret.namespace();
-                let name = secret.name_any();
-                bucket_store
-                    .state()
-                    .into_iter()
-                    .filter(|bucket| {
-                        bucket.namespace() == namespace
-                            && bucket.spec.connection.as_ref().is_some_and(|connection| {
-                                connection::secret_names(connection).contains(&name.as_str())
-                            })
-                    })
-                    .map(|bucket| StoreRef::from_obj(&*bucket))
-                    .collect::<Vec<_>>()
-            },
-        )
         // The server announced a change to the bucket's stream (see bucket_view).
         .reconcile_on(buckets_triggered)
         .graceful_shutdown_on(shutdown)
@@ -284,6 +262,23 @@ fn server_error(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> 
         Ok(Ok(())) => std::io::Error::other("the metrics server stopped"),
         Err(error) => std::io::Error::other(error.to_string()),
     }
+}
+
+/// The objects of `api` that change, as metadata (name, namespace, versions): enough to
+/// know which objects to re-queue, never their contents.
+fn changed_metadata<K>(
+    api: Api<PartialObjectMeta<K>>,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, watcher::Config::default().any_semantic()).touched_objects()
 }
 
 /// Entries in the object's namespace whose `valueFrom` names it.

@@ -221,6 +221,9 @@ struct TenantConnection {
     nkey: Option<String>,
     #[serde(default)]
     user: Option<String>,
+    /// The user name from a file (a mounted Secret), instead of `user`.
+    #[serde(default)]
+    user_file: Option<String>,
     #[serde(default)]
     password_file: Option<String>,
     #[serde(default)]
@@ -286,7 +289,10 @@ impl Tenancy {
                         .unwrap_or_else(|| operator.url.clone()),
                     creds: connection.creds.clone().map(|f| Material::File(f.into())),
                     nkey: connection.nkey.clone().map(|f| Material::File(f.into())),
-                    user: connection.user.clone(),
+                    user: match read("userFile", &connection.user_file)? {
+                        Some(user) => Some(user),
+                        None => connection.user.clone(),
+                    },
                     password: read("passwordFile", &connection.password_file)?,
                     token: read("tokenFile", &connection.token_file)?,
                     tls_ca: connection.tls_ca.clone().map(|f| Material::File(f.into())),

@@ -356,6 +356,37 @@ values_json() {
     h template values "$dir" | grep -v -e '^---' -e '^#'
 }
 
+# The tenants file the chart renders from tenancy.tenants is one kvop reads: identities
+# as paths to the mounted Secrets, never values; a bad file would stop the operator.
+case_tenants_file_is_read_by_kvop() {
+    h template t "$CHART" -n "$RELEASE_NS" -f "$CHART/ci/full-values.yaml" \
+        --show-only templates/tenants.yaml >"$WORK/tenants.yaml" || return 1
+    python3 - "$WORK/tenants.yaml" "$WORK/tenants.json" <<'PY' || return 1
+import json, sys
+line = next(l for l in open(sys.argv[1]) if l.strip().startswith("tenants.json:"))
+text = json.loads(line.split(":", 1)[1].strip())
+tenants = json.loads(text)["tenants"]
+assert tenants[0]["connection"]["creds"] == "/etc/kvop/tenants/0/nats.creds", tenants[0]
+assert tenants[1]["connection"]["userFile"] == "/etc/kvop/tenants/1/user", tenants[1]
+assert tenants[1]["connection"]["url"] == "tls://nats-1.nats.nats.svc:4222", tenants[1]
+assert "connection" not in tenants[2] and tenants[2]["buckets"] == [], tenants[2]
+# Files the Deployment would mount: empty stand-ins, so kvop can read them.
+for t in tenants:
+    t.get("connection", {}).pop("userFile", None)
+    t.get("connection", {}).pop("passwordFile", None)
+open(sys.argv[2], "w").write(json.dumps({"tenants": tenants}))
+PY
+    [[ -x "${KVOP_BIN:-}" ]] || return 0
+    # kvop reads the file before it connects anywhere: with no cluster to reach, an error
+    # that is not about the file means the file was read.
+    local out
+    out="$(KUBECONFIG=/nonexistent "$KVOP_BIN" run --tenants "$WORK/tenants.json" 2>&1)" && return 1
+    if grep -q "tenants file" <<<"$out"; then
+        echo "$out"
+        return 1
+    fi
+}
+
 case_readme_documents_every_value() {
     values_json >"$WORK/values.json" || return 1
     python3 - "$CHART/values.schema.json" "$CHART/README.md" "$WORK/values.json" <<'PY'
@@ -513,7 +544,11 @@ case_install_upgrade_uninstall_cluster_wide() {
     expect_can "$sa" yes watch keyvalueentries.kvop.dev --all-namespaces || return 1
     expect_can "$sa" yes patch keyvalueentries.kvop.dev --subresource=status -n elsewhere || return 1
     expect_can "$sa" yes update keyvaluebuckets.kvop.dev -n elsewhere || return 1
-    expect_can "$sa" yes watch secrets --all-namespaces || return 1
+    # Secrets by name only: never listed nor watched, anywhere.
+    expect_can "$sa" yes get secrets -n elsewhere || return 1
+    expect_can "$sa" no list secrets --all-namespaces || return 1
+    expect_can "$sa" no watch secrets --all-namespaces || return 1
+    expect_can "$sa" no list secrets -n elsewhere || return 1
     expect_can "$sa" yes get configmaps -n elsewhere || return 1
     expect_can "$sa" yes create events.events.k8s.io -n elsewhere || return 1
     expect_can "$sa" yes update leases.coordination.k8s.io -n "$ns" || return 1
@@ -542,7 +577,9 @@ case_install_namespaced() {
     echo "$release $ns" >>"$WORK/releases"
     has_arg "$release" "$ns" "--namespace=$watched" || fail "no --namespace=$watched"
     expect_can "$sa" yes list keyvaluebuckets.kvop.dev -n "$watched" || return 1
-    expect_can "$sa" yes watch secrets -n "$watched" || return 1
+    expect_can "$sa" yes get secrets -n "$watched" || return 1
+    expect_can "$sa" no list secrets -n "$watched" || return 1
+    expect_can "$sa" no watch secrets -n "$watched" || return 1
     expect_can "$sa" yes patch keyvaluebuckets.kvop.dev --subresource=status -n "$watched" || return 1
     expect_can "$sa" yes create events.events.k8s.io -n "$watched" || return 1
     expect_can "$sa" yes create leases.coordination.k8s.io -n "$ns" || return 1
@@ -697,6 +734,7 @@ main() {
     run_case "ServiceMonitor only when serviceMonitor.enabled" case_service_monitor_only_when_enabled
     run_case "more than one replica forces --leader-election" case_leader_election_with_replicas
     run_case "NATS secrets are mounted or referenced, never inlined" case_secrets_are_mounted_never_inlined
+    run_case "the chart's tenants file is one kvop reads" case_tenants_file_is_read_by_kvop
 
     if [[ -z "${KVOP_TEST_KUBECONFIG:-}" && ( ! -x "$KUBE_APISERVER_BIN" || ! -x "$ETCD_BIN" ) ]]; then
         KVOP_SKIP_HELM=1 "${SCRIPT_DIR}/k8s-build.sh" >&2

@@ -167,6 +167,9 @@ impl Operator {
         if !extra.contains(&"--resync-interval") {
             defaults.extend(["--resync-interval", "1m"]);
         }
+        if !extra.contains(&"--secret-refresh-interval") {
+            defaults.extend(["--secret-refresh-interval", "1s"]);
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_kvop"))
             .args(defaults)
             .args(["--log-level", "info,kvop=debug"])

@@ -14,8 +14,9 @@ use crate::plan::{ConflictCause, EntryAction};
 pub(super) struct Subject<'a> {
     pub bucket: &'a str,
     pub key: &'a str,
-    /// `sha256:<hex>` of the declared value, never the value.
-    pub value_digest: &'a str,
+    /// `sha256:<hex>` of the declared value, never the value; none for a value from a
+    /// Secret.
+    pub value_digest: Option<&'a str>,
 }
 
 /// An Event to publish about the entry.
@@ -63,7 +64,7 @@ pub(super) fn report(
         observed_generation: generation,
         bucket: Some(subject.bucket.to_string()),
         key: Some(subject.key.to_string()),
-        value_digest: Some(subject.value_digest.to_string()),
+        value_digest: subject.value_digest.map(str::to_string),
         revision: previous.revision,
         created: previous.created.clone(),
         ..Default::default()

@@ -116,6 +116,12 @@ async fn read_value_from(
     if let Some(reference) = &from.secret_key_ref {
         let secrets: Api<Secret> = Api::namespaced(context.client.clone(), namespace);
         let secret = secrets.get_opt(&reference.name).await?;
+        let version = secret
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.clone());
+        context
+            .secret_versions
+            .record(namespace, &reference.name, version);
         let value =
             secret.and_then(|secret| secret.data.and_then(|mut data| data.remove(&reference.key)));
         return value.map(|bytes| Bytes::from(bytes.0)).ok_or_else(|| {

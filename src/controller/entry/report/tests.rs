@@ -8,7 +8,7 @@ fn subject() -> Subject<'static> {
     Subject {
         bucket: "b",
         key: "k",
-        value_digest: "sha256:00",
+        value_digest: Some("sha256:00"),
     }
 }
 
