@@ -142,3 +142,77 @@ async fn a_bucket_connects_with_credentials_from_a_secret_and_follows_their_rota
         "credentials never reach the logs"
     );
 }
+
+/// A namespace whose connection Secret goes before its objects (namespace deletion
+/// deletes them in any order) must finish terminating: the bucket and entry are let go
+/// with a Warning, their data stays, and nothing falls back to the operator's identity.
+#[tokio::test]
+async fn objects_whose_connection_secret_is_gone_are_let_go_and_their_data_kept() {
+    let s = setup("secret-gone").await;
+    let secured = NatsServer::start_with_config(
+        "authorization { users: [ { user: app, password: \"pw\" } ] }\n",
+    );
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    let credentials: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "nats-user"}, "stringData": {"user": "app", "password": "pw"}}),
+    )
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &credentials)
+        .await
+        .expect("secret");
+    let connection = json!({"servers": [secured.url()], "userSecretRef": {"name": "nats-user"}});
+    create(
+        &s.buckets,
+        &bucket(
+            "kept",
+            json!({"connection": connection, "deletionPolicy": "Delete"}),
+        ),
+    )
+    .await;
+    create(&s.entries, &entry("k", "kept", "k", "v", json!({}))).await;
+    wait_entry(&s.entries, "k", true, None).await;
+    secrets
+        .delete("nats-user", &Default::default())
+        .await
+        .expect("delete secret");
+    s.entries
+        .delete("k", &Default::default())
+        .await
+        .expect("delete entry");
+    s.buckets
+        .delete("kept", &Default::default())
+        .await
+        .expect("delete bucket");
+    wait_until("both objects gone", WAIT, || async {
+        (s.entries.get_opt("k").await.ok()?.is_none()
+            && s.buckets.get_opt("kept").await.ok()?.is_none())
+        .then_some(())
+    })
+    .await;
+    let authed = async_nats::ConnectOptions::with_user_and_password("app".into(), "pw".into())
+        .connect(secured.url())
+        .await
+        .expect("connect");
+    let js = async_nats::jetstream::new(authed);
+    assert_eq!(
+        kv_get(&js, "kept", "k").await.as_deref(),
+        Some(&b"v"[..]),
+        "data kept"
+    );
+    assert!(
+        s.nats
+            .jetstream()
+            .await
+            .get_stream("KV_kept")
+            .await
+            .is_err(),
+        "nothing went to the operator's own server"
+    );
+    let warnings = event_notes(&s.client, &s.namespace, "k", "KeyRetained").await;
+    assert!(
+        warnings.iter().any(|note| note.contains("connection")),
+        "{warnings:?}"
+    );
+}

@@ -557,3 +557,76 @@ async fn two_operators_racing_for_one_bucket_leave_one_claim_and_no_flips() {
         history
     );
 }
+
+/// Deleting the `keyvalueentries` CRD (an Argo CD prune, a `helm uninstall` script)
+/// deletes every entry: their finalizers are released without a single write to NATS
+/// (it used to write a delete marker on every key). The CRDs carry the annotations that
+/// keep Helm, Argo CD and Flux from deleting them. The CRD applied again, the operator
+/// follows the new objects.
+#[tokio::test]
+async fn deleting_the_entry_crd_writes_nothing_to_nats() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let (plane, admin) = private_plane().await;
+    let nats = NatsServer::start();
+    let team = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
+    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let buckets: Api<KeyValueBucket> = team.api();
+    let entries: Api<KeyValueEntry> = team.api();
+    create(&buckets, &bucket("flags", json!({}))).await;
+    for i in 0..20 {
+        create(
+            &entries,
+            &entry(&format!("e{i}"), "flags", &format!("k{i}"), "on", json!({})),
+        )
+        .await;
+    }
+    for i in 0..20 {
+        wait_entry(&entries, &format!("e{i}"), true, None).await;
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    let crd = crds.get("keyvalueentries.kvop.dev").await.expect("crd");
+    let annotations = crd.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("helm.sh/resource-policy")
+            .map(String::as_str),
+        Some("keep")
+    );
+    assert!(
+        annotations
+            .get("argocd.argoproj.io/sync-options")
+            .is_some_and(|options| options.contains("Prune=false"))
+    );
+    let js = nats.jetstream().await;
+    let before = support::last_sequence(&js, "flags").await;
+    crds.delete("keyvalueentries.kvop.dev", &DeleteParams::default())
+        .await
+        .expect("delete crd");
+    wait_until("the entry CRD is gone", Duration::from_secs(60), || async {
+        crds.get_opt("keyvalueentries.kvop.dev")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        support::last_sequence(&js, "flags").await,
+        before,
+        "no delete marker, no write"
+    );
+    assert_eq!(
+        kv_get(&js, "flags", "k7").await.as_deref(),
+        Some(&b"on"[..])
+    );
+
+    install_crds(&admin).await;
+    let entries: Api<KeyValueEntry> = team.api();
+    create(&entries, &entry("back", "flags", "back", "yes", json!({}))).await;
+    wait_entry(&entries, "back", true, None).await;
+    assert_eq!(
+        kv_get(&js, "flags", "back").await.as_deref(),
+        Some(&b"yes"[..])
+    );
+}

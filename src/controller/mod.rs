@@ -9,6 +9,7 @@ pub mod bucket_view;
 pub mod connection;
 mod connectivity;
 pub mod context;
+mod crd_gone;
 pub mod entry;
 pub mod error;
 pub mod leader;

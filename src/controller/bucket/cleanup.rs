@@ -28,6 +28,10 @@ pub(super) async fn cleanup(
     api: &Api<KeyValueBucket>,
 ) -> Result<Action, ControllerError> {
     context.views.remove(&StoreRef::from_obj(bucket));
+    // Its CRD is being deleted (and with it every bucket resource): buckets stay.
+    if crate::controller::crd_gone::crd_going::<KeyValueBucket>(&context.client).await {
+        return Ok(Action::await_change());
+    }
     let spec = &bucket.spec;
     if spec.management_policy == ManagementPolicy::Observe {
         return Ok(Action::await_change());

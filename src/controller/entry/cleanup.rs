@@ -29,6 +29,10 @@ pub(super) async fn cleanup(
 ) -> Result<Action, ControllerError> {
     // Going: nobody's rival any more, and those it refused may take its key.
     super::claims::forget(context, &crate::controller::object_ref(entry));
+    // Its CRD is being deleted (and with it every entry): keys stay as they are.
+    if crate::controller::crd_gone::crd_going::<KeyValueEntry>(&context.client).await {
+        return Ok(Action::await_change());
+    }
     let removal = match entry.spec.deletion_policy {
         EntryDeletionPolicy::Retain => return Ok(Action::await_change()),
         EntryDeletionPolicy::Delete => Removal::Delete,
@@ -41,34 +45,79 @@ pub(super) async fn cleanup(
     let (Some(bucket), Some(key)) = (status.bucket.clone(), status.key.clone()) else {
         return Ok(Action::await_change());
     };
-    match remove_key(context, entry, &bucket, &key, removal).await {
-        Ok(()) => Ok(Action::await_change()),
-        Err(error) => {
-            let verdict = Verdict {
-                ready: false,
-                reason: "DeletionBlocked",
-                message: format!(
-                    "cannot remove key {key:?} yet, the finalizer stays until it succeeds: {error}"
-                ),
-                synced: false,
-            };
-            let next = with_conditions(entry, status, status.clone(), &verdict);
-            write_if_changed(api, entry, status, next).await?;
-            Err(ControllerError::Nats(error))
+    let connection = match entry_connection(context, entry).await {
+        Ok(connection) => connection,
+        // Its connection is gone for good (a Secret deleted with its namespace, a
+        // namespace the administrator no longer lists): the key stays, nothing falls
+        // back to another identity, and the entry is let go.
+        Err(Unreachable::ForGood(error)) => {
+            context
+                .publish(
+                    entry,
+                    EventType::Warning,
+                    "KeyRetained",
+                    format!(
+                        "key {key:?} is kept: its connection cannot be made any more ({error})"
+                    ),
+                )
+                .await;
+            return Ok(Action::await_change());
         }
+        Err(Unreachable::Now(error)) => return Err(blocked(api, entry, status, &key, error).await),
+    };
+    match remove_key(context, entry, &connection, &bucket, &key, removal).await {
+        Ok(()) => Ok(Action::await_change()),
+        Err(error) => Err(blocked(api, entry, status, &key, error).await),
     }
+}
+
+/// Writes `DeletionBlocked` and returns the error (or the status write's).
+async fn blocked(
+    api: &Api<KeyValueEntry>,
+    entry: &KeyValueEntry,
+    status: &crate::api::KeyValueEntryStatus,
+    key: &str,
+    error: NatsError,
+) -> ControllerError {
+    let verdict = Verdict {
+        ready: false,
+        reason: "DeletionBlocked",
+        message: format!(
+            "cannot remove key {key:?} yet, the finalizer stays until it succeeds: {error}"
+        ),
+        synced: false,
+    };
+    let next = with_conditions(entry, status, status.clone(), &verdict);
+    match write_if_changed(api, entry, status, next).await {
+        Ok(()) => ControllerError::Nats(error),
+        Err(write) => write.into(),
+    }
+}
+
+/// Why an entry's connection cannot be made.
+enum Unreachable {
+    /// Its configuration is gone (a Secret, the namespace's rule): waiting changes nothing.
+    ForGood(ControllerError),
+    /// For now: try again.
+    Now(NatsError),
+}
+
+#[allow(dead_code)]
+fn _unused() {
+    let _ = 0;
 }
 
 /// Deletes or purges the key as `removal` says, while it holds this entry's write.
 async fn remove_key(
     context: &Context,
     entry: &KeyValueEntry,
+    connection: &crate::nats::Connection,
     bucket: &str,
     key: &str,
     removal: Removal,
 ) -> Result<(), NatsError> {
     let owner = object_ref(entry);
-    let connection = entry_connection(context, entry).await?;
+    let connection = connection.clone();
     let current = match connection.bucket(bucket).read_key(key).await {
         Ok(current) => current,
         Err(error) if error.is_stream_not_found() => return Ok(()),
@@ -114,28 +163,29 @@ async fn remove_key(
 async fn entry_connection(
     context: &Context,
     entry: &KeyValueEntry,
-) -> Result<crate::nats::Connection, NatsError> {
-    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name)
-        .within(&entry.namespace().unwrap_or_default());
+) -> Result<crate::nats::Connection, Unreachable> {
+    let classify = |error: ControllerError| match error {
+        ControllerError::Nats(error) => Unreachable::Now(error),
+        error @ (ControllerError::ReferenceNotFound(_) | ControllerError::Refused(_)) => {
+            Unreachable::ForGood(error)
+        }
+        other => Unreachable::Now(NatsError::other(other.to_string()).caused_by(other)),
+    };
+    let namespace = entry.namespace().unwrap_or_default();
+    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name).within(&namespace);
     match context.buckets.get(&reference) {
         Some(bucket) => connection::for_bucket(context, &bucket)
             .await
             .map(|(_, connection)| connection)
-            .map_err(|error| match error {
-                ControllerError::Nats(error) => error,
-                other => NatsError::other(other.to_string()).caused_by(other),
-            }),
-        None => {
-            match connection::namespace_connection(context, &entry.namespace().unwrap_or_default())
-            {
-                Ok(None) => Ok(context.nats.clone()),
-                Ok(Some(settings)) => context
-                    .pool
-                    .get(settings)
-                    .await
-                    .map(|(_, connection)| connection),
-                Err(error) => Err(NatsError::other(error.to_string()).caused_by(error)),
-            }
-        }
+            .map_err(classify),
+        None => match connection::namespace_connection(context, &namespace).map_err(classify)? {
+            None => Ok(context.nats.clone()),
+            Some(settings) => context
+                .pool
+                .get(settings)
+                .await
+                .map(|(_, connection)| connection)
+                .map_err(Unreachable::Now),
+        },
     }
 }
