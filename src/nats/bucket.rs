@@ -107,9 +107,17 @@ impl Bucket {
         let mut current = stream.cached_info().config.clone();
         stream_config::set_managed_fields(&mut current, &self.name, config)?;
         stream_config::write_claim(&mut current.metadata, Some(claim));
+        self.write_config(current).await
+    }
+
+    /// Replaces the stream config (the second half of a read-modify-write).
+    async fn write_config(
+        &self,
+        config: async_nats::jetstream::stream::Config,
+    ) -> Result<(), NatsError> {
         self.connection
             .jetstream
-            .update_stream(current)
+            .update_stream(config)
             .await
             .map(|_| ())
             .map_err(|error| self.connection.classify(error))
@@ -129,12 +137,7 @@ impl Bucket {
             return Ok(());
         }
         stream_config::write_claim(&mut current.metadata, None);
-        self.connection
-            .jetstream
-            .update_stream(current)
-            .await
-            .map(|_| ())
-            .map_err(|error| self.connection.classify(error))
+        self.write_config(current).await
     }
 
     /// Deletes the bucket's stream, every key and its history with it.

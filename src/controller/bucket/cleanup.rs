@@ -46,17 +46,16 @@ pub(super) async fn cleanup(
         // namespace the administrator no longer lists): the data stays, nothing falls
         // back to another identity, and the object is let go.
         Err(error @ (ControllerError::ReferenceNotFound(_) | ControllerError::Refused(_))) => {
-            context
-                .publish(
-                    bucket,
-                    EventType::Warning,
-                    "BucketRetained",
-                    format!(
-                        "bucket {:?} is kept: its connection cannot be made any more ({error})",
-                        desired.name
-                    ),
-                )
-                .await;
+            warn(
+                context,
+                bucket,
+                "BucketRetained",
+                format!(
+                    "bucket {:?} is kept: its connection cannot be made any more ({error})",
+                    desired.name
+                ),
+            )
+            .await;
             return Ok(Action::await_change());
         }
         Err(error) => return Err(error),
@@ -72,17 +71,11 @@ pub(super) async fn cleanup(
         // Best effort: keeping data never waits for NATS (a claim left behind passes on
         // anyway once its resource is gone).
         if let Err(error) = handle.release(&ours).await {
-            context
-                .publish(
-                    bucket,
-                    EventType::Warning,
-                    "ClaimNotReleased",
-                    format!(
+            warn(context, bucket, "ClaimNotReleased", format!(
                         "bucket {:?} is kept; its claim could not be removed from the stream metadata: {error}",
                         desired.name
-                    ),
-                )
-                .await;
+                    ))
+            .await;
         }
         return Ok(Action::await_change());
     }
@@ -104,32 +97,25 @@ pub(super) async fn cleanup(
             || "nobody (kvop did not create it)".to_string(),
             ToString::to_string,
         );
-        context
-            .publish(
-                bucket,
-                EventType::Warning,
-                "BucketRetained",
-                format!(
-                    "bucket {:?} is left as it is: it is held by {holder}, not by this resource",
-                    desired.name
-                ),
-            )
-            .await;
+        warn(
+            context,
+            bucket,
+            "BucketRetained",
+            format!(
+                "bucket {:?} is left as it is: it is held by {holder}, not by this resource",
+                desired.name
+            ),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     let adopted = stream.created_by.is_none();
     if adopted && !deletes_adopted(bucket) {
-        context
-            .publish(
-                bucket,
-                EventType::Warning,
-                "BucketRetained",
-                format!(
+        warn(context, bucket, "BucketRetained", format!(
                     "bucket {:?} was not created by kvop, so deletionPolicy Delete leaves it; annotate the resource {DELETE_ADOPTED_ANNOTATION}=true before deleting it to delete the bucket too",
                     desired.name
-                ),
-            )
-            .await;
+                ))
+        .await;
         let _ = handle.release(&ours).await;
         return Ok(Action::await_change());
     }
@@ -152,6 +138,13 @@ pub(super) async fn cleanup(
             Err(blocked(api, bucket, &desired.name, error.into()).await)
         }
     }
+}
+
+/// A Warning Event about the bucket resource (a bucket left as it is, and why).
+async fn warn(context: &Context, bucket: &KeyValueBucket, reason: &str, note: String) {
+    context
+        .publish(bucket, EventType::Warning, reason, note)
+        .await;
 }
 
 /// The annotation that lets `deletionPolicy: Delete` delete a bucket kvop did not create.
