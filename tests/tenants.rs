@@ -431,6 +431,28 @@ async fn a_bucket_another_object_holds_is_never_changed_nor_deleted() {
     let (_, _, message) =
         condition_of(&refused.status.expect("status").conditions, "Ready").expect("Ready");
     assert!(message.contains("team-a/payments"), "{message}");
+    // Attack 5 without any tenancy settings: a mirror or source of a bucket another
+    // namespace holds would copy its data.
+    create(
+        &b_buckets,
+        &bucket("copy", json!({"mirror": {"name": "payments"}})),
+    )
+    .await;
+    create(
+        &b_buckets,
+        &bucket("merged", json!({"sources": [{"name": "payments"}]})),
+    )
+    .await;
+    for name in ["copy", "merged"] {
+        let refused = wait_bucket(&b_buckets, name, false, Some("ClaimedElsewhere")).await;
+        let (_, _, message) =
+            condition_of(&refused.status.expect("status").conditions, "Ready").expect("Ready");
+        assert!(message.contains("team-a/payments"), "{name}: {message}");
+        assert!(
+            js.get_stream(format!("KV_{name}")).await.is_err(),
+            "{name} not created"
+        );
+    }
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert_eq!(
         updates.load(std::sync::atomic::Ordering::Relaxed),

@@ -41,8 +41,8 @@ pub struct Tenant {
     pub connection: Option<ConnectionSettings>,
 }
 
-/// Why the tenancy settings refuse an object: a condition reason and a message that
-/// names the setting that decided.
+/// Why the tenancy settings (or another namespace's claim) refuse an object: a condition
+/// reason and a message that names what decided.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(
@@ -66,6 +66,14 @@ pub enum Refusal {
         namespace: String,
         allowed: String,
     },
+    #[error(
+        "{field}: bucket {bucket:?} is claimed by {holder}, an object of another namespace: a mirror or source of it would copy its data"
+    )]
+    OriginHeldElsewhere {
+        field: String,
+        bucket: String,
+        holder: String,
+    },
 }
 
 impl Refusal {
@@ -75,6 +83,7 @@ impl Refusal {
             Refusal::ServerNotListed { .. } | Refusal::ServersForbidden => "ServerNotAllowed",
             Refusal::NamespaceNotListed { .. } => "NamespaceNotAllowed",
             Refusal::BucketNotAllowed { .. } => "BucketNotAllowed",
+            Refusal::OriginHeldElsewhere { .. } => "ClaimedElsewhere",
         }
     }
 }

@@ -81,6 +81,13 @@ async fn apply(
     if let Err(error) = connection.require_connected() {
         return Err(report_failure(api, bucket, &previous, error.into()).await);
     }
+    match origins_held_elsewhere(bucket, &desired, &connection).await {
+        Ok(None) => {}
+        Ok(Some(refusal)) => {
+            return Err(report_failure(api, bucket, &previous, refusal.into()).await);
+        }
+        Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
+    }
     let handle = connection.bucket(&desired.name);
     let viewed = report::Viewed::of(context, bucket);
     // Managed before claims existed: its own status recorded this very bucket.
@@ -166,6 +173,54 @@ async fn apply(
                 .min(context.settings.resync_interval),
         ),
     })
+}
+
+/// A mirror or source of a bucket that an object of another namespace holds would copy
+/// its data: refused, as claiming that bucket would be. Origins in another domain or
+/// account (`domain`, `external`) cannot be read from here; the administrator's bucket
+/// patterns and NATS permissions decide those.
+async fn origins_held_elsewhere(
+    bucket: &KeyValueBucket,
+    desired: &DesiredBucket,
+    connection: &crate::nats::Connection,
+) -> Result<Option<Refusal>, crate::nats::NatsError> {
+    let namespace = bucket.namespace().unwrap_or_default();
+    let origins = desired
+        .config
+        .mirror
+        .iter()
+        .map(|mirror| ("spec.mirror.name".to_string(), mirror))
+        .chain(
+            desired
+                .config
+                .sources
+                .iter()
+                .enumerate()
+                .map(|(index, source)| (format!("spec.sources[{index}].name"), source)),
+        );
+    for (field, origin) in origins {
+        if origin.domain.is_some() || origin.external.is_some() {
+            continue;
+        }
+        let Some(stream) = connection.bucket(&origin.name).state().await? else {
+            continue;
+        };
+        let Some(holder) = stream.claim else {
+            continue;
+        };
+        let same_namespace = holder
+            .owner
+            .split_once('/')
+            .is_some_and(|(held_in, _)| held_in == namespace);
+        if !same_namespace {
+            return Ok(Some(Refusal::OriginHeldElsewhere {
+                field,
+                bucket: origin.name.clone(),
+                holder: holder.to_string(),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// The bucket, its mirror and its sources must be names the administrator lets this
