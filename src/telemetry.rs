@@ -6,9 +6,14 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
+/// The NATS client's trace level prints every message it reads or writes, payload
+/// included: a value from a Secret would be in the log. No filter a user gives turns it
+/// on; the client's debug level and everything else stay theirs to choose.
+const NEVER_TRACED: &str = "async_nats=debug";
+
 /// Installs the global subscriber; an invalid filter falls back to `warn`.
 pub fn init(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = capped(level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -18,5 +23,62 @@ pub fn init(level: &str, format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The user's filter, with the NATS client capped below trace ([`NEVER_TRACED`]).
+fn capped(level: &str) -> EnvFilter {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let asks_for_client = level
+        .split(',')
+        .any(|directive| directive.trim().starts_with(crate::nats::CLIENT_LOG_TARGET));
+    // A directive naming the client wins over a global level; one the user wrote for the
+    // client is replaced, unless it is quieter than the cap (`off`, `warn`, ...).
+    let quieter = level.split(',').any(|directive| {
+        directive.trim().starts_with(crate::nats::CLIENT_LOG_TARGET)
+            && ["off", "error", "warn", "info", "debug"]
+                .iter()
+                .any(|quiet| directive.trim().ends_with(&format!("={quiet}")))
+    });
+    if asks_for_client && quieter {
+        return filter;
+    }
+    match NEVER_TRACED.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_filter_turns_on_the_nats_clients_trace_level() {
+        use tracing::level_filters::LevelFilter;
+        for level in [
+            "trace",
+            "async_nats=trace",
+            "debug,async_nats=trace",
+            "info",
+        ] {
+            let filter = capped(level);
+            assert!(
+                filter
+                    .max_level_hint()
+                    .is_none_or(|hint| hint >= LevelFilter::TRACE)
+                    || !level.contains("trace"),
+                "{level}"
+            );
+            assert!(
+                !filter.to_string().contains("async_nats=trace"),
+                "{level}: {filter}"
+            );
+        }
+        assert!(
+            capped("warn,async_nats=off")
+                .to_string()
+                .contains("async_nats=off")
+        );
     }
 }

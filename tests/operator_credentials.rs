@@ -13,7 +13,13 @@ use support::{NatsServer, kv_get};
 #[tokio::test]
 async fn a_value_from_a_secret_follows_its_rotation_and_never_shows_in_status() {
     let s = setup("secret").await;
-    let operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    // Every log line of every component, the NATS and Kubernetes clients' included.
+    let operator = Operator::start(
+        &plane().kubeconfig,
+        &s.namespace,
+        &s.nats.url(),
+        &["--log-level", "trace"],
+    );
     let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
     let secret: Secret = serde_json::from_value(
         json!({"metadata": {"name": "db"}, "stringData": {"password": "first-s3cret"}}),

@@ -8,6 +8,7 @@ use kube::api::Api;
 
 use super::context::Context;
 use super::error::ControllerError;
+pub use super::secret_refresh::Reader;
 use crate::api::KeyValueBucket;
 use crate::api::connection::{BucketConnection, SecretKeyRef};
 use crate::nats::Material;
@@ -17,6 +18,7 @@ use crate::nats::{Connection, ConnectionSettings, Pool};
 pub async fn for_bucket(
     context: &Context,
     bucket: &KeyValueBucket,
+    reader: &Reader,
 ) -> Result<(u64, Connection), ControllerError> {
     let namespace = bucket.namespace().unwrap_or_default();
     let base = namespace_connection(context, &namespace)?;
@@ -25,7 +27,7 @@ pub async fn for_bucket(
         (None, Some(base)) => context.pool.get(base).await?,
         (Some(overrides), base) => {
             let base = base.unwrap_or(&context.default_connection);
-            let settings = settings(context, base, &namespace, overrides).await?;
+            let settings = settings(context, base, &namespace, overrides, reader).await?;
             context.pool.get(&settings).await?
         }
     };
@@ -53,6 +55,7 @@ async fn settings(
     base: &ConnectionSettings,
     namespace: &str,
     overrides: &BucketConnection,
+    reader: &Reader,
 ) -> Result<ConnectionSettings, ControllerError> {
     let BucketConnection {
         servers,
@@ -99,6 +102,7 @@ async fn settings(
         api: secrets,
         namespace,
         versions: &context.secret_versions,
+        reader,
     };
     if let Some(reference) = credentials_secret_ref {
         settings.creds = Some(Material::Inline(
@@ -146,6 +150,7 @@ struct Secrets<'a> {
     api: Api<Secret>,
     namespace: &'a str,
     versions: &'a crate::controller::secret_refresh::ReadVersions,
+    reader: &'a Reader,
 }
 
 async fn secret_key(
@@ -171,9 +176,12 @@ async fn optional_secret_key(
     let version = found
         .as_ref()
         .and_then(|s| s.metadata.resource_version.clone());
-    secrets
-        .versions
-        .record(secrets.namespace, &reference.name, version);
+    secrets.versions.record(
+        secrets.namespace,
+        &reference.name,
+        secrets.reader.clone(),
+        version,
+    );
     let Some(secret) = found else {
         return Ok(None);
     };

@@ -22,33 +22,53 @@ use crate::api::{KeyValueBucket, KeyValueEntry};
 /// A Secret by namespace and name.
 type SecretRef = (String, String);
 
-/// The version of each Secret that reconciles last read (`None`: it did not exist), so
-/// that a rotation between that read and the next check is not missed.
+/// An object that read a Secret, re-queued when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reader {
+    Bucket(ObjectRef<KeyValueBucket>),
+    Entry(ObjectRef<KeyValueEntry>),
+}
+
+/// The version of each Secret that each reader last read (`None`: it did not exist),
+/// so that a rotation between a read and the next check is not missed, and only the
+/// readers that read an older version are re-queued.
 #[derive(Default)]
 pub struct ReadVersions {
-    read: Mutex<HashMap<SecretRef, Option<String>>>,
+    read: Mutex<HashMap<SecretRef, HashMap<Reader, Option<String>>>>,
 }
 
 impl ReadVersions {
-    /// Records what a reconcile read of `namespace/name`.
-    pub fn record(&self, namespace: &str, name: &str, version: Option<String>) {
+    /// Records what `reader` read of `namespace/name`.
+    pub fn record(&self, namespace: &str, name: &str, reader: Reader, version: Option<String>) {
         let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        read.insert((namespace.to_string(), name.to_string()), version);
+        read.entry((namespace.to_string(), name.to_string()))
+            .or_default()
+            .insert(reader, version);
     }
 
-    fn get(&self, secret: &SecretRef) -> Option<Option<String>> {
-        let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        read.get(secret).cloned()
-    }
-
-    fn retain(&self, keep: &BTreeSet<SecretRef>) {
+    fn secrets(&self, keep: &BTreeSet<SecretRef>) -> Vec<SecretRef> {
         let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
         read.retain(|secret, _| keep.contains(secret));
+        read.keys().cloned().collect()
+    }
+
+    /// The readers of `secret` that read another version than `current`.
+    fn stale(&self, secret: &SecretRef, current: &Option<String>) -> Vec<Reader> {
+        let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        read.get(secret)
+            .map(|readers| {
+                readers
+                    .iter()
+                    .filter(|(_, version)| *version != current)
+                    .map(|(reader, _)| reader.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
-/// Checks the referenced Secrets every interval until the triggers are gone: one that
-/// differs from what its readers last read re-queues them.
+/// Checks the referenced Secrets every interval until the triggers are gone: the
+/// readers of one that differs from what they last read are re-queued.
 pub async fn follow(
     context: Arc<Context>,
     bucket_trigger: UnboundedSender<ObjectRef<KeyValueBucket>>,
@@ -61,18 +81,13 @@ pub async fn follow(
         if bucket_trigger.is_closed() && entry_trigger.is_closed() {
             return;
         }
-        let (buckets, entries) = (&context.buckets, &context.entries);
-        let referenced = referenced(buckets, entries);
-        context.secret_versions.retain(&referenced);
-        for secret in &referenced {
-            // Not read yet: the objects read it when they first reconcile.
-            let Some(read) = context.secret_versions.get(secret) else {
-                continue;
-            };
-            let (namespace, name) = secret;
+        let referenced = referenced(&context.buckets, &context.entries);
+        // Only Secrets read so far: the others are read when their objects reconcile.
+        for secret in context.secret_versions.secrets(&referenced) {
+            let (namespace, name) = &secret;
             let api: Api<PartialObjectMeta<Secret>> =
                 Api::namespaced(context.client.clone(), namespace);
-            let version = match api.get_metadata_opt(name).await {
+            let current = match api.get_metadata_opt(name).await {
                 Ok(found) => found.and_then(|meta| meta.metadata.resource_version),
                 // Unreachable now: try again at the next tick, re-queueing nothing.
                 Err(error) => {
@@ -80,9 +95,13 @@ pub async fn follow(
                     continue;
                 }
             };
-            if read != version {
-                tracing::debug!(secret = %format!("{namespace}/{name}"), "a referenced Secret changed; re-queueing its readers");
-                requeue(secret, buckets, entries, &bucket_trigger, &entry_trigger);
+            for reader in context.secret_versions.stale(&secret, &current) {
+                tracing::debug!(secret = %format!("{namespace}/{name}"), ?reader, "a referenced Secret changed; re-queueing its reader");
+                // A closed channel means the operator is stopping: nothing to re-queue.
+                match reader {
+                    Reader::Bucket(bucket) => drop(bucket_trigger.unbounded_send(bucket)),
+                    Reader::Entry(entry) => drop(entry_trigger.unbounded_send(entry)),
+                }
             }
         }
     }
@@ -117,33 +136,28 @@ fn referenced(
     secrets
 }
 
-/// Re-queues the objects that reference `secret` (entries of a bucket whose connection
-/// changed follow through the bucket's status).
-fn requeue(
-    secret: &SecretRef,
-    buckets: &Store<KeyValueBucket>,
-    entries: &Store<KeyValueEntry>,
-    bucket_trigger: &UnboundedSender<ObjectRef<KeyValueBucket>>,
-    entry_trigger: &UnboundedSender<ObjectRef<KeyValueEntry>>,
-) {
-    let (namespace, name) = secret;
-    for entry in entries.state() {
-        let names_it = entry
-            .spec
-            .value_from
-            .as_ref()
-            .and_then(|from| from.secret_key_ref.as_ref())
-            .is_some_and(|reference| &reference.name == name);
-        if names_it && entry.namespace().as_ref() == Some(namespace) {
-            let _ = entry_trigger.unbounded_send(ObjectRef::from_obj(&*entry));
-        }
-    }
-    for bucket in buckets.state() {
-        let names_it = bucket.spec.connection.as_ref().is_some_and(|connection| {
-            connection::secret_names(connection).contains(&name.as_str())
-        });
-        if names_it && bucket.namespace().as_ref() == Some(namespace) {
-            let _ = bucket_trigger.unbounded_send(ObjectRef::from_obj(&*bucket));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two readers of one Secret that read it at different times: only the one that
+    /// read an older version than the current one is stale (a later reader's read must
+    /// not hide an earlier one's).
+    #[test]
+    fn only_readers_of_an_older_version_are_stale() {
+        let versions = ReadVersions::default();
+        let bucket = Reader::Bucket(ObjectRef::new("b").within("ns"));
+        let entry = Reader::Entry(ObjectRef::new("e").within("ns"));
+        versions.record("ns", "creds", bucket.clone(), Some("2".into()));
+        versions.record("ns", "creds", entry.clone(), Some("3".into()));
+        let secret = ("ns".to_string(), "creds".to_string());
+        assert_eq!(versions.stale(&secret, &Some("3".into())), [bucket.clone()]);
+        let mut both = versions.stale(&secret, &None);
+        both.sort_by_key(|reader| matches!(reader, Reader::Entry(_)));
+        assert_eq!(both, [bucket, entry]);
+        assert!(
+            versions.secrets(&BTreeSet::new()).is_empty(),
+            "unreferenced: forgotten"
+        );
     }
 }

@@ -170,9 +170,11 @@ impl Operator {
         if !extra.contains(&"--secret-refresh-interval") {
             defaults.extend(["--secret-refresh-interval", "1s"]);
         }
+        if !extra.contains(&"--log-level") {
+            defaults.extend(["--log-level", "info,kvop=debug"]);
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_kvop"))
             .args(defaults)
-            .args(["--log-level", "info,kvop=debug"])
             .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)

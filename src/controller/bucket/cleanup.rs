@@ -40,7 +40,13 @@ pub(super) async fn cleanup(
     let Ok(desired) = spec::desired_bucket(object_ref(bucket), origin(bucket), bucket) else {
         return Ok(Action::await_change());
     };
-    let connection = match connection::for_bucket(context, bucket).await {
+    let connection = match connection::for_bucket(
+        context,
+        bucket,
+        &connection::Reader::Bucket(StoreRef::from_obj(bucket)),
+    )
+    .await
+    {
         Ok((_, connection)) => connection,
         // Its connection is gone for good (a Secret deleted with its namespace, a
         // namespace the administrator no longer lists): the data stays, nothing falls

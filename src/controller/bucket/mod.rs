@@ -74,7 +74,13 @@ async fn apply(
     if let Err(refusal) = allowed_names(context, bucket, &desired) {
         return Err(report_failure(api, bucket, &previous, refusal.into()).await);
     }
-    let (connection_key, connection) = match connection::for_bucket(context, bucket).await {
+    let (connection_key, connection) = match connection::for_bucket(
+        context,
+        bucket,
+        &connection::Reader::Bucket(StoreRef::from_obj(bucket)),
+    )
+    .await
+    {
         Ok(connected) => connected,
         Err(error) => return Err(report_failure(api, bucket, &previous, error).await),
     };

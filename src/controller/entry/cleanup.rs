@@ -174,10 +174,14 @@ async fn entry_connection(
     let namespace = entry.namespace().unwrap_or_default();
     let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name).within(&namespace);
     match context.buckets.get(&reference) {
-        Some(bucket) => connection::for_bucket(context, &bucket)
-            .await
-            .map(|(_, connection)| connection)
-            .map_err(classify),
+        Some(bucket) => connection::for_bucket(
+            context,
+            &bucket,
+            &connection::Reader::Entry(StoreRef::from_obj(entry)),
+        )
+        .await
+        .map(|(_, connection)| connection)
+        .map_err(classify),
         None => match connection::namespace_connection(context, &namespace).map_err(classify)? {
             None => Ok(context.nats.clone()),
             Some(settings) => context

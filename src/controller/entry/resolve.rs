@@ -45,7 +45,12 @@ pub(super) async fn resolve(
     };
     // The connection first: while it is down the bucket is not ready either, and the
     // entry should say why, not only that its bucket is not ready.
-    let (_, nats) = connection::for_bucket(context, &bucket).await?;
+    let (_, nats) = connection::for_bucket(
+        context,
+        &bucket,
+        &connection::Reader::Entry(StoreRef::from_obj(entry)),
+    )
+    .await?;
     nats.require_connected()?;
     let bucket_ready = bucket.status.as_ref().is_some_and(|status| {
         status
@@ -70,7 +75,7 @@ pub(super) async fn resolve(
         .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?
     {
         spec::ValueSource::Inline(value) => value,
-        spec::ValueSource::From(from) => read_value_from(context, &namespace, from).await?,
+        spec::ValueSource::From(from) => read_value_from(context, entry, &namespace, from).await?,
     };
     let take_over = spec::take_over(entry.metadata.annotations.as_ref())
         .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?;
@@ -110,6 +115,7 @@ pub(super) async fn resolve(
 /// Reads a `valueFrom` reference. The value is never logged or put into status.
 async fn read_value_from(
     context: &Context,
+    entry: &KeyValueEntry,
     namespace: &str,
     from: &ValueFrom,
 ) -> Result<Bytes, ControllerError> {
@@ -119,9 +125,12 @@ async fn read_value_from(
         let version = secret
             .as_ref()
             .and_then(|s| s.metadata.resource_version.clone());
-        context
-            .secret_versions
-            .record(namespace, &reference.name, version);
+        context.secret_versions.record(
+            namespace,
+            &reference.name,
+            connection::Reader::Entry(StoreRef::from_obj(entry)),
+            version,
+        );
         let value =
             secret.and_then(|secret| secret.data.and_then(|mut data| data.remove(&reference.key)));
         return value.map(|bytes| Bytes::from(bytes.0)).ok_or_else(|| {
