@@ -55,7 +55,6 @@ mod tests {
 
     #[test]
     fn no_filter_turns_on_the_nats_clients_trace_level() {
-        use tracing::level_filters::LevelFilter;
         for level in [
             "trace",
             "async_nats=trace",
@@ -63,13 +62,6 @@ mod tests {
             "info",
         ] {
             let filter = capped(level);
-            assert!(
-                filter
-                    .max_level_hint()
-                    .is_none_or(|hint| hint >= LevelFilter::TRACE)
-                    || !level.contains("trace"),
-                "{level}"
-            );
             assert!(
                 !filter.to_string().contains("async_nats=trace"),
                 "{level}: {filter}"

@@ -151,7 +151,10 @@ mod tests {
         versions.record("ns", "creds", bucket.clone(), Some("2".into()));
         versions.record("ns", "creds", entry.clone(), Some("3".into()));
         let secret = ("ns".to_string(), "creds".to_string());
-        assert_eq!(versions.stale(&secret, &Some("3".into())), [bucket.clone()]);
+        assert_eq!(
+            versions.stale(&secret, &Some("3".into())),
+            std::slice::from_ref(&bucket)
+        );
         let mut both = versions.stale(&secret, &None);
         both.sort_by_key(|reader| matches!(reader, Reader::Entry(_)));
         assert_eq!(both, [bucket, entry]);
