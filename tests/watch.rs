@@ -393,3 +393,46 @@ async fn repairs_leave_no_sweep_consumers_behind() {
     );
     assert_eq!(watch.stop().await, 0);
 }
+
+/// Two `--watch` services with different managers over one bucket used to rewrite each
+/// other's config and keys forever (439 bucket updates in 10 s). The second finds the
+/// bucket and key claimed by the first: it writes nothing, and nothing is written by
+/// either for 10 s.
+#[tokio::test]
+async fn two_watches_with_different_managers_never_fight() {
+    use futures::StreamExt;
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let first = manifests(&[(
+        "m.yaml",
+        &docs(&[
+            bucket("shared", "  history: 3\n"),
+            entry("k", "shared", "k", "from-a", ""),
+        ]),
+    )]);
+    let second = manifests(&[(
+        "m.yaml",
+        &docs(&[
+            bucket("shared", "  history: 9\n"),
+            entry("k", "shared", "k", "from-b", ""),
+        ]),
+    )]);
+    let a = Watching::start(&server.url(), &[first.path()], &["--manager", "team-a"]);
+    wait_value(&a, &js, "shared", "k", Some("from-a")).await;
+    let client = server.client().await;
+    let mut updates = client
+        .subscribe("$JS.EVENT.ADVISORY.STREAM.UPDATED.KV_shared")
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    let before = last_sequence(&js, "shared").await;
+    let b = Watching::start(&server.url(), &[second.path()], &["--manager", "team-b"]);
+    b.wait_for_lines(&["claimed by manager \"team-a\""], 1)
+        .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(last_sequence(&js, "shared").await, before, "no key written");
+    let update = tokio::time::timeout(Duration::from_millis(100), updates.next()).await;
+    assert!(update.is_err(), "no config update: {update:?}");
+    assert!(value_is(&js, "shared", "k", Some("from-a")).await);
+    drop((a, b));
+}
