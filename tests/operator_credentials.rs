@@ -218,7 +218,55 @@ async fn objects_whose_connection_secret_is_gone_are_let_go_and_their_data_kept(
     );
     let warnings = event_notes(&s.client, &s.namespace, "k", "KeyRetained").await;
     assert!(
-        warnings.iter().any(|note| note.contains("connection")),
+        warnings
+            .iter()
+            .any(|note| note.contains("connection") && note.contains("does not exist")),
         "{warnings:?}"
+    );
+}
+
+/// A missing Secret and a Secret without the key are told apart (a deleted Secret used
+/// to read "Secret ns/db has no key \"password\"").
+#[tokio::test]
+async fn a_missing_secret_and_a_missing_key_are_told_apart() {
+    let s = setup("secret-missing").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({}))).await;
+    let mut from = entry(
+        "pw",
+        "b",
+        "pw",
+        "",
+        json!({"valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}),
+    );
+    from.spec.value = None;
+    create(&s.entries, &from).await;
+    let message = |entry: kvop::api::KeyValueEntry| {
+        condition_of(&entry.status.expect("status").conditions, "Ready")
+            .expect("Ready")
+            .2
+    };
+    let missing = wait_entry(&s.entries, "pw", false, Some("ReferenceNotFound")).await;
+    let namespace = &s.namespace;
+    assert_eq!(
+        message(missing),
+        format!("Secret {namespace}/db does not exist")
+    );
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    let other: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "db"}, "stringData": {"user": "app"}}))
+            .expect("secret");
+    secrets
+        .create(&PostParams::default(), &other)
+        .await
+        .expect("secret");
+    let no_key = wait_until("the key is named missing", WAIT, || async {
+        let text = message(s.entries.get("pw").await.ok()?);
+        text.contains("has no key").then_some(text)
+    })
+    .await;
+    assert_eq!(
+        no_key,
+        format!("Secret {namespace}/db has no key \"password\"")
     );
 }

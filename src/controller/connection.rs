@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 
 use super::context::Context;
-use super::error::ControllerError;
+use super::error::{ControllerError, reference_not_found};
 pub use super::secret_refresh::Reader;
 use crate::api::KeyValueBucket;
 use crate::api::connection::{BucketConnection, SecretKeyRef};
@@ -158,20 +158,47 @@ async fn secret_key(
     reference: &SecretKeyRef,
     namespace: &str,
 ) -> Result<String, ControllerError> {
-    optional_secret_key(secrets, reference)
-        .await?
-        .ok_or_else(|| {
-            ControllerError::ReferenceNotFound(format!(
-                "Secret {namespace}/{} has no key {:?}",
-                reference.name, reference.key
-            ))
-        })
+    match lookup(secrets, reference).await? {
+        Lookup::Value(value) => Ok(value),
+        Lookup::NoKey => Err(reference_not_found(
+            "Secret",
+            namespace,
+            &reference.name,
+            &reference.key,
+            true,
+        )),
+        Lookup::NoSecret => Err(reference_not_found(
+            "Secret",
+            namespace,
+            &reference.name,
+            &reference.key,
+            false,
+        )),
+    }
 }
 
+/// A key that may be absent from its Secret (a TLS client certificate).
 async fn optional_secret_key(
     secrets: &Secrets<'_>,
     reference: &SecretKeyRef,
 ) -> Result<Option<String>, ControllerError> {
+    match lookup(secrets, reference).await? {
+        Lookup::Value(value) => Ok(Some(value)),
+        Lookup::NoKey | Lookup::NoSecret => Ok(None),
+    }
+}
+
+/// What reading one key of a Secret found.
+enum Lookup {
+    Value(String),
+    NoKey,
+    NoSecret,
+}
+
+async fn lookup(
+    secrets: &Secrets<'_>,
+    reference: &SecretKeyRef,
+) -> Result<Lookup, ControllerError> {
     let found = secrets.api.get_opt(&reference.name).await?;
     let version = found
         .as_ref()
@@ -183,10 +210,12 @@ async fn optional_secret_key(
         version,
     );
     let Some(secret) = found else {
-        return Ok(None);
+        return Ok(Lookup::NoSecret);
     };
     let value = secret.data.and_then(|mut data| data.remove(&reference.key));
-    Ok(value.map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned()))
+    Ok(value.map_or(Lookup::NoKey, |bytes| {
+        Lookup::Value(String::from_utf8_lossy(&bytes.0).into_owned())
+    }))
 }
 
 /// The Secrets a connection reads.

@@ -39,6 +39,22 @@ pub enum ControllerError {
     Unfinalizable(String),
 }
 
+/// A `valueFrom` or `spec.connection` reference that finds nothing: the object itself,
+/// or the key in it, said apart (a deleted Secret is not "a Secret without the key").
+pub fn reference_not_found(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    object_exists: bool,
+) -> ControllerError {
+    ControllerError::ReferenceNotFound(if object_exists {
+        format!("{kind} {namespace}/{name} has no key {key:?}")
+    } else {
+        format!("{kind} {namespace}/{name} does not exist")
+    })
+}
+
 /// A Kubernetes API error on one line, `message (reason, code)`: kube's own text
 /// repeats the whole response struct.
 pub fn kube_text(error: &kube::Error) -> String {

@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 use crate::api::{ConditionStatus, KeyValueBucket, KeyValueEntry, ValueFrom};
 use crate::controller::connection;
 use crate::controller::context::Context;
-use crate::controller::error::ControllerError;
+use crate::controller::error::{ControllerError, reference_not_found};
 use crate::controller::status::READY;
 use crate::controller::{object_ref, origin};
 use crate::desired::{DesiredBucket, DesiredEntry};
@@ -131,18 +131,17 @@ async fn read_value_from(
             connection::Reader::Entry(StoreRef::from_obj(entry)),
             version,
         );
+        let exists = secret.is_some();
         let value =
             secret.and_then(|secret| secret.data.and_then(|mut data| data.remove(&reference.key)));
         return value.map(|bytes| Bytes::from(bytes.0)).ok_or_else(|| {
-            ControllerError::ReferenceNotFound(format!(
-                "Secret {namespace}/{} has no key {:?}",
-                reference.name, reference.key
-            ))
+            reference_not_found("Secret", namespace, &reference.name, &reference.key, exists)
         });
     }
     if let Some(reference) = &from.config_map_key_ref {
         let config_maps: Api<ConfigMap> = Api::namespaced(context.client.clone(), namespace);
         let config_map = config_maps.get_opt(&reference.name).await?;
+        let exists = config_map.is_some();
         let value = config_map.and_then(|config_map| {
             let text = config_map
                 .data
@@ -156,10 +155,13 @@ async fn read_value_from(
             })
         });
         return value.ok_or_else(|| {
-            ControllerError::ReferenceNotFound(format!(
-                "ConfigMap {namespace}/{} has no key {:?}",
-                reference.name, reference.key
-            ))
+            reference_not_found(
+                "ConfigMap",
+                namespace,
+                &reference.name,
+                &reference.key,
+                exists,
+            )
         });
     }
     Err(ControllerError::InvalidSpec(vec![FieldProblem::new(
