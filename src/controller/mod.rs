@@ -357,7 +357,11 @@ fn error_policy<K: status::Reported + ResourceExt>(
     error: &ControllerError,
     context: Arc<Context>,
 ) -> Action {
-    context.metrics.failed(K::KIND, error.reason());
+    // The object changed while it was reconciled (a 409, or the 422 of a finalizer patch
+    // whose test of the old list failed): the next attempt succeeds, nothing failed.
+    if error.retry() != Retry::Stale {
+        context.metrics.failed(K::KIND, error.reason());
+    }
     let key = status::backoff_key(&*object);
     match error.retry() {
         Retry::OnChange => {

@@ -291,3 +291,40 @@ async fn a_finalizer_patch_that_met_a_changed_object_is_retried_at_once() {
     );
     assert_eq!(failures_before_probe(&context, &bucket), 0);
 }
+
+/// A finalizer patch refused because the object changed meanwhile (422) is a benign
+/// race the next attempt wins: `kvop_reconcile_failures_total{reason="FinalizerError"}`
+/// counted every one of them. A real apiserver failure still counts.
+#[tokio::test]
+async fn a_stale_finalizer_patch_is_not_counted_as_a_failure() {
+    let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+    let client = kube::Client::try_from(config).expect("client");
+    let (context, _) = context(client).await;
+    let refused = |code: u16| {
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "status": "Failure", "code": code, "message": "refused", "reason": "Invalid"
+        }))
+        .expect("status");
+        crate::controller::error::ControllerError::Finalizer {
+            action: "add",
+            source: kube::Error::Api(Box::new(status)),
+        }
+    };
+    let failures = |context: &Context| {
+        context
+            .metrics
+            .encode()
+            .lines()
+            .filter(|line| line.contains("FinalizerError") && !line.starts_with('#'))
+            .map(|line| line.rsplit(' ').next().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    super::super::error_policy::<KeyValueBucket>(orders(false), &refused(422), context.clone());
+    assert!(
+        failures(&context).iter().all(|count| count == "0"),
+        "{:?}",
+        failures(&context)
+    );
+    super::super::error_policy::<KeyValueBucket>(orders(false), &refused(500), context.clone());
+    assert_eq!(failures(&context), ["1"]);
+}
