@@ -42,8 +42,16 @@ fn classify_text(error: &(dyn StdError + 'static)) -> NatsError {
         NatsError::unauthorized(text)
     } else if lower.contains("timed out") || lower.contains("timeout") {
         // A refused request also only times out: its connection's `RefusalLog::classify`
-        // tells the two apart.
-        NatsError::timeout(text)
+        // tells the two apart. async-nats says "request timed out: deadline has
+        // elapsed", which reads like a user's deadline: say how long kvop waited.
+        if lower.contains("deadline has elapsed") {
+            NatsError::timeout(format!(
+                "no answer within {} s",
+                super::REQUEST_TIMEOUT.as_secs()
+            ))
+        } else {
+            NatsError::timeout(text)
+        }
     } else if lower.contains("no responders") {
         // JetStream is off, or the domain/prefix routes nowhere.
         NatsError::unavailable(format!(
@@ -129,6 +137,24 @@ mod tests {
             text.contains("JetStream system temporarily unavailable (error code 10008)")
                 && !text.contains("JetStream error:"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_timed_out_request_says_how_long_kvop_waited() {
+        #[derive(Debug)]
+        struct Elapsed;
+        impl std::fmt::Display for Elapsed {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("request timed out: deadline has elapsed")
+            }
+        }
+        impl StdError for Elapsed {}
+        let error = classify(Elapsed);
+        assert_eq!(error.reason(), "Timeout");
+        assert_eq!(
+            error.to_string(),
+            "NATS did not answer in time: no answer within 10 s"
         );
     }
 
