@@ -117,7 +117,6 @@ async fn remove_key(
     removal: Removal,
 ) -> Result<(), NatsError> {
     let owner = object_ref(entry);
-    let connection = connection.clone();
     let current = match connection.bucket(bucket).read_key(key).await {
         Ok(current) => current,
         Err(error) if error.is_stream_not_found() => return Ok(()),
@@ -132,7 +131,7 @@ async fn remove_key(
         key,
         owner: &owner,
     };
-    match apply_one(context, &connection, target, &action, None, scope).await {
+    match apply_one(context, connection, target, &action, None, scope).await {
         EntryResult::Written { .. } => {
             context.metrics.nats_operation("delete", "ok");
             Ok(())
