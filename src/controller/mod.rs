@@ -12,6 +12,7 @@ pub mod context;
 mod crd_gone;
 pub mod entry;
 pub mod error;
+mod holders;
 pub mod leader;
 pub mod secret_refresh;
 mod shutdown;

@@ -1,10 +1,8 @@
 //! Step 2 of a bucket reconcile: observe the bucket's stream, plan its configuration
 //! and claim through the shared planner, and create or update it (read-modify-write).
 
-use kube::runtime::reflector::ObjectRef as StoreRef;
-
-use crate::api::KeyValueBucket;
 use crate::controller::context::Context;
+use crate::controller::holders;
 use crate::desired::DesiredBucket;
 use crate::nats::{Bucket, NatsError};
 use crate::observed::{ObservedBucket, ObservedStream};
@@ -69,36 +67,19 @@ fn record(context: &Context, operation: &'static str, result: &Result<(), NatsEr
         .nats_operation(operation, if result.is_ok() { "ok" } else { "error" });
 }
 
-/// Whether the stream's holder is a bucket resource of this manager that no longer
-/// exists or is being deleted (and would be watched by this operator if it did): its
-/// claim passes on. The cache must hold the whole first list before an absence counts.
+/// Whether the stream's holder is another bucket resource of this manager that is gone
+/// ([`holders::gone`]): its claim passes on.
 async fn holder_gone(
     context: &Context,
     claimant: &Claimant,
     stream: Option<&ObservedStream>,
 ) -> bool {
-    let Some(held) = stream.and_then(|stream| stream.claim.as_ref()) else {
-        return false;
-    };
-    if held.manager != claimant.claim.manager || held.owner == claimant.claim.owner {
-        return false;
+    match stream.and_then(|stream| stream.claim.as_ref()) {
+        Some(held)
+            if held.manager == claimant.claim.manager && held.owner != claimant.claim.owner =>
+        {
+            holders::gone(context, &context.buckets, &held.owner).await
+        }
+        _ => false,
     }
-    let Some((namespace, name)) = held.owner.split_once('/') else {
-        return false;
-    };
-    if context
-        .settings
-        .namespace
-        .as_deref()
-        .is_some_and(|watched| watched != namespace)
-    {
-        return false;
-    }
-    if context.buckets.wait_until_ready().await.is_err() {
-        return false;
-    }
-    context
-        .buckets
-        .get(&StoreRef::<KeyValueBucket>::new(name).within(namespace))
-        .is_none_or(|holder| holder.metadata.deletion_timestamp.is_some())
 }

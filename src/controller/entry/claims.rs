@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-use crate::api::KeyValueEntry;
 use crate::controller::context::Context;
+use crate::controller::holders;
 use crate::desired::ObjectRef;
 use crate::observed::{ObservedKey, Operation};
 use crate::plan::ClaimScope;
@@ -64,8 +64,7 @@ impl Rivals {
 }
 
 /// The claim scope of `own`'s decision: the key's revision passes to it when its
-/// holder is an entry of this manager that no longer exists (and would be watched by
-/// this operator if it did).
+/// holder is another entry of this manager that is gone ([`holders::gone`]).
 pub(super) async fn scope_for(
     context: &Context,
     own: &ObjectRef,
@@ -75,20 +74,10 @@ pub(super) async fn scope_for(
         Some(key)
             if key.operation == Operation::Put && key.writer.is(&context.settings.manager) =>
         {
-            match key
-                .writer
-                .owner
-                .as_deref()
-                .and_then(|owner| owner.split_once('/'))
-            {
-                Some((namespace, name))
-                    if (namespace, name) != (own.namespace.as_str(), own.name.as_str())
-                        && context
-                            .settings
-                            .namespace
-                            .as_deref()
-                            .is_none_or(|watched| watched == namespace)
-                        && holder_gone(context, namespace, name).await =>
+            match key.writer.owner.as_deref() {
+                Some(owner)
+                    if owner != own.to_string()
+                        && holders::gone(context, &context.entries, owner).await =>
                 {
                     Some(key.revision)
                 }
@@ -98,20 +87,6 @@ pub(super) async fn scope_for(
         _ => None,
     };
     ClaimScope::Object { released }
-}
-
-/// Whether no entry `namespace/name` exists, or it is being deleted (its cleanup
-/// leaves a key another entry wrote meanwhile alone). The cache must hold the whole
-/// first list before an absence means anything.
-async fn holder_gone(context: &Context, namespace: &str, name: &str) -> bool {
-    if context.entries.wait_until_ready().await.is_err() {
-        return false;
-    }
-    let holder = StoreRef::<KeyValueEntry>::new(name).within(namespace);
-    context
-        .entries
-        .get(&holder)
-        .is_none_or(|holder| holder.metadata.deletion_timestamp.is_some())
 }
 
 /// After `own` was decided: a refusal by a holder of this manager is recorded and the

@@ -1,0 +1,32 @@
+//! Whether the holder of a claim is gone: a claim of this manager whose object no
+//! longer exists, or is being deleted, passes on to the next declaration (a renamed
+//! object, a claim left behind by `deletionPolicy: Retain`). One rule for buckets and
+//! keys.
+
+use kube::Resource;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use super::context::Context;
+
+/// Whether the object `owner` (`namespace/name`) is absent from `store` or being
+/// deleted. An owner outside the namespace this operator watches is never gone (it
+/// cannot see it), and the cache must hold the whole first list before an absence
+/// means anything.
+pub async fn gone<K>(context: &Context, store: &Store<K>, owner: &str) -> bool
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let Some((namespace, name)) = owner.split_once('/') else {
+        return false;
+    };
+    let watched = context.settings.namespace.as_deref();
+    if watched.is_some_and(|watched| watched != namespace) {
+        return false;
+    }
+    if store.wait_until_ready().await.is_err() {
+        return false;
+    }
+    store
+        .get(&ObjectRef::<K>::new(name).within(namespace))
+        .is_none_or(|holder| holder.meta().deletion_timestamp.is_some())
+}
