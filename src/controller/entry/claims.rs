@@ -11,6 +11,8 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use crate::controller::context::Context;
 use crate::controller::holders;
+
+use super::report::{EventSpec, Report};
 use crate::desired::ObjectRef;
 use crate::observed::{ObservedKey, Operation};
 use crate::plan::ClaimScope;
@@ -110,6 +112,32 @@ pub(super) fn note(context: &Context, own: &ObjectRef, refused_by: Option<&str>)
             }
         }
     }
+}
+
+/// A holder that stays Ready says which entries were refused its key: in its `Ready`
+/// message and as a Warning (aggregated into a series while it lasts).
+pub(super) fn name_rivals(context: &Context, own: &ObjectRef, key: &str, report: &mut Report) {
+    let rivals = context.rivals.of(own);
+    if rivals.is_empty() || !report.verdict.ready {
+        return;
+    }
+    let named = rivals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    report.verdict.message = format!(
+        "{}; also declared by {named}, refused: the key is this entry's",
+        report.verdict.message
+    );
+    report.events.push(EventSpec {
+        warning: true,
+        reason: "RivalDeclaration",
+        note: format!(
+            "key {key:?} is also declared by {named}; kvop refused it there, this entry holds the key"
+        ),
+        once: false,
+    });
 }
 
 /// `own` is going: it is nobody's rival any more, and its rivals may take its key.

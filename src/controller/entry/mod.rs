@@ -124,7 +124,7 @@ async fn apply_entry(
         key: &resolved.entry.key,
         value_digest: value_digest.as_deref(),
     };
-    let report = report::report(
+    let mut report = report::report(
         &previous,
         entry.metadata.generation,
         subject,
@@ -132,28 +132,7 @@ async fn apply_entry(
         &result,
         &now(),
     );
-    let mut report = report;
-    let rivals = context.rivals.of(own);
-    if !rivals.is_empty() && report.verdict.ready {
-        let named = rivals
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        report.verdict.message = format!(
-            "{}; also declared by {named}, refused: the key is this entry's",
-            report.verdict.message
-        );
-        report.events.push(report::EventSpec {
-            warning: true,
-            reason: "RivalDeclaration",
-            note: format!(
-                "key {:?} is also declared by {named}; kvop refused it there, this entry holds the key",
-                resolved.entry.key
-            ),
-            once: false,
-        });
-    }
+    claims::name_rivals(context, own, &resolved.entry.key, &mut report);
     for count in &report.counts {
         match count {
             Count::Write(outcome) => context.metrics.nats_operation("write", outcome),
