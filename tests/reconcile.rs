@@ -959,6 +959,12 @@ async fn observing_shares_declared_values_read_back_unchanged_and_copies_the_oth
     assert_ne!(keys["drifted"].value.as_ptr(), declared("drifted").as_ptr());
 }
 
+/// `kvop reconcile` of `docs` (one file) as `manager`.
+async fn reconcile_as(url: &str, manager: &str, docs: &[String]) -> support::Run {
+    let dir = manifests(&[("kv.yaml", &docs.join("---\n"))]);
+    kvop(url, &["reconcile", "-f", path(&dir), "--manager", manager]).await
+}
+
 /// Two file sets with different managers over one bucket used to rewrite each other's
 /// keys on every run. A key another manager wrote is its claim: refused under every
 /// update policy, reported with its holder, exit 1, nothing written; a key's delete
@@ -968,44 +974,31 @@ async fn a_key_another_manager_wrote_is_refused_under_every_policy_and_nothing_i
     let server = NatsServer::start();
     let url = server.url();
     let js = server.jetstream().await;
-    let first = manifests(&[(
-        "kv.yaml",
-        &[
+    let value =
+        |js: async_nats::jetstream::Context| async move { kv_get(&js, "shared", "flag").await };
+    let holder = |name: &str, value: &str| {
+        [
             bucket("shared", ""),
-            entry("flag", "shared", "flag", "team-a", ""),
+            entry(name, "shared", "flag", value, ""),
         ]
-        .join("---\n"),
-    )]);
+    };
+    // Another manager may observe the bucket, not manage it (the bucket's claim).
+    let rival = |value: &str, extra: &str| {
+        [
+            bucket("shared", "  managementPolicy: Observe\n"),
+            entry("other", "shared", "flag", value, extra),
+        ]
+    };
     assert_eq!(
-        kvop(
-            &url,
-            &["reconcile", "-f", path(&first), "--manager", "team-a"]
-        )
-        .await
-        .code,
+        reconcile_as(&url, "team-a", &holder("flag", "team-a"))
+            .await
+            .code,
         0
     );
     let before = last_sequence(&js, "shared").await;
     for policy in ["Overwrite", "IfUnchanged", "CreateOnly"] {
-        let second = manifests(&[(
-            "kv.yaml",
-            &[
-                bucket("shared", "  managementPolicy: Observe\n"),
-                entry(
-                    "other",
-                    "shared",
-                    "flag",
-                    "team-b",
-                    &format!("  updatePolicy: {policy}\n"),
-                ),
-            ]
-            .join("---\n"),
-        )]);
-        let run = kvop(
-            &url,
-            &["reconcile", "-f", path(&second), "--manager", "team-b"],
-        )
-        .await;
+        let extra = format!("  updatePolicy: {policy}\n");
+        let run = reconcile_as(&url, "team-b", &rival("team-b", &extra)).await;
         assert_eq!(run.code, 1, "{policy}: {run:?}");
         assert!(
             run.stderr
@@ -1019,32 +1012,11 @@ async fn a_key_another_manager_wrote_is_refused_under_every_policy_and_nothing_i
             "{policy}: nothing written"
         );
     }
-    assert_eq!(
-        kv_get(&js, "shared", "flag").await.as_deref(),
-        Some(&b"team-a"[..])
-    );
+    assert_eq!(value(js.clone()).await.as_deref(), Some(&b"team-a"[..]));
     // The holder renames its manifest: still its key.
-    let renamed = manifests(&[(
-        "kv.yaml",
-        &[
-            bucket("shared", ""),
-            entry("flag-renamed", "shared", "flag", "team-a2", ""),
-        ]
-        .join("---\n"),
-    )]);
-    assert_eq!(
-        kvop(
-            &url,
-            &["reconcile", "-f", path(&renamed), "--manager", "team-a"]
-        )
-        .await
-        .code,
-        0
-    );
-    assert_eq!(
-        kv_get(&js, "shared", "flag").await.as_deref(),
-        Some(&b"team-a2"[..])
-    );
+    let renamed = holder("flag-renamed", "team-a2");
+    assert_eq!(reconcile_as(&url, "team-a", &renamed).await.code, 0);
+    assert_eq!(value(js.clone()).await.as_deref(), Some(&b"team-a2"[..]));
     // Deleted, the key claims nothing: the other manager may write it.
     js.get_key_value("shared")
         .await
@@ -1052,27 +1024,13 @@ async fn a_key_another_manager_wrote_is_refused_under_every_policy_and_nothing_i
         .delete("flag")
         .await
         .expect("delete");
-    let second = manifests(&[(
-        "kv.yaml",
-        &[
-            bucket("shared", "  managementPolicy: Observe\n"),
-            entry("other", "shared", "flag", "team-b", ""),
-        ]
-        .join("---\n"),
-    )]);
     assert_eq!(
-        kvop(
-            &url,
-            &["reconcile", "-f", path(&second), "--manager", "team-b"]
-        )
-        .await
-        .code,
+        reconcile_as(&url, "team-b", &rival("team-b", ""))
+            .await
+            .code,
         0
     );
-    assert_eq!(
-        kv_get(&js, "shared", "flag").await.as_deref(),
-        Some(&b"team-b"[..])
-    );
+    assert_eq!(value(js.clone()).await.as_deref(), Some(&b"team-b"[..]));
 }
 
 /// One claim per bucket, for file runs: a bucket another manager created (and so holds)
@@ -1083,22 +1041,9 @@ async fn a_bucket_is_managed_only_by_its_claimant_or_an_explicit_adoption() {
     let server = NatsServer::start();
     let url = server.url();
     let js = server.jetstream().await;
-    let first = manifests(&[("kv.yaml", &bucket("shared", "  history: 5\n"))]);
-    assert_eq!(
-        kvop(
-            &url,
-            &["reconcile", "-f", path(&first), "--manager", "team-a"]
-        )
-        .await
-        .code,
-        0
-    );
-    let second = manifests(&[("kv.yaml", &bucket("shared", "  history: 7\n"))]);
-    let refused = kvop(
-        &url,
-        &["reconcile", "-f", path(&second), "--manager", "team-b"],
-    )
-    .await;
+    let first = [bucket("shared", "  history: 5\n")];
+    assert_eq!(reconcile_as(&url, "team-a", &first).await.code, 0);
+    let refused = reconcile_as(&url, "team-b", &[bucket("shared", "  history: 7\n")]).await;
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
         refused
