@@ -327,12 +327,15 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                 },
                 per_object: false,
                 released: false,
-                // Keys this manager wrote show it managed the bucket before claims.
+                // Keys this manager wrote show it managed the bucket before claims; read
+                // only for an existing bucket nobody claims or marked (not on every run).
                 adopt: bucket.adopt
-                    || seen
+                    || (seen.stream.as_ref().is_some_and(|stream| {
+                        stream.claim.is_none() && stream.created_by.is_none()
+                    }) && seen
                         .keys
                         .values()
-                        .any(|key| key.writer.is(&options.manager)),
+                        .any(|key| key.writer.is(&options.manager))),
             };
             let action = bucket::decide_bucket(bucket, seen, &claimant);
             let mut entries: Vec<EntryPlan> = desired
