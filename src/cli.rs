@@ -16,9 +16,9 @@ pub struct Cli {
     pub command: Command,
 
     /// Log level (error, warn, info, debug, trace) or a tracing filter [default:
-    /// `warn,async_nats=off`; `info,async_nats=off` for `reconcile --watch`, which logs
-    /// one line per change]. The NATS client's own logs are off by default: kvop reports
-    /// its errors itself.
+    /// `warn,async_nats=off,notify=off`; `info,...` for `reconcile --watch`, which logs
+    /// one line per change]. The NATS client's and the file-watch library's own logs are
+    /// off by default: kvop reports their errors itself, in its own words.
     #[arg(long, global = true, env = "KVOP_LOG")]
     pub log_level: Option<String>,
 
@@ -35,7 +35,9 @@ impl Cli {
         }
         let watching = matches!(&self.command, Command::Reconcile(args) if args.watch);
         let level = if watching { "info" } else { "warn" };
-        format!("{level},{}=off", crate::nats::CLIENT_LOG_TARGET)
+        // notify logs, at info, every watch the kernel already dropped with a directory
+        // that went away: a checkout would print its debug-formatted errors.
+        format!("{level},{}=off,notify=off", crate::nats::CLIENT_LOG_TARGET)
     }
 }
 
@@ -205,9 +207,26 @@ pub struct ReconcileArgs {
     pub watch: bool,
 
     /// With --watch: how long the files must be quiet after a change before they are
-    /// read again (an editor's save is several changes).
+    /// read again (an editor's save is several changes). A file still open for writing
+    /// and a git operation in progress are waited for on top of it.
     #[arg(long, env = "KVOP_DEBOUNCE", default_value = "20ms", value_parser = parse_duration)]
     pub debounce: Duration,
+
+    /// With --watch --prune: how long the files must stay without a key before it is
+    /// deleted, so that a file moved (removed, then written elsewhere) deletes nothing.
+    #[arg(long, env = "KVOP_PRUNE_SETTLE", default_value = "2s", value_parser = parse_duration)]
+    pub prune_settle: Duration,
+
+    /// With --watch: how often the files are looked at without a notification, for
+    /// what sends none (a mount replaced, a network file system); 0 turns it off.
+    #[arg(long, env = "KVOP_POLL_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
+    /// With --watch: how long a change to the files may wait to be put in force (a file
+    /// left open, a git operation, invalid files, NATS down) before /readyz fails and
+    /// kvop_watch_files_stale reads 1.
+    #[arg(long, env = "KVOP_STALE_AFTER", default_value = "1m", value_parser = parse_duration)]
+    pub stale_after: Duration,
 
     /// With --watch: re-observe every bucket at least this often, as a safety net behind
     /// the live bucket views.

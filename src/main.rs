@@ -52,7 +52,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     allow_empty_prune: args.allow_empty_prune,
                     window: args.window,
                 },
-                debounce: args.debounce,
+                settling: kvop::watch::Settling {
+                    debounce: args.debounce,
+                    poll: args.poll_interval,
+                },
+                prune_settle: args.prune_settle,
+                stale_after: args.stale_after,
                 resync_interval: args.resync_interval,
                 metrics_address: args.metrics_address,
             };

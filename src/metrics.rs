@@ -6,6 +6,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
@@ -47,6 +50,13 @@ struct ReloadLabels {
 struct WatchMetrics {
     reloads: Family<ReloadLabels, Counter>,
     manifests_valid: Gauge,
+    /// Seconds since a change to the files was first seen that is not in force yet.
+    pending_seconds: Gauge<f64, AtomicU64>,
+    /// 1 while that has lasted longer than `stale_after`.
+    stale: Gauge,
+    stale_after: Duration,
+    /// Since when, and what the change waits for.
+    pending: Mutex<Option<(Instant, String)>>,
 }
 
 impl Default for Metrics {
@@ -104,12 +114,17 @@ impl Metrics {
         }
     }
 
-    /// The operator's metrics and the watch's own.
-    pub fn for_watch() -> Metrics {
+    /// The operator's metrics and the watch's own; changes to the files not in force
+    /// after `stale_after` make the process unready.
+    pub fn for_watch(stale_after: Duration) -> Metrics {
         let mut metrics = Metrics::new();
         let watch = WatchMetrics {
             reloads: Family::default(),
             manifests_valid: Gauge::default(),
+            pending_seconds: Gauge::default(),
+            stale: Gauge::default(),
+            stale_after,
+            pending: Mutex::new(None),
         };
         metrics.registry.register(
             "watch_reloads",
@@ -121,8 +136,80 @@ impl Metrics {
             "1 while the files on disk are valid and in force, 0 while the last valid ones are kept in force instead",
             watch.manifests_valid.clone(),
         );
+        metrics.registry.register(
+            "watch_files_pending_seconds",
+            "How long a change to the files has waited to be put in force (0: the files in force are the files on disk)",
+            watch.pending_seconds.clone(),
+        );
+        metrics.registry.register(
+            "watch_files_stale",
+            "1 while a change to the files has waited longer than --stale-after (then /readyz fails too)",
+            watch.stale.clone(),
+        );
+        // A watch is the only writer of its files: it always leads.
+        metrics.set_leader(true);
         metrics.watch = Some(watch);
         metrics
+    }
+
+    /// The files changed and the change is not in force yet: it waits for `why`. The
+    /// first call after [`Metrics::files_in_force`] starts the clock.
+    pub fn files_pending(&self, why: &str) {
+        if let Some(watch) = &self.watch {
+            let mut pending = watch
+                .pending
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            match &mut *pending {
+                Some((_, reason)) => why.clone_into(reason),
+                None => *pending = Some((Instant::now(), why.to_string())),
+            }
+        }
+    }
+
+    /// The files in force are the files on disk.
+    pub fn files_in_force(&self) {
+        if let Some(watch) = &self.watch {
+            *watch
+                .pending
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()) = None;
+        }
+    }
+
+    /// Why the process is not ready although connected: a change to the files has waited
+    /// longer than `--stale-after`, and what it waits for.
+    pub fn stale(&self) -> Option<String> {
+        let watch = self.watch.as_ref()?;
+        let pending = watch
+            .pending
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let (since, why) = pending.as_ref()?;
+        let waited = since.elapsed();
+        (waited > watch.stale_after).then(|| {
+            format!(
+                "the files changed {} s ago and the change is not in force: {why}",
+                waited.as_secs()
+            )
+        })
+    }
+
+    /// Brings the gauges that measure time up to now (before a scrape).
+    fn refresh(&self) {
+        if let Some(watch) = &self.watch {
+            let pending = watch
+                .pending
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            let waited = pending
+                .as_ref()
+                .map_or(Duration::ZERO, |(since, _)| since.elapsed());
+            watch.pending_seconds.set(waited.as_secs_f64());
+            watch
+                .stale
+                .set(i64::from(waited > watch.stale_after && pending.is_some()));
+        }
     }
 
     /// The watch reloaded its files: `applied`, or `invalid` (the last valid files stay in
@@ -167,6 +254,7 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn encode(&self) -> String {
+        self.refresh();
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out

@@ -46,14 +46,15 @@ pub async fn serve_on(listener: TcpListener, health: Arc<Health>) -> std::io::Re
                     health.metrics.encode(),
                 ),
                 "/healthz" | "/livez" => ("200 OK", "text/plain", "ok\n".to_string()),
-                "/readyz" if health.ready.load(Ordering::Acquire) => {
-                    ("200 OK", "text/plain", "ok\n".to_string())
-                }
-                "/readyz" => (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "starting\n".to_string(),
-                ),
+                "/readyz" => match (health.ready.load(Ordering::Acquire), health.metrics.stale()) {
+                    (true, None) => ("200 OK", "text/plain", "ok\n".to_string()),
+                    (true, Some(stale)) => ("503 Service Unavailable", "text/plain", stale + "\n"),
+                    (false, _) => (
+                        "503 Service Unavailable",
+                        "text/plain",
+                        "starting\n".to_string(),
+                    ),
+                },
                 _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
             };
             let response = format!(

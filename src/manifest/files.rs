@@ -23,6 +23,8 @@ pub(super) struct Reader {
     pub(super) sources: Vec<(String, String)>,
     /// What was left out on purpose (`path: skipped ...`), reported with the result.
     pub(super) notices: Vec<String>,
+    /// The `.git` entries met (and skipped) on the walk: the repositories in the tree.
+    repositories: Vec<PathBuf>,
     seen: std::collections::HashMap<FileId, PathBuf>,
 }
 
@@ -38,10 +40,7 @@ impl Reader {
             }
             Input::Path(path) => match std::fs::metadata(path) {
                 Ok(metadata) if metadata.is_dir() => {
-                    let mut files = Vec::new();
-                    self.walk(path, &metadata, &mut files, errors);
-                    files.sort();
-                    for file in files {
+                    for (file, _) in self.list(path, &metadata, errors) {
                         self.read_file(&file, errors);
                     }
                 }
@@ -78,6 +77,19 @@ impl Reader {
         }
     }
 
+    /// The manifest files below `dir`, sorted by path, each with what `stat` said.
+    fn list(
+        &mut self,
+        dir: &Path,
+        metadata: &std::fs::Metadata,
+        errors: &mut Vec<LoadError>,
+    ) -> Vec<(PathBuf, std::fs::Metadata)> {
+        let mut files = Vec::new();
+        self.walk(dir, metadata, &mut files, errors);
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files
+    }
+
     /// Finds manifest files below `dir`, skipping hidden entries such as `.git`. A
     /// problem with one entry is reported under that entry's own path and the walk goes
     /// on, so that every other file's problems are reported too.
@@ -85,7 +97,7 @@ impl Reader {
         &mut self,
         dir: &Path,
         metadata: &std::fs::Metadata,
-        files: &mut Vec<PathBuf>,
+        files: &mut Vec<(PathBuf, std::fs::Metadata)>,
         errors: &mut Vec<LoadError>,
     ) {
         if !self.first_visit(dir, metadata) {
@@ -107,6 +119,9 @@ impl Reader {
                 .file_name()
                 .is_some_and(|name| name.to_string_lossy().starts_with('.'));
             if hidden {
+                if path.file_name().is_some_and(|name| name == ".git") {
+                    self.repositories.push(path);
+                }
                 continue;
             }
             let is_manifest = path
@@ -117,7 +132,7 @@ impl Reader {
                 Ok(metadata) if metadata.is_dir() => self.walk(&path, &metadata, files, errors),
                 Ok(metadata) if is_manifest => {
                     if self.first_visit(&path, &metadata) {
-                        files.push(path);
+                        files.push((path, metadata));
                     }
                 }
                 Ok(_) => {}
@@ -135,6 +150,81 @@ impl Reader {
             Ok(Err(not_text)) => errors.push(not_utf8(path, &not_text)),
             Err(error) => errors.push(io_error(path, &error)),
         }
+    }
+}
+
+/// What `stat` says of one file the loader reads: equal stamps mean the same content
+/// (a write changes the change time, to the nanosecond on every file system kvop
+/// watches; a file replaced or a mount swapped changes the identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    id: FileId,
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(metadata: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            id: file_id(metadata),
+            size: metadata.size(),
+            modified: (metadata.mtime(), metadata.mtime_nsec()),
+            changed: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
+/// The files the loader would read now, by path, each with its stamp (`None`: an input
+/// that cannot be read). Taken before and after a read, equal stamps say that what was
+/// read is what the files hold: nothing was written meanwhile.
+#[derive(Debug, Clone, Default)]
+pub struct TreeStamp {
+    pub files: Vec<(PathBuf, Option<FileStamp>)>,
+    /// The `.git` entries inside the tree (repositories checked out below an input).
+    pub repositories: Vec<PathBuf>,
+}
+
+impl PartialEq for TreeStamp {
+    fn eq(&self, other: &TreeStamp) -> bool {
+        self.files == other.files
+    }
+}
+
+/// Stamps what [`super::load`] would read from `inputs`, reading no file. Stdin has
+/// no stamp.
+pub fn stamp(inputs: &[Input]) -> TreeStamp {
+    let mut reader = Reader::default();
+    let mut errors = Vec::new();
+    let mut stamps = Vec::new();
+    for input in inputs {
+        let Input::Path(path) = input else { continue };
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_dir() => {
+                // The directory's identity too (not its times, which scratch files
+                // change): a mount swapped over it is another tree.
+                let identity = FileStamp {
+                    id: file_id(&metadata),
+                    size: 0,
+                    modified: (0, 0),
+                    changed: (0, 0),
+                };
+                stamps.push((path.clone(), Some(identity)));
+                let files = reader.list(path, &metadata, &mut errors);
+                stamps.extend(
+                    files
+                        .into_iter()
+                        .map(|(file, metadata)| (file, Some(FileStamp::of(&metadata)))),
+                );
+            }
+            Ok(metadata) => stamps.push((path.clone(), Some(FileStamp::of(&metadata)))),
+            Err(_) => stamps.push((path.clone(), None)),
+        }
+    }
+    TreeStamp {
+        files: stamps,
+        repositories: reader.repositories,
     }
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::desired::{Desired, Origin};
 
+pub use files::{FileStamp, TreeStamp, stamp};
 pub use resolve::check_against_server;
 pub use validate::LoadOptions;
 

@@ -3,10 +3,14 @@
 //! live bucket views report, and re-observes everything when NATS comes back. Invalid
 //! files write nothing and leave the last valid ones in force.
 
+mod change;
 mod files;
+mod held;
+mod log;
 mod pass;
 mod signals;
 mod state;
+mod vcs;
 mod views;
 
 use std::collections::BTreeSet;
@@ -16,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-pub use files::WatchFilesError;
+pub use files::{Settling, WatchFilesError};
 pub use pass::{PassError, PassSettings, PassSummary};
 
 use crate::manifest::Input;
@@ -24,7 +28,8 @@ use crate::metrics::Metrics;
 use crate::nats::{Connection, ConnectionSettings, NatsError, connect, require_jetstream};
 use crate::server::{self, Health};
 use files::FileWatcher;
-use pass::Conflicts;
+use held::HeldDeletions;
+use pass::{Conflicts, Memory};
 use signals::Signal;
 use state::Watch;
 use views::Views;
@@ -35,8 +40,13 @@ pub struct WatchOptions {
     pub inputs: Vec<Input>,
     pub connection: ConnectionSettings,
     pub pass: PassSettings,
-    /// Quiet time after a change to the files before reloading them.
-    pub debounce: Duration,
+    /// When changed files are read: the quiet time, the periodic look.
+    pub settling: Settling,
+    /// How long the files must stay without a key before `--prune` deletes it.
+    pub prune_settle: Duration,
+    /// How long a change to the files may wait to be put in force before `/readyz`
+    /// fails.
+    pub stale_after: Duration,
     /// Every bucket is re-observed at least this often, behind the live views.
     pub resync_interval: Duration,
     pub metrics_address: Option<SocketAddr>,
@@ -62,8 +72,8 @@ pub enum WatchError {
 /// Runs until SIGTERM or SIGINT, then returns once the pass in flight is done.
 pub async fn run(options: &WatchOptions) -> Result<(), WatchError> {
     let mut signals = signals::listen().map_err(WatchError::Signals)?;
-    let mut files = FileWatcher::new(&options.inputs, options.debounce)?;
-    let metrics = Arc::new(Metrics::for_watch());
+    let metrics = Arc::new(Metrics::for_watch(options.stale_after));
+    let mut files = FileWatcher::new(&options.inputs, options.settling, metrics.clone())?;
     let health = Arc::new(Health {
         ready: false.into(),
         metrics: metrics.clone(),
@@ -87,9 +97,13 @@ pub async fn run(options: &WatchOptions) -> Result<(), WatchError> {
         health,
         in_force: None,
         dirty: BTreeSet::new(),
-        conflicts: Conflicts::new(),
+        memory: Memory {
+            conflicts: Conflicts::new(),
+            held: HeldDeletions::new(options.prune_settle),
+        },
         failures: 0,
         retry_at: None,
+        prune_due: None,
     };
     tracing::info!(
         inputs = options.inputs.len(),
@@ -112,11 +126,14 @@ pub async fn run(options: &WatchOptions) -> Result<(), WatchError> {
             return Ok(());
         }
         let retry_at = watch.retry_at;
+        let prune_due = watch.prune_due;
         tokio::select! {
             () = files.changed() => reload = true,
             signal = signals.next() => match signal {
                 Signal::Reload => {
                     tracing::info!("SIGHUP: reloading the manifests");
+                    // A file someone keeps open is read as it is: the user asked.
+                    files.forget_writers();
                     reload = true;
                 }
                 Signal::Stop(name) => {
@@ -142,6 +159,11 @@ pub async fn run(options: &WatchOptions) -> Result<(), WatchError> {
             }
             _ = resync.tick() => watch.all_dirty(),
             () = sleep_until(retry_at), if retry_at.is_some() => watch.retry_at = None,
+            () = sleep_until(prune_due.map(Into::into)), if prune_due.is_some() => {
+                // Read the files again: a key is deleted only if they still lack it.
+                watch.prune_due = None;
+                reload = true;
+            }
         }
     }
 }

@@ -1,16 +1,20 @@
 //! One pass of the watch over some buckets: observe them (one sweep each), check the
-//! server's limits, plan, apply, and log one line per change made. The same steps as a
-//! one-shot `kvop reconcile`, with the log in place of the report.
+//! server's limits, plan, hold back deletions that have not settled, apply, and log one
+//! line per change made. The same steps as a one-shot `kvop reconcile`, with the log in
+//! place of the report.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
+use tokio::time::Instant;
+
+use super::held::HeldDeletions;
+use super::log::{log_changes, log_kept};
+use crate::apply::{ApplyOptions, Outcome, apply};
 use crate::desired::Desired;
 use crate::manifest::{LoadErrors, check_against_server};
 use crate::metrics::Metrics;
 use crate::nats::{Connection, NatsError, observe};
-use crate::plan::{self, BucketAction, ClaimScope, Plan, PlanOptions};
-use crate::problem::Problem;
+use crate::plan::{self, ClaimScope, PlanOptions};
 use crate::reconcile::{EmptyPrune, refuse_empty_prune};
 
 /// The metrics' `kind` label of a watch pass.
@@ -53,21 +57,39 @@ pub struct PassSummary {
     pub conflicts: usize,
     /// Buckets and keys that could not be brought in line (each logged).
     pub problems: usize,
+    /// When deletions held back by the settle time are due, for a pass then.
+    pub prune_due: Option<Instant>,
 }
 
 /// Keys left alone because of their `updatePolicy`, with the foreign revision that
 /// stopped them: said once per revision, not on every pass over their bucket.
 pub type Conflicts = HashMap<(String, String), u64>;
 
-/// Brings `buckets` (every declared bucket when `None`) in line with `desired`.
+/// What passes remember of the ones before.
+#[derive(Debug)]
+pub struct Memory {
+    pub conflicts: Conflicts,
+    pub held: HeldDeletions,
+}
+
+/// What a pass works from: the declarations to apply and those in force before them
+/// (the same for a repair; `None` before the first). A bucket declared as before that
+/// NATS lost or changed corrects drift; a key no longer declared is said to go or stay.
+pub struct Declarations<'a> {
+    pub desired: &'a Desired,
+    pub before: Option<&'a Desired>,
+}
+
+/// Brings `buckets` (every declared bucket when `None`) in line with the declarations.
 pub async fn pass(
     connection: &Connection,
-    desired: &Desired,
+    declarations: &Declarations<'_>,
     buckets: Option<&BTreeSet<String>>,
     settings: &PassSettings,
     metrics: &Metrics,
-    conflicts: &mut Conflicts,
+    memory: &mut Memory,
 ) -> Result<PassSummary, PassError> {
+    let desired = declarations.desired;
     let narrowed;
     let desired = match buckets {
         Some(names) => {
@@ -86,7 +108,7 @@ pub async fn pass(
     if !too_big.is_empty() {
         return Err(LoadErrors(too_big).into());
     }
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         desired,
         &observed,
         &PlanOptions {
@@ -95,6 +117,10 @@ pub async fn pass(
         },
     );
     refuse_empty_prune(&plan, settings.prune, settings.allow_empty_prune)?;
+    let prune_due = memory.held.hold(&mut plan);
+    if let Some(before) = declarations.before.filter(|_| settings.prune) {
+        log_kept(before, desired, &observed, &settings.manager);
+    }
     let outcome = if plan.has_changes() {
         let options = ApplyOptions {
             scope: ClaimScope::Manager,
@@ -106,7 +132,14 @@ pub async fn pass(
     } else {
         Outcome::unapplied(&plan)
     };
-    Ok(log_changes(&plan, &outcome, metrics, conflicts))
+    let redeclared = |bucket: &str| {
+        declarations
+            .before
+            .is_some_and(|before| same_bucket(before, desired, bucket))
+    };
+    let mut summary = log_changes(&plan, &outcome, metrics, memory, &redeclared);
+    summary.prune_due = prune_due;
+    Ok(summary)
 }
 
 /// The declarations of `names` only.
@@ -127,96 +160,15 @@ fn only(desired: &Desired, names: &BTreeSet<String>) -> Desired {
     }
 }
 
-/// One line per change made, one per problem; unchanged keys say nothing, and a conflict
-/// already said is not said again.
-fn log_changes(
-    plan: &Plan,
-    outcome: &Outcome,
-    metrics: &Metrics,
-    conflicts: &mut Conflicts,
-) -> PassSummary {
-    let mut summary = PassSummary {
-        writes: 0,
-        conflicts: outcome.conflicts(),
-        problems: 0,
+/// Whether `bucket` is declared alike in both: then creating or changing it repairs
+/// what happened in NATS, not what changed in the files.
+fn same_bucket(before: &Desired, now: &Desired, bucket: &str) -> bool {
+    let find = |desired: &Desired| {
+        desired
+            .buckets
+            .iter()
+            .find(|declared| declared.name == bucket)
+            .map(|declared| (declared.config.clone(), declared.management))
     };
-    for problem in plan.bucket_problems() {
-        summary.problems += 1;
-        log_problem(&problem);
-    }
-    for (bucket, applied) in plan.buckets.iter().zip(&outcome.buckets) {
-        if let Some(error) = &applied.error {
-            summary.problems += 1;
-            tracing::warn!(bucket = %bucket.bucket, reason = error.reason(), "could not {} bucket: {error}", bucket.action.verb());
-        } else if bucket.action.writes() {
-            summary.writes += 1;
-            match &bucket.action {
-                BucketAction::Update { changes, .. } => {
-                    let changes: Vec<String> = changes
-                        .iter()
-                        .map(|change| format!("{} {} → {}", change.field, change.from, change.to))
-                        .collect();
-                    tracing::info!(bucket = %bucket.bucket, owner = %bucket.owner, "updated bucket: {}", changes.join(", "));
-                }
-                _ => {
-                    tracing::info!(bucket = %bucket.bucket, owner = %bucket.owner, "created bucket")
-                }
-            }
-        }
-        for (entry, result) in bucket.entries.iter().zip(&applied.entries) {
-            let place = (bucket.bucket.clone(), entry.key.to_string());
-            match &result.result {
-                EntryResult::Settled(plan::EntryAction::Conflict { revision, .. }) => {
-                    if conflicts.insert(place, *revision) != Some(*revision)
-                        && let Some(why) = entry.action.explain()
-                    {
-                        summary.problems += 1;
-                        tracing::warn!(bucket = %bucket.bucket, key = %entry.key, owner = %entry.owner, "not written: {why}");
-                    }
-                    continue;
-                }
-                _ => {
-                    conflicts.remove(&place);
-                }
-            }
-            match &result.result {
-                EntryResult::Written { action, revision } => {
-                    summary.writes += 1;
-                    let past = past_tense(action);
-                    match entry.action.drift() {
-                        Some(drift) => {
-                            metrics.drift_corrected();
-                            tracing::info!(bucket = %bucket.bucket, key = %entry.key, owner = %entry.owner, revision, "{past} key: restored after a change by {drift}");
-                        }
-                        None => {
-                            tracing::info!(bucket = %bucket.bucket, key = %entry.key, owner = %entry.owner, revision, "{past} key");
-                        }
-                    }
-                    metrics.nats_operation("write", "ok");
-                }
-                EntryResult::Settled(_) => {}
-                EntryResult::Failed { error } => {
-                    summary.problems += 1;
-                    metrics.nats_operation("write", error.reason());
-                    tracing::warn!(bucket = %bucket.bucket, key = %entry.key, owner = %entry.owner, reason = error.reason(), "could not {} key: {error}", entry.action.verb());
-                }
-                EntryResult::NotAttempted { .. } => {}
-            }
-        }
-    }
-    summary
-}
-
-fn past_tense(verb: &str) -> &'static str {
-    match verb {
-        "create" => "created",
-        "update" => "updated",
-        "purge" => "purged",
-        "delete" => "deleted",
-        _ => "wrote",
-    }
-}
-
-fn log_problem(problem: &Problem) {
-    tracing::warn!("{problem}");
+    find(before).is_some_and(|was| Some(was) == find(now))
 }

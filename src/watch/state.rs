@@ -10,18 +10,16 @@ use tokio::sync::watch;
 
 use super::WatchOptions;
 use super::files::FileWatcher;
-use super::pass::{Conflicts, PASS_KIND, PassError, PassSummary, pass};
+use super::pass::{Declarations, Memory, PASS_KIND, PassError, PassSummary, pass};
 use super::signals::finish_unless_stopped;
 use super::views::{Declared, Views};
 use crate::desired::Desired;
-use crate::manifest::{self, LoadOptions};
+use crate::manifest::{self, LoadErrors, LoadOptions, Loaded};
 use crate::metrics::Metrics;
 use crate::nats::Connection;
 use crate::problem::Problem;
 use crate::server::Health;
 
-/// Reads of the files while they keep changing before going with what was read.
-const MAX_UNSTABLE_READS: usize = 5;
 /// Longest wait before retrying a pass that NATS failed.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
@@ -36,10 +34,13 @@ pub(super) struct Watch<'a> {
     pub(super) in_force: Option<Arc<Desired>>,
     /// Buckets that need a pass.
     pub(super) dirty: BTreeSet<String>,
-    pub(super) conflicts: Conflicts,
+    pub(super) memory: Memory,
     /// Passes in a row that NATS failed, for the retry delay.
     pub(super) failures: u32,
     pub(super) retry_at: Option<Instant>,
+    /// When deletions held back for the settle time are due: the files are read again
+    /// then, so that a key whose manifest came back is never deleted.
+    pub(super) prune_due: Option<tokio::time::Instant>,
 }
 
 /// Whether the watch goes on.
@@ -57,16 +58,7 @@ impl Watch<'_> {
         let load_options = LoadOptions {
             manager: self.options.pass.manager.clone(),
         };
-        // Files still being written read as garbage or, worse, as valid but short: read
-        // again until nothing changed while reading.
-        let mut loaded = manifest::load(&self.options.inputs, &load_options);
-        for _ in 1..MAX_UNSTABLE_READS {
-            if !files.take_pending() {
-                break;
-            }
-            files.settle().await;
-            loaded = manifest::load(&self.options.inputs, &load_options);
-        }
+        let loaded = read_settled(files, &self.options.inputs, &load_options).await;
         if let Err(error) = files.rearm() {
             tracing::warn!("{error}");
         }
@@ -82,13 +74,17 @@ impl Watch<'_> {
         }
         let candidate = Arc::new(loaded.desired);
         let started = Instant::now();
+        let declarations = Declarations {
+            desired: &candidate,
+            before: self.in_force.as_deref(),
+        };
         let work = pass(
             &self.connection,
-            &candidate,
+            &declarations,
             None,
             &self.options.pass,
             &self.metrics,
-            &mut self.conflicts,
+            &mut self.memory,
         );
         let Some(result) = finish_unless_stopped(work, stop).await else {
             return Flow::Break(());
@@ -105,6 +101,7 @@ impl Watch<'_> {
                     "manifests loaded and in force"
                 );
                 self.metrics.reloaded("applied");
+                self.metrics.files_in_force();
                 self.in_force = Some(candidate.clone());
                 self.views.follow(Declared::new(
                     &candidate,
@@ -129,13 +126,17 @@ impl Watch<'_> {
         };
         let buckets = std::mem::take(&mut self.dirty);
         let started = Instant::now();
+        let declarations = Declarations {
+            desired: &desired,
+            before: Some(&desired),
+        };
         let work = pass(
             &self.connection,
-            &desired,
+            &declarations,
             Some(&buckets),
             &self.options.pass,
             &self.metrics,
-            &mut self.conflicts,
+            &mut self.memory,
         );
         let Some(result) = finish_unless_stopped(work, stop).await else {
             return Flow::Break(());
@@ -156,6 +157,9 @@ impl Watch<'_> {
         match result {
             Ok(summary) => {
                 self.failures = 0;
+                if let Some(due) = summary.prune_due {
+                    self.prune_due = Some(self.prune_due.map_or(due, |at| at.min(due)));
+                }
                 if summary.writes > 0 || summary.problems > 0 {
                     tracing::info!(
                         writes = summary.writes,
@@ -191,6 +195,8 @@ impl Watch<'_> {
             tracing::error!("{problem}");
         }
         self.metrics.reloaded("invalid");
+        self.metrics
+            .files_pending("the files are not valid (the last valid ones stay in force)");
         match &self.in_force {
             Some(desired) => tracing::error!(
                 problems = problems.len(),
@@ -216,6 +222,37 @@ impl Watch<'_> {
     pub(super) fn set_ready(&self) {
         let ready = self.in_force.is_some() && self.connection.is_connected();
         self.health.ready.store(ready, Ordering::Release);
+    }
+}
+
+/// Reads the files once they hold still: read, look again, and read again if anything
+/// changed meanwhile (a write the notification of which had not come yet, a git
+/// operation that started). Never goes with a read the files changed under.
+async fn read_settled(
+    files: &mut FileWatcher,
+    inputs: &[manifest::Input],
+    options: &LoadOptions,
+) -> Result<Loaded, LoadErrors> {
+    loop {
+        let before = files.stamp();
+        let loaded = manifest::load(inputs, options);
+        let after = files.stamp();
+        let moved = before != after;
+        let notified = files.take_pending();
+        if !moved && !notified && files.vcs_busy().is_none() {
+            files.record_read(after);
+            return loaded;
+        }
+        tracing::debug!(
+            moved,
+            notified,
+            "the files changed while being read: reading them again once settled"
+        );
+        if moved && !notified {
+            // No notification to wait for (it may still be on its way): give it time.
+            tokio::time::sleep(files.debounce()).await;
+        }
+        files.settle().await;
     }
 }
 
