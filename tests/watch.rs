@@ -9,47 +9,13 @@ mod support;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use support::watching::{PATIENCE, Watching, eventually, save_atomically};
+use support::watching::{
+    Watching, docs, eventually, http_get, kv, save_atomically, value_is, wait_value,
+};
 use support::{NatsServer, bucket, entry, free_port, last_sequence, manifests};
 
 const IN_FORCE: &str = "manifests loaded and in force";
 const NOT_VALID: &str = "the manifests are not valid: nothing was written";
-
-fn docs(docs: &[String]) -> String {
-    docs.join("---\n")
-}
-
-/// Whether the key's live value is `want`; a bucket that does not exist (yet, or any
-/// more) holds no value.
-async fn value_is(js: &jetstream::Context, bucket: &str, key: &str, want: Option<&str>) -> bool {
-    let Ok(store) = js.get_key_value(bucket).await else {
-        return want.is_none();
-    };
-    match store.get(key).await {
-        Ok(value) => value.as_deref() == want.map(str::as_bytes),
-        Err(_) => false,
-    }
-}
-
-async fn wait_value(
-    watch: &Watching,
-    js: &jetstream::Context,
-    bucket: &str,
-    key: &str,
-    want: Option<&str>,
-) {
-    let what = format!("{bucket}/{key} == {want:?}");
-    if !watch.within(|| value_is(js, bucket, key, want)).await {
-        panic!(
-            "{what}: not within {PATIENCE:?}; the log:\n{}",
-            watch.log().join("\n")
-        );
-    }
-}
-
-async fn kv(js: &jetstream::Context, bucket: &str) -> jetstream::kv::Store {
-    js.get_key_value(bucket).await.expect("open the bucket")
-}
 
 #[tokio::test]
 async fn edits_and_atomic_saves_are_applied_and_an_idle_watch_writes_nothing() {
@@ -339,20 +305,6 @@ async fn watch_refuses_what_it_cannot_do() {
     // Nothing was created by any of them.
     assert_eq!(last_sequence(&server.jetstream().await, "b").await, 0);
     assert!(server.jetstream().await.get_stream("KV_b").await.is_err());
-}
-
-async fn http_get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect to the endpoint");
-    socket
-        .write_all(format!("GET {path} HTTP/1.1\r\nhost: kvop\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).await.unwrap();
-    response
 }
 
 #[tokio::test]

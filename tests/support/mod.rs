@@ -372,6 +372,7 @@ pub async fn stream_config(
 pub mod jwt;
 pub mod k8s;
 pub mod node;
+pub mod recorder;
 pub mod resources;
 pub mod tenants;
 pub mod watching;

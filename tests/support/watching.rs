@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -156,4 +157,61 @@ pub fn save_atomically(path: &Path, text: &str) {
     let temporary = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&temporary, text).expect("write the temporary file");
     std::fs::rename(&temporary, path).expect("rename over the file");
+}
+
+/// Manifests as one multi-document file.
+pub fn docs(docs: &[String]) -> String {
+    docs.join("---\n")
+}
+
+/// Whether the key's live value is `want`; a bucket that does not exist (yet, or any
+/// more) holds no value.
+pub async fn value_is(
+    js: &jetstream::Context,
+    bucket: &str,
+    key: &str,
+    want: Option<&str>,
+) -> bool {
+    let Ok(store) = js.get_key_value(bucket).await else {
+        return want.is_none();
+    };
+    match store.get(key).await {
+        Ok(value) => value.as_deref() == want.map(str::as_bytes),
+        Err(_) => false,
+    }
+}
+
+pub async fn wait_value(
+    watch: &Watching,
+    js: &jetstream::Context,
+    bucket: &str,
+    key: &str,
+    want: Option<&str>,
+) {
+    let what = format!("{bucket}/{key} == {want:?}");
+    if !watch.within(|| value_is(js, bucket, key, want)).await {
+        panic!(
+            "{what}: not within {PATIENCE:?}; the log:\n{}",
+            watch.log().join("\n")
+        );
+    }
+}
+
+pub async fn kv(js: &jetstream::Context, bucket: &str) -> jetstream::kv::Store {
+    js.get_key_value(bucket).await.expect("open the bucket")
+}
+
+/// The whole response to `GET path` on the metrics endpoint.
+pub async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the endpoint");
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: kvop\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    response
 }
