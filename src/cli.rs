@@ -16,9 +16,10 @@ pub struct Cli {
     pub command: Command,
 
     /// Log level (error, warn, info, debug, trace) or a tracing filter [default:
-    /// `warn,async_nats=off,notify=off`; `info,...` for `reconcile --watch`, which logs
-    /// one line per change]. The NATS client's and the file-watch library's own logs are
-    /// off by default: kvop reports their errors itself, in its own words.
+    /// `warn,async_nats=off`; `info,async_nats=off` for `reconcile --watch`, which logs
+    /// one line per change]. The NATS client's own logs are off by default, and the
+    /// file-watch library's (`notify`) unless the filter names it: kvop reports their
+    /// errors itself, in its own words.
     #[arg(long, global = true, env = "KVOP_LOG")]
     pub log_level: Option<String>,
 
@@ -35,9 +36,7 @@ impl Cli {
         }
         let watching = matches!(&self.command, Command::Reconcile(args) if args.watch);
         let level = if watching { "info" } else { "warn" };
-        // notify logs, at info, every watch the kernel already dropped with a directory
-        // that went away: a checkout would print its debug-formatted errors.
-        format!("{level},{}=off,notify=off", crate::nats::CLIENT_LOG_TARGET)
+        format!("{level},{}=off", crate::nats::CLIENT_LOG_TARGET)
     }
 }
 

@@ -40,14 +40,29 @@ fn capped(level: &str) -> EnvFilter {
                 .iter()
                 .any(|quiet| directive.trim().ends_with(&format!("={quiet}")))
     });
-    if asks_for_client && quieter {
-        return filter;
-    }
-    match NEVER_TRACED.parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
+    let filter = if asks_for_client && quieter {
+        filter
+    } else {
+        match NEVER_TRACED.parse() {
+            Ok(directive) => filter.add_directive(directive),
+            Err(_) => filter,
+        }
+    };
+    // The file-watch library logs, at info, every watch the kernel already dropped with
+    // a directory that went away, in debug form (`Os { code: 22, ... }`): a checkout
+    // would fill the log. kvop says what matters about watches itself; a filter that
+    // names the library still gets its lines.
+    let names_notify = level
+        .split(',')
+        .any(|directive| directive.trim().starts_with(FILE_WATCH_LOG_TARGET));
+    match format!("{FILE_WATCH_LOG_TARGET}=off").parse() {
+        Ok(directive) if !names_notify => filter.add_directive(directive),
+        _ => filter,
     }
 }
+
+/// The `log` target of the file-watch library (`notify`).
+const FILE_WATCH_LOG_TARGET: &str = "notify";
 
 #[cfg(test)]
 mod tests {
@@ -72,5 +87,12 @@ mod tests {
                 .to_string()
                 .contains("async_nats=off")
         );
+    }
+
+    #[test]
+    fn the_file_watch_library_is_quiet_unless_named() {
+        assert!(capped("info").to_string().contains("notify=off"));
+        assert!(capped("debug,notify=debug").to_string().contains("notify=debug"));
+        assert!(!capped("debug,notify=debug").to_string().contains("notify=off"));
     }
 }
