@@ -92,7 +92,15 @@ mod tests {
     #[test]
     fn the_file_watch_library_is_quiet_unless_named() {
         assert!(capped("info").to_string().contains("notify=off"));
-        assert!(capped("debug,notify=debug").to_string().contains("notify=debug"));
-        assert!(!capped("debug,notify=debug").to_string().contains("notify=off"));
+        assert!(
+            capped("debug,notify=debug")
+                .to_string()
+                .contains("notify=debug")
+        );
+        assert!(
+            !capped("debug,notify=debug")
+                .to_string()
+                .contains("notify=off")
+        );
     }
 }

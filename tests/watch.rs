@@ -152,10 +152,17 @@ async fn drift_in_nats_is_restored_while_watching_and_a_bucket_is_repaired() {
             entry("seed", "b", "seed", "first", "  updatePolicy: CreateOnly\n"),
         ]),
     )]);
-    let watch = Watching::start(&server.url(), &[dir.path()], &[]);
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let watch = Watching::start(
+        &server.url(),
+        &[dir.path()],
+        &["--metrics-address", &address],
+    );
     wait_value(&watch, &js, "b", "seed", Some("first")).await;
     watch.wait_for_lines(&[IN_FORCE], 1).await;
     let store = kv(&js, "b").await;
+    let corrections = || metric(port, "kvop_drift_corrections_total");
 
     store.put("over", "foreign".into()).await.unwrap();
     wait_value(&watch, &js, "b", "over", Some("declared")).await;
@@ -174,7 +181,8 @@ async fn drift_in_nats_is_restored_while_watching_and_a_bucket_is_repaired() {
     wait_value(&watch, &js, "b", "over", Some("declared")).await;
     assert!(value_is(&js, "b", "seed", Some("theirs")).await);
 
-    // Edited out of band: history 5 → 1 is put back.
+    // Edited out of band: history 5 → 1 is put back, a correction of drift.
+    let before = corrections().await;
     let mut config = js
         .get_stream("KV_b")
         .await
@@ -190,11 +198,21 @@ async fn drift_in_nats_is_restored_while_watching_and_a_bucket_is_repaired() {
     })
     .await;
 
-    // Deleted out of band: created again with its keys.
+    eventually("the repair counted", || async {
+        corrections().await > before
+    })
+    .await;
+
+    // Deleted out of band: created again with its keys, a correction too.
+    let before = corrections().await;
     js.delete_key_value("b").await.unwrap();
     wait_value(&watch, &js, "b", "over", Some("declared")).await;
     wait_value(&watch, &js, "b", "seed", Some("first")).await;
     watch.wait_for_lines(&["created bucket"], 2).await;
+    eventually("the re-creation counted", || async {
+        corrections().await > before
+    })
+    .await;
 
     // And the views follow the new bucket.
     kv(&js, "b")
@@ -203,6 +221,52 @@ async fn drift_in_nats_is_restored_while_watching_and_a_bucket_is_repaired() {
         .await
         .unwrap();
     wait_value(&watch, &js, "b", "over", Some("declared")).await;
+    assert_eq!(watch.stop().await, 0);
+}
+
+/// A counter's value on the metrics endpoint.
+async fn metric(port: u16, name: &str) -> f64 {
+    let metrics = http_get(port, "/metrics").await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+#[tokio::test]
+async fn with_prune_a_key_no_longer_declared_but_last_written_by_another_client_is_kept_and_said_so()
+ {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = manifests(&[
+        ("bucket.yaml", &bucket("b", "")),
+        ("stay.yaml", &entry("stay", "b", "stay", "s", "")),
+        (
+            "seed.yaml",
+            &entry("seed", "b", "seed", "first", "  updatePolicy: CreateOnly\n"),
+        ),
+    ]);
+    let watch = Watching::start(&server.url(), &[dir.path()], &["--prune"]);
+    wait_value(&watch, &js, "b", "seed", Some("first")).await;
+    watch.wait_for_lines(&[IN_FORCE], 1).await;
+    kv(&js, "b")
+        .await
+        .put("seed", "theirs".into())
+        .await
+        .unwrap();
+
+    std::fs::remove_file(dir.path().join("seed.yaml")).unwrap();
+    watch
+        .wait_for_lines(
+            &[
+                "key no longer declared, kept",
+                "written by another client",
+                "key=seed",
+            ],
+            1,
+        )
+        .await;
+    assert!(value_is(&js, "b", "seed", Some("theirs")).await);
     assert_eq!(watch.stop().await, 0);
 }
 

@@ -276,7 +276,12 @@ async fn git_checkout_pull_and_merge_with_a_large_asset_delete_nothing() {
 
     let values: &[&str] = &["a", "b"];
     recorder.assert_clean(
-        &[("k0", &["0"]), ("k1", values), ("k2", values), ("k3", values)],
+        &[
+            ("k0", &["0"]),
+            ("k1", values),
+            ("k2", values),
+            ("k3", values),
+        ],
         &log_of(&watch),
     );
     // Directories removed by the checkout: the file-watch library's own complaints in
