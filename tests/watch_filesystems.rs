@@ -2,7 +2,7 @@
 //! with every message the bucket stores recorded (not only the final state): a slow
 //! generator, files moved by hand, git checkout/pull/merge with a 50 MB asset in the
 //! tree, kubelet's `..data` swap, git-sync's link swap, a release link in the middle of
-//! the `-f` path, a file left open. Each scenario does on disk exactly what the tool
+//! the `-f` path, a bind mount replaced, a file left open. Each scenario does on disk exactly what the tool
 //! does, and shows zero delete markers and no value or setting that was never declared.
 
 mod support;
@@ -550,6 +550,72 @@ async fn a_file_left_open_is_waited_for_and_reported_stale_on_readyz_and_in_metr
     })
     .await;
     let values: &[&str] = &["old", "new"];
+    recorder.assert_clean(
+        &[("k1", values), ("k2", values), ("k3", values)],
+        &log_of(&watch),
+    );
+    assert_eq!(watch.stop().await, 0);
+}
+
+#[tokio::test]
+async fn a_mount_replaced_over_the_watched_directory_is_found_by_the_periodic_look() {
+    let server = NatsServer::start();
+    let (js, recorder) = recorded(&server).await;
+    let base = tempfile::tempdir().unwrap();
+    let bucket_doc = bucket("b", "");
+    let (watched, replacement) = (base.path().join("kv"), base.path().join("next"));
+    for (dir, value) in [(&watched, "one"), (&replacement, "two")] {
+        release(
+            dir,
+            &[
+                ("bucket.yaml", &bucket_doc),
+                ("keys.yaml", &three_keys_entries(value)),
+            ],
+        );
+    }
+    // kvop in a mount namespace of its own (a user namespace too, so that this needs
+    // no privilege), where a bind mount can replace the directory it watches. A mount
+    // sends no notification: only the look every 200 ms finds it.
+    let watch = Watching::start_in(
+        &[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--propagation",
+            "private",
+        ],
+        &server.url(),
+        &[&watched],
+        &["--prune", "--poll-interval", "200ms"],
+    );
+    wait_value(&watch, &js, "b", "k3", Some("one")).await;
+    watch.wait_for_lines(&[IN_FORCE], 1).await;
+    let pid = watch.pid().to_string();
+    let mount = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid,
+            "--user",
+            "--mount",
+            "--preserve-credentials",
+            "mount",
+            "--bind",
+        ])
+        .arg(&replacement)
+        .arg(&watched)
+        .output()
+        .expect("run nsenter");
+    assert!(
+        mount.status.success(),
+        "bind mount in kvop's namespace: {}",
+        String::from_utf8_lossy(&mount.stderr)
+    );
+    wait_value(&watch, &js, "b", "k3", Some("two")).await;
+    watch
+        .wait_for_lines(&["the files changed without a notification"], 1)
+        .await;
+    let values: &[&str] = &["one", "two"];
     recorder.assert_clean(
         &[("k1", values), ("k2", values), ("k3", values)],
         &log_of(&watch),

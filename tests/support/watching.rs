@@ -23,7 +23,20 @@ pub struct Watching {
 impl Watching {
     /// Starts watching `inputs` against `url`, logging JSON at info.
     pub fn start(url: &str, inputs: &[&Path], extra: &[&str]) -> Watching {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kvop"));
+        Watching::start_in(&[], url, inputs, extra)
+    }
+
+    /// [`Watching::start`] run by `wrapper` (e.g. `unshare ...`), which must exec kvop
+    /// in its own process so that [`Watching::pid`] is kvop's.
+    pub fn start_in(wrapper: &[&str], url: &str, inputs: &[&Path], extra: &[&str]) -> Watching {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_kvop"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_kvop")),
+        };
         command.arg("reconcile");
         for input in inputs {
             command.arg("-f").arg(input);
