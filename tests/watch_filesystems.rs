@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_nats::jetstream;
+use support::git::Repo;
 use support::recorder::Recorder;
 use support::watching::{Watching, docs, eventually, http_get, wait_value};
 use support::{NatsServer, bucket, entry, free_port, manifests, stream_config};
@@ -147,61 +148,6 @@ async fn a_file_moved_by_removing_it_first_deletes_nothing_and_a_removed_one_goe
     watch.wait_for_lines(&["deleted key", "key=k2"], 1).await;
     assert_eq!(recorder.removals().len(), 1, "{:?}", recorder.removals());
     assert_eq!(watch.stop().await, 0);
-}
-
-/// A git repository for the watch: `git` with a fixed identity, no user config.
-struct Repo {
-    dir: PathBuf,
-}
-
-impl Repo {
-    fn git(&self, args: &[&str]) {
-        let output = std::process::Command::new("git")
-            .args([
-                "-c",
-                "user.name=kvop test",
-                "-c",
-                "user.email=test@kvop.dev",
-            ])
-            .args([
-                "-c",
-                "advice.detachedHead=false",
-                "-c",
-                "init.defaultBranch=main",
-            ])
-            .args(args)
-            .current_dir(&self.dir)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .expect("run git");
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn write(&self, path: &str, contents: &[u8]) {
-        let path = self.dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-
-    /// A 50 MB file that compresses badly, different for every `seed`: git takes a
-    /// while to write it, between removing the old paths and writing the new ones (it
-    /// sorts before `kv/`, outside the watched directory: no event while it is written).
-    fn asset(&self, path: &str, seed: u64) {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut bytes = Vec::with_capacity(50 << 20);
-        while bytes.len() < 50 << 20 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            bytes.extend_from_slice(&state.to_le_bytes());
-        }
-        self.write(path, &bytes);
-    }
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod operator_burst;
 mod reflector;
 mod unrelated_secrets;
 mod watch;
+mod watch_checkout;
 mod workloads;
 
 fn main() {

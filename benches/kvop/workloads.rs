@@ -1,4 +1,4 @@
-//! The workloads of BENCHMARKS.md (B1 to B7, W1, export and the nats-py peer row), their anchors,
+//! The workloads of BENCHMARKS.md (B1 to B7, W1, W2, export and the nats-py peer row), their anchors,
 //! and the table they print.
 
 use std::path::Path;
@@ -93,6 +93,9 @@ pub async fn run_all(only: &[String]) {
     }
     if selected("W1") {
         rows.extend(watch_latency().await);
+    }
+    if selected("W2") {
+        rows.push(watch_checkout().await);
     }
     if selected("export") {
         rows.push(export_keys().await);
@@ -574,6 +577,37 @@ async fn watch_latency() -> Vec<Row> {
         row("W1", "file edit until visible in NATS", latency.edit),
         row("W1", "foreign put until restored", latency.restore),
     ]
+}
+
+/// W2: a git checkout under `--watch --prune`: the moved key's new value and the removed
+/// key's deletion, timed from the end of the checkout. The anchor is the prune settle
+/// time the deletion waits for on purpose.
+async fn watch_checkout() -> Row {
+    let cost = crate::watch_checkout::measure().await;
+    let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
+    let settle = crate::watch_checkout::SETTLE;
+    Row {
+        id: "W2",
+        workload: format!(
+            "watch --prune: git checkout moving a key and removing one (50 MB asset, git {:.0} ms), {} checkouts; {} delete markers on the moved key",
+            ms(cost.git),
+            crate::watch_checkout::CHECKOUTS,
+            cost.moved_key_markers
+        ),
+        kvop: format!(
+            "moved key's value p50 {:.0} ms, max {:.0} ms; deletion p50 {:.0} ms, max {:.0} ms",
+            ms(cost.value.0),
+            ms(cost.value.1),
+            ms(cost.deletion.0),
+            ms(cost.deletion.1)
+        ),
+        anchor: format!("{:.0} ms prune settle", ms(settle)),
+        ratio: cost.deletion.1.as_secs_f64() / settle.as_secs_f64(),
+        target: "deletion ≤ settle + 50 ms; value ≤ 50 ms; 0 markers",
+        met: cost.deletion.1 <= settle + Duration::from_millis(50)
+            && cost.value.1 <= Duration::from_millis(50)
+            && cost.moved_key_markers == 0,
+    }
 }
 
 /// M1: peak RSS of a dry run, a real run creating every key and a real run again with

@@ -369,6 +369,7 @@ pub async fn stream_config(
         .clone()
 }
 
+pub mod git;
 pub mod jwt;
 pub mod k8s;
 pub mod node;
