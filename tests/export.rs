@@ -280,6 +280,7 @@ async fn json_values_are_used_only_for_bytes_that_are_canonical_json() {
         ("huge", b"1e+300"),
         ("exponent", b"1e300"),
         ("string", br#""yes""#),
+        ("nothing", b"null"),
         ("text", b"not json"),
     ]
     .iter()
@@ -306,10 +307,16 @@ async fn json_values_are_used_only_for_bytes_that_are_canonical_json() {
     for key in ["canonical", "number", "huge", "string"] {
         assert_eq!(field_of(key), "jsonValue:", "{key}");
     }
-    // serde_json writes 1e300 as 1e+300: the stored bytes are not canonical.
-    for key in ["spaced", "unsorted", "exponent", "text"] {
+    // serde_json writes 1e300 as 1e+300: the stored bytes are not canonical. And
+    // `jsonValue: null` would read back as no value: the text `null` is a `value`.
+    for key in ["spaced", "unsorted", "exponent", "nothing", "text"] {
         assert_eq!(field_of(key), "value:", "{key}");
     }
+    assert!(
+        run.stdout.contains("  key: nothing\n  value: \"null\"\n"),
+        "{}",
+        run.stdout
+    );
     let empty = NatsServer::start();
     let dir = support::manifests(&[("docs.yaml", &run.stdout)]);
     let applied = kvop(&empty.url(), &["reconcile", "-f", path(dir.path())]).await;
