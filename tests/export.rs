@@ -332,6 +332,79 @@ async fn json_values_are_used_only_for_bytes_that_are_canonical_json() {
 }
 
 #[tokio::test]
+async fn values_nats_accepted_at_a_limit_reconcile_to_nothing_and_only_new_ones_are_refused() {
+    // kvop's headers (about 120 bytes) count toward both limits, but a value the key
+    // already holds is never written: the round trip holds for whatever NATS accepted.
+    let server = NatsServer::start_with_config("max_payload: 2048\n");
+    let js = server.jetstream().await;
+    for (bucket, max_value_size) in [("sized", 200), ("open", 0), ("lowered", 0)] {
+        js.create_key_value(kv::Config {
+            bucket: bucket.into(),
+            max_value_size,
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    }
+    let one = |key: &str, byte: u8, len: usize| vec![(key.to_string(), vec![byte; len])];
+    put_all(&js, "sized", &one("full", b'a', 200)).await;
+    put_all(&js, "open", &one("large", b'b', 2000)).await;
+    put_all(&js, "lowered", &one("old", b'c', 300)).await;
+    // A limit lowered after the value was written: the server keeps the value.
+    let mut config = support::stream_config(&js, "lowered").await;
+    config.max_message_size = 100;
+    js.update_stream(config).await.expect("lower the limit");
+    let buckets = ["sized", "open", "lowered"];
+
+    let out = tempfile::tempdir().expect("dir");
+    let mut args = vec!["export", "-o", path(out.path())];
+    for bucket in buckets {
+        args.extend(["--bucket", bucket]);
+    }
+    let exported = kvop(&server.url(), &args).await;
+    assert_eq!(exported.code, 0, "{exported:?}");
+    let before = sequences(&js, &buckets).await;
+    take_claims(&server.url(), path(out.path())).await;
+    let again = kvop(
+        &server.url(),
+        &["reconcile", "-f", path(out.path()), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(again.code, 0, "the export must plan nothing: {again:?}");
+    assert_eq!(sequences(&js, &buckets).await, before, "zero writes");
+
+    // A value that differs is written, with headers: over a limit, it is refused with
+    // its file, line and field, and nothing at all is written.
+    for (file, from, to) in [
+        ("sized.yaml", "a".repeat(200), "A".repeat(200)),
+        ("open.yaml", "b".repeat(2000), "B".repeat(2000)),
+    ] {
+        let file = out.path().join(file);
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert!(text.contains(&from), "{text}");
+        std::fs::write(&file, text.replace(&from, &to)).expect("write");
+    }
+    let refused = kvop(&server.url(), &["reconcile", "-f", path(out.path())]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    for says in [
+        "sized.yaml:",
+        "spec: the value is 200 bytes, plus",
+        "over the maxValueSize of bucket \"sized\" (200 bytes)",
+        "open.yaml:",
+        "spec: the value is 2000 bytes, plus",
+        "over the server's max_payload (2048 bytes)",
+    ] {
+        assert!(refused.stderr.contains(says), "{says}: {}", refused.stderr);
+    }
+    assert!(
+        !refused.stderr.contains("lowered"),
+        "the unchanged value is not refused: {}",
+        refused.stderr
+    );
+    assert_eq!(sequences(&js, &buckets).await, before, "nothing written");
+}
+
+#[tokio::test]
 async fn unknown_buckets_unreachable_servers_and_existing_files_write_nothing() {
     let server = NatsServer::start();
     let js = server.jetstream().await;
