@@ -245,11 +245,12 @@ pub async fn kvop_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Ru
 async fn kvop_with(url: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kvop"));
+    // Removed before `env` is applied, which may set it: the last call for a variable wins.
     command
         .args(args)
+        .env_remove("KVOP_MANAGER")
         .envs(env.iter().copied())
         .env("NATS_URL", url)
-        .env_remove("KVOP_MANAGER")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
