@@ -1,5 +1,6 @@
-//! The text report of a large run: a summary per bucket and the first keys of each
-//! action (every key with `-v`), and a progress line while loading, on a terminal only.
+//! The text report: of a large run, a summary per bucket and the first keys of each
+//! action (every key with `-v`), and a progress line while loading, on a terminal only;
+//! the words for a key another client wrote.
 
 mod support;
 
@@ -49,6 +50,51 @@ async fn a_first_run_of_many_keys_prints_counts_and_the_first_keys_not_a_line_pe
     let verbose = kvop(&server.url(), &["reconcile", "-f", path(&dir), "-v"]).await;
     assert_eq!(verbose.code, 0, "{verbose:?}");
     assert_eq!(verbose.stdout.matches("= key k").count(), 2_000);
+}
+
+#[tokio::test]
+async fn an_adopted_key_edited_in_its_manifest_is_an_update_not_a_restore() {
+    // A key another client wrote, exported and adopted: kvop never wrote it, so an edit
+    // of its value is not drift being restored.
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    js.create_key_value(async_nats::jetstream::kv::Config {
+        bucket: "cfg".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("create");
+    let revision = js
+        .get_key_value("cfg")
+        .await
+        .expect("bucket")
+        .put("mode", "old".into())
+        .await
+        .expect("put");
+    let exported = kvop(&server.url(), &["export", "--bucket", "cfg"]).await;
+    assert_eq!(exported.code, 0, "{exported:?}");
+    assert!(
+        exported.stdout.contains("  value: old\n"),
+        "{}",
+        exported.stdout
+    );
+    let dir = manifests(&[("cfg.yaml", &exported.stdout)]);
+    let adopted = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert_eq!(adopted.code, 0, "{adopted:?}");
+
+    let file = dir.path().join("cfg.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, text.replace("  value: old\n", "  value: new\n")).expect("write");
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "~ key mode: update, overwriting revision {revision} written by another client (3 bytes)\n"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("restore"), "{}", run.stdout);
 }
 
 /// Runs kvop under a pseudo-terminal (`script` from util-linux): stdout and stderr are
