@@ -1,5 +1,6 @@
 //! `kvop export` against real nats-servers: what it writes reconciles to nothing on the
-//! server it came from and recreates the same buckets and keys on an empty one.
+//! server it came from and recreates the same buckets and keys on an empty one; a large
+//! bucket's keys are counted while they are read, on a terminal only.
 
 mod support;
 
@@ -402,6 +403,66 @@ async fn values_nats_accepted_at_a_limit_reconcile_to_nothing_and_only_new_ones_
         refused.stderr
     );
     assert_eq!(sequences(&js, &buckets).await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn reading_a_large_bucket_is_counted_on_a_terminal_only() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    for (bucket, count) in [("many", 3_000), ("few", 10)] {
+        js.create_key_value(kv::Config {
+            bucket: bucket.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+        let keys: Vec<(String, Vec<u8>)> = (0..count)
+            .map(|i| (format!("k{i:05}"), b"v".to_vec()))
+            .collect();
+        put_all(&js, bucket, &keys).await;
+    }
+    let out = tempfile::tempdir().expect("dir");
+    let terminal = out.path().join("terminal");
+    let args = [
+        "export",
+        "--bucket",
+        "many",
+        "--bucket",
+        "few",
+        "-o",
+        path(&terminal),
+    ];
+    let screen = support::kvop_on_a_terminal(&server.url(), &args);
+    // The first count is drawn when a bucket reaches 1,000 keys, whatever the clock.
+    let counted = screen
+        .find("reading bucket \"many\": 1,000 keys")
+        .unwrap_or_else(|| panic!("no key count on the terminal: {screen:?}"));
+    let summary = screen
+        .find("exported bucket \"many\": 3000 keys")
+        .unwrap_or_else(|| panic!("no summary: {screen:?}"));
+    assert!(
+        screen[counted..summary].contains("\r\x1b[2K"),
+        "the count is cleared before the summary: {screen:?}"
+    );
+    assert!(!screen.contains("reading bucket \"few\""), "{screen:?}");
+    assert_eq!(files(&terminal).len(), 2, "{screen:?}");
+
+    let piped = out.path().join("piped");
+    let args = ["export", "--bucket", "many", "-o", path(&piped)];
+    let run = kvop(&server.url(), &args).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stderr.contains("reading bucket") && !run.stderr.contains('\r'),
+        "no count when stderr is not a terminal: {:?}",
+        run.stderr
+    );
+    assert_eq!(
+        files(&piped),
+        files(&terminal)
+            .into_iter()
+            .filter(|(name, _)| name == "many.yaml")
+            .collect()
+    );
 }
 
 #[tokio::test]

@@ -4,9 +4,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use support::{NatsServer, bucket, entry, free_port, kvop, manifests};
+use support::{NatsServer, bucket, entry, free_port, kvop, kvop_on_a_terminal, manifests};
 
 /// One bucket and `count` entries in one file.
 fn many_keys(count: usize) -> tempfile::TempDir {
@@ -97,29 +95,13 @@ async fn an_adopted_key_edited_in_its_manifest_is_an_update_not_a_restore() {
     assert!(!run.stdout.contains("restore"), "{}", run.stdout);
 }
 
-/// Runs kvop under a pseudo-terminal (`script` from util-linux): stdout and stderr are
-/// both the terminal, and `script` copies what was drawn on it.
-fn kvop_on_a_terminal(args: &[&str], url: &str) -> String {
-    let command = std::iter::once(env!("CARGO_BIN_EXE_kvop"))
-        .chain(args.iter().copied())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let output = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("NATS_URL", url)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run script (util-linux)");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[tokio::test]
 async fn loading_large_manifests_shows_a_progress_line_on_a_terminal_only() {
     // Over 1 MB of manifests; the server is unreachable, so the run ends after loading.
     let dir = many_keys(10_000);
     let url = format!("nats://127.0.0.1:{}", free_port());
     let args = ["reconcile", "-f", path(&dir), "--dry-run"];
-    let screen = kvop_on_a_terminal(&args, &url);
+    let screen = kvop_on_a_terminal(&url, &args);
     let progress = screen
         .find("loading manifests: ")
         .unwrap_or_else(|| panic!("no progress line on the terminal: {screen:?}"));
@@ -142,7 +124,7 @@ async fn loading_large_manifests_shows_a_progress_line_on_a_terminal_only() {
 async fn small_manifests_show_no_progress_line_even_on_a_terminal() {
     let dir = many_keys(3);
     let url = format!("nats://127.0.0.1:{}", free_port());
-    let screen = kvop_on_a_terminal(&["reconcile", "-f", path(&dir)], &url);
+    let screen = kvop_on_a_terminal(&url, &["reconcile", "-f", path(&dir)]);
     assert!(screen.contains("error: cannot reach NATS"), "{screen:?}");
     assert!(!screen.contains("loading manifests"), "{screen:?}");
 }

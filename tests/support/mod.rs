@@ -271,6 +271,23 @@ async fn kvop_with(url: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, 
     }
 }
 
+/// Runs the kvop binary under a pseudo-terminal (`script` from util-linux): stdout and
+/// stderr are both the terminal, and what was drawn on it is returned.
+pub fn kvop_on_a_terminal(url: &str, args: &[&str]) -> String {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_kvop"))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NATS_URL", url)
+        .env_remove("KVOP_MANAGER")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script (util-linux)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Writes manifests into a temp dir: `(file name, YAML)` pairs.
 pub fn manifests(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("manifest dir");
