@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use kvop::cli::{Cli, Command, OutputFormat};
 use kvop::manifest::Input;
+use kvop::problem::Problem;
 use kvop::reconcile::{self, ReconcileOptions};
+use kvop::report::Report;
 use kvop::watch::{PassSettings, WatchOptions};
 
 #[tokio::main]
@@ -16,6 +18,8 @@ async fn main() -> ExitCode {
             // clap exits 2 on a usage error, and 2 is what --detailed-exitcode says when
             // changes are planned: a bad command line is invalid input, exit 1.
             let _ = error.print();
+            // A program reading `-o json` gets its document for a refused line too.
+            kvop::report::refused::print_if_asked(&error);
             return ExitCode::from(if error.use_stderr() { 1 } else { 0 });
         }
     };
@@ -36,9 +40,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Reconcile(args) if args.watch => {
             if args.output == OutputFormat::Json {
-                anyhow::bail!(
-                    "--watch logs one line per change instead of a report: use --log-format json, not --output json"
-                );
+                let refusal = "--watch logs one line per change instead of a report: use --log-format json, not --output json";
+                Report::stopped(args.manager, args.dry_run, vec![Problem::general(refusal)])
+                    .print();
+                anyhow::bail!(refusal);
             }
             let mut connection = args.connection.settings();
             // Reconnects forever once connected; the first connection is waited for.

@@ -1,5 +1,5 @@
 //! Progress lines on stderr for long runs, only when stderr is a terminal: writes
-//! counted, and the step a long load or observe is in.
+//! counted, keys an export has read, and the step a long load or observe is in.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -53,6 +53,93 @@ impl Progress {
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
         }
     }
+}
+
+/// A bucket's key count is shown once it has read this many: a small bucket is read in
+/// a blink, and a large one shows its first line without waiting for a clock.
+pub const KEYS_SHOWN_FROM: usize = 1_000;
+
+/// Keys read per bucket by `kvop export`, redrawn as `reading bucket "b": 12,000 keys`
+/// at most every [`REDRAW_EVERY`] once a bucket has read [`KEYS_SHOWN_FROM`] keys.
+pub struct KeysRead {
+    enabled: bool,
+    last_draw: Mutex<Option<Instant>>,
+}
+
+/// The count of one bucket.
+pub struct BucketKeys<'a> {
+    progress: &'a KeysRead,
+    bucket: &'a str,
+    read: AtomicUsize,
+}
+
+impl KeysRead {
+    /// Draws only when stderr is a terminal: a CI log or a pipe gets no progress lines.
+    pub fn new() -> KeysRead {
+        KeysRead {
+            enabled: std::io::stderr().is_terminal(),
+            last_draw: Mutex::new(None),
+        }
+    }
+
+    /// A counter for one bucket's keys.
+    pub fn bucket<'a>(&'a self, bucket: &'a str) -> BucketKeys<'a> {
+        BucketKeys {
+            progress: self,
+            bucket,
+            read: AtomicUsize::new(0),
+        }
+    }
+
+    /// Clears the line, if one was drawn, before the run prints anything else.
+    pub fn finish(&self) {
+        if let Ok(last) = self.last_draw.lock()
+            && last.is_some()
+        {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
+}
+
+impl Default for KeysRead {
+    fn default() -> Self {
+        KeysRead::new()
+    }
+}
+
+impl BucketKeys<'_> {
+    /// One more key read.
+    pub fn tick(&self) {
+        let read = self.read.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.progress.enabled || read < KEYS_SHOWN_FROM {
+            return;
+        }
+        let Ok(mut last) = self.progress.last_draw.lock() else {
+            return;
+        };
+        if last.is_some_and(|at| at.elapsed() < REDRAW_EVERY) && read != KEYS_SHOWN_FROM {
+            return;
+        }
+        *last = Some(Instant::now());
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[2K{}",
+            keys_read_line(self.bucket, read)
+        );
+    }
+}
+
+/// `reading bucket "b": 12,000 keys`.
+pub fn keys_read_line(bucket: &str, read: usize) -> String {
+    let digits = read.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("reading bucket {bucket:?}: {grouped} keys")
 }
 
 /// Inputs from this size on show the loading line: smaller ones load in a blink.
@@ -212,5 +299,17 @@ mod tests {
             activity_line("observing 2 buckets", Duration::from_millis(1440)),
             "observing 2 buckets (1.4s)"
         );
+    }
+
+    #[test]
+    fn key_counts_are_grouped_by_thousands() {
+        for (read, line) in [
+            (999, "reading bucket \"b\": 999 keys"),
+            (1_000, "reading bucket \"b\": 1,000 keys"),
+            (12_000, "reading bucket \"b\": 12,000 keys"),
+            (1_234_567, "reading bucket \"b\": 1,234,567 keys"),
+        ] {
+            assert_eq!(keys_read_line("b", read), line);
+        }
     }
 }

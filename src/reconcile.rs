@@ -86,18 +86,11 @@ pub async fn run(options: &ReconcileOptions) -> Result<i32, ReconcileError> {
         && options.json
     {
         let report = Report {
-            schema_version: report::SCHEMA_VERSION,
-            manager: options.manager.clone(),
-            dry_run: options.dry_run,
             server_version: learnt.server_version,
             skipped: learnt.skipped,
-            plan: None,
-            result: None,
-            status: Vec::new(),
-            problems: error.problems(),
-            exit_code: EXIT_ERROR,
+            ..Report::stopped(options.manager.clone(), options.dry_run, error.problems())
         };
-        output::println(&serde_json::to_string_pretty(&report).unwrap_or_default());
+        report.print();
     }
     result
 }

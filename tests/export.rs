@@ -1,5 +1,6 @@
 //! `kvop export` against real nats-servers: what it writes reconciles to nothing on the
-//! server it came from and recreates the same buckets and keys on an empty one.
+//! server it came from and recreates the same buckets and keys on an empty one; a large
+//! bucket's keys are counted while they are read, on a terminal only.
 
 mod support;
 
@@ -280,6 +281,7 @@ async fn json_values_are_used_only_for_bytes_that_are_canonical_json() {
         ("huge", b"1e+300"),
         ("exponent", b"1e300"),
         ("string", br#""yes""#),
+        ("nothing", b"null"),
         ("text", b"not json"),
     ]
     .iter()
@@ -306,10 +308,16 @@ async fn json_values_are_used_only_for_bytes_that_are_canonical_json() {
     for key in ["canonical", "number", "huge", "string"] {
         assert_eq!(field_of(key), "jsonValue:", "{key}");
     }
-    // serde_json writes 1e300 as 1e+300: the stored bytes are not canonical.
-    for key in ["spaced", "unsorted", "exponent", "text"] {
+    // serde_json writes 1e300 as 1e+300: the stored bytes are not canonical. And
+    // `jsonValue: null` would read back as no value: the text `null` is a `value`.
+    for key in ["spaced", "unsorted", "exponent", "nothing", "text"] {
         assert_eq!(field_of(key), "value:", "{key}");
     }
+    assert!(
+        run.stdout.contains("  key: nothing\n  value: \"null\"\n"),
+        "{}",
+        run.stdout
+    );
     let empty = NatsServer::start();
     let dir = support::manifests(&[("docs.yaml", &run.stdout)]);
     let applied = kvop(&empty.url(), &["reconcile", "-f", path(dir.path())]).await;
@@ -322,6 +330,139 @@ async fn json_values_are_used_only_for_bytes_that_are_canonical_json() {
     )
     .await;
     assert_eq!(again.code, 0, "{again:?}");
+}
+
+#[tokio::test]
+async fn values_nats_accepted_at_a_limit_reconcile_to_nothing_and_only_new_ones_are_refused() {
+    // kvop's headers (about 120 bytes) count toward both limits, but a value the key
+    // already holds is never written: the round trip holds for whatever NATS accepted.
+    let server = NatsServer::start_with_config("max_payload: 2048\n");
+    let js = server.jetstream().await;
+    for (bucket, max_value_size) in [("sized", 200), ("open", 0), ("lowered", 0)] {
+        js.create_key_value(kv::Config {
+            bucket: bucket.into(),
+            max_value_size,
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    }
+    let one = |key: &str, byte: u8, len: usize| vec![(key.to_string(), vec![byte; len])];
+    put_all(&js, "sized", &one("full", b'a', 200)).await;
+    put_all(&js, "open", &one("large", b'b', 2000)).await;
+    put_all(&js, "lowered", &one("old", b'c', 300)).await;
+    // A limit lowered after the value was written: the server keeps the value.
+    let mut config = support::stream_config(&js, "lowered").await;
+    config.max_message_size = 100;
+    js.update_stream(config).await.expect("lower the limit");
+    let buckets = ["sized", "open", "lowered"];
+
+    let out = tempfile::tempdir().expect("dir");
+    let mut args = vec!["export", "-o", path(out.path())];
+    for bucket in buckets {
+        args.extend(["--bucket", bucket]);
+    }
+    let exported = kvop(&server.url(), &args).await;
+    assert_eq!(exported.code, 0, "{exported:?}");
+    let before = sequences(&js, &buckets).await;
+    take_claims(&server.url(), path(out.path())).await;
+    let again = kvop(
+        &server.url(),
+        &["reconcile", "-f", path(out.path()), "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(again.code, 0, "the export must plan nothing: {again:?}");
+    assert_eq!(sequences(&js, &buckets).await, before, "zero writes");
+
+    // A value that differs is written, with headers: over a limit, it is refused with
+    // its file, line and field, and nothing at all is written.
+    for (file, from, to) in [
+        ("sized.yaml", "a".repeat(200), "A".repeat(200)),
+        ("open.yaml", "b".repeat(2000), "B".repeat(2000)),
+    ] {
+        let file = out.path().join(file);
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert!(text.contains(&from), "{text}");
+        std::fs::write(&file, text.replace(&from, &to)).expect("write");
+    }
+    let refused = kvop(&server.url(), &["reconcile", "-f", path(out.path())]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    for says in [
+        "sized.yaml:",
+        "spec: the value is 200 bytes, plus",
+        "over the maxValueSize of bucket \"sized\" (200 bytes)",
+        "open.yaml:",
+        "spec: the value is 2000 bytes, plus",
+        "over the server's max_payload (2048 bytes)",
+    ] {
+        assert!(refused.stderr.contains(says), "{says}: {}", refused.stderr);
+    }
+    assert!(
+        !refused.stderr.contains("lowered"),
+        "the unchanged value is not refused: {}",
+        refused.stderr
+    );
+    assert_eq!(sequences(&js, &buckets).await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn reading_a_large_bucket_is_counted_on_a_terminal_only() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    for (bucket, count) in [("many", 3_000), ("few", 10)] {
+        js.create_key_value(kv::Config {
+            bucket: bucket.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+        let keys: Vec<(String, Vec<u8>)> = (0..count)
+            .map(|i| (format!("k{i:05}"), b"v".to_vec()))
+            .collect();
+        put_all(&js, bucket, &keys).await;
+    }
+    let out = tempfile::tempdir().expect("dir");
+    let terminal = out.path().join("terminal");
+    let args = [
+        "export",
+        "--bucket",
+        "many",
+        "--bucket",
+        "few",
+        "-o",
+        path(&terminal),
+    ];
+    let screen = support::kvop_on_a_terminal(&server.url(), &args);
+    // The first count is drawn when a bucket reaches 1,000 keys, whatever the clock.
+    let counted = screen
+        .find("reading bucket \"many\": 1,000 keys")
+        .unwrap_or_else(|| panic!("no key count on the terminal: {screen:?}"));
+    let summary = screen
+        .find("exported bucket \"many\": 3000 keys")
+        .unwrap_or_else(|| panic!("no summary: {screen:?}"));
+    assert!(
+        screen[counted..summary].contains("\r\x1b[2K"),
+        "the count is cleared before the summary: {screen:?}"
+    );
+    assert!(!screen.contains("reading bucket \"few\""), "{screen:?}");
+    assert_eq!(files(&terminal).len(), 2, "{screen:?}");
+
+    let piped = out.path().join("piped");
+    let args = ["export", "--bucket", "many", "-o", path(&piped)];
+    let run = kvop(&server.url(), &args).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stderr.contains("reading bucket") && !run.stderr.contains('\r'),
+        "no count when stderr is not a terminal: {:?}",
+        run.stderr
+    );
+    assert_eq!(
+        files(&piped),
+        files(&terminal)
+            .into_iter()
+            .filter(|(name, _)| name == "many.yaml")
+            .collect()
+    );
 }
 
 #[tokio::test]

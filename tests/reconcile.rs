@@ -321,7 +321,7 @@ async fn key_deleted_or_purged_out_of_band_is_recreated_over_its_marker() {
     for key in ["deleted", "purged"] {
         assert!(
             run.stdout.contains(&format!(
-                "+ key {key}: restore, removed by another client (delete or purge marker at revision"
+                "+ key {key}: re-create, removed by another client (delete or purge marker at revision"
             )),
             "{}",
             run.stdout
@@ -377,7 +377,10 @@ async fn out_of_band_changes_follow_the_update_policy() {
         "a conflict means the declared state was not reached: {run:?}"
     );
     assert!(
-        run.stdout.contains("~ key overwrite: restore, revision"),
+        run.stdout.lines().any(|line| {
+            line.contains("~ key overwrite: update, overwriting revision ")
+                && line.contains(" written by another client")
+        }),
         "{}",
         run.stdout
     );

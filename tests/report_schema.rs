@@ -1,13 +1,14 @@
 //! The JSON report (`-o json`) of every kind of run against its published schema,
 //! `docs/report.schema.json`: a dry run, a run that writes, one with nothing to write, one
-//! with a conflict, invalid input and a server that cannot be reached. Each prints one
-//! document of the same shape, where what does not apply is absent, never null.
+//! with a conflict, invalid input, a refused command line and a server that cannot be
+//! reached. Each prints one document of the same shape, where what does not apply is
+//! absent, never null.
 
 mod support;
 
 use serde_json::Value;
 use support::schema::Schema;
-use support::{NatsServer, Run, bucket, entry, free_port, kvop, manifests};
+use support::{NatsServer, Run, bucket, entry, free_port, kvop, kvop_with_env, manifests};
 
 /// The run's report, checked against the schema and against the run's exit code.
 fn checked(run: &Run) -> Value {
@@ -167,6 +168,75 @@ async fn a_server_that_cannot_be_reached_is_a_report_with_one_problem() {
             .as_str()
             .is_some_and(|m| !m.is_empty())
     );
+}
+
+#[tokio::test]
+async fn a_command_line_kvop_refuses_is_a_report_with_one_problem() {
+    // Nothing listens there: every case is refused before connecting.
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let dir = declared();
+    let path = dir.path().to_str().expect("path");
+    for (args, env, manager, says) in [
+        (
+            vec!["reconcile", "-f", path, "-o", "json", "--window", "0"],
+            vec![],
+            "kvop",
+            "invalid value '0' for '--window <WINDOW>'",
+        ),
+        (
+            vec!["reconcile", "-f", path, "-o", "json"],
+            vec![("KVOP_MANAGER", "")],
+            "",
+            "the manager name is empty",
+        ),
+        (
+            vec!["reconcile", "-f", path, "--bogus", "-o", "json"],
+            vec![],
+            "kvop",
+            "unexpected argument '--bogus'",
+        ),
+        (
+            vec!["reconcile", "-o", "json", "--manager", "ci"],
+            vec![],
+            "ci",
+            "--filename <PATH>",
+        ),
+        (
+            vec!["reconcile", "-f", path, "--debounce", "soon"],
+            vec![("KVOP_OUTPUT", "json")],
+            "kvop",
+            "invalid value 'soon' for '--debounce <DEBOUNCE>'",
+        ),
+        (
+            vec!["reconcile", "-f", path, "-o", "json", "--watch"],
+            vec![],
+            "kvop",
+            "--watch logs one line per change",
+        ),
+    ] {
+        let run = kvop_with_env(&url, &args, &env).await;
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        assert!(run.stderr.contains("error: "), "{args:?}: {run:?}");
+        let report = checked(&run);
+        assert_eq!(report["manager"], manager, "{report:#}");
+        assert!(report.get("plan").is_none() && report.get("serverVersion").is_none());
+        let problems = report["problems"].as_array().expect("problems");
+        assert_eq!(problems.len(), 1, "{report:#}");
+        let message = problems[0]["message"].as_str().expect("a message");
+        assert!(
+            message.contains(says) && !message.starts_with("error") && !message.contains('\n'),
+            "{args:?}: {message:?}"
+        );
+    }
+    // Without `-o json` the refusal stays on stderr; `export -o` is a directory.
+    for args in [
+        vec!["reconcile", "-f", path, "--window", "0"],
+        vec!["export", "-o", "json", "--bogus"],
+    ] {
+        let run = kvop(&url, &args).await;
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+    }
 }
 
 async fn js_streams(server: &NatsServer) -> usize {

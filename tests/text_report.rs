@@ -1,11 +1,10 @@
-//! The text report of a large run: a summary per bucket and the first keys of each
-//! action (every key with `-v`), and a progress line while loading, on a terminal only.
+//! The text report: of a large run, a summary per bucket and the first keys of each
+//! action (every key with `-v`), and a progress line while loading, on a terminal only;
+//! the words for a key another client wrote.
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use support::{NatsServer, bucket, entry, free_port, kvop, manifests};
+use support::{NatsServer, bucket, entry, free_port, kvop, kvop_on_a_terminal, manifests};
 
 /// One bucket and `count` entries in one file.
 fn many_keys(count: usize) -> tempfile::TempDir {
@@ -51,20 +50,49 @@ async fn a_first_run_of_many_keys_prints_counts_and_the_first_keys_not_a_line_pe
     assert_eq!(verbose.stdout.matches("= key k").count(), 2_000);
 }
 
-/// Runs kvop under a pseudo-terminal (`script` from util-linux): stdout and stderr are
-/// both the terminal, and `script` copies what was drawn on it.
-fn kvop_on_a_terminal(args: &[&str], url: &str) -> String {
-    let command = std::iter::once(env!("CARGO_BIN_EXE_kvop"))
-        .chain(args.iter().copied())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let output = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("NATS_URL", url)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run script (util-linux)");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+#[tokio::test]
+async fn an_adopted_key_edited_in_its_manifest_is_an_update_not_a_restore() {
+    // A key another client wrote, exported and adopted: kvop never wrote it, so an edit
+    // of its value is not drift being restored.
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    js.create_key_value(async_nats::jetstream::kv::Config {
+        bucket: "cfg".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("create");
+    let revision = js
+        .get_key_value("cfg")
+        .await
+        .expect("bucket")
+        .put("mode", "old".into())
+        .await
+        .expect("put");
+    let exported = kvop(&server.url(), &["export", "--bucket", "cfg"]).await;
+    assert_eq!(exported.code, 0, "{exported:?}");
+    assert!(
+        exported.stdout.contains("  value: old\n"),
+        "{}",
+        exported.stdout
+    );
+    let dir = manifests(&[("cfg.yaml", &exported.stdout)]);
+    let adopted = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert_eq!(adopted.code, 0, "{adopted:?}");
+
+    let file = dir.path().join("cfg.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, text.replace("  value: old\n", "  value: new\n")).expect("write");
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "~ key mode: update, overwriting revision {revision} written by another client (3 bytes)\n"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("restore"), "{}", run.stdout);
 }
 
 #[tokio::test]
@@ -73,7 +101,7 @@ async fn loading_large_manifests_shows_a_progress_line_on_a_terminal_only() {
     let dir = many_keys(10_000);
     let url = format!("nats://127.0.0.1:{}", free_port());
     let args = ["reconcile", "-f", path(&dir), "--dry-run"];
-    let screen = kvop_on_a_terminal(&args, &url);
+    let screen = kvop_on_a_terminal(&url, &args);
     let progress = screen
         .find("loading manifests: ")
         .unwrap_or_else(|| panic!("no progress line on the terminal: {screen:?}"));
@@ -96,7 +124,7 @@ async fn loading_large_manifests_shows_a_progress_line_on_a_terminal_only() {
 async fn small_manifests_show_no_progress_line_even_on_a_terminal() {
     let dir = many_keys(3);
     let url = format!("nats://127.0.0.1:{}", free_port());
-    let screen = kvop_on_a_terminal(&["reconcile", "-f", path(&dir)], &url);
+    let screen = kvop_on_a_terminal(&url, &["reconcile", "-f", path(&dir)]);
     assert!(screen.contains("error: cannot reach NATS"), "{screen:?}");
     assert!(!screen.contains("loading manifests"), "{screen:?}");
 }

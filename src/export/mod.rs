@@ -21,6 +21,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::names;
 use crate::nats::{ConnectionSettings, Doing, NatsError, Snapshot, connect, require_jetstream};
 use crate::observed::Operation;
+use crate::progress::KeysRead;
 
 pub use bucket::{Unexportable, bucket_spec};
 use entries::{Entries, Exported};
@@ -88,19 +89,29 @@ pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
     let started = std::time::Instant::now();
     let connection = connect(&options.connection).await?;
     require_jetstream(&connection, &options.connection).await?;
-    let snapshots: Vec<Option<Snapshot>> = futures::stream::iter(buckets.iter().map(|name| {
-        let handle = connection.bucket(name);
-        async move {
-            handle.snapshot(&options.keys).await.map_err(|error| {
-                error.context(Doing::Reading {
-                    bucket: name.clone(),
-                })
-            })
-        }
-    }))
-    .buffered(CONCURRENT_BUCKETS)
-    .try_collect()
-    .await?;
+    // Reading is what takes long (50,000 keys over a WAN): counted on a terminal.
+    let progress = KeysRead::new();
+    let snapshots: Result<Vec<Option<Snapshot>>, NatsError> =
+        futures::stream::iter(buckets.iter().map(|name| {
+            let handle = connection.bucket(name);
+            let keys = progress.bucket(name);
+            async move {
+                handle
+                    .snapshot(&options.keys, &|| keys.tick())
+                    .await
+                    .map_err(|error| {
+                        error.context(Doing::Reading {
+                            bucket: name.clone(),
+                        })
+                    })
+            }
+        }))
+        .buffered(CONCURRENT_BUCKETS)
+        .try_collect()
+        .await;
+    // Cleared before anything else is printed: an error, the manifests, the summary.
+    progress.finish();
+    let snapshots = snapshots?;
     let unknown: Vec<String> = buckets
         .iter()
         .zip(&snapshots)

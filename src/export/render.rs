@@ -22,11 +22,15 @@ pub enum ValueField<'a> {
 }
 
 impl<'a> ValueField<'a> {
-    /// `jsonValue` when asked for and the bytes are canonical JSON, `value` for text
-    /// without control characters other than tab and line breaks, `binaryValue` else.
+    /// `jsonValue` when asked for and the bytes are canonical JSON other than `null`,
+    /// `value` for text without control characters other than tab and line breaks,
+    /// `binaryValue` else.
     pub fn of(bytes: &'a [u8], json_values: bool) -> ValueField<'a> {
+        // `jsonValue: null` reads back as no value at all (in Kubernetes too, where a null
+        // field is an absent one), so the text `null` goes out as `value: "null"`.
         if json_values
             && let Ok(json) = serde_json::from_slice::<Value>(bytes)
+            && !json.is_null()
             && canonical_json(json.clone()) == bytes
         {
             return ValueField::Json(json);

@@ -76,6 +76,7 @@ fn text_binary_and_json_values_read_back_byte_for_byte() {
         b"\"yes\"",
         b"[]",
         b"{}",
+        b"null",
         b"{\"nested\":{\"z\":\"multi\\nline\\n\",\"a\":[{\"x\":1},[2]]}}",
     ]
     .iter()

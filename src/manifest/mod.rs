@@ -1,7 +1,9 @@
 //! Load: manifest files, directories and stdin → validated [`Desired`] state.
 //!
 //! Every problem of every file is collected and reported at once, each with its file,
-//! line and field, before anything talks to NATS.
+//! line and field, before anything talks to NATS. Value sizes are the exception: they
+//! are checked once the buckets are observed ([`check_against_server`]), since only a
+//! value that will be written can be too large.
 
 mod files;
 mod resolve;

@@ -10,7 +10,7 @@ use async_nats::jetstream::stream::{self, DiscardPolicy};
 use super::bucket::Bucket;
 use super::errors::NatsError;
 use super::stream_config::project;
-use super::sweep::{Scope, copy_all, sweep};
+use super::sweep::{Scope, sweep};
 use super::sweep_batches::split;
 use super::sweep_filters::disjoint_groups;
 use crate::desired::BucketConfig;
@@ -31,8 +31,13 @@ impl Bucket {
     /// The bucket's config and one sweep of the keys matching `filters` (NATS subject
     /// wildcards relative to the bucket, e.g. `app.>`; empty means every key); `None`
     /// when there is no such bucket. A mirror's stream keeps its origin's subjects, so
-    /// it has no keys of its own to read.
-    pub async fn snapshot(&self, filters: &[String]) -> Result<Option<Snapshot>, NatsError> {
+    /// it has no keys of its own to read. `read` is called for each key read, for
+    /// progress (again for a key read twice: a sweep restarted, overlapping filters).
+    pub async fn snapshot(
+        &self,
+        filters: &[String],
+        read: &(dyn Fn() + Sync),
+    ) -> Result<Option<Snapshot>, NatsError> {
         let stream = match self.open().await {
             Ok(stream) => stream,
             Err(error) if error.is_stream_not_found() => return Ok(None),
@@ -40,10 +45,15 @@ impl Bucket {
         };
         let info = stream.cached_info().clone();
         let refusals = &self.connection.refusals;
+        // Every value is copied (nothing declared to share bytes with), and counted.
+        let copy_and_count = |_: &str, _: &[u8]| {
+            read();
+            None
+        };
         let mut keys = HashMap::new();
         if info.config.mirror.is_none() {
             if filters.is_empty() {
-                keys = sweep(refusals, &stream, &self.name, Scope::All, &copy_all).await?;
+                keys = sweep(refusals, &stream, &self.name, Scope::All, &copy_and_count).await?;
             } else {
                 // The server refuses a consumer whose filters overlap (10138), and a
                 // consumer request must fit max_payload: one consumer per group.
@@ -57,9 +67,14 @@ impl Bucket {
                             ))
                         })?;
                     for batch in batches {
-                        let found =
-                            sweep(refusals, &stream, &self.name, Scope::Keys(batch), &copy_all)
-                                .await?;
+                        let found = sweep(
+                            refusals,
+                            &stream,
+                            &self.name,
+                            Scope::Keys(batch),
+                            &copy_and_count,
+                        )
+                        .await?;
                         for (key, observed) in found {
                             // Overlapping groups may read a key twice: keep the newer.
                             match keys.get(&key) {

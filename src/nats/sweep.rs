@@ -35,11 +35,6 @@ pub(crate) enum Scope<'a> {
 /// to them that already exist (the declared value), or `None` to copy the value.
 pub type Reuse<'a> = &'a (dyn Fn(&str, &[u8]) -> Option<Bytes> + Sync);
 
-/// Reuses nothing: every value read is copied.
-pub(crate) fn copy_all(_key: &str, _value: &[u8]) -> Option<Bytes> {
-    None
-}
-
 /// Reads the last message of each key in scope with one ephemeral pull consumer.
 ///
 /// Not the async-nats ordered consumer: when it loses its consumer it silently makes a

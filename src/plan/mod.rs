@@ -82,14 +82,16 @@ pub struct EntryPlan {
 pub enum EntryAction {
     /// Write a key that has no live value; `expected_revision` is 0 when it never had a
     /// message, else the revision of its delete or purge marker. `drift` names who
-    /// deleted or purged it when that was not this manager: restoring it corrects drift.
+    /// deleted or purged it when that was not this manager: drift corrected, or a key
+    /// kvop never wrote (its last message cannot tell which).
     Create {
         expected_revision: u64,
         value: Bytes,
         drift: Option<String>,
     },
     /// Replace a different value; `drift` names who wrote it when that was not this
-    /// manager (a change made out of band).
+    /// manager: a change made out of band, or a value kvop never wrote (an adopted key;
+    /// its last message cannot tell which).
     Update {
         expected_revision: u64,
         value: Bytes,

@@ -148,12 +148,15 @@ fn describe_entry(entry: &EntryPlan) -> String {
             value,
             ..
         } => format!("+ key {key}: create ({})", bytes(value.len())),
+        // A key's last message is all a sweep sees: a value or marker another client
+        // wrote may be a change behind kvop's back or a key kvop never wrote (adopted,
+        // or declared for the first time), so the words hold for both.
         EntryAction::Create {
             expected_revision,
             value,
             drift: Some(writer),
         } => format!(
-            "+ key {key}: restore, removed by {writer} (delete or purge marker at revision {expected_revision}) ({})",
+            "+ key {key}: re-create, removed by {writer} (delete or purge marker at revision {expected_revision}) ({})",
             bytes(value.len())
         ),
         EntryAction::Create {
@@ -177,7 +180,7 @@ fn describe_entry(entry: &EntryPlan) -> String {
             value,
             drift: Some(writer),
         } => format!(
-            "~ key {key}: restore, revision {expected_revision} was written by {writer} ({})",
+            "~ key {key}: update, overwriting revision {expected_revision} written by {writer} ({})",
             bytes(value.len())
         ),
         EntryAction::Unchanged { revision } => {
@@ -303,6 +306,40 @@ mod tests {
         assert_eq!(text.matches("+ key").count(), 8, "{text}");
         assert!(text.contains("= key k8: unchanged at revision 3"), "{text}");
         assert!(!text.contains("more key"), "{text}");
+    }
+
+    #[test]
+    fn a_value_another_client_wrote_is_overwritten_not_said_to_be_restored() {
+        // Adopted keys were never written by kvop: "restore" would claim a history the
+        // key's last message cannot show.
+        let text = render(
+            &bucket(vec![
+                EntryAction::Update {
+                    expected_revision: 4,
+                    value: Bytes::from_static(b"new"),
+                    drift: Some("another client".into()),
+                },
+                EntryAction::Create {
+                    expected_revision: 6,
+                    value: Bytes::from_static(b"v"),
+                    drift: Some("another client".into()),
+                },
+            ]),
+            true,
+        );
+        assert!(
+            text.contains(
+                "~ key k0: update, overwriting revision 4 written by another client (3 bytes)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "+ key k1: re-create, removed by another client (delete or purge marker at revision 6) (1 byte)\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("restore"), "{text}");
     }
 
     #[test]

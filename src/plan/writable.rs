@@ -1,7 +1,8 @@
 //! Whether an entry can be written into its bucket at all: the bucket is not a read-only
 //! mirror, and the value with kvop's ownership headers fits the bucket's max value size
-//! and the server's max payload. One rule for `kvop reconcile` (from the manifests, and
-//! again once the server is known, before the first write) and for the operator.
+//! and the server's max payload. One rule for `kvop reconcile` (mirrors from the
+//! manifests; then, once the server is known and before the first write, mirrors there
+//! and the size of each value that will be written) and for the operator.
 
 use crate::desired::DesiredEntry;
 use crate::ownership;

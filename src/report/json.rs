@@ -41,6 +41,30 @@ pub struct Report {
     pub exit_code: i32,
 }
 
+impl Report {
+    /// The report of a run that stopped before planning: its problems, and nothing of
+    /// what it did not get to.
+    pub fn stopped(manager: String, dry_run: bool, problems: Vec<Problem>) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            manager,
+            dry_run,
+            server_version: None,
+            skipped: Vec::new(),
+            plan: None,
+            result: None,
+            status: Vec::new(),
+            problems,
+            exit_code: crate::reconcile::EXIT_ERROR,
+        }
+    }
+
+    /// Prints the report on stdout, as one pretty-printed document.
+    pub fn print(&self) {
+        crate::output::println(&serde_json::to_string_pretty(self).unwrap_or_default());
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanReport {

@@ -2,6 +2,7 @@
 //! for people (`text`, with `plan::render`) or as JSON for programs (`json`).
 
 pub mod json;
+pub mod refused;
 pub mod text;
 
 use crate::api::KeyValueBucketStatus;

@@ -245,11 +245,12 @@ pub async fn kvop_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Ru
 async fn kvop_with(url: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kvop"));
+    // Removed before `env` is applied, which may set it: the last call for a variable wins.
     command
         .args(args)
+        .env_remove("KVOP_MANAGER")
         .envs(env.iter().copied())
         .env("NATS_URL", url)
-        .env_remove("KVOP_MANAGER")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -268,6 +269,23 @@ async fn kvop_with(url: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, 
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// Runs the kvop binary under a pseudo-terminal (`script` from util-linux): stdout and
+/// stderr are both the terminal, and what was drawn on it is returned.
+pub fn kvop_on_a_terminal(url: &str, args: &[&str]) -> String {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_kvop"))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NATS_URL", url)
+        .env_remove("KVOP_MANAGER")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script (util-linux)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Writes manifests into a temp dir: `(file name, YAML)` pairs.

@@ -56,7 +56,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
             },
         ),
         (
-            "a foreign value is restored and reported as drift",
+            "a foreign value is overwritten and its writer named",
             Overwrite,
             Some(key(4, Put, "x", theirs)),
             EntryAction::Update {
