@@ -8,7 +8,6 @@ mod support;
 
 use std::time::Duration;
 
-use async_nats::jetstream;
 use support::watching::{
     Watching, docs, eventually, http_get, kv, save_atomically, value_is, wait_value,
 };
@@ -267,6 +266,45 @@ async fn with_prune_a_key_no_longer_declared_but_last_written_by_another_client_
         )
         .await;
     assert!(value_is(&js, "b", "seed", Some("theirs")).await);
+    assert_eq!(watch.stop().await, 0);
+}
+
+#[tokio::test]
+async fn an_edit_of_a_key_another_client_wrote_is_an_update_not_a_drift_correction() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let file = |value: &str| docs(&[bucket("b", ""), entry("k", "b", "k", value, "")]);
+    let dir = manifests(&[("m.yaml", &bucket("b", ""))]);
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let watch = Watching::start(
+        &server.url(),
+        &[dir.path()],
+        &["--metrics-address", &address],
+    );
+    watch.wait_for_lines(&[IN_FORCE], 1).await;
+    // Adopted as it is: declared with the value another client wrote, nothing written.
+    kv(&js, "b").await.put("k", "theirs".into()).await.unwrap();
+    save_atomically(&dir.path().join("m.yaml"), &file("theirs"));
+    watch.wait_for_lines(&[IN_FORCE], 2).await;
+
+    save_atomically(&dir.path().join("m.yaml"), &file("mine"));
+    wait_value(&watch, &js, "b", "k", Some("mine")).await;
+    watch
+        .wait_for_lines(
+            &[
+                "updated key, overwriting a value written by another client",
+                "key=k",
+            ],
+            1,
+        )
+        .await;
+    assert!(
+        watch.lines_with(&["restored"]).is_empty(),
+        "{:?}",
+        watch.log()
+    );
+    assert_eq!(metric(port, "kvop_drift_corrections_total").await, 0.0);
     assert_eq!(watch.stop().await, 0);
 }
 

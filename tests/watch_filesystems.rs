@@ -64,7 +64,7 @@ async fn a_slow_generator_is_applied_only_once_it_closes_the_file() {
                 file.write_all(part.as_bytes()).expect("write");
                 std::thread::sleep(Duration::from_millis(500));
             }
-            file.write_all(text[mid_file..].as_bytes()).expect("write");
+            file.write_all(&text.as_bytes()[mid_file..]).expect("write");
         })
     };
     generator.await.expect("the generator");

@@ -221,6 +221,14 @@ impl EntryAction {
         }
     }
 
+    /// The value this action writes, if it writes one.
+    pub fn value(&self) -> Option<&Bytes> {
+        match self {
+            EntryAction::Create { value, .. } | EntryAction::Update { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
     /// Who changed the key out of band, when this action puts it back.
     pub fn drift(&self) -> Option<&str> {
         match self {

@@ -1,7 +1,9 @@
 //! The watch's log of a pass: one line per change made, one per problem, and what
 //! happens to keys and buckets the files no longer declare.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
 
 use super::pass::{Memory, PassSummary};
 use crate::apply::{EntryResult, Outcome};
@@ -10,6 +12,59 @@ use crate::metrics::Metrics;
 use crate::observed::{Observed, Operation};
 use crate::plan::{self, BucketAction, EntryAction, Plan, Removal};
 use crate::problem::Problem;
+
+/// What was in force before a pass, to tell a change of the files (an update) from a
+/// change in NATS put back (a correction of drift, counted).
+pub(super) struct Before<'a> {
+    now: &'a Desired,
+    before: Option<&'a Desired>,
+    /// The values declared before, by bucket and key; `None` when the pass repairs
+    /// (the declarations are the same ones).
+    values: Option<HashMap<(&'a str, &'a str), &'a Bytes>>,
+}
+
+impl<'a> Before<'a> {
+    pub(super) fn new(now: &'a Desired, before: Option<&'a Desired>) -> Before<'a> {
+        let values = before
+            .filter(|before| !std::ptr::eq(*before, now))
+            .map(|before| {
+                before
+                    .entries
+                    .iter()
+                    .map(|entry| ((&*entry.bucket, &*entry.key), &entry.value))
+                    .collect()
+            });
+        Before {
+            now,
+            before,
+            values,
+        }
+    }
+
+    /// Whether `bucket` is declared alike before and now.
+    fn declares_bucket_alike(&self, bucket: &str) -> bool {
+        let find = |desired: &Desired| {
+            desired
+                .buckets
+                .iter()
+                .find(|declared| declared.name == bucket)
+                .map(|declared| (declared.config.clone(), declared.management))
+        };
+        self.before
+            .is_some_and(|before| find(before).is_some_and(|was| Some(was) == find(self.now)))
+    }
+
+    /// Whether `key` of `bucket` was declared before with `value`, the value now.
+    fn declares_alike(&self, bucket: &str, key: &str, value: Option<&Bytes>) -> bool {
+        let Some(before) = self.before else {
+            return false;
+        };
+        match &self.values {
+            None => std::ptr::eq(before, self.now),
+            Some(values) => value.is_some_and(|value| values.get(&(bucket, key)) == Some(&value)),
+        }
+    }
+}
 
 /// With `--prune`: says which keys the files no longer declare stay in NATS, and why:
 /// prune deletes only what this manager wrote last, and a bucket no longer declared is
@@ -60,7 +115,7 @@ pub(super) fn log_changes(
     outcome: &Outcome,
     metrics: &Metrics,
     memory: &mut Memory,
-    redeclared: &dyn Fn(&str) -> bool,
+    before: &Before,
 ) -> PassSummary {
     let conflicts = &mut memory.conflicts;
     let mut summary = PassSummary {
@@ -77,7 +132,7 @@ pub(super) fn log_changes(
             tracing::warn!(bucket = %bucket.bucket, reason = error.reason(), "could not {} bucket: {error}", bucket.action.verb());
         } else if bucket.action.writes() {
             summary.writes += 1;
-            if redeclared(&bucket.bucket) {
+            if before.declares_bucket_alike(&bucket.bucket) {
                 metrics.drift_corrected();
             }
             match &bucket.action {
@@ -117,9 +172,21 @@ pub(super) fn log_changes(
                     }
                     let past = past_tense(action);
                     match entry.action.drift() {
-                        Some(drift) => {
+                        // Declared as before: NATS changed, not the files.
+                        Some(drift)
+                            if before.declares_alike(
+                                &bucket.bucket,
+                                &entry.key,
+                                entry.action.value(),
+                            ) =>
+                        {
                             metrics.drift_corrected();
                             tracing::info!(bucket = %bucket.bucket, key = %entry.key, owner = %entry.owner, revision, "{past} key: restored after a change by {drift}");
+                        }
+                        // The files changed the value of a key someone else wrote last
+                        // (an adopted key): an update, not a repair.
+                        Some(drift) => {
+                            tracing::info!(bucket = %bucket.bucket, key = %entry.key, owner = %entry.owner, revision, "{past} key, overwriting a value written by {drift}");
                         }
                         None => {
                             tracing::info!(bucket = %bucket.bucket, key = %entry.key, owner = %entry.owner, revision, "{past} key");

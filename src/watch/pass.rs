@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use tokio::time::Instant;
 
 use super::held::HeldDeletions;
-use super::log::{log_changes, log_kept};
+use super::log::{Before, log_changes, log_kept};
 use crate::apply::{ApplyOptions, Outcome, apply};
 use crate::desired::Desired;
 use crate::manifest::{LoadErrors, check_against_server};
@@ -132,12 +132,8 @@ pub async fn pass(
     } else {
         Outcome::unapplied(&plan)
     };
-    let redeclared = |bucket: &str| {
-        declarations
-            .before
-            .is_some_and(|before| same_bucket(before, desired, bucket))
-    };
-    let mut summary = log_changes(&plan, &outcome, metrics, memory, &redeclared);
+    let before = Before::new(declarations.desired, declarations.before);
+    let mut summary = log_changes(&plan, &outcome, metrics, memory, &before);
     summary.prune_due = prune_due;
     Ok(summary)
 }
@@ -158,17 +154,4 @@ fn only(desired: &Desired, names: &BTreeSet<String>) -> Desired {
             .cloned()
             .collect(),
     }
-}
-
-/// Whether `bucket` is declared alike in both: then creating or changing it repairs
-/// what happened in NATS, not what changed in the files.
-fn same_bucket(before: &Desired, now: &Desired, bucket: &str) -> bool {
-    let find = |desired: &Desired| {
-        desired
-            .buckets
-            .iter()
-            .find(|declared| declared.name == bucket)
-            .map(|declared| (declared.config.clone(), declared.management))
-    };
-    find(before).is_some_and(|was| Some(was) == find(now))
 }
