@@ -8,11 +8,12 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use support::git::Repo;
+use support::layouts::{Volume, release, swap_link};
 use support::recorder::Recorder;
 use support::watching::{Watching, docs, eventually, http_get, wait_value};
 use support::{NatsServer, bucket, entry, free_port, manifests, stream_config};
@@ -242,59 +243,6 @@ fn three_keys_entries(value: &str) -> String {
     docs(&["k1", "k2", "k3"].map(|key| entry(key, "b", key, value, "")))
 }
 
-/// A directory laid out as kubelet lays out a ConfigMap volume: each file a link
-/// through `..data`, itself a link to a timestamped directory.
-struct Volume {
-    dir: PathBuf,
-    generation: u32,
-}
-
-impl Volume {
-    fn new(dir: &Path, files: &[(&str, &str)]) -> Volume {
-        let mut volume = Volume {
-            dir: dir.to_path_buf(),
-            generation: 0,
-        };
-        volume.update(files);
-        volume
-    }
-
-    /// What kubelet's atomic writer does: a new timestamped directory, `..data_tmp`
-    /// linked to it and renamed over `..data`, the visible links of new files created
-    /// and those of removed files deleted, the old directory removed.
-    fn update(&mut self, files: &[(&str, &str)]) {
-        self.generation += 1;
-        let old = std::fs::read_link(self.dir.join("..data")).ok();
-        let timestamped = format!(
-            "..2026_12_07_10_00_0{}.{}",
-            self.generation,
-            1000 + self.generation
-        );
-        std::fs::create_dir(self.dir.join(&timestamped)).unwrap();
-        for (name, text) in files {
-            std::fs::write(self.dir.join(&timestamped).join(name), text).unwrap();
-        }
-        std::os::unix::fs::symlink(&timestamped, self.dir.join("..data_tmp")).unwrap();
-        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
-        for (name, _) in files {
-            let visible = self.dir.join(name);
-            if visible.symlink_metadata().is_err() {
-                std::os::unix::fs::symlink(format!("..data/{name}"), visible).unwrap();
-            }
-        }
-        for entry in std::fs::read_dir(&self.dir).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && !files.iter().any(|(file, _)| *file == name) {
-                std::fs::remove_file(entry.path()).unwrap();
-            }
-        }
-        if let Some(old) = old {
-            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_configmap_volume_updated_by_kubelet_is_followed() {
     let server = NatsServer::start();
@@ -336,22 +284,6 @@ async fn a_configmap_volume_updated_by_kubelet_is_followed() {
         &log_of(&watch),
     );
     assert_eq!(watch.stop().await, 0);
-}
-
-/// Replaces the link `link` with one to `target` as git-sync and deploy tools do: a new
-/// link beside it, renamed over it (atomic: the path never goes missing).
-fn swap_link(link: &Path, target: &Path) {
-    let fresh = link.with_extension("new-link");
-    std::os::unix::fs::symlink(target, &fresh).unwrap();
-    std::fs::rename(&fresh, link).unwrap();
-}
-
-fn release(dir: &Path, files: &[(&str, &str)]) {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
 }
 
 #[tokio::test]

@@ -58,7 +58,12 @@ impl Watch<'_> {
         let load_options = LoadOptions {
             manager: self.options.pass.manager.clone(),
         };
-        let loaded = read_settled(files, &self.options.inputs, &load_options).await;
+        // Waiting for settled files can take long (a file left open, a rebase): a stop
+        // ends the wait; nothing was written yet.
+        let loaded = tokio::select! {
+            loaded = read_settled(files, &self.options.inputs, &load_options) => loaded,
+            _ = stop.wait_for(Option::is_some) => return Flow::Break(()),
+        };
         if let Err(error) = files.rearm() {
             tracing::warn!("{error}");
         }

@@ -8,6 +8,7 @@
 #   - `helm template ... | kubectl apply --dry-run=server --validate=strict` for the
 #     default values, each ci values file and the remaining credential variants (core
 #     schemas, the project's CRDs, admission, unknown fields);
+#   - the same dry run for examples/kubernetes (kvop --watch on a ConfigMap, on git-sync);
 #   - a real `helm install`, `helm upgrade` and `helm uninstall`, cluster-wide and
 #     namespaced, checking with `kubectl auth can-i --as=<the chart's ServiceAccount>`
 #     that the operator gets what it needs and nothing outside its namespace;
@@ -524,6 +525,24 @@ case_dry_run_without_service_account_and_rbac() {
     grep -q 'serviceAccountName: default' "$WORK/rendered.yaml" || fail "not the default ServiceAccount"
 }
 
+case_dry_run_kubernetes_examples() {
+    # examples/kubernetes: kvop --watch on a ConfigMap volume and on git-sync, each in
+    # the namespace it names. (tests/watch_filesystems.rs runs kvop with their args.)
+    local ns out object
+    for ns in kv-config kv-git; do
+        k get namespace "$ns" >/dev/null 2>&1 || k create namespace "$ns" || return 1
+    done
+    out="$(k apply --dry-run=server --validate=strict -f "$REPO_DIR/examples/kubernetes/" 2>&1)" || {
+        echo "$out"
+        fail "the apiserver refused examples/kubernetes"
+    }
+    echo "$out"
+    for object in configmap/kv-manifests deployment.apps/kvop-watch deployment.apps/kvop-git; do
+        grep -qE "^${object} (created|configured|unchanged) \(server dry run\)" <<<"$out" ||
+            fail "expected $object to be accepted"
+    done
+}
+
 case_dry_run_catches_a_broken_manifest() {
     # The dry run is only worth something if the apiserver refuses what is wrong: a
     # misspelt field of a rendered Deployment must fail.
@@ -752,6 +771,7 @@ main() {
     run_case "dry run (server, strict): existing ServiceAccount, no RBAC, NodePort" \
         case_dry_run_without_service_account_and_rbac
     run_case "the dry run refuses a misspelt field" case_dry_run_catches_a_broken_manifest
+    run_case "dry run (server, strict): examples/kubernetes" case_dry_run_kubernetes_examples
     local suffix
     suffix="$(date +%s)-$RANDOM"
     run_case "helm install, can-i, upgrade, uninstall (cluster-wide)" \

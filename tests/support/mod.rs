@@ -390,6 +390,7 @@ pub async fn stream_config(
 pub mod git;
 pub mod jwt;
 pub mod k8s;
+pub mod layouts;
 pub mod node;
 pub mod recorder;
 pub mod resources;
