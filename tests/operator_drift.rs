@@ -301,3 +301,52 @@ async fn a_memory_bucket_lost_by_a_server_restart_is_recreated_with_its_entries(
     wait_value(&s.nats, "volatile", "a", Some("1")).await;
     wait_value(&s.nats, "volatile", "b", Some("2")).await;
 }
+
+#[tokio::test]
+async fn a_value_nats_already_holds_at_the_bucket_limit_is_not_refused_for_kvops_headers() {
+    let s = setup("atlimit").await;
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("sized", json!({"maxValueSize": 200}))).await;
+    wait_bucket(&s.buckets, "sized", true, None).await;
+    // Another client filled the key to the limit; kvop's headers would not fit beside it.
+    let full = "x".repeat(200);
+    let store = s
+        .nats
+        .jetstream()
+        .await
+        .get_key_value("sized")
+        .await
+        .expect("bucket");
+    store.put("full", full.clone().into()).await.expect("put");
+
+    // Declared as it is: nothing to write, so nothing to refuse.
+    create(
+        &s.entries,
+        &entry("full", "sized", "full", &full, json!({})),
+    )
+    .await;
+    wait_entry(&s.entries, "full", true, None).await;
+    // A value that would be written over the limit is still refused, before any write.
+    let other = "y".repeat(200);
+    create(
+        &s.entries,
+        &entry("other", "sized", "other", &other, json!({})),
+    )
+    .await;
+    let refused = wait_entry(&s.entries, "other", false, Some("InvalidSpec")).await;
+    let message = refused
+        .status
+        .and_then(|status| {
+            status
+                .conditions
+                .into_iter()
+                .find(|condition| condition.type_ == "Ready")
+        })
+        .map(|condition| condition.message)
+        .unwrap_or_default();
+    assert!(message.contains("over the maxValueSize"), "{message}");
+    assert_eq!(
+        kv_get(&s.nats.jetstream().await, "sized", "other").await,
+        None
+    );
+}

@@ -60,6 +60,10 @@ pub struct FileWatcher {
     writing: HashMap<PathBuf, Instant>,
     /// The files as last read, for the periodic look.
     last_read: Option<TreeStamp>,
+    /// The periodic look's timer, kept across calls: [`FileWatcher::changed`] is
+    /// cancelled whenever anything else wakes the watch, and a timer made per call
+    /// would never fire under a steady stream of other events.
+    look: tokio::time::Interval,
     metrics: Arc<Metrics>,
 }
 
@@ -88,6 +92,7 @@ impl FileWatcher {
             unsettled: false,
             writing: HashMap::new(),
             last_read: None,
+            look: poll_timer(settling.poll),
             metrics,
         };
         watcher.rearm()?;
@@ -160,7 +165,6 @@ impl FileWatcher {
     /// The next change: a notification, or a look that finds the files other than they
     /// were read.
     async fn next_change(&mut self) {
-        let mut look = poll_timer(self.settling.poll);
         loop {
             tokio::select! {
                 change = self.events.recv() => match change {
@@ -170,7 +174,7 @@ impl FileWatcher {
                     }
                     None => return std::future::pending().await,
                 },
-                _ = look.tick() => {
+                _ = self.look.tick() => {
                     if self.looks_changed() {
                         tracing::info!("the files changed without a notification (a mount or link replaced?): reading them again");
                         return;

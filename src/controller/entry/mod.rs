@@ -86,6 +86,11 @@ async fn apply_entry(
         &context.settings.manager,
         scope,
     );
+    if action.writes()
+        && let Err(error) = resolve::check_size(&resolved, &context.settings.manager)
+    {
+        return Err(report_failure(api, entry, &previous, error).await);
+    }
     let refused_by = match (&action, &observed) {
         (
             EntryAction::Conflict {

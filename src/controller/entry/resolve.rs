@@ -89,27 +89,43 @@ pub(super) async fn resolve(
         deletion_policy: entry.spec.deletion_policy,
         take_over,
     };
-    let limits = Limits {
+    // A mirror takes no writes at all; sizes are checked only for what will be written
+    // ([`check_size`]): a value NATS already holds as declared is never refused.
+    let mirror = Limits {
         bucket: &desired_bucket.name,
         mirror: desired_bucket
             .config
             .mirror
             .is_some()
             .then_some(Known::Declared),
-        max_value_size: desired_bucket.config.max_value_size,
-        max_payload: Some(nats.max_payload()),
+        max_value_size: -1,
+        max_payload: None,
     };
-    check_writable(&entry, &limits, &context.settings.manager).map_err(|unwritable| {
-        ControllerError::InvalidSpec(vec![FieldProblem::new(
-            unwritable.field,
-            unwritable.message,
-        )])
-    })?;
+    check_writable(&entry, &mirror, &context.settings.manager).map_err(invalid)?;
     Ok(Resolved {
         bucket: desired_bucket,
         entry,
         nats,
     })
+}
+
+/// Whether the value, with kvop's headers, fits the bucket's `maxValueSize` and the
+/// server's `max_payload`: checked once the plan says it will be written.
+pub(super) fn check_size(resolved: &Resolved, manager: &str) -> Result<(), ControllerError> {
+    let limits = Limits {
+        bucket: &resolved.bucket.name,
+        mirror: None,
+        max_value_size: resolved.bucket.config.max_value_size,
+        max_payload: Some(resolved.nats.max_payload()),
+    };
+    check_writable(&resolved.entry, &limits, manager).map_err(invalid)
+}
+
+fn invalid(unwritable: crate::plan::Unwritable) -> ControllerError {
+    ControllerError::InvalidSpec(vec![FieldProblem::new(
+        unwritable.field,
+        unwritable.message,
+    )])
 }
 
 /// Reads a `valueFrom` reference. The value is never logged or put into status.
