@@ -96,6 +96,21 @@ fn refs(files: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 const BANNER: &str = "Free shipping over 50 EUR";
+const EDITED: &str = "Free shipping today";
+
+/// Waits for the edited banner, checks that no other value was ever stored and no key
+/// deleted, and stops kvop.
+async fn ends_with_the_edit(
+    watch: Watching,
+    js: &async_nats::jetstream::Context,
+    recorder: &Recorder,
+) {
+    wait_value(&watch, js, "app-config", "checkout.banner", Some(EDITED)).await;
+    recorder.assert_clean(&[("checkout.banner", &[BANNER, EDITED])], &|| {
+        watch.log().join("\n")
+    });
+    assert_eq!(watch.stop().await, 0);
+}
 
 #[tokio::test]
 async fn the_configmap_example_runs_as_written_and_follows_kubelets_updates() {
@@ -134,23 +149,9 @@ async fn the_configmap_example_runs_as_written_and_follows_kubelets_updates() {
     .await;
 
     // `kubectl apply` of an edited ConfigMap: kubelet swaps the volume's `..data`.
-    let edited = files_of(config_map, &|text| {
-        text.replace(BANNER, "Free shipping today")
-    });
+    let edited = files_of(config_map, &|text| text.replace(BANNER, EDITED));
     volume.update(&refs(&edited));
-    wait_value(
-        &watch,
-        &js,
-        "app-config",
-        "checkout.banner",
-        Some("Free shipping today"),
-    )
-    .await;
-    recorder.assert_clean(
-        &[("checkout.banner", &[BANNER, "Free shipping today"])],
-        &|| watch.log().join("\n"),
-    );
-    assert_eq!(watch.stop().await, 0);
+    ends_with_the_edit(watch, &js, &recorder).await;
 }
 
 #[tokio::test]
@@ -200,22 +201,10 @@ async fn the_git_sync_example_runs_as_written_and_follows_the_link_swap() {
     swap_link(&pod_link, &first);
     wait_value(&watch, &js, "app-config", "checkout.banner", Some(BANNER)).await;
 
-    let second = worktree("bbbb", &commit("Free shipping today"));
+    let second = worktree("bbbb", &commit(EDITED));
     swap_link(&pod_link, &second);
     std::fs::remove_dir_all(&first).unwrap();
-    wait_value(
-        &watch,
-        &js,
-        "app-config",
-        "checkout.banner",
-        Some("Free shipping today"),
-    )
-    .await;
-    recorder.assert_clean(
-        &[("checkout.banner", &[BANNER, "Free shipping today"])],
-        &|| watch.log().join("\n"),
-    );
-    assert_eq!(watch.stop().await, 0);
+    ends_with_the_edit(watch, &js, &recorder).await;
 }
 
 #[tokio::test]
@@ -297,7 +286,7 @@ async fn the_systemd_unit_runs_as_written_on_a_git_work_tree() {
 
     // A commit that moves the entry into a directory and edits it, pulled in place.
     origin.git(&["rm", "-q", "flags.yaml"]);
-    for (name, text) in files("Free shipping today") {
+    for (name, text) in files(EDITED) {
         let name = if name == "flags.yaml" {
             "shop/flags.yaml".to_string()
         } else {
@@ -308,17 +297,5 @@ async fn the_systemd_unit_runs_as_written_on_a_git_work_tree() {
     origin.git(&["add", "-A"]);
     origin.git(&["commit", "-qm", "moved"]);
     Repo { dir: clone.clone() }.git(&["pull", "-q", "--ff-only"]);
-    wait_value(
-        &watch,
-        &js,
-        "app-config",
-        "checkout.banner",
-        Some("Free shipping today"),
-    )
-    .await;
-    recorder.assert_clean(
-        &[("checkout.banner", &[BANNER, "Free shipping today"])],
-        &|| watch.log().join("\n"),
-    );
-    assert_eq!(watch.stop().await, 0);
+    ends_with_the_edit(watch, &js, &recorder).await;
 }

@@ -40,16 +40,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Waits until the watcher sees `want`.
-async fn wait_for(seen: &mut async_nats::jetstream::kv::Watch, want: &str) {
+/// Waits until the watcher sees `want`, or a delete or purge when `want` is `None`.
+pub async fn wait_for(seen: &mut async_nats::jetstream::kv::Watch, want: Option<&str>) {
     loop {
         let entry = tokio::time::timeout(Duration::from_secs(30), seen.next())
             .await
             .expect("visible within 30 s")
             .expect("watch")
             .expect("entry");
-        if entry.value == want.as_bytes() {
-            return;
+        let live = entry.operation == async_nats::jetstream::kv::Operation::Put;
+        match want {
+            Some(want) if live && entry.value == want.as_bytes() => return,
+            None if !live => return,
+            _ => {}
         }
     }
 }
@@ -108,7 +111,7 @@ pub async fn latency() -> WatchLatency {
         let value = format!("v{i}");
         let started = Instant::now();
         save_atomically(&path, &file(&value));
-        wait_for(&mut seen, &value).await;
+        wait_for(&mut seen, Some(&value)).await;
         edits.push(started.elapsed());
     }
     let declared = format!("v{EVENTS}");
@@ -119,7 +122,7 @@ pub async fn latency() -> WatchLatency {
             .put("k", format!("foreign{i}").into())
             .await
             .expect("put");
-        wait_for(&mut seen, &declared).await;
+        wait_for(&mut seen, Some(&declared)).await;
         restores.push(started.elapsed());
     }
     let rss_after = rss_kib(watch.pid());

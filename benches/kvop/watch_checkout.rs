@@ -7,12 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-
 use crate::support::git::Repo;
 use crate::support::recorder::Recorder;
 use crate::support::watching::Watching;
 use crate::support::{NatsServer, bucket, entry};
+use crate::watch::wait_for;
 
 pub const CHECKOUTS: usize = 10;
 /// kvop's default `--prune-settle`.
@@ -25,23 +24,6 @@ pub struct CheckoutCost {
     /// Median time git itself took.
     pub git: Duration,
     pub moved_key_markers: usize,
-}
-
-/// Waits until the watcher sees `key` with `want`, or deleted when `want` is `None`.
-async fn wait_for(seen: &mut async_nats::jetstream::kv::Watch, want: Option<&str>) {
-    loop {
-        let entry = tokio::time::timeout(Duration::from_secs(30), seen.next())
-            .await
-            .expect("visible within 30 s")
-            .expect("watch")
-            .expect("entry");
-        let live = entry.operation == async_nats::jetstream::kv::Operation::Put;
-        match want {
-            Some(want) if live && entry.value == want.as_bytes() => return,
-            None if !live => return,
-            _ => {}
-        }
-    }
 }
 
 fn median_and_worst(samples: &mut [Duration]) -> (Duration, Duration) {
