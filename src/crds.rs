@@ -34,12 +34,36 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
                 .map(|(key, value)| (key.to_string(), value.to_string()))
                 .collect(),
         );
+        unobserved_until_reconciled(&mut crd);
         crd
     };
     vec![
         ("keyvaluebuckets.kvop.dev.yaml", keep(KeyValueBucket::crd())),
         ("keyvalueentries.kvop.dev.yaml", keep(KeyValueEntry::crd())),
     ]
+}
+
+/// Defaults `status` to `observedGeneration: 0`, so that an object kvop has not
+/// reconciled yet reads as not observed (generation 1 or more): kstatus calls it
+/// `InProgress` (Flux waits, `kubectl`-style waits too) and the Argo CD health check
+/// `Progressing`, instead of `Current` for an object without conditions. The apiserver
+/// applies the default when it reads the object; kvop's first status write replaces it.
+fn unobserved_until_reconciled(crd: &mut CustomResourceDefinition) {
+    for version in &mut crd.spec.versions {
+        let status = version
+            .schema
+            .as_mut()
+            .and_then(|schema| schema.open_api_v3_schema.as_mut())
+            .and_then(|root| root.properties.as_mut())
+            .and_then(|properties| properties.get_mut("status"));
+        if let Some(status) = status {
+            status.default = Some(
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
+                    serde_json::json!({"observedGeneration": 0}),
+                ),
+            );
+        }
+    }
 }
 
 /// One CRD file's content.

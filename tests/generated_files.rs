@@ -135,3 +135,38 @@ fn every_example_loads_and_plans_without_a_server() {
             .all(|bucket| matches!(bucket.action, kvop::plan::BucketAction::Create { .. }))
     );
 }
+
+/// docs/gitops.md's Argo CD health check and reason table are what
+/// src/controller/reasons.rs generates. `KVOP_WRITE_GENERATED=1` rewrites them.
+#[test]
+fn the_gitops_docs_show_the_reason_table_the_code_uses() {
+    use kvop::controller::reasons;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/gitops.md");
+    let text = std::fs::read_to_string(&path).expect("read docs/gitops.md");
+    let blocks = [
+        (
+            "<!-- BEGIN GENERATED: argocd health (src/controller/reasons.rs; tests/generated_files.rs) -->\n",
+            "<!-- END GENERATED: argocd health -->",
+            format!("```yaml\n{}```\n", reasons::argocd_config_map()),
+        ),
+        (
+            "<!-- BEGIN GENERATED: reason table (src/controller/reasons.rs; tests/generated_files.rs) -->\n",
+            "<!-- END GENERATED: reason table -->",
+            reasons::markdown_table(),
+        ),
+    ];
+    let mut expected = text.clone();
+    for (begin, end, content) in &blocks {
+        let start = expected.find(begin).expect("the block's start marker") + begin.len();
+        let stop = start + expected[start..].find(end).expect("the block's end marker");
+        expected.replace_range(start..stop, content);
+    }
+    if std::env::var_os("KVOP_WRITE_GENERATED").is_some() {
+        std::fs::write(&path, &expected).expect("write docs/gitops.md");
+        return;
+    }
+    assert!(
+        text == expected,
+        "docs/gitops.md is stale; regenerate with `KVOP_WRITE_GENERATED=1 cargo test --test generated_files`"
+    );
+}

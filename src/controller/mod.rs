@@ -14,6 +14,7 @@ pub mod entry;
 pub mod error;
 mod holders;
 pub mod leader;
+pub mod reasons;
 pub mod secret_refresh;
 mod shutdown;
 pub mod status;

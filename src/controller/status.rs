@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ControllerError;
+use super::reasons::{self, Health};
 use crate::api::{
     Condition, ConditionStatus, KeyValueBucket, KeyValueBucketStatus, KeyValueEntry,
     KeyValueEntryStatus,
@@ -21,6 +22,11 @@ pub const READY: &str = "Ready";
 /// The `Synced` condition: the last reconcile carried the spec out (false when it failed,
 /// or when a conflict keeps the declared value out of NATS).
 pub const SYNCED: &str = "Synced";
+/// kstatus' `Reconciling` (abnormal-true: present only while true): not ready, and kvop
+/// is still working on it.
+pub const RECONCILING: &str = "Reconciling";
+/// kstatus' `Stalled` (abnormal-true): not ready, and only a human can change that.
+pub const STALLED: &str = "Stalled";
 
 /// Now, as RFC 3339 in UTC.
 pub fn now() -> String {
@@ -60,9 +66,12 @@ pub fn condition(
     }
 }
 
-/// The `Ready` and `Synced` pair. `Synced` is true when the reconcile ran to a verdict
-/// (even `Ready=False` for a spec the server cannot apply), false when it failed; it
-/// then repeats the reason and message.
+/// The `Ready` and `Synced` pair, and `Reconciling` or `Stalled` while not ready, as the
+/// reason's class says ([`reasons::health_of`]). `Synced` is true when the reconcile ran
+/// to a verdict (even `Ready=False` for a spec the server cannot apply), false when it
+/// failed; it then repeats the reason and message. `Reconciling` and `Stalled` are
+/// absent while false, as kstatus defines them: server-side apply removes the one kvop
+/// no longer sends.
 pub fn ready_and_synced(
     previous: &[Condition],
     generation: Option<i64>,
@@ -71,7 +80,7 @@ pub fn ready_and_synced(
     message: &str,
     synced: bool,
 ) -> Vec<Condition> {
-    vec![
+    let mut conditions = vec![
         condition(previous, READY, ready, reason, message, generation),
         condition(
             previous,
@@ -81,7 +90,18 @@ pub fn ready_and_synced(
             if synced { "" } else { message },
             generation,
         ),
-    ]
+    ];
+    let abnormal = match (ready, reasons::health_of(reason)) {
+        (true, _) | (false, Health::Ready) => None,
+        (false, Health::Progressing) => Some(RECONCILING),
+        (false, Health::Stalled) => Some(STALLED),
+    };
+    if let Some(type_) = abnormal {
+        conditions.push(condition(
+            previous, type_, true, reason, message, generation,
+        ));
+    }
+    conditions
 }
 
 /// A kind whose status kvop writes: what the shared status helpers need to know of it.
@@ -287,5 +307,159 @@ mod tests {
         assert_eq!(same.last_transition_time, "2020-01-01T00:00:00Z");
         let flipped = condition(&[earlier], READY, false, "NatsUnavailable", "down", Some(2));
         assert_ne!(flipped.last_transition_time, "2020-01-01T00:00:00Z");
+    }
+
+    fn types(conditions: &[Condition]) -> Vec<(&str, ConditionStatus)> {
+        conditions
+            .iter()
+            .map(|condition| (condition.type_.as_str(), condition.status))
+            .collect()
+    }
+
+    #[test]
+    fn not_ready_adds_reconciling_or_stalled_as_the_reason_reads_and_ready_adds_neither() {
+        use ConditionStatus::{False, True};
+        let ready = ready_and_synced(&[], Some(3), true, "Synced", "", true);
+        assert_eq!(types(&ready), [(READY, True), (SYNCED, True)]);
+        let waiting = ready_and_synced(&[], Some(3), false, "NatsUnavailable", "down", false);
+        assert_eq!(
+            types(&waiting),
+            [(READY, False), (SYNCED, False), (RECONCILING, True)]
+        );
+        let stalled = ready_and_synced(&[], Some(3), false, "Conflict", "theirs", false);
+        assert_eq!(
+            types(&stalled),
+            [(READY, False), (SYNCED, False), (STALLED, True)]
+        );
+        assert_eq!(stalled[2].reason, "Conflict");
+        assert_eq!(stalled[2].message, "theirs");
+        assert!(
+            stalled
+                .iter()
+                .all(|condition| condition.observed_generation == Some(3)),
+            "every condition names the generation it describes"
+        );
+    }
+
+    /// Every reason a condition can carry is in the table: the errors' reasons (each
+    /// variant), the bucket actions' verdicts, the tenancy and claim refusals, and the
+    /// entry verdicts' literals.
+    #[test]
+    fn every_reason_kvop_writes_is_classified() {
+        use crate::controller::tenancy::Refusal;
+        use crate::nats::NatsError;
+        use crate::plan::{BucketAction, BucketRefusal};
+        let listed = |reason: &str| {
+            assert!(
+                reasons::REASONS.iter().any(|known| known.name == reason),
+                "{reason} is not in src/controller/reasons.rs"
+            );
+        };
+        let detail = || (None, String::new(), None);
+        let (during, text, source) = detail();
+        let nats = [
+            NatsError::Unavailable {
+                during,
+                detail: text,
+                source,
+            },
+            NatsError::NotConnected {
+                servers: String::new(),
+            },
+            NatsError::Conflict,
+            NatsError::Settings {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+            NatsError::Unauthorized {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+            NatsError::Forbidden {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+            NatsError::Timeout {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+            NatsError::Rejected {
+                during: None,
+                code: 0,
+                message: String::new(),
+                source: None,
+            },
+            NatsError::Other {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+        ];
+        for error in nats {
+            listed(ControllerError::Nats(error).reason());
+        }
+        for error in [
+            ControllerError::InvalidSpec(Vec::new()),
+            ControllerError::BucketNotReady(String::new()),
+            ControllerError::ReferenceNotFound(String::new()),
+        ] {
+            listed(error.reason());
+        }
+        listed("KubernetesApiError");
+        listed("FinalizerError");
+        for refusal in [
+            Refusal::ServersForbidden,
+            Refusal::NamespaceNotListed {
+                namespace: String::new(),
+            },
+            Refusal::BucketNotAllowed {
+                field: String::new(),
+                bucket: String::new(),
+                namespace: String::new(),
+                allowed: String::new(),
+            },
+            Refusal::OriginHeldElsewhere {
+                field: String::new(),
+                bucket: String::new(),
+                holder: String::new(),
+            },
+        ] {
+            listed(refusal.reason());
+        }
+        for refusal in [
+            BucketRefusal::NotAdopted,
+            BucketRefusal::Claimed {
+                holder: String::new(),
+            },
+        ] {
+            listed(refusal.reason());
+        }
+        for action in [
+            BucketAction::Unchanged,
+            BucketAction::Observe,
+            BucketAction::Missing,
+            BucketAction::Blocked { changes: vec![] },
+        ] {
+            listed(crate::controller::bucket::readiness_reason(&action));
+        }
+        // Creating and updating a bucket carry its configuration: their literals.
+        for reason in ["Created", "Updated"] {
+            listed(reason);
+        }
+        for entry_reason in [
+            "Synced",
+            "Created",
+            "CreateOnlyKeyExists",
+            "ClaimedElsewhere",
+            "Conflict",
+            "NotWritten",
+            "DeletionBlocked",
+        ] {
+            listed(entry_reason);
+        }
     }
 }

@@ -301,7 +301,9 @@ impl NatsError {
             NatsError::Unauthorized { .. } => "Unauthorized",
             NatsError::Forbidden { .. } => "Forbidden",
             NatsError::Timeout { .. } => "Timeout",
-            NatsError::Conflict => "Conflict",
+            // Not `Conflict`: that is an `IfUnchanged` entry's verdict, which needs a
+            // human; this one is retried at once.
+            NatsError::Conflict => "RevisionConflict",
             NatsError::Rejected { .. } => "Rejected",
             NatsError::Other { .. } => "NatsError",
         }

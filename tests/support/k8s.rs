@@ -319,3 +319,27 @@ impl Drop for PrivatePlane {
             .status();
     }
 }
+
+/// The kstatus and Argo CD health checker of tests/env/gitops-health:
+/// `KVOP_GITOPS_HEALTH`, or built (once, cached) by tests/env/gitops-health.sh.
+pub fn gitops_health_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Ok(path) = std::env::var("KVOP_GITOPS_HEALTH") {
+                return PathBuf::from(path);
+            }
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/env/gitops-health.sh");
+            let output = Command::new("bash")
+                .arg(&script)
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run tests/env/gitops-health.sh");
+            assert!(
+                output.status.success(),
+                "tests/env/gitops-health.sh failed: Go is needed to build kstatus and gopher-lua"
+            );
+            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+        })
+        .clone()
+}

@@ -10,6 +10,12 @@
 
 mod cleanup;
 mod report;
+
+/// The `Ready` reason of a planned bucket action (for the reason table's coverage test).
+#[cfg(test)]
+pub(crate) fn readiness_reason(action: &crate::plan::BucketAction) -> &'static str {
+    report::readiness(action).reason
+}
 mod sync;
 
 use std::sync::Arc;
