@@ -201,7 +201,7 @@ pub struct KeyValueBucketStatus {
     /// The `metadata.generation` last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready` and `Synced`.
+    /// `Ready` and `Synced`; `Reconciling` or `Stalled` while not ready.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,

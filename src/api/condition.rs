@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// The aspect: `Ready` (the declared state holds in NATS) or `Synced` (the last
+    /// The aspect: `Ready` (the declared state holds in NATS), `Synced` (the last
     /// reconcile carried the spec out: false when it failed, or when an `IfUnchanged`
-    /// conflict keeps the declared value out).
+    /// conflict keeps the declared value out), and while not ready `Reconciling` (kvop
+    /// retries on its own) or `Stalled` (a human must act), present only while true.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
