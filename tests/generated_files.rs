@@ -145,9 +145,9 @@ fn the_gitops_docs_show_the_reason_table_the_code_uses() {
     let text = std::fs::read_to_string(&path).expect("read docs/gitops.md");
     let blocks = [
         (
-            "<!-- BEGIN GENERATED: argocd health (src/controller/reasons.rs; tests/generated_files.rs) -->\n",
-            "<!-- END GENERATED: argocd health -->",
-            format!("```yaml\n{}```\n", reasons::argocd_config_map()),
+            "<!-- BEGIN GENERATED: argocd (src/controller/argocd.rs; tests/generated_files.rs) -->\n",
+            "<!-- END GENERATED: argocd -->",
+            format!("```yaml\n{}```\n", kvop::controller::argocd::config_map()),
         ),
         (
             "<!-- BEGIN GENERATED: reason table (src/controller/reasons.rs; tests/generated_files.rs) -->\n",

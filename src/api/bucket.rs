@@ -250,6 +250,10 @@ pub struct KeyValueBucketStatus {
     /// When kvop last read these statistics (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<String>,
+    /// The last `kvop.dev/reconcile-requested-at` (or `reconcile.fluxcd.io/requestedAt`)
+    /// value handled: equal to the annotation once the requested reconcile ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// The bucket's stream in a cluster.

@@ -259,4 +259,8 @@ pub struct KeyValueEntryStatus {
     /// the secret away).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_digest: Option<String>,
+    /// The last `kvop.dev/reconcile-requested-at` (or `reconcile.fluxcd.io/requestedAt`)
+    /// value handled: equal to the annotation once the requested reconcile ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! entries) drive the same observe → plan → apply code as `kvop reconcile`; per-bucket
 //! live views re-queue entries when their keys change out of band.
 
+pub mod argocd;
 pub mod backoff;
 pub mod bucket;
 mod bucket_changes;
@@ -14,6 +15,7 @@ pub mod entry;
 pub mod error;
 mod holders;
 pub mod leader;
+pub mod pause;
 pub mod reasons;
 pub mod secret_refresh;
 mod shutdown;

@@ -1,9 +1,10 @@
 //! Every reason kvop writes into a `Ready` condition, classified once: ready, still
 //! progressing (kvop retries on its own), or stalled (it needs a human: retrying cannot
-//! help until the object, the cluster's settings or NATS's permissions change). The one
-//! table drives the `Reconciling` and `Stalled` conditions (which kstatus, and so Flux
-//! and `kubectl`'s waits, read), the Argo CD health check and the reason table of
-//! docs/gitops.md; tests/generated_files.rs keeps the docs equal to what this generates.
+//! help until the object, the cluster's settings or NATS's permissions change), or
+//! paused. The one table drives the `Reconciling` and `Stalled` conditions (which
+//! kstatus, and so Flux and `kubectl`'s waits, read), the Argo CD health check
+//! ([`super::argocd`]) and the reason table of docs/gitops.md; tests/generated_files.rs
+//! keeps the docs equal to what this generates.
 
 /// What a reason means for whoever waits on the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +15,9 @@ pub enum Health {
     Progressing,
     /// Not ready, and retrying will not help: a human must act.
     Stalled,
+    /// Paused by a human (`kvop.dev/paused`): `Ready` says whether NATS holds the
+    /// declaration anyway; kvop is not working on it (neither reconciling nor stalled).
+    Paused,
 }
 
 /// One reason kvop writes, with what it means.
@@ -233,6 +237,7 @@ impl Health {
             Health::Ready => "Current",
             Health::Progressing => "InProgress",
             Health::Stalled => "Failed",
+            Health::Paused => "Current if `Ready`, else InProgress",
         }
     }
 
@@ -242,66 +247,9 @@ impl Health {
             Health::Ready => "Healthy",
             Health::Progressing => "Progressing",
             Health::Stalled => "Degraded",
+            Health::Paused => "Suspended",
         }
     }
-}
-
-/// The Argo CD health check of both kinds, in Lua.
-pub fn argocd_health_lua() -> String {
-    let stalled: Vec<String> = REASONS
-        .iter()
-        .filter(|reason| reason.health == Health::Stalled)
-        .map(|reason| format!("  {} = true,", reason.name))
-        .collect();
-    format!(
-        r#"-- Generated from kvop's reason table (src/controller/reasons.rs).
-local stalled = {{
-{}
-}}
-hs = {{status = "Progressing", message = "waiting for kvop"}}
-if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
-  hs.message = "being deleted"
-  return hs
-end
-if obj.status == nil or obj.status.conditions == nil then
-  return hs
-end
-if obj.status.observedGeneration ~= nil and obj.metadata.generation ~= nil
-    and obj.status.observedGeneration < obj.metadata.generation then
-  hs.message = "kvop has not seen the latest spec yet"
-  return hs
-end
-for _, condition in ipairs(obj.status.conditions) do
-  if condition.type == "Ready" then
-    hs.message = condition.reason .. ": " .. (condition.message or "")
-    if condition.status == "True" then
-      hs.status = "Healthy"
-    elseif stalled[condition.reason] then
-      hs.status = "Degraded"
-    end
-  end
-end
-return hs
-"#,
-        stalled.join("\n")
-    )
-}
-
-/// The `argocd-cm` entries that register [`argocd_health_lua`] for both kinds.
-pub fn argocd_config_map() -> String {
-    let lua: String = argocd_health_lua()
-        .lines()
-        .map(|line| {
-            if line.is_empty() {
-                "\n".to_string()
-            } else {
-                format!("    {line}\n")
-            }
-        })
-        .collect();
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\ndata:\n  resource.customizations.health.kvop.dev_KeyValueBucket: &kvop-health |\n{lua}  resource.customizations.health.kvop.dev_KeyValueEntry: *kvop-health\n"
-    )
 }
 
 /// The reason table of docs/gitops.md: what each reason means and what each tool shows.
@@ -314,6 +262,7 @@ pub fn markdown_table() -> String {
             Health::Ready => ("True", "neither"),
             Health::Progressing => ("False", "`Reconciling=True`"),
             Health::Stalled => ("False", "`Stalled=True`"),
+            Health::Paused => ("as NATS holds it", "neither"),
         };
         table.push_str(&format!(
             "| `{}` | {} | {} | {ready} | {extra} | {} | {} |\n",
@@ -338,14 +287,5 @@ mod tests {
         let count = names.len();
         names.dedup();
         assert_eq!(names.len(), count, "a reason listed twice");
-    }
-
-    #[test]
-    fn the_lua_marks_exactly_the_stalled_reasons_degraded() {
-        let lua = argocd_health_lua();
-        for reason in REASONS {
-            let listed = lua.contains(&format!("  {} = true,", reason.name));
-            assert_eq!(listed, reason.health == Health::Stalled, "{}", reason.name);
-        }
     }
 }

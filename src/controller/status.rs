@@ -92,7 +92,7 @@ pub fn ready_and_synced(
         ),
     ];
     let abnormal = match (ready, reasons::health_of(reason)) {
-        (true, _) | (false, Health::Ready) => None,
+        (true, _) | (false, Health::Ready | Health::Paused) => None,
         (false, Health::Progressing) => Some(RECONCILING),
         (false, Health::Stalled) => Some(STALLED),
     };
@@ -119,6 +119,10 @@ pub trait Reported:
         generation: Option<i64>,
         conditions: Vec<Condition>,
     );
+    /// Records the reconcile request this reconcile handled (`lastHandledReconcileAt`).
+    fn set_handled(status: &mut Self::Status, request: Option<String>);
+    /// The reconcile request handled last.
+    fn handled(status: &Self::Status) -> Option<&str>;
     /// A time that is refreshed only with a real change and never itself makes one
     /// (`lastSyncTime`); `None` for kinds without one.
     fn sync_time(_status: &mut Self::Status) -> Option<&mut Option<String>> {
@@ -146,6 +150,12 @@ impl Reported for KeyValueBucket {
     fn sync_time(status: &mut KeyValueBucketStatus) -> Option<&mut Option<String>> {
         Some(&mut status.last_sync_time)
     }
+    fn set_handled(status: &mut KeyValueBucketStatus, request: Option<String>) {
+        status.last_handled_reconcile_at = request;
+    }
+    fn handled(status: &KeyValueBucketStatus) -> Option<&str> {
+        status.last_handled_reconcile_at.as_deref()
+    }
 }
 
 impl Reported for KeyValueEntry {
@@ -164,6 +174,12 @@ impl Reported for KeyValueEntry {
     ) {
         status.observed_generation = generation;
         status.conditions = conditions;
+    }
+    fn set_handled(status: &mut KeyValueEntryStatus, request: Option<String>) {
+        status.last_handled_reconcile_at = request;
+    }
+    fn handled(status: &KeyValueEntryStatus) -> Option<&str> {
+        status.last_handled_reconcile_at.as_deref()
     }
 }
 
@@ -185,6 +201,11 @@ pub fn with_conditions<K: Reported>(
         verdict.synced,
     );
     K::set_conditions(&mut status, generation, conditions);
+    // Handled, whatever came of it: the answer is in the conditions.
+    K::set_handled(
+        &mut status,
+        crate::spec::reconcile_requested(object.meta().annotations.as_ref()),
+    );
     status
 }
 
@@ -254,6 +275,17 @@ pub async fn report_failure<K: Reported>(
     match write_if_changed(api, object, previous, status).await {
         Ok(()) => error,
         Err(write) => write.into(),
+    }
+}
+
+/// A reconcile request not handled yet (`kvop.dev/reconcile-requested-at`) starts the
+/// object's retries over from the shortest delay: the reconcile it triggered runs at
+/// once anyway, and should it fail, the next attempt is not minutes away.
+pub fn reset_backoff_on_request<K: Reported>(object: &K, backoff: &super::backoff::Backoff) {
+    let requested = crate::spec::reconcile_requested(object.meta().annotations.as_ref());
+    let handled = object.current_status().and_then(K::handled);
+    if requested.is_some() && requested.as_deref() != handled {
+        backoff.reset(&backoff_key(object));
     }
 }
 

@@ -2,11 +2,16 @@
 //! loader and the operator (which adds only what needs Kubernetes, such as `valueFrom`).
 
 mod bucket_config;
+mod operations;
 
 use base64::Engine;
 use bytes::Bytes;
 
 pub use bucket_config::{FieldProblem, bucket_config};
+pub use operations::{
+    FLUX_REQUESTED_ANNOTATION, PAUSED_ANNOTATION, RECONCILE_REQUESTED_ANNOTATION, paused,
+    reconcile_requested,
+};
 
 use crate::api::entry::{VALUE_SOURCES, value_sources_message};
 use crate::api::{KeyValueBucket, KeyValueEntrySpec, ValueFrom};

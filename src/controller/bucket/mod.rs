@@ -50,6 +50,7 @@ pub async fn reconcile(
         context.client.clone(),
         &bucket.namespace().unwrap_or_default(),
     );
+    super::status::reset_backoff_on_request(&*bucket, &context.backoff);
     let result = finalizer(&api, FINALIZER, bucket, |event| async {
         match event {
             Event::Apply(bucket) => apply(&bucket, &context, &api).await,
@@ -115,19 +116,27 @@ async fn apply(
         released: false,
         adopt: desired.adopt || managed_before,
     };
+    let paused = match crate::spec::paused(bucket.metadata.annotations.as_ref()) {
+        Ok(paused) => paused,
+        Err(problem) => {
+            let error = ControllerError::InvalidSpec(vec![problem]);
+            return Err(report_failure(api, bucket, &previous, error).await);
+        }
+    };
     let synced = sync::sync(
         &desired,
         &handle,
         context,
         &mut claimant,
         previous.created.is_some(),
+        paused,
     )
     .await;
     let (action, stream) = match synced {
         Ok(done) => done,
         Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
     };
-    if let Some(event) = report::bucket_event(&action) {
+    if let Some(event) = report::bucket_event(&action).filter(|_| !paused) {
         let type_ = if event.warning {
             EventType::Warning
         } else {
@@ -172,7 +181,11 @@ async fn apply(
             ..Default::default()
         },
     };
-    let verdict: Verdict = report::readiness(&action);
+    let verdict: Verdict = if paused {
+        crate::controller::pause::verdict(&action, "bucket")
+    } else {
+        report::readiness(&action)
+    };
     let status = with_conditions(bucket, &previous, status, &verdict);
     write_if_changed(api, bucket, &previous, status).await?;
     context.backoff.reset(&backoff_key(bucket));

@@ -11,15 +11,16 @@ use crate::plan::{BucketAction, Claimant, decide_bucket};
 /// How long a bucket that existed before waits to be created again (see `sync`).
 const RECREATE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Observes the stream, plans its configuration and claim and applies the plan.
-/// `existed_before`: the status shows the bucket existed, so a missing stream was
-/// deleted (by anyone).
+/// Observes the stream, plans its configuration and claim and applies the plan (unless
+/// `paused`: then the plan is only returned). `existed_before`: the status shows the
+/// bucket existed, so a missing stream was deleted (by anyone).
 pub(super) async fn sync(
     desired: &DesiredBucket,
     bucket: &Bucket,
     context: &Context,
     claimant: &mut Claimant,
     existed_before: bool,
+    paused: bool,
 ) -> Result<(BucketAction, Option<ObservedStream>), NatsError> {
     let mut observed = ObservedBucket {
         stream: bucket.state().await?,
@@ -27,6 +28,9 @@ pub(super) async fn sync(
     };
     claimant.released = holder_gone(context, claimant, observed.stream.as_ref()).await;
     let mut action = decide_bucket(desired, &observed, claimant);
+    if paused {
+        return Ok((action, observed.stream));
+    }
     if let BucketAction::Create { config } = &action {
         if existed_before {
             // nats-server 2.15.1 removes a deleted file stream's directory after it

@@ -49,6 +49,7 @@ pub async fn reconcile(
         context.client.clone(),
         &entry.namespace().unwrap_or_default(),
     );
+    super::status::reset_backoff_on_request(&*entry, &context.backoff);
     let result = finalizer(&api, FINALIZER, entry, |event| async {
         match event {
             Event::Apply(entry) => apply_entry(&entry, &context, &api).await,
@@ -107,15 +108,32 @@ async fn apply_entry(
         key: &resolved.entry.key,
         owner: own,
     };
-    let result = apply_one(
-        context,
-        &resolved.nats,
-        target,
-        &action,
-        Some(&resolved.entry),
-        scope,
-    )
-    .await;
+    let paused = match crate::spec::paused(entry.metadata.annotations.as_ref()) {
+        Ok(paused) => paused,
+        Err(problem) => {
+            let error = ControllerError::InvalidSpec(vec![problem]);
+            return Err(report_failure(api, entry, &previous, error).await);
+        }
+    };
+    let result = if paused {
+        // Observed and reported, never written: what the write would be is said.
+        match &action {
+            action if action.writes() => EntryResult::NotAttempted {
+                reason: "paused".into(),
+            },
+            action => EntryResult::Settled(action.clone()),
+        }
+    } else {
+        apply_one(
+            context,
+            &resolved.nats,
+            target,
+            &action,
+            Some(&resolved.entry),
+            scope,
+        )
+        .await
+    };
     // A plain digest of a short secret is the secret (a 6-digit PIN is found in a
     // second): values from Secrets get none.
     let from_secret = entry
@@ -137,6 +155,10 @@ async fn apply_entry(
         &result,
         &now(),
     );
+    if paused {
+        report.verdict = super::pause::verdict(&action, "key");
+        report.events.clear();
+    }
     claims::name_rivals(context, own, &resolved.entry.key, &mut report);
     for count in &report.counts {
         match count {
