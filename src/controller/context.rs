@@ -133,35 +133,6 @@ impl Context {
             tracing::debug!(%error, "could not publish an event");
         }
     }
-
-    /// Publishes an event that happens once in an object's life (its key first written).
-    /// It skips the shared recorder's cache: nothing repeats to aggregate, and with
-    /// 10,000 new entries that cache alone held about 26 MiB for six minutes.
-    pub async fn publish_once<K: Resource<DynamicType = ()>>(
-        &self,
-        object: &K,
-        reason: &str,
-        note: String,
-    ) {
-        let event = Event {
-            type_: EventType::Normal,
-            reason: reason.into(),
-            note: Some(note),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
-        let reference = object.object_ref(&());
-        log_event(
-            &reference,
-            false,
-            reason,
-            event.note.as_deref().unwrap_or_default(),
-        );
-        if let Err(error) = recorder.publish(&event, &reference).await {
-            tracing::debug!(%error, "could not publish an event");
-        }
-    }
 }
 
 /// Every Event is also a log line, so `--log-level info` shows one line per change made

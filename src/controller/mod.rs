@@ -24,6 +24,7 @@ pub mod tenancy;
 mod tenants_file;
 #[cfg(test)]
 mod tests;
+mod triggers;
 mod watch_retry;
 
 use std::net::SocketAddr;
@@ -46,7 +47,6 @@ use self::bucket_view::BucketViews;
 use self::context::{Context, Settings};
 use self::error::{ControllerError, Retry};
 use self::shutdown::{AbortOnDrop, shutdown_signal};
-use self::watch_retry::WatchRetry;
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::desired::{ObjectRef, Origin};
 use crate::metrics::Metrics;
@@ -131,19 +131,21 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     let entries_api: Api<KeyValueEntry> = namespaced_or_all(&client, options.namespace.as_deref());
     let config_maps_api: Api<PartialObjectMeta<ConfigMap>> =
         namespaced_or_all(&client, options.namespace.as_deref());
-    let bucket_controller = Controller::new(
+    // Woken by what people change, never by kvop's own status writes (triggers).
+    let (bucket_changes, bucket_store) = triggers::declared_changes(
         buckets_api.clone(),
         watcher::Config::default().any_semantic(),
-    )
-    .with_config(controller::Config::default().concurrency(BUCKET_CONCURRENCY))
-    .trigger_backoff(WatchRetry::default());
+    );
+    let bucket_controller = Controller::for_stream(bucket_changes, bucket_store)
+        .with_config(controller::Config::default().concurrency(BUCKET_CONCURRENCY));
     // Entries read their bucket from a store of their own, fed by the watch that
     // re-queues them (bucket_changes): it holds a change before the entries it re-queues
     // run. The bucket controller's store may lag that watch.
     let (entry_buckets, entry_buckets_writer) = reflector::store();
-    let entry_controller = Controller::new(entries_api, watcher::Config::default().any_semantic())
-        .with_config(controller::Config::default().concurrency(ENTRY_CONCURRENCY))
-        .trigger_backoff(WatchRetry::default());
+    let (entry_changes, entry_store) =
+        triggers::declared_changes(entries_api, watcher::Config::default().any_semantic());
+    let entry_controller = Controller::for_stream(entry_changes, entry_store)
+        .with_config(controller::Config::default().concurrency(ENTRY_CONCURRENCY));
     let (trigger, triggered) = futures::channel::mpsc::unbounded();
     let (bucket_trigger, buckets_triggered) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {

@@ -136,7 +136,6 @@ pub(super) fn name_rivals(context: &Context, own: &ObjectRef, key: &str, report:
         note: format!(
             "key {key:?} is also declared by {named}; kvop refused it there, this entry holds the key"
         ),
-        once: false,
     });
 }
 

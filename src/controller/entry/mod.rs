@@ -167,19 +167,14 @@ async fn apply_entry(
         }
     }
     for event in report.events {
-        match (event.once, event.warning) {
-            (true, _) => context.publish_once(entry, event.reason, event.note).await,
-            (false, warning) => {
-                let type_ = if warning {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                };
-                context
-                    .publish(entry, type_, event.reason, event.note)
-                    .await
-            }
-        }
+        let type_ = if event.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        context
+            .publish(entry, type_, event.reason, event.note)
+            .await;
     }
     let status = with_conditions(entry, &previous, report.status, &report.verdict);
     write_if_changed(api, entry, &previous, status).await?;

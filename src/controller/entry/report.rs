@@ -25,8 +25,6 @@ pub(super) struct EventSpec {
     pub warning: bool,
     pub reason: &'static str,
     pub note: String,
-    /// Happens once in the entry's life: nothing to aggregate.
-    pub once: bool,
 }
 
 /// A metric increment.
@@ -82,7 +80,7 @@ pub(super) fn report(
             report.counts.push(Count::Write("ok"));
             report
                 .events
-                .push(written_event(action, subject.key, *revision, previous));
+                .extend(written_event(action, subject.key, *revision, previous));
             if action.drift().is_some() {
                 report.counts.push(Count::DriftCorrected);
             }
@@ -108,7 +106,6 @@ pub(super) fn report(
                         warning: true,
                         reason: "ClaimedElsewhere",
                         note: format!("{why}; nothing was written"),
-                        once: false,
                     });
                     Verdict {
                         ready: false,
@@ -124,7 +121,6 @@ pub(super) fn report(
                         warning: true,
                         reason: "Conflict",
                         note: format!("{why}; the key is left as it is"),
-                        once: false,
                     });
                     // Not synced: the declared value is not in NATS, and will not be until
                     // the foreign value is taken back.
@@ -178,36 +174,38 @@ fn settled_revision(action: &EntryAction) -> Option<u64> {
 /// The Event for a write: drift corrected, created (once, or again after the key or its
 /// bucket went away), or updated. Each note names the change, so Events with the same
 /// reason stay apart.
+/// The Event of a write, where a person learns something from it: drift repaired, an
+/// existing key changed or written again. A key's first write says nothing new (the
+/// object was just created, its status says where the key is): no Event, one apiserver
+/// write less per entry.
 fn written_event(
     action: &EntryAction,
     key: &str,
     revision: u64,
     previous: &KeyValueEntryStatus,
-) -> EventSpec {
-    let event = |reason, note, once| EventSpec {
+) -> Option<EventSpec> {
+    let event = |reason, note| EventSpec {
         warning: false,
         reason,
         note,
-        once,
     };
     if let Some(writer) = action.drift() {
         let what = match action {
             EntryAction::Create { .. } => "deleted or purged",
             _ => "changed",
         };
-        return event(
+        return Some(event(
             "DriftCorrected",
             format!(
                 "key {key:?} was {what} by {writer}; wrote the declared value at revision {revision}"
             ),
-            false,
-        );
+        ));
     }
     let note = format!("wrote key {key:?} at revision {revision}");
     match action {
-        EntryAction::Create { .. } if previous.revision.is_none() => event("Created", note, true),
-        EntryAction::Create { .. } => event("Created", note, false),
-        _ => event("Updated", note, false),
+        EntryAction::Create { .. } if previous.revision.is_none() => None,
+        EntryAction::Create { .. } => Some(event("Created", note)),
+        _ => Some(event("Updated", note)),
     }
 }
 

@@ -52,11 +52,15 @@ pub(super) async fn resolve(
     )
     .await?;
     nats.require_connected()?;
+    // A paused bucket that exists takes its entries' writes: the pause holds back only
+    // the bucket's own changes.
     let bucket_ready = bucket.status.as_ref().is_some_and(|status| {
-        status
-            .conditions
-            .iter()
-            .any(|condition| condition.type_ == READY && condition.status == ConditionStatus::True)
+        status.conditions.iter().any(|condition| {
+            condition.type_ == READY
+                && (condition.status == ConditionStatus::True
+                    || (condition.reason == crate::controller::pause::PAUSED
+                        && status.created.is_some()))
+        })
     });
     if !bucket_ready || bucket.meta().deletion_timestamp.is_some() {
         return Err(ControllerError::BucketNotReady(format!(

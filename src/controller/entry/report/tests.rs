@@ -59,14 +59,14 @@ fn applied() -> KeyValueEntryStatus {
 }
 
 /// (what, previous status, action, result) → (ready, reason, synced, events as
-/// (reason, warning, once), counts, revision, failed).
+/// (reason, warning), counts, revision, failed).
 #[test]
 fn each_outcome_reports_its_conditions_events_and_metrics() {
     type Expected = (
         bool,
         &'static str,
         bool,
-        Vec<(&'static str, bool, bool)>,
+        Vec<(&'static str, bool)>,
         Vec<Count>,
         Option<i64>,
         bool,
@@ -79,7 +79,7 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
         Expected,
     )> = vec![
         (
-            "a first write is Created, once",
+            "a first write says nothing: the new object's status says it all",
             KeyValueEntryStatus::default(),
             create(None),
             written(1),
@@ -87,7 +87,7 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
                 true,
                 "Synced",
                 true,
-                vec![("Created", false, true)],
+                vec![],
                 vec![Count::Write("ok")],
                 Some(1),
                 false,
@@ -102,7 +102,7 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
                 true,
                 "Synced",
                 true,
-                vec![("Created", false, false)],
+                vec![("Created", false)],
                 vec![Count::Write("ok")],
                 Some(9),
                 false,
@@ -117,7 +117,7 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
                 true,
                 "Synced",
                 true,
-                vec![("DriftCorrected", false, false)],
+                vec![("DriftCorrected", false)],
                 vec![Count::Write("ok"), Count::DriftCorrected],
                 Some(9),
                 false,
@@ -132,7 +132,7 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
                 true,
                 "Synced",
                 true,
-                vec![("Updated", false, false)],
+                vec![("Updated", false)],
                 vec![Count::Write("ok")],
                 Some(5),
                 false,
@@ -147,7 +147,7 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
                 true,
                 "Synced",
                 true,
-                vec![("DriftCorrected", false, false)],
+                vec![("DriftCorrected", false)],
                 vec![Count::Write("ok"), Count::DriftCorrected],
                 Some(5),
                 false,
@@ -184,7 +184,7 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
                 false,
                 "Conflict",
                 false,
-                vec![("Conflict", true, false)],
+                vec![("Conflict", true)],
                 vec![],
                 Some(13),
                 false,
@@ -219,10 +219,10 @@ fn each_outcome_reports_its_conditions_events_and_metrics() {
     ];
     for (what, previous, action, result, expected) in cases {
         let report = report(&previous, Some(2), subject(), &action, &result, NOW);
-        let events: Vec<(&str, bool, bool)> = report
+        let events: Vec<(&str, bool)> = report
             .events
             .iter()
-            .map(|event| (event.reason, event.warning, event.once))
+            .map(|event| (event.reason, event.warning))
             .collect();
         let actual: Expected = (
             report.verdict.ready,

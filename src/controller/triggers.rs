@@ -1,0 +1,88 @@
+//! What wakes a controller: a change someone made to an object, never kvop's own writes.
+//! The watch of each kind passes an object on only when what kvop reads of it changed:
+//! its generation (the spec), its annotations (pause, reconcile-now, adopt, take-over),
+//! its finalizers (kvop's own, added before the first apply, must start that apply) or
+//! its deletion. A status write, which every reconcile may end with, wakes nothing: it
+//! cost a second reconcile per object, and a third after the finalizer.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use futures::Stream;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
+
+use super::watch_retry::WatchRetry;
+
+/// The part of an object whose change deserves a reconcile, as a hash.
+pub fn declared<K: Resource>(object: &K) -> Option<u64> {
+    let meta = object.meta();
+    let mut hasher = DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|time| time.0.to_string())
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// The objects of `api` whose [`declared`] part changed, through a store the controller
+/// reads from.
+pub fn declared_changes<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    Store<K>,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .backoff(WatchRetry::default())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(declared::<K>, Default::default());
+    (stream, reader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::KeyValueEntry;
+
+    #[test]
+    fn status_and_version_changes_wake_nothing_and_annotations_or_finalizers_do() {
+        let mut entry: KeyValueEntry = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueEntry",
+            "metadata": {"name": "e", "namespace": "n", "generation": 1, "resourceVersion": "1"},
+            "spec": {"bucketRef": {"name": "b"}, "key": "k", "value": "v"}
+        }))
+        .expect("entry");
+        let first = declared(&entry);
+        entry.metadata.resource_version = Some("2".into());
+        entry.status = Some(Default::default());
+        assert_eq!(declared(&entry), first, "kvop's status write");
+        entry.metadata.finalizers = Some(vec!["kvop.dev/cleanup".into()]);
+        let finalized = declared(&entry);
+        assert_ne!(finalized, first, "the finalizer starts the first apply");
+        entry
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert("kvop.dev/paused".into(), "true".into());
+        assert_ne!(declared(&entry), finalized, "a pause");
+        let paused = declared(&entry);
+        entry.metadata.generation = Some(2);
+        assert_ne!(declared(&entry), paused, "a spec change");
+    }
+}
