@@ -45,6 +45,9 @@ pub struct Burst {
     pub operator_peak_sockets: usize,
     /// Entry reconciles the operator ran until then (one per entry is the floor).
     pub reconciles: u64,
+    /// Writes to the apiserver for entries and Events (creates, patches, applies) until
+    /// then, the bench's own creates of the entries excluded: the operator's.
+    pub operator_writes: u64,
 }
 
 /// Runs one burst of `entries` entries in `BUCKETS` buckets against a fresh nats-server,
@@ -74,6 +77,7 @@ pub async fn burst(entries: usize) -> Burst {
     let peak_sockets = Arc::new(AtomicUsize::new(0));
     let sampler = tokio::spawn(sample_sockets(pid, peak_sockets.clone()));
 
+    let writes_before = apiserver_writes(&client).await;
     let (started, started_at) = (Instant::now(), SystemTime::now());
     create_all(&buckets_api, &entries_api, entries).await;
     let created = started.elapsed();
@@ -83,6 +87,8 @@ pub async fn burst(entries: usize) -> Burst {
         .expect("Ready watch");
     sampler.abort();
     let reconciles = entry_reconciles(&operator.metrics().await);
+    let operator_writes =
+        (apiserver_writes(&client).await - writes_before).saturating_sub(entries as u64);
     let operator_peak_kib = peak_rss_kib(pid).expect("the operator's VmHWM");
     let last_write = last_write(&nats.jetstream().await, entries).await;
     // Stopped before the reflector runs: its CPU would only slow the anchor down.
@@ -97,7 +103,32 @@ pub async fn burst(entries: usize) -> Burst {
         reflector_peak_kib,
         operator_peak_sockets: peak_sockets.load(Ordering::Relaxed),
         reconciles,
+        operator_writes,
     }
+}
+
+/// Writes the apiserver has served for entries (and their status) and for Events, from
+/// its own `apiserver_request_total`.
+async fn apiserver_writes(client: &kube::Client) -> u64 {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("a metrics request");
+    let text = client
+        .request_text(request)
+        .await
+        .expect("the apiserver's metrics");
+    text.lines()
+        .filter(|line| line.starts_with("apiserver_request_total{"))
+        .filter(|line| {
+            line.contains("resource=\"keyvalueentries\"") || line.contains("resource=\"events\"")
+        })
+        .filter(|line| {
+            ["POST", "PATCH", "PUT", "APPLY"]
+                .iter()
+                .any(|verb| line.contains(&format!("verb=\"{verb}\"")))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Creates the buckets and then the entries, `CREATES_IN_FLIGHT` at a time.
