@@ -78,7 +78,11 @@ async fn apply_entry(
         Ok(observed) => observed,
         Err(error) => return Err(report_failure(api, entry, &previous, error.into()).await),
     };
-    observe::warn_if_lost(context, entry, &previous, observed.as_ref()).await;
+    let observed = match observe::warn_if_lost(context, entry, &resolved, &previous, observed).await
+    {
+        Ok(observed) => observed,
+        Err(error) => return Err(report_failure(api, entry, &previous, error.into()).await),
+    };
     let own = &resolved.entry.owner;
     let scope = claims::scope_for(context, own, observed.as_ref()).await;
     let action = decide_entry(
