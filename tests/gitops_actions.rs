@@ -14,7 +14,7 @@ use kube::api::Api;
 use kvop::api::{KeyValueBucket, KeyValueEntry};
 use kvop::controller::argocd;
 use serde_json::{Value, json};
-use support::k8s::{Operator, gitops_health, plane, wait_until};
+use support::k8s::{Object, Operator, gitops_health, live_json, plane, wait_until};
 use support::resources::*;
 use support::{kv_get, stream_config};
 
@@ -22,13 +22,9 @@ use support::{kv_get, stream_config};
 /// Argo CD patches the object with what the action returns.
 async fn run_action<K>(api: &Api<K>, name: &str, script: &str)
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Object,
 {
-    let object = serde_json::to_value(api.get(name).await.expect("get")).expect("JSON");
+    let object = live_json(api, name).await;
     let returned = gitops_health(&["--action"], script, std::slice::from_ref(&object))
         .await
         .remove(0);
@@ -61,13 +57,9 @@ fn annotations(object: &Value) -> BTreeMap<String, Value> {
 /// Which of the actions are offered (not disabled) for the live object.
 async fn offered<K>(api: &Api<K>, name: &str) -> Vec<String>
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Object,
 {
-    let object = serde_json::to_value(api.get(name).await.expect("get")).expect("JSON");
+    let object = live_json(api, name).await;
     let actions = gitops_health(&["--discovery"], &argocd::discovery_lua(), &[object])
         .await
         .remove(0);
@@ -85,13 +77,9 @@ where
 /// Argo CD's health of the live object.
 async fn argo_health<K>(api: &Api<K>, name: &str) -> String
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Object,
 {
-    let object = serde_json::to_value(api.get(name).await.expect("get")).expect("JSON");
+    let object = live_json(api, name).await;
     gitops_health(&[], &argocd::health_lua(), &[object]).await[0]["argo"]
         .as_str()
         .unwrap_or_default()

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kvop::api::KeyValueEntry;
 use kvop::controller::reasons::{Health, REASONS};
 use serde_json::{Value, json};
-use support::k8s::{Operator, plane, wait_until};
+use support::k8s::{Object, Operator, live_json, plane, wait_until};
 use support::resources::*;
 
 /// kstatus' and Argo CD's verdicts on one object.
@@ -39,16 +39,9 @@ async fn verdicts(objects: &[Value]) -> Vec<Verdict> {
 
 async fn verdict_of<K>(api: &Api<K>, name: &str) -> Verdict
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Object,
 {
-    let object = api.get(name).await.expect("get");
-    verdicts(&[serde_json::to_value(&object).expect("as JSON")])
-        .await
-        .remove(0)
+    verdicts(&[live_json(api, name).await]).await.remove(0)
 }
 
 fn expect(verdict: &Verdict, kstatus: &str, argo: &str, what: &str) {
@@ -183,11 +176,7 @@ async fn unreconciled_stale_and_deleted_objects_read_in_progress() {
 /// Waits until the object's verdict is `kstatus`.
 async fn wait_verdict<K>(api: &Api<K>, name: &str, kstatus: &str) -> Verdict
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Object,
 {
     let what = format!("{name} {kstatus}");
     wait_until(&what, WAIT, || async {

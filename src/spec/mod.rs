@@ -90,14 +90,22 @@ pub const ADOPT_ANNOTATION: &str = "kvop.dev/adopt";
 pub fn adopt(
     annotations: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Result<bool, FieldProblem> {
+    flag(annotations, ADOPT_ANNOTATION)
+}
+
+/// A `"true"`/`"false"` annotation (absent: false); anything else is a problem.
+fn flag(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    key: &str,
+) -> Result<bool, FieldProblem> {
     match annotations
-        .and_then(|annotations| annotations.get(ADOPT_ANNOTATION))
+        .and_then(|annotations| annotations.get(key))
         .map(|value| value.trim())
     {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(value) => Err(problem(
-            &format!("metadata.annotations[{ADOPT_ANNOTATION}]"),
+            &format!("metadata.annotations[{key}]"),
             format!("must be \"true\" or \"false\", got {value:?}"),
         )),
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{FieldProblem, problem};
+use super::FieldProblem;
 
 /// `"true"`: kvop makes no change in NATS for the object (no create, update or drift
 /// repair) until the annotation is removed; it still observes and reports. Deleting the
@@ -20,17 +20,7 @@ pub const FLUX_REQUESTED_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
 
 /// Whether the object is paused.
 pub fn paused(annotations: Option<&BTreeMap<String, String>>) -> Result<bool, FieldProblem> {
-    match annotations
-        .and_then(|annotations| annotations.get(PAUSED_ANNOTATION))
-        .map(|value| value.trim())
-    {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(value) => Err(problem(
-            &format!("metadata.annotations[{PAUSED_ANNOTATION}]"),
-            format!("must be \"true\" or \"false\", got {value:?}"),
-        )),
-    }
+    super::flag(annotations, PAUSED_ANNOTATION)
 }
 
 /// The reconcile request the object carries, if any: kvop's annotation, else Flux's.

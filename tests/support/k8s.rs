@@ -374,3 +374,27 @@ pub async fn gitops_health(
     );
     serde_json::from_slice(&output.stdout).expect("gitops-health's output")
 }
+
+/// A kind these tests fetch as JSON and patch.
+pub trait Object:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+{
+}
+
+impl<K> Object for K where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+{
+}
+
+/// The object as the apiserver returns it now, as JSON.
+pub async fn live_json<K: Object>(api: &Api<K>, name: &str) -> serde_json::Value {
+    serde_json::to_value(api.get(name).await.expect("get")).expect("as JSON")
+}
