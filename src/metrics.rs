@@ -22,6 +22,18 @@ struct FailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectLabels {
+    kind: &'static str,
+    health: &'static str,
+}
+
+/// The healths an object can be in, as `kvop_objects` labels them.
+pub const HEALTHS: [&str; 4] = ["ready", "progressing", "stalled", "paused"];
+
+/// Counts the operator's objects as (kind, health, count), at scrape time.
+pub type ObjectCounter = Box<dyn Fn() -> Vec<(&'static str, &'static str, i64)> + Send + Sync>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     op: &'static str,
     outcome: &'static str,
@@ -36,6 +48,8 @@ pub struct Metrics {
     operations: Family<OperationLabels, Counter>,
     drift_corrections: Counter,
     leader: Gauge,
+    objects: Family<ObjectLabels, Gauge>,
+    object_counter: Mutex<Option<ObjectCounter>>,
     /// `kvop reconcile --watch` only.
     watch: Option<WatchMetrics>,
 }
@@ -97,6 +111,12 @@ impl Metrics {
             "Keys restored after someone else changed them",
             drift_corrections.clone(),
         );
+        let objects = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "objects",
+            "The operator's objects by kind and health (ready, progressing, stalled, paused), as their conditions say",
+            objects.clone(),
+        );
         registry.register(
             "leader",
             "1 while this instance holds the leader Lease and reconciles, 0 while it stands by",
@@ -110,6 +130,8 @@ impl Metrics {
             operations,
             drift_corrections,
             leader,
+            objects,
+            object_counter: Mutex::new(None),
             watch: None,
         }
     }
@@ -195,8 +217,35 @@ impl Metrics {
         })
     }
 
-    /// Brings the gauges that measure time up to now (before a scrape).
+    /// Counts the objects with `counter` at every scrape (the stores of the controllers
+    /// running now: a new term of leadership brings new ones).
+    pub fn count_objects_with(&self, counter: ObjectCounter) {
+        *self
+            .object_counter
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(counter);
+    }
+
+    /// Brings the gauges that measure time or count objects up to now (before a scrape).
     fn refresh(&self) {
+        let counter = self
+            .object_counter
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(counter) = counter.as_ref() {
+            for kind in ["KeyValueBucket", "KeyValueEntry"] {
+                for health in HEALTHS {
+                    self.objects
+                        .get_or_create(&ObjectLabels { kind, health })
+                        .set(0);
+                }
+            }
+            for (kind, health, count) in counter() {
+                self.objects
+                    .get_or_create(&ObjectLabels { kind, health })
+                    .set(count);
+            }
+        }
         if let Some(watch) = &self.watch {
             let pending = watch
                 .pending

@@ -178,6 +178,25 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         reporter,
     });
 
+    let (bucket_objects, entry_objects) = (bucket_controller.store(), entry_controller.store());
+    metrics.count_objects_with(Box::new(move || {
+        let mut counts: std::collections::HashMap<(&'static str, &'static str), i64> =
+            Default::default();
+        for bucket in bucket_objects.state() {
+            *counts
+                .entry(("KeyValueBucket", status::health_label(&*bucket)))
+                .or_default() += 1;
+        }
+        for entry in entry_objects.state() {
+            *counts
+                .entry(("KeyValueEntry", status::health_label(&*entry)))
+                .or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((kind, health), count)| (kind, health, count))
+            .collect()
+    }));
     let _requeue_on_connectivity = AbortOnDrop(tokio::spawn(connectivity::requeue_on_change(
         context.nats.connectivity(),
         bucket_controller.store(),

@@ -104,6 +104,31 @@ pub fn ready_and_synced(
     conditions
 }
 
+/// How an object reads, as `kvop_objects` labels it: paused, ready for its generation,
+/// stalled, or (not reconciled for its generation yet, or not ready) progressing.
+pub fn health_label<K: Reported>(object: &K) -> &'static str {
+    let Some(status) = object.current_status() else {
+        return "progressing";
+    };
+    let conditions = K::conditions(status);
+    let holds = |type_: &str| {
+        conditions
+            .iter()
+            .find(|condition| condition.type_ == type_)
+            .filter(|condition| condition.observed_generation == object.meta().generation)
+    };
+    let is_true = |type_: &str| holds(type_).is_some_and(|c| c.status == ConditionStatus::True);
+    if holds(SYNCED).is_some_and(|condition| condition.reason == super::pause::PAUSED) {
+        "paused"
+    } else if is_true(READY) {
+        "ready"
+    } else if is_true(STALLED) {
+        "stalled"
+    } else {
+        "progressing"
+    }
+}
+
 /// A kind whose status kvop writes: what the shared status helpers need to know of it.
 pub trait Reported:
     Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync

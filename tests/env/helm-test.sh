@@ -8,7 +8,9 @@
 #   - `helm template ... | kubectl apply --dry-run=server --validate=strict` for the
 #     default values, each ci values file and the remaining credential variants (core
 #     schemas, the project's CRDs, admission, unknown fields);
-#   - the same dry run for examples/kubernetes (kvop --watch on a ConfigMap, on git-sync);
+#   - the same dry run for examples/kubernetes (kvop --watch on a ConfigMap, on git-sync)
+#     and for the operations pack (PrometheusRule, Grafana dashboard);
+#   - `promtool check rules` and `promtool test rules` (tests/alerts) on the alerts;
 #   - a real `helm install`, `helm upgrade` and `helm uninstall`, cluster-wide and
 #     namespaced, checking with `kubectl auth can-i --as=<the chart's ServiceAccount>`
 #     that the operator gets what it needs and nothing outside its namespace;
@@ -45,6 +47,7 @@ KUBECTL="${KVOP_KUBECTL:-kubectl}"
 RELEASE_NS=kvop-system
 WATCH_NS=kvop-apps
 SERVICE_MONITOR_CRD=servicemonitors.monitoring.coreos.com
+PROMETHEUS_RULE_CRD=prometheusrules.monitoring.coreos.com
 
 PASSED=0
 FAILED=0
@@ -140,7 +143,7 @@ cleanup() {
             h uninstall "$release" -n "$ns" --wait=false >/dev/null 2>&1 || true
         done
         if [[ -n "$SERVICE_MONITOR_CRD_CREATED" && -z "$PLANE_DIR" ]]; then
-            k delete crd "$SERVICE_MONITOR_CRD" --wait=false >/dev/null 2>&1 || true
+            k delete crd "$SERVICE_MONITOR_CRD" "$PROMETHEUS_RULE_CRD" --wait=false >/dev/null 2>&1 || true
         fi
     fi
     if [[ -n "$PLANE_DIR" ]]; then
@@ -229,6 +232,54 @@ spec:
                             sourceLabels: {type: array, items: {type: string, pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$'}}
                             targetLabel: {type: string}
                       metricRelabelings: *relabelings
+YAML
+}
+
+# The PrometheusRule CRD's schema, the part the chart's alerts use.
+prometheus_rule_crd() {
+    cat <<'YAML'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+  annotations:
+    kvop.dev/note: minimal subset installed by kvop's tests/env/helm-test.sh
+spec:
+  group: monitoring.coreos.com
+  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          required: [spec]
+          properties:
+            spec:
+              type: object
+              properties:
+                groups:
+                  type: array
+                  items:
+                    type: object
+                    required: [name, rules]
+                    properties:
+                      name: {type: string, minLength: 1}
+                      interval: {type: string}
+                      rules:
+                        type: array
+                        items:
+                          type: object
+                          required: [expr]
+                          properties:
+                            alert: {type: string}
+                            record: {type: string}
+                            expr: {x-kubernetes-int-or-string: true}
+                            for: {type: string, pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'}
+                            labels: {type: object, additionalProperties: {type: string}}
+                            annotations: {type: object, additionalProperties: {type: string}}
 YAML
 }
 
@@ -479,8 +530,9 @@ case_service_monitor_crd() {
         return 0
     fi
     service_monitor_crd | k create -f - || return 1
+    prometheus_rule_crd | k create -f - || return 1
     echo created >"$WORK/service-monitor-created"
-    k wait --for condition=established --timeout=60s crd "$SERVICE_MONITOR_CRD"
+    k wait --for condition=established --timeout=60s crd "$SERVICE_MONITOR_CRD" "$PROMETHEUS_RULE_CRD"
 }
 
 case_namespaces() {
@@ -523,6 +575,30 @@ case_dry_run_without_service_account_and_rbac() {
     ! grep -qE '^kind: (ServiceAccount|ClusterRole|ClusterRoleBinding|Role|RoleBinding)$' "$WORK/rendered.yaml" ||
         fail "ServiceAccount or RBAC rendered with serviceAccount.create=false, rbac.create=false"
     grep -q 'serviceAccountName: default' "$WORK/rendered.yaml" || fail "not the default ServiceAccount"
+}
+
+case_alerts_pass_promtool() {
+    # The chart's alerts are valid rules and fire when they should (tests/alerts).
+    local promtool
+    promtool="$("$SCRIPT_DIR/promtool.sh")" || return 1
+    "$promtool" check rules "$CHART/files/alerts.yaml" || return 1
+    (cd "$REPO_DIR/tests/alerts" && "$promtool" test rules alerts_test.yaml)
+}
+
+case_dry_run_operations_pack() {
+    # The PrometheusRule carries exactly files/alerts.yaml; the dashboard's ConfigMap
+    # holds files/dashboard.json; the apiserver accepts both.
+    dry_run --set prometheusRule.enabled=true --set dashboard.enabled=true \
+        -- prometheusrule.monitoring.coreos.com/kvop configmap/kvop-dashboard || return 1
+    python3 - "$WORK/rendered.yaml" "$CHART/files/alerts.yaml" "$CHART/files/dashboard.json" <<'PY' || return 1
+import json, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+assert rule["spec"]["groups"] == yaml.safe_load(open(sys.argv[2]))["groups"], "the PrometheusRule differs from files/alerts.yaml"
+board = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard"))
+assert json.loads(board["data"]["kvop.json"]) == json.load(open(sys.argv[3])), "the dashboard differs from files/dashboard.json"
+assert board["metadata"]["labels"].get("grafana_dashboard") == "1", "no sidecar label"
+PY
 }
 
 case_dry_run_kubernetes_examples() {
@@ -746,6 +822,7 @@ main() {
     for file in "$CHART"/ci/*.yaml; do
         run_case "helm lint -f ci/$(basename "$file")" case_lint -f "$file"
     done
+    run_case "the chart's alerts pass promtool check and test rules" case_alerts_pass_promtool
     run_case "values schema refuses unknown keys and wrong types" case_schema_refuses_unknown_values
     run_case "templates refuse contradicting values" case_templates_refuse_contradictions
     run_case "charts/kvop/crds are the generated crds/" case_chart_crds_are_the_generated_crds
@@ -772,6 +849,7 @@ main() {
         case_dry_run_without_service_account_and_rbac
     run_case "the dry run refuses a misspelt field" case_dry_run_catches_a_broken_manifest
     run_case "dry run (server, strict): examples/kubernetes" case_dry_run_kubernetes_examples
+    run_case "dry run (server, strict): PrometheusRule and Grafana dashboard" case_dry_run_operations_pack
     local suffix
     suffix="$(date +%s)-$RANDOM"
     run_case "helm install, can-i, upgrade, uninstall (cluster-wide)" \
