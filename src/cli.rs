@@ -51,6 +51,9 @@ pub enum Command {
     Export(Box<ExportArgs>),
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD.
     Crds(CrdsArgs),
+    /// Ask a kvop endpoint (`/readyz`, `/healthz`) whether it is well: exit 0 when it
+    /// answers 200, 1 otherwise (the chart's `helm test` runs it).
+    Probe(ProbeArgs),
     /// Print the version.
     Version,
 }
@@ -161,6 +164,15 @@ fn parse_duration(text: &str) -> Result<Duration, crate::units::DurationError> {
 
 fn parse_manager(text: &str) -> Result<String, crate::names::ManagerNameError> {
     crate::names::check_manager(text).map(|()| text.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The endpoint, e.g. http://kvop-metrics.kvop-system.svc:8080/readyz.
+    pub url: String,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod observed;
 pub mod output;
 pub mod ownership;
 pub mod plan;
+pub mod probe;
 pub mod problem;
 pub mod progress;
 pub mod reconcile;

@@ -162,6 +162,16 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Probe(args) => match kvop::probe::probe(&args.url, args.timeout).await {
+            Ok(status) => {
+                println!("{}: {status}", args.url);
+                Ok(0)
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                Ok(1)
+            }
+        },
         Command::Version => {
             println!("kvop {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

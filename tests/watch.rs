@@ -350,6 +350,22 @@ async fn invalid_files_at_start_wait_for_valid_ones_and_the_endpoint_says_so() {
     watch.wait_for_lines(&["waiting for valid ones"], 1).await;
     assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 503"));
     assert!(http_get(port, "/healthz").await.starts_with("HTTP/1.1 200"));
+    // `kvop probe`, what the chart's `helm test` runs, reads the same answers.
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let unready = support::kvop(&server.url(), &["probe", &readyz]).await;
+    assert_eq!(unready.code, 1, "{}", unready.stderr);
+    assert!(
+        unready.stderr.contains("answered HTTP/1.1 503"),
+        "{}",
+        unready.stderr
+    );
+    let healthz = format!("http://127.0.0.1:{port}/healthz");
+    assert_eq!(
+        support::kvop(&server.url(), &["probe", &healthz])
+            .await
+            .code,
+        0
+    );
     let metrics = http_get(port, "/metrics").await;
     assert!(
         metrics.contains("kvop_watch_manifests_valid 0"),
@@ -366,6 +382,8 @@ async fn invalid_files_at_start_wait_for_valid_ones_and_the_endpoint_says_so() {
         http_get(port, "/readyz").await.starts_with("HTTP/1.1 200")
     })
     .await;
+    let ready = support::kvop(&server.url(), &["probe", &readyz]).await;
+    assert_eq!(ready.code, 0, "{}", ready.stderr);
     let metrics = http_get(port, "/metrics").await;
     assert!(
         metrics.contains("kvop_watch_manifests_valid 1"),

@@ -162,6 +162,14 @@ step "helm install charts/kvop (2 replicas, leader election, NKey Secret) --wait
     --set 'log.level=debug\,async_nats=off\,kube=info\,hyper=info\,tower=info'
 done_step
 
+step "helm test: the chart's test hook (kvop probe on the Service) finds the operator ready"
+helm_bin="${KVOP_HELM:-}"
+if [[ -z "$helm_bin" ]]; then
+    if [[ -x "$HELM_BIN" ]]; then helm_bin="$HELM_BIN"; else helm_bin="$(command -v helm)"; fi
+fi
+"$helm_bin" test kvop --namespace kvop-system --timeout 2m --logs >&2
+done_step
+
 export KVOP_NODE_KUBECONFIG="$KUBECONFIG" KVOP_NODE_RELEASE=kvop KVOP_NODE_RELEASE_NAMESPACE=kvop-system
 export KVOP_NODE_NATS_URL="nats://verifier:${VERIFIER_PASSWORD}@${KVOP_NODE_NATS_HOST}:${NATS_PORT}"
 export KVOP_NODE_IMAGE="$IMAGE" KVOP_NODE_CONTAINERD KVOP_NODE_REPORT="$DIR/report.txt"
