@@ -168,8 +168,14 @@ fn parse_manager(text: &str) -> Result<String, crate::names::ManagerNameError> {
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// The endpoint, e.g. http://kvop-metrics.kvop-system.svc:8080/readyz.
+    /// The endpoint, e.g. http://kvop-metrics.kvop-system.svc:8080/readyz; with
+    /// --service-env, only its path (/readyz).
     pub url: String,
+    /// Take host and port from the environment Kubernetes gives a pod for each Service
+    /// (`PREFIX_SERVICE_HOST`, `PREFIX_SERVICE_PORT`; PREFIX is the Service's name in
+    /// capitals, `-` as `_`): no cluster DNS needed.
+    #[arg(long, value_name = "PREFIX")]
+    pub service_env: Option<String>,
     /// How long to wait for the answer.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -162,16 +162,28 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        Command::Probe(args) => match kvop::probe::probe(&args.url, args.timeout).await {
-            Ok(status) => {
-                println!("{}: {status}", args.url);
-                Ok(0)
+        Command::Probe(args) => {
+            let url = match &args.service_env {
+                Some(prefix) => match kvop::probe::service_url(prefix, &args.url) {
+                    Ok(url) => url,
+                    Err(error) => {
+                        eprintln!("error: {error}");
+                        return Ok(1);
+                    }
+                },
+                None => args.url.clone(),
+            };
+            match kvop::probe::probe(&url, args.timeout).await {
+                Ok(status) => {
+                    println!("{url}: {status}");
+                    Ok(0)
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    Ok(1)
+                }
             }
-            Err(error) => {
-                eprintln!("error: {error}");
-                Ok(1)
-            }
-        },
+        }
         Command::Version => {
             println!("kvop {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

@@ -27,6 +27,29 @@ pub enum ProbeError {
     },
 }
 
+/// The URL of `path` on the Service whose environment variables start with `prefix`
+/// (`PREFIX_SERVICE_HOST`, `PREFIX_SERVICE_PORT`, as kubelet sets them in every pod).
+pub fn service_url(prefix: &str, path: &str) -> Result<String, ProbeError> {
+    let variable = |suffix: &str| {
+        let name = format!("{prefix}_SERVICE_{suffix}");
+        std::env::var(&name).map_err(|_| ProbeError::Url(format!("${name} is not set")))
+    };
+    if !path.starts_with('/') {
+        return Err(ProbeError::Url(format!(
+            "{path}: with --service-env, give the path only (/readyz)"
+        )));
+    }
+    let host = variable("HOST")?;
+    let port = variable("PORT")?;
+    // An IPv6 service address needs brackets in a URL.
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Ok(format!("http://{host}:{port}{path}"))
+}
+
 /// GETs `url`; `Ok` with the status line when it answered 200.
 pub async fn probe(url: &str, timeout: Duration) -> Result<String, ProbeError> {
     let (host, path) = split(url).ok_or_else(|| ProbeError::Url(url.to_string()))?;

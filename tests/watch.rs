@@ -366,6 +366,18 @@ async fn invalid_files_at_start_wait_for_valid_ones_and_the_endpoint_says_so() {
             .code,
         0
     );
+    // As the chart's test Pod finds the Service: from kubelet's environment variables.
+    let port_text = port.to_string();
+    let by_service = support::kvop_with_env(
+        &server.url(),
+        &["probe", "--service-env", "KVOP_METRICS", "/healthz"],
+        &[
+            ("KVOP_METRICS_SERVICE_HOST", "127.0.0.1"),
+            ("KVOP_METRICS_SERVICE_PORT", &port_text),
+        ],
+    )
+    .await;
+    assert_eq!(by_service.code, 0, "{}", by_service.stderr);
     let metrics = http_get(port, "/metrics").await;
     assert!(
         metrics.contains("kvop_watch_manifests_valid 0"),
