@@ -79,6 +79,22 @@ pub struct EventSeries {
 }
 
 impl Context {
+    /// [`Context::publish`] of a Warning or a Normal Event.
+    pub async fn announce<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let type_ = if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.publish(object, type_, reason, note).await;
+    }
+
     /// Publishes a Kubernetes Event about `object`; a failure is logged, never fatal.
     pub async fn publish<K: Resource<DynamicType = ()>>(
         &self,

@@ -288,4 +288,127 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), count, "a reason listed twice");
     }
+
+    /// Every reason a condition can carry is in the table: the errors' reasons (each
+    /// variant), the bucket actions' verdicts, the tenancy and claim refusals, and the
+    /// entry verdicts' literals.
+    #[test]
+    fn every_reason_kvop_writes_is_classified() {
+        use crate::controller::error::ControllerError;
+        use crate::controller::tenancy::Refusal;
+        use crate::nats::NatsError;
+        use crate::plan::{BucketAction, BucketRefusal};
+        let listed = |reason: &str| {
+            assert!(
+                REASONS.iter().any(|known| known.name == reason),
+                "{reason} is not in src/controller/reasons.rs"
+            );
+        };
+        let detail = || (None, String::new(), None);
+        let (during, text, source) = detail();
+        let nats = [
+            NatsError::Unavailable {
+                during,
+                detail: text,
+                source,
+            },
+            NatsError::NotConnected {
+                servers: String::new(),
+            },
+            NatsError::Conflict,
+            NatsError::Settings {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+            NatsError::Unauthorized {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+            NatsError::Forbidden {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+            NatsError::Timeout {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+            NatsError::Rejected {
+                during: None,
+                code: 0,
+                message: String::new(),
+                source: None,
+            },
+            NatsError::Other {
+                during: None,
+                detail: String::new(),
+                source: None,
+            },
+        ];
+        for error in nats {
+            listed(ControllerError::Nats(error).reason());
+        }
+        for error in [
+            ControllerError::InvalidSpec(Vec::new()),
+            ControllerError::BucketNotReady(String::new()),
+            ControllerError::ReferenceNotFound(String::new()),
+        ] {
+            listed(error.reason());
+        }
+        listed("KubernetesApiError");
+        listed("FinalizerError");
+        for refusal in [
+            Refusal::ServersForbidden,
+            Refusal::NamespaceNotListed {
+                namespace: String::new(),
+            },
+            Refusal::BucketNotAllowed {
+                field: String::new(),
+                bucket: String::new(),
+                namespace: String::new(),
+                allowed: String::new(),
+            },
+            Refusal::OriginHeldElsewhere {
+                field: String::new(),
+                bucket: String::new(),
+                holder: String::new(),
+            },
+        ] {
+            listed(refusal.reason());
+        }
+        for refusal in [
+            BucketRefusal::NotAdopted,
+            BucketRefusal::Claimed {
+                holder: String::new(),
+            },
+        ] {
+            listed(refusal.reason());
+        }
+        for action in [
+            BucketAction::Unchanged,
+            BucketAction::Observe,
+            BucketAction::Missing,
+            BucketAction::Blocked { changes: vec![] },
+        ] {
+            listed(crate::controller::bucket::readiness_reason(&action));
+        }
+        // Creating and updating a bucket carry its configuration: their literals.
+        for reason in ["Created", "Updated"] {
+            listed(reason);
+        }
+        for entry_reason in [
+            "Synced",
+            "Created",
+            "CreateOnlyKeyExists",
+            "ClaimedElsewhere",
+            "Conflict",
+            "NotWritten",
+            "DeletionBlocked",
+        ] {
+            listed(entry_reason);
+        }
+    }
 }

@@ -137,13 +137,8 @@ async fn apply(
         Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
     };
     if let Some(event) = report::bucket_event(&action).filter(|_| !paused) {
-        let type_ = if event.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        };
         context
-            .publish(bucket, type_, event.reason, event.note)
+            .announce(bucket, event.warning, event.reason, event.note)
             .await;
     }
     if let Some(stream) = &stream

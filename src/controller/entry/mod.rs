@@ -22,7 +22,6 @@ use std::time::Instant;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event, finalizer};
 use sha2::{Digest, Sha256};
 
@@ -171,13 +170,8 @@ async fn apply_entry(
         }
     }
     for event in report.events {
-        let type_ = if event.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        };
         context
-            .publish(entry, type_, event.reason, event.note)
+            .announce(entry, event.warning, event.reason, event.note)
             .await;
     }
     let status = with_conditions(entry, &previous, report.status, &report.verdict);
