@@ -600,7 +600,7 @@ async fn status_is_written_only_when_it_changes() {
 
     // Keys nobody declared change the bucket's statistics, and its status with them;
     // the entry reads nothing of that, so it is not reconciled again.
-    let entry_reconciles = reconciles(&operator, "KeyValueEntry").await;
+    let entry_reconciles = operator.reconciles("KeyValueEntry").await;
     let store = s
         .nats
         .jetstream()
@@ -620,7 +620,7 @@ async fn status_is_written_only_when_it_changes() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        reconciles(&operator, "KeyValueEntry").await,
+        operator.reconciles("KeyValueEntry").await,
         entry_reconciles,
         "a statistics refresh re-queued the entry"
     );
@@ -654,55 +654,4 @@ async fn an_entry_waiting_on_its_bucket_spec_goes_on_when_the_bucket_changes() {
         .expect("raise maxValueSize");
     wait_entry(&s.entries, "e", true, None).await;
     wait_value(&s.nats, "b", "k", Some(&big)).await;
-}
-
-#[tokio::test]
-async fn a_new_entry_costs_two_reconciles_a_finalizer_and_a_status_write_and_no_event() {
-    let s = setup("writes").await;
-    let operator = Operator::start(
-        &plane().kubeconfig,
-        &s.namespace,
-        &s.nats.url(),
-        &["--resync-interval", "1h"],
-    );
-    create(&s.buckets, &bucket("b", json!({}))).await;
-    wait_bucket(&s.buckets, "b", true, None).await;
-    let before = reconciles(&operator, "KeyValueEntry").await;
-    let names = ["e1", "e2", "e3", "e4", "e5"];
-    for name in names {
-        create(&s.entries, &entry(name, "b", name, "v", json!({}))).await;
-    }
-    for name in names {
-        wait_entry(&s.entries, name, true, None).await;
-    }
-    // Whatever else would come (a reconcile woken by kvop's own status write) has come.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let spent = reconciles(&operator, "KeyValueEntry").await - before;
-    // One for the create (which adds the finalizer), one for the finalizer (which
-    // applies and writes the status); the status write wakes nothing.
-    assert_eq!(
-        spent,
-        2 * names.len() as u64,
-        "reconciles for {} new entries",
-        names.len()
-    );
-    for name in names {
-        assert!(
-            event_notes(&s.client, &s.namespace, name, "Created")
-                .await
-                .is_empty(),
-            "{name}: a first write is no news"
-        );
-    }
-}
-
-/// The operator's `kvop_reconciles_total` for `kind`.
-async fn reconciles(operator: &Operator, kind: &str) -> u64 {
-    let metrics = operator.metrics().await;
-    let prefix = format!("kvop_reconciles_total{{kind=\"{kind}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
-        // The counter appears with the kind's first reconcile.
-        .unwrap_or(0)
 }

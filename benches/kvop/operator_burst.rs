@@ -3,6 +3,8 @@
 //! as fast as the apiserver takes them. Recorded from the first create: when every key
 //! is in NATS and when every entry is `Ready`; then the operator's peak RSS, and that of
 //! a bare kube-rs reflector over the same objects (reflector.rs) as its memory anchor.
+//! Run as a cluster comes by default and with the chart's admission policy that sets
+//! kvop's finalizer at creation (one operator write per entry instead of two).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use serde_json::json;
 
 use crate::deployed_operator::DeployedOperator;
 use crate::support::NatsServer;
+use crate::support::admission::AdmissionPolicy;
 use crate::support::k8s::{admin, namespace, plane, wait_until};
 
 const BUCKETS: usize = 10;
@@ -52,10 +55,16 @@ pub struct Burst {
 
 /// Runs one burst of `entries` entries in `BUCKETS` buckets against a fresh nats-server,
 /// namespace and operator; everything started here stops when this returns or panics.
-pub async fn burst(entries: usize) -> Burst {
+/// `admitted`: with the chart's MutatingAdmissionPolicy bound to the namespace, so each
+/// entry is created with kvop's finalizer (`cleanupFinalizerPolicy.enabled`).
+pub async fn burst(entries: usize, admitted: bool) -> Burst {
     let nats = NatsServer::start();
     let client = admin().await;
     let ns = namespace(&client, "burst").await;
+    let _policy = match admitted {
+        true => Some(AdmissionPolicy::install(&client, &ns).await),
+        false => None,
+    };
     let mut operator = DeployedOperator::start(&plane().kubeconfig, &ns, &nats.url());
     let pid = operator.pid();
     wait_until(

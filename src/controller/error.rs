@@ -120,25 +120,6 @@ impl ControllerError {
     }
 }
 
-impl From<kube::runtime::finalizer::Error<ControllerError>> for ControllerError {
-    /// The reconcile's own error when it failed; otherwise the finalizer bookkeeping's.
-    fn from(error: kube::runtime::finalizer::Error<ControllerError>) -> Self {
-        use kube::runtime::finalizer::Error;
-        match error {
-            Error::ApplyFailed(error) | Error::CleanupFailed(error) => error,
-            Error::AddFinalizer(source) => ControllerError::Finalizer {
-                action: "add",
-                source,
-            },
-            Error::RemoveFinalizer(source) => ControllerError::Finalizer {
-                action: "remove",
-                source,
-            },
-            other => ControllerError::Unfinalizable(other.to_string()),
-        }
-    }
-}
-
 /// When to try a failed object again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {

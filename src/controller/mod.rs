@@ -13,6 +13,7 @@ pub mod context;
 mod crd_gone;
 pub mod entry;
 pub mod error;
+mod finalizing;
 mod holders;
 pub mod leader;
 pub mod pause;
@@ -135,6 +136,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     let (bucket_changes, bucket_store) = triggers::declared_changes(
         buckets_api.clone(),
         watcher::Config::default().any_semantic(),
+        |_| {},
     );
     let bucket_controller = Controller::for_stream(bucket_changes, bucket_store)
         .with_config(controller::Config::default().concurrency(BUCKET_CONCURRENCY));
@@ -142,8 +144,16 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     // re-queues them (bucket_changes): it holds a change before the entries it re-queues
     // run. The bucket controller's store may lag that watch.
     let (entry_buckets, entry_buckets_writer) = reflector::store();
-    let (entry_changes, entry_store) =
-        triggers::declared_changes(entries_api, watcher::Config::default().any_semantic());
+    // An entry without a finalizer (`Retain`) is gone without a cleanup: its departure
+    // is heard from the watch, so the entries it refused may take its key at once.
+    let (departures, departed) = futures::channel::mpsc::unbounded();
+    let (entry_changes, entry_store) = triggers::declared_changes(
+        entries_api,
+        watcher::Config::default().any_semantic(),
+        move |entry: &KeyValueEntry| {
+            let _ = departures.unbounded_send(object_ref(entry));
+        },
+    );
     let entry_controller = Controller::for_stream(entry_changes, entry_store)
         .with_config(controller::Config::default().concurrency(ENTRY_CONCURRENCY));
     let (trigger, triggered) = futures::channel::mpsc::unbounded();
@@ -209,6 +219,10 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         context.clone(),
         bucket_trigger,
         trigger,
+    )));
+    let _forget_departed = AbortOnDrop(tokio::spawn(entry::forget_departed(
+        context.clone(),
+        departed,
     )));
     let entries_store = entry_controller.store();
     let by_bucket = entries_store.clone();

@@ -7,7 +7,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
@@ -29,10 +29,12 @@ pub fn declared<K: Resource>(object: &K) -> Option<u64> {
 }
 
 /// The objects of `api` whose [`declared`] part changed, through a store the controller
-/// reads from.
+/// reads from. `departed` hears of each object the watch sees deleted: one without a
+/// finalizer is gone before any reconcile could see it go.
 pub fn declared_changes<K>(
     api: Api<K>,
     config: watcher::Config,
+    departed: impl Fn(&K) + Send + 'static,
 ) -> (
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     Store<K>,
@@ -50,6 +52,11 @@ where
     let stream = watcher(api, config)
         .backoff(WatchRetry::default())
         .reflect(writer)
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(object) = event {
+                departed(object);
+            }
+        })
         .applied_objects()
         .predicate_filter(declared::<K>, Default::default());
     (stream, reader)

@@ -10,6 +10,8 @@
 #     schemas, the project's CRDs, admission, unknown fields);
 #   - the same dry run for examples/kubernetes (kvop --watch on a ConfigMap, on git-sync)
 #     and for the operations pack (PrometheusRule, Grafana dashboard);
+#   - the cleanup finalizer MutatingAdmissionPolicy: opt-in, refused without the API,
+#     accepted by the apiserver, its binding scoped to the watched namespace;
 #   - `promtool check rules` and `promtool test rules` (tests/alerts) on the alerts;
 #   - a real `helm install`, `helm upgrade` and `helm uninstall`, cluster-wide and
 #     namespaced, checking with `kubectl auth can-i --as=<the chart's ServiceAccount>`
@@ -601,6 +603,31 @@ assert board["metadata"]["labels"].get("grafana_dashboard") == "1", "no sidecar 
 PY
 }
 
+case_cleanup_finalizer_policy() {
+    # Off by default; refused with a clear message where the cluster lacks the API; the
+    # rendered v1beta1 policy is files/cleanup-finalizer-policy.yaml's and the apiserver
+    # (MutatingAdmissionPolicy on, as in k8s-up.sh) accepts it; namespaced, its binding
+    # matches only the watched namespace.
+    local api=admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy out
+    ! render | grep -q MutatingAdmissionPolicy || fail "a policy without cleanupFinalizerPolicy.enabled"
+    out="$(render --set cleanupFinalizerPolicy.enabled=true 2>&1)" && fail "rendered without the API"
+    grep -q "needs MutatingAdmissionPolicy" <<<"$out" || fail "unclear refusal: $out"
+    dry_run --set cleanupFinalizerPolicy.enabled=true --set namespaced=true \
+        --api-versions "$api" -- \
+        "mutatingadmissionpolicy.admissionregistration.k8s.io/$RELEASE_NS-kvop-cleanup-finalizer" \
+        "mutatingadmissionpolicybinding.admissionregistration.k8s.io/$RELEASE_NS-kvop-cleanup-finalizer" || return 1
+    python3 - "$WORK/rendered.yaml" "$CHART/files/cleanup-finalizer-policy.yaml" "$RELEASE_NS" <<'PY' || return 1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+policy = next(d for d in docs if d["kind"] == "MutatingAdmissionPolicy")
+binding = next(d for d in docs if d["kind"] == "MutatingAdmissionPolicyBinding")
+assert policy["spec"] == yaml.safe_load(open(sys.argv[2]))["spec"], "the policy differs from files/cleanup-finalizer-policy.yaml"
+assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+selector = binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]
+assert selector == {"kubernetes.io/metadata.name": sys.argv[3]}, selector
+PY
+}
+
 case_dry_run_kubernetes_examples() {
     # examples/kubernetes: kvop --watch on a ConfigMap volume and on git-sync, each in
     # the namespace it names. (tests/watch_filesystems.rs runs kvop with their args.)
@@ -850,6 +877,7 @@ main() {
     run_case "the dry run refuses a misspelt field" case_dry_run_catches_a_broken_manifest
     run_case "dry run (server, strict): examples/kubernetes" case_dry_run_kubernetes_examples
     run_case "dry run (server, strict): PrometheusRule and Grafana dashboard" case_dry_run_operations_pack
+    run_case "the cleanup finalizer policy: opt-in, needs the API, accepted, scoped" case_cleanup_finalizer_policy
     local suffix
     suffix="$(date +%s)-$RANDOM"
     run_case "helm install, can-i, upgrade, uninstall (cluster-wide)" \

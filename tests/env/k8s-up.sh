@@ -81,6 +81,8 @@ start_apiserver() {
         --service-cluster-ip-range=10.0.0.0/24 \
         --authorization-mode=RBAC \
         --disable-admission-plugins=ServiceAccount \
+        --feature-gates=MutatingAdmissionPolicy=true \
+        --runtime-config=admissionregistration.k8s.io/v1beta1=true \
         --profiling=false
 }
 

@@ -221,6 +221,16 @@ impl Operator {
         scrape_metrics(self.metrics_port).await
     }
 
+    /// Its `kvop_reconciles_total` for `kind` (0 before the kind's first reconcile).
+    pub async fn reconciles(&self, kind: &str) -> u64 {
+        let prefix = format!("kvop_reconciles_total{{kind=\"{kind}\"}} ");
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Waits for the process to exit by itself, and returns how it did.
     pub async fn exited(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + timeout;

@@ -387,6 +387,7 @@ pub async fn stream_config(
         .clone()
 }
 
+pub mod admission;
 pub mod git;
 pub mod jwt;
 pub mod k8s;

@@ -25,15 +25,15 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
 pub use self::cleanup::DELETE_ADOPTED_ANNOTATION;
 use super::context::Context;
 use super::error::ControllerError;
+use super::finalizing::{Step, finalized};
 use super::status::{Verdict, backoff_key, report_failure, with_conditions, write_if_changed};
 use super::tenancy::Refusal;
-use super::{FINALIZER, connection, object_ref, origin};
+use super::{connection, object_ref, origin};
 use crate::api::{KeyValueBucket, KeyValueBucketStatus};
 use crate::desired::{BucketClaim, DesiredBucket};
 use crate::plan::{BucketAction, Claimant};
@@ -51,14 +51,14 @@ pub async fn reconcile(
         &bucket.namespace().unwrap_or_default(),
     );
     super::status::reset_backoff_on_request(&*bucket, &context.backoff);
-    let result = finalizer(&api, FINALIZER, bucket, |event| async {
-        match event {
-            Event::Apply(bucket) => apply(&bucket, &context, &api).await,
-            Event::Cleanup(bucket) => cleanup::cleanup(&bucket, &context, &api).await,
+    // Every bucket needs it: even `Retain` releases the bucket's claim in NATS.
+    let result = finalized(&api, bucket, true, |step| async {
+        match step {
+            Step::Apply(bucket) => apply(&bucket, &context, &api).await,
+            Step::Cleanup(bucket) => cleanup::cleanup(&bucket, &context, &api).await,
         }
     })
-    .await
-    .map_err(ControllerError::from);
+    .await;
     context
         .metrics
         .reconciled("KeyValueBucket", started.elapsed().as_secs_f64());

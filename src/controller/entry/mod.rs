@@ -8,7 +8,8 @@
 //! 4. `report`: the outcome as status conditions, Events and metrics (a pure function),
 //!    the status written only when it changed;
 //!
-//! and on deletion `cleanup` applies `deletionPolicy` behind the finalizer.
+//! and on deletion `cleanup` applies `deletionPolicy` behind the finalizer, which only an
+//! entry whose deletion removes its key carries (`finalizing`).
 
 pub mod claims;
 mod cleanup;
@@ -22,21 +23,35 @@ use std::time::Instant;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
 use sha2::{Digest, Sha256};
 
 use self::report::{Count, Subject};
-use super::FINALIZER;
 use super::context::Context;
 use super::error::ControllerError;
+use super::finalizing::{Step, finalized};
 use super::status::{backoff_key, now, report_failure, with_conditions, write_if_changed};
-use crate::api::KeyValueEntry;
+use crate::api::{EntryDeletionPolicy, KeyValueEntry};
 use crate::apply::{ApplyOptions, EntryResult, apply};
 use crate::desired::{Desired, DesiredEntry, ObjectRef, Origin};
 use crate::nats::Connection;
 use crate::plan::{
     BucketAction, BucketPlan, ClaimScope, ConflictCause, EntryAction, EntryPlan, Plan, decide_entry,
 };
+
+/// Entries the watch saw deleted are nobody's rivals or holders any more (an entry with
+/// a finalizer was already forgotten by its cleanup; forgetting twice is harmless).
+pub async fn forget_departed(
+    context: Arc<Context>,
+    departed: futures::channel::mpsc::UnboundedReceiver<ObjectRef>,
+) {
+    use futures::StreamExt;
+    departed
+        .for_each(|entry| {
+            claims::forget(&context, &entry);
+            async {}
+        })
+        .await;
+}
 
 /// Reconciles one entry resource.
 pub async fn reconcile(
@@ -49,14 +64,15 @@ pub async fn reconcile(
         &entry.namespace().unwrap_or_default(),
     );
     super::status::reset_backoff_on_request(&*entry, &context.backoff);
-    let result = finalizer(&api, FINALIZER, entry, |event| async {
-        match event {
-            Event::Apply(entry) => apply_entry(&entry, &context, &api).await,
-            Event::Cleanup(entry) => cleanup::cleanup(&entry, &context, &api).await,
+    // Only an entry whose deletion removes its key needs the finalizer.
+    let finalizer_needed = entry.spec.deletion_policy != EntryDeletionPolicy::Retain;
+    let result = finalized(&api, entry, finalizer_needed, |step| async {
+        match step {
+            Step::Apply(entry) => apply_entry(&entry, &context, &api).await,
+            Step::Cleanup(entry) => cleanup::cleanup(&entry, &context, &api).await,
         }
     })
-    .await
-    .map_err(ControllerError::from);
+    .await;
     context
         .metrics
         .reconciled("KeyValueEntry", started.elapsed().as_secs_f64());
