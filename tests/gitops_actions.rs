@@ -14,7 +14,8 @@ use kube::api::Api;
 use kvop::api::{KeyValueBucket, KeyValueEntry};
 use kvop::controller::argocd;
 use serde_json::{Value, json};
-use support::k8s::{Object, Operator, gitops_health, live_json, plane, wait_until};
+use support::gitops::gitops_health;
+use support::k8s::{Object, Operator, live_json, plane, wait_until};
 use support::resources::*;
 use support::{kv_get, stream_config};
 

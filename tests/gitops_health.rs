@@ -26,7 +26,7 @@ struct Verdict {
 /// Runs the checker on the objects as the apiserver returns them.
 async fn verdicts(objects: &[Value]) -> Vec<Verdict> {
     let parsed =
-        support::k8s::gitops_health(&[], &kvop::controller::argocd::health_lua(), objects).await;
+        support::gitops::gitops_health(&[], &kvop::controller::argocd::health_lua(), objects).await;
     parsed
         .iter()
         .map(|verdict| Verdict {

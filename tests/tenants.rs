@@ -6,24 +6,17 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, PostParams};
 use kvop::api::{KeyValueBucket, KeyValueEntry};
 use serde_json::json;
-use support::k8s::{Operator, PrivatePlane, client_for, install_crds, wait_until};
+use support::gitops::stalled_in_gitops_tools;
+use support::k8s::{Operator, install_crds, wait_until};
 use support::resources::*;
-use support::tenants::{FakeNats, Tenant};
+use support::tenants::{FakeNats, Tenant, private_plane};
 use support::{NatsServer, connect_url, kv_get};
-
-/// A cluster-wide operator on a plane of its own, with kvop's CRDs.
-async fn private_plane() -> (PrivatePlane, kube::Client) {
-    let plane = PrivatePlane::start();
-    let admin = client_for(&plane.kubeconfig).await;
-    install_crds(&admin).await;
-    (plane, admin)
-}
 
 async fn secret(tenant: &Tenant, name: &str, data: serde_json::Value) {
     let secrets: Api<Secret> = tenant.api();
@@ -198,8 +191,10 @@ async fn namespaces_use_the_accounts_and_bucket_names_the_administrator_gave_the
             json!({"bucket": "b-merge", "sources": [{"name": "b-x"}, {"name": "payments2"}]}),
         ),
     ] {
+        let started = Instant::now();
         create(&b_buckets, &bucket(name, spec)).await;
         let refused = wait_bucket(&b_buckets, name, false, Some("BucketNotAllowed")).await;
+        stalled_in_gitops_tools(&b_buckets, name, "BucketNotAllowed", started).await;
         let (_, _, message) =
             condition_of(&refused.status.expect("status").conditions, "Ready").expect("Ready");
         assert!(
@@ -208,12 +203,13 @@ async fn namespaces_use_the_accounts_and_bucket_names_the_administrator_gave_the
         );
     }
     // A server the administrator did not list is never contacted.
+    let started = Instant::now();
     create(
         &b_buckets,
         &bucket("b-far", json!({"connection": {"servers": [fake.url]}})),
     )
     .await;
-    wait_bucket(&b_buckets, "b-far", false, Some("ServerNotAllowed")).await;
+    stalled_in_gitops_tools(&b_buckets, "b-far", "ServerNotAllowed", started).await;
     // A listed one is, with the namespace's own identity when the object names none.
     create(
         &b_buckets,
@@ -224,8 +220,9 @@ async fn namespaces_use_the_accounts_and_bucket_names_the_administrator_gave_the
     wait_bucket(&b_buckets, "b-near", false, None).await;
     // A namespace the file does not list gets no NATS at all.
     let c_buckets: Api<KeyValueBucket> = team_c.api();
+    let started = Instant::now();
     create(&c_buckets, &bucket("b-anything", json!({}))).await;
-    wait_bucket(&c_buckets, "b-anything", false, Some("NamespaceNotAllowed")).await;
+    stalled_in_gitops_tools(&c_buckets, "b-anything", "NamespaceNotAllowed", started).await;
 
     // team-b deletes its payments with deletionPolicy Delete: team-a's stays, key and all.
     b_entries
@@ -285,6 +282,7 @@ async fn a_key_another_entry_holds_is_never_written_and_nothing_loops() {
         ),
     )
     .await;
+    let started = Instant::now();
     for (name, policy) in [("over", "Overwrite"), ("careful", "IfUnchanged")] {
         create(
             &b_entries,
@@ -309,6 +307,7 @@ async fn a_key_another_entry_holds_is_never_written_and_nothing_loops() {
         (&a_entries, "limit-copy"),
     ] {
         let refused = wait_entry(api, name, false, Some("ClaimedElsewhere")).await;
+        stalled_in_gitops_tools(api, name, "ClaimedElsewhere", started).await;
         let (_, _, message) =
             condition_of(&refused.status.expect("status").conditions, "Ready").expect("Ready");
         assert!(message.contains("team-a/limit"), "{name}: {message}");

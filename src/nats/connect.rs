@@ -127,8 +127,10 @@ pub async fn connect(settings: &ConnectionSettings) -> Result<Connection, NatsEr
     if let Some(creds) = &settings.creds {
         options = options
             .credentials(&creds.read("credentials")?)
+            // Parsed before connecting: a file that is no `.creds` file never reached
+            // NATS, so it is a setting to fix, not a refusal.
             .map_err(|error| {
-                NatsError::unauthorized(format!("invalid credentials ({creds:?}): {error}"))
+                NatsError::settings(format!("{creds:?} is not a NATS credentials file: {error}"))
                     .caused_by(error)
             })?;
     }

@@ -330,61 +330,6 @@ impl Drop for PrivatePlane {
     }
 }
 
-/// The kstatus and Argo CD health checker of tests/env/gitops-health:
-/// `KVOP_GITOPS_HEALTH`, or built (once, cached) by tests/env/gitops-health.sh.
-pub fn gitops_health_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Ok(path) = std::env::var("KVOP_GITOPS_HEALTH") {
-                return PathBuf::from(path);
-            }
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/env/gitops-health.sh");
-            let output = Command::new("bash")
-                .arg(&script)
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("run tests/env/gitops-health.sh");
-            assert!(
-                output.status.success(),
-                "tests/env/gitops-health.sh failed: Go is needed to build kstatus and gopher-lua"
-            );
-            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-        })
-        .clone()
-}
-
-/// Runs tests/env/gitops-health with `mode` (`[]`: health; `["--action"]`,
-/// `["--discovery"]`) and `script` on `objects`; what it prints, parsed.
-pub async fn gitops_health(
-    mode: &[&str],
-    script: &str,
-    objects: &[serde_json::Value],
-) -> Vec<serde_json::Value> {
-    use tokio::io::AsyncWriteExt;
-    let lua = tempfile::NamedTempFile::new().expect("lua file");
-    std::fs::write(lua.path(), script).expect("write the Lua");
-    let mut child = tokio::process::Command::new(gitops_health_binary())
-        .args(mode)
-        .arg(lua.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run gitops-health");
-    let input = serde_json::to_vec(objects).expect("objects as JSON");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(&input).await.expect("write the objects");
-    drop(stdin);
-    let output = child.wait_with_output().await.expect("gitops-health");
-    assert!(
-        output.status.success(),
-        "gitops-health: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("gitops-health's output")
-}
-
 /// A kind these tests fetch as JSON and patch.
 pub trait Object:
     kube::Resource<DynamicType = ()>

@@ -389,6 +389,7 @@ pub async fn stream_config(
 
 pub mod admission;
 pub mod git;
+pub mod gitops;
 pub mod jwt;
 pub mod k8s;
 pub mod layouts;

@@ -11,6 +11,15 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+/// A plane of the test's own, with kvop's CRDs, for a cluster-wide operator; and an
+/// administrator's client.
+pub async fn private_plane() -> (super::k8s::PrivatePlane, kube::Client) {
+    let plane = super::k8s::PrivatePlane::start();
+    let admin = super::k8s::client_for(&plane.kubeconfig).await;
+    super::k8s::install_crds(&admin).await;
+    (plane, admin)
+}
+
 /// A namespace of one tenant, and a client acting as that tenant: an impersonated user
 /// whose only rights are a Role in this namespace (buckets, entries, Secrets,
 /// ConfigMaps), what a platform team hands each team.

@@ -64,6 +64,15 @@ pub(super) async fn warn_if_lost(
         .read_key(&resolved.entry.key)
         .await?;
     if !behind(recorded, revision(&leader)) {
+        // The live view had not caught up with kvop's own write yet (a reconcile right
+        // after the status recorded it): nothing was lost.
+        tracing::debug!(
+            entry = %crate::controller::object_ref(entry),
+            recorded,
+            view = revision(&observed),
+            leader = revision(&leader),
+            "the live view is behind the revision kvop recorded; the stream leader has it"
+        );
         return Ok(leader);
     }
     let now = revision(&leader);

@@ -1,0 +1,132 @@
+//! Pause and reconcile-now in a shared cluster: the annotations sit on a tenant's own
+//! objects, so a tenant with namespace-local rights (an impersonated user holding only a
+//! Role in its namespace) uses them there, cannot use them on another tenant's objects,
+//! and a paused declaration takes nothing another tenant holds.
+
+mod support;
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kvop::api::{KeyValueBucket, KeyValueEntry};
+use serde_json::json;
+use support::k8s::{Operator, wait_until};
+use support::resources::*;
+use support::tenants::{Tenant, private_plane};
+use support::{NatsServer, kv_get};
+
+async fn annotate(api: &Api<KeyValueEntry>, name: &str, key: &str, value: Option<&str>) {
+    annotate_as(api, name, key, value)
+        .await
+        .expect("annotate own entry");
+}
+
+async fn annotate_as(
+    api: &Api<KeyValueEntry>,
+    name: &str,
+    key: &str,
+    value: Option<&str>,
+) -> Result<KeyValueEntry, kube::Error> {
+    let patch = json!({"metadata": {"annotations": {key: value}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+}
+
+async fn wait_synced(api: &Api<KeyValueEntry>, name: &str, reason: &str) {
+    wait_until(&format!("{name} Synced {reason}"), WAIT, || async {
+        let entry = api.get(name).await.ok()?;
+        condition_of(&entry.status?.conditions, "Synced")
+            .filter(|(_, actual, _)| actual == reason)
+            .map(|_| ())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tenant_pauses_and_asks_for_passes_on_its_own_objects_only() {
+    let (plane, admin) = private_plane().await;
+    let nats = NatsServer::start();
+    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
+    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
+    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let (a_buckets, a_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
+        (team_a.api(), team_a.api());
+    let (b_buckets, b_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
+        (team_b.api(), team_b.api());
+    create(&a_buckets, &bucket("payments", json!({}))).await;
+    create(
+        &a_entries,
+        &entry("limit", "payments", "limit", "5", json!({})),
+    )
+    .await;
+    wait_entry(&a_entries, "limit", true, None).await;
+
+    // Another tenant can neither pause team-a's entry nor ask for a pass on it.
+    let as_b_in_a: Api<KeyValueEntry> = Api::namespaced(team_b.client.clone(), "team-a");
+    for key in ["kvop.dev/paused", "kvop.dev/reconcile-requested-at"] {
+        let refused = annotate_as(&as_b_in_a, "limit", key, Some("true")).await;
+        assert!(
+            matches!(&refused, Err(kube::Error::Api(status)) if status.code == 403),
+            "{key} on another tenant's entry: {refused:?}"
+        );
+    }
+
+    let js = nats.jetstream().await;
+    // team-a pauses its own entry: a foreign write stays while paused. (Done before
+    // team-b declares the key: a foreign write erases the key's claim headers, and a
+    // rival declaration may then take the key before the paused holder resumes; see
+    // the note on issue 27.)
+    annotate(&a_entries, "limit", "kvop.dev/paused", Some("true")).await;
+    wait_synced(&a_entries, "limit", "ReconcilePaused").await;
+    js.get_key_value("payments")
+        .await
+        .expect("bucket")
+        .put("limit", "drifted".into())
+        .await
+        .expect("a foreign write");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        kv_get(&js, "payments", "limit").await.as_deref(),
+        Some(&b"drifted"[..]),
+        "paused: no drift repair"
+    );
+    // Resumed, it repairs; a pass asked for is handled and recorded.
+    annotate(&a_entries, "limit", "kvop.dev/paused", None).await;
+    wait_value(&nats, "payments", "limit", Some("5")).await;
+    let requested = "2026-12-07T12:00:00Z";
+    annotate(
+        &a_entries,
+        "limit",
+        "kvop.dev/reconcile-requested-at",
+        Some(requested),
+    )
+    .await;
+    wait_until("team-a's request handled", WAIT, || async {
+        let entry = a_entries.get("limit").await.ok()?;
+        (entry.status?.last_handled_reconcile_at.as_deref() == Some(requested)).then_some(())
+    })
+    .await;
+
+    // team-b declares team-a's key from its own namespace, paused: refused all the
+    // same (a paused object is observed and reported, and claims nothing).
+    create(
+        &b_buckets,
+        &bucket(
+            "theirs",
+            json!({"bucket": "payments", "managementPolicy": "Observe"}),
+        ),
+    )
+    .await;
+    let mut grab = entry("grab", "theirs", "limit", "999999", json!({}));
+    grab.metadata.annotations = Some([("kvop.dev/paused".into(), "true".into())].into());
+    create(&b_entries, &grab).await;
+    wait_synced(&b_entries, "grab", "ReconcilePaused").await;
+    annotate(&b_entries, "grab", "kvop.dev/paused", None).await;
+    wait_entry(&b_entries, "grab", false, Some("ClaimedElsewhere")).await;
+    // Still team-a's key: team-b's declaration never took it.
+    assert_eq!(
+        kv_get(&js, "payments", "limit").await.as_deref(),
+        Some(&b"5"[..])
+    );
+    wait_entry(&a_entries, "limit", true, None).await;
+}
