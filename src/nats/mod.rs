@@ -3,6 +3,7 @@
 //! outside this module uses async-nats; everything above it speaks kvop's own types, and
 //! every error arrives classified ([`NatsError`]).
 
+mod apply_seam;
 mod bucket;
 mod classify;
 mod connect;
@@ -24,6 +25,7 @@ mod write;
 
 use std::time::Duration;
 
+pub(crate) use apply_seam::BucketWrites;
 pub use bucket::{Bucket, Deleted};
 pub use connect::{Connection, ConnectionSettings, Material, connect, require_jetstream};
 pub use errors::{Cause, Doing, NatsError, codes};
