@@ -150,3 +150,6 @@ async fn apply_bucket<B: BucketWrites>(
     outcome.entries = keys::apply_entries(&bucket, plan, desired, options, on_write).await;
     outcome
 }
+
+#[cfg(test)]
+mod tests;

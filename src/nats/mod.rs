@@ -8,6 +8,8 @@ mod bucket;
 mod classify;
 mod connect;
 mod errors;
+#[cfg(test)]
+pub(crate) mod faults;
 mod live;
 mod observe;
 mod pool;
