@@ -3,11 +3,7 @@
 
 mod support;
 
-use support::{NatsServer, bucket, entry, kv_get, kvop, manifests};
-
-fn path(dir: &tempfile::TempDir) -> &str {
-    dir.path().to_str().expect("utf-8 path")
-}
+use support::{NatsServer, bucket, entry, kv_get, kvop, manifests, path};
 
 #[tokio::test]
 async fn a_bucket_with_every_setting_is_created_and_then_unchanged() {

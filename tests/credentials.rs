@@ -17,7 +17,7 @@ use async_nats::jetstream;
 use futures::StreamExt;
 use nkeys::KeyPair;
 use support::jwt::{self, Operator};
-use support::{NatsServer, Run, bucket, entry, manifests};
+use support::{NatsServer, Run, bucket, entry, manifests, path};
 
 /// Well under the CLI's transient retry budget (7.5 s of delays alone, about a minute
 /// with the requests' timeouts): a run this short retried nothing. Loose on purpose,
@@ -86,10 +86,6 @@ fn change_manifests() -> tempfile::TempDir {
         ]
         .join("---\n"),
     )])
-}
-
-fn path(dir: &tempfile::TempDir) -> &str {
-    dir.path().to_str().expect("utf-8 path")
 }
 
 /// What the server holds: every stream's name and bucket `b`'s last sequence. Any write,

@@ -8,11 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 use support::export::{files, live_keys, put_all, settings};
-use support::{NatsServer, kvop, sequences};
-
-fn path(dir: &std::path::Path) -> &str {
-    dir.to_str().expect("utf-8 path")
-}
+use support::{NatsServer, kvop, path, sequences};
 
 /// Keys that use every character a key may have, and keys that differ only in case
 /// (their Kubernetes names must still differ).

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use support::audit::kvop_audited;
-use support::{NatsServer, bucket, entry, kv_get, kvop, manifests};
+use support::{NatsServer, bucket, entry, kv_get, kvop, manifests, path};
 
 const KEYS: usize = 3_000;
 
@@ -269,12 +269,12 @@ async fn quorum_lost_for_a_while_is_ridden_out_or_reported_and_a_rerun_converges
     let url = cluster.nodes[0].url();
     let js = cluster.nodes[0].jetstream().await;
     let v1 = declare("v1");
-    let created = kvop_audited(&url, &["reconcile", "-f", path_of(&v1)]).await;
+    let created = kvop_audited(&url, &["reconcile", "-f", path(&v1)]).await;
     assert_eq!(created.run.code, 0, "{:?}", created.run);
     created.check(&js).await;
 
     let v2 = declare("v2");
-    let v2_path = path_of(&v2).to_string();
+    let v2_path = path(&v2).to_string();
     let others: Vec<u32> = cluster.nodes[1..]
         .iter()
         .map(|node| node.pid().expect("pid"))
@@ -303,7 +303,7 @@ async fn quorum_lost_for_a_while_is_ridden_out_or_reported_and_a_rerun_converges
     cluster.wait_ready().await;
     during.check(&js).await;
 
-    let again = kvop_audited(&url, &["reconcile", "-f", path_of(&v2)]).await;
+    let again = kvop_audited(&url, &["reconcile", "-f", path(&v2)]).await;
     assert_eq!(again.run.code, 0, "a re-run converges: {:?}", again.run);
     again.check(&js).await;
     let written = during.written().count() + again.written().count();
@@ -322,10 +322,6 @@ async fn quorum_lost_for_a_while_is_ridden_out_or_reported_and_a_rerun_converges
     assert_quiet(&url, &v2).await;
 }
 
-fn path_of(dir: &tempfile::TempDir) -> &str {
-    dir.path().to_str().expect("path")
-}
-
 /// Standalone mode keeps no state (the design: NATS is the state), so it cannot tell a
 /// restored store from one nobody wrote to; it re-applies what is declared, exactly the
 /// lost changes. The operator also reports it (tests/operator.rs).
@@ -342,7 +338,7 @@ async fn a_server_rolled_back_to_an_older_store_gets_the_lost_changes_again() {
     };
     let (v1, v2) = (declare("v1"), declare("v2"));
     assert_eq!(
-        kvop(&server.url(), &["reconcile", "-f", path_of(&v1)])
+        kvop(&server.url(), &["reconcile", "-f", path(&v1)])
             .await
             .code,
         0
@@ -351,7 +347,7 @@ async fn a_server_rolled_back_to_an_older_store_gets_the_lost_changes_again() {
     let snapshot = server.snapshot();
     server.restart();
     assert_eq!(
-        kvop(&server.url(), &["reconcile", "-f", path_of(&v2)])
+        kvop(&server.url(), &["reconcile", "-f", path(&v2)])
             .await
             .code,
         0
@@ -365,7 +361,7 @@ async fn a_server_rolled_back_to_an_older_store_gets_the_lost_changes_again() {
         Some(&b"v1"[..]),
         "rolled back"
     );
-    let again = kvop_audited(&server.url(), &["reconcile", "-f", path_of(&v2)]).await;
+    let again = kvop_audited(&server.url(), &["reconcile", "-f", path(&v2)]).await;
     assert_eq!(again.run.code, 0, "{:?}", again.run);
     again.check(&js).await;
     assert_eq!(again.written().count(), 10, "exactly the ten lost changes");

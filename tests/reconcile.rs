@@ -8,12 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use support::{
-    NatsServer, bucket, entry, kv_entry, kv_get, kvop, last_sequence, manifests, stream_config,
+    NatsServer, bucket, entry, kv_entry, kv_get, kvop, last_sequence, manifests, path,
+    stream_config,
 };
-
-fn path(dir: &tempfile::TempDir) -> &str {
-    dir.path().to_str().expect("utf-8 path")
-}
 
 fn examples() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/examples").to_string()

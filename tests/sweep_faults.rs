@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use futures::{StreamExt, TryStreamExt};
-use support::{NatsServer, bucket, entry, kv_get, kvop, manifests};
+use support::{NatsServer, bucket, entry, kv_get, kvop, manifests, path};
 
 /// Pipelined raw puts (another client), for filler and drift.
 async fn fill(js: &jetstream::Context, bucket: &str, keys: impl Iterator<Item = (String, String)>) {
@@ -51,10 +51,6 @@ where
     false
 }
 
-fn path(dir: &tempfile::TempDir) -> String {
-    dir.path().to_str().expect("path").to_string()
-}
-
 #[tokio::test]
 async fn a_consumer_lost_mid_sweep_restarts_the_sweep_instead_of_reporting_stale_revisions() {
     let server = NatsServer::start();
@@ -63,7 +59,7 @@ async fn a_consumer_lost_mid_sweep_restarts_the_sweep_instead_of_reporting_stale
     docs.extend((0..100).map(|i| entry(&format!("e{i}"), "b", &format!("k{i}"), "desired", "")));
     let dir = manifests(&[("m.yaml", &docs.join("---\n"))]);
     assert_eq!(
-        kvop(&server.url(), &["reconcile", "-f", &path(&dir)])
+        kvop(&server.url(), &["reconcile", "-f", path(&dir)])
             .await
             .code,
         0
@@ -86,7 +82,7 @@ async fn a_consumer_lost_mid_sweep_restarts_the_sweep_instead_of_reporting_stale
                 .expect("delete consumer");
         },
     ));
-    let run = kvop(&server.url(), &["reconcile", "-f", &path(&dir), "--prune"]).await;
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&dir), "--prune"]).await;
     assert!(
         deleter.await.expect("deleter"),
         "the sweep's consumer was deleted"
@@ -110,7 +106,7 @@ async fn keys_purged_before_delivery_do_not_stall_the_sweep() {
         &[bucket("b", ""), entry("e", "b", "k", "v", "")].join("---\n"),
     )]);
     assert_eq!(
-        kvop(&server.url(), &["reconcile", "-f", &path(&dir)])
+        kvop(&server.url(), &["reconcile", "-f", path(&dir)])
             .await
             .code,
         0
@@ -133,7 +129,7 @@ async fn keys_purged_before_delivery_do_not_stall_the_sweep() {
         &[
             "reconcile",
             "-f",
-            &path(&dir),
+            path(&dir),
             "--prune",
             "--detailed-exitcode",
         ],
@@ -155,7 +151,7 @@ async fn keys_expiring_during_the_sweep_do_not_stall_it() {
         &[bucket("b", "  ttl: 3s\n"), entry("e", "b", "k", "v", "")].join("---\n"),
     )]);
     assert_eq!(
-        kvop(&server.url(), &["reconcile", "-f", &path(&dir)])
+        kvop(&server.url(), &["reconcile", "-f", path(&dir)])
             .await
             .code,
         0
@@ -169,7 +165,7 @@ async fn keys_expiring_during_the_sweep_do_not_stall_it() {
     let filled = Instant::now();
     // Start the sweep just before the filler starts to expire.
     tokio::time::sleep(Duration::from_millis(2700).saturating_sub(filled.elapsed())).await;
-    let run = kvop(&server.url(), &["reconcile", "-f", &path(&dir), "--prune"]).await;
+    let run = kvop(&server.url(), &["reconcile", "-f", path(&dir), "--prune"]).await;
     assert_eq!(run.code, 0, "{run:?}");
 }
 
@@ -183,7 +179,7 @@ async fn declared_keys_are_observed_when_their_filter_exceeds_a_small_max_payloa
     let mut docs = vec![bucket("b", "")];
     docs.extend((0..10).map(|i| entry(&format!("e{i}"), "b", &key(i), "desired", "")));
     let dir = manifests(&[("m.yaml", &docs.join("---\n"))]);
-    let first = kvop(&server.url(), &["reconcile", "-f", &path(&dir)]).await;
+    let first = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
     assert_eq!(first.code, 0, "{first:?}");
     // Enough other keys that a sweep filtered to the declared keys is the narrower one.
     fill(&js, "b", (0..5_000).map(|i| (format!("f{i}"), "x".into()))).await;
@@ -202,7 +198,7 @@ async fn declared_keys_are_observed_when_their_filter_exceeds_a_small_max_payloa
         &[
             "reconcile",
             "-f",
-            &path(&dir),
+            path(&dir),
             "--dry-run",
             "--detailed-exitcode",
         ],
@@ -216,7 +212,7 @@ async fn declared_keys_are_observed_when_their_filter_exceeds_a_small_max_payloa
         consumers += 1;
     }
     assert!(consumers >= 2, "{consumers} consumers created");
-    let fixed = kvop(&server.url(), &["reconcile", "-f", &path(&dir)]).await;
+    let fixed = kvop(&server.url(), &["reconcile", "-f", path(&dir)]).await;
     assert_eq!(fixed.code, 0, "{fixed:?}");
     assert_eq!(
         kv_get(&js, "b", &key(7)).await.as_deref(),
@@ -225,7 +221,7 @@ async fn declared_keys_are_observed_when_their_filter_exceeds_a_small_max_payloa
     // Every declared key was seen: none is planned as new, nothing left to change.
     let again = kvop(
         &server.url(),
-        &["reconcile", "-f", &path(&dir), "--detailed-exitcode"],
+        &["reconcile", "-f", path(&dir), "--detailed-exitcode"],
     )
     .await;
     assert_eq!(again.code, 0, "{again:?}");

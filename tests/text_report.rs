@@ -4,17 +4,13 @@
 
 mod support;
 
-use support::{NatsServer, bucket, entry, free_port, kvop, kvop_on_a_terminal, manifests};
+use support::{NatsServer, bucket, entry, free_port, kvop, kvop_on_a_terminal, manifests, path};
 
 /// One bucket and `count` entries in one file.
 fn many_keys(count: usize) -> tempfile::TempDir {
     let mut docs = vec![bucket("b", "")];
     docs.extend((0..count).map(|i| entry(&format!("e{i}"), "b", &format!("k{i}"), "v", "")));
     manifests(&[("m.yaml", &docs.join("---\n"))])
-}
-
-fn path(dir: &tempfile::TempDir) -> &str {
-    dir.path().to_str().expect("utf-8 path")
 }
 
 #[tokio::test]

@@ -264,3 +264,29 @@ pub struct KeyValueEntryStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `ALL`'s own match fails to compile when a policy is added; this catches one added
+    // to the match but not to the list.
+    #[test]
+    fn update_policy_all_lists_every_policy_a_manifest_may_name() {
+        let schema = serde_json::to_value(schemars::schema_for!(UpdatePolicy)).expect("json");
+        // One `{const: name, description}` per policy (the CRD shows them as an enum).
+        let mut accepted: Vec<String> = schema["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("one schema per policy: {schema}"))
+            .iter()
+            .map(|policy| policy["const"].as_str().expect("a name").to_string())
+            .collect();
+        let mut listed: Vec<String> = UpdatePolicy::ALL
+            .iter()
+            .map(|policy| policy.as_str().to_string())
+            .collect();
+        accepted.sort();
+        listed.sort();
+        assert_eq!(listed, accepted);
+    }
+}

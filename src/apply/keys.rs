@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{ApplyOptions, EntryOutcome, EntryResult};
 use crate::desired::{Desired, DesiredEntry};
-use crate::nats::{Bucket, NatsError, Reread, Write, WriteOp, WriteResult};
+use crate::nats::{BucketWrites, NatsError, Reread, Write, WriteOp, WriteResult};
 use crate::observed::ObservedKey;
 use crate::plan::{BucketPlan, EntryAction, Removal, decide_entry, decide_removal};
 
@@ -24,7 +24,7 @@ const RIDE_OUT: Duration = Duration::from_secs(15);
 /// Writes every key change of a bucket, then re-decides conflicting keys a bounded
 /// number of times.
 pub(super) async fn apply_entries(
-    bucket: &Bucket,
+    bucket: &impl BucketWrites,
     plan: &BucketPlan,
     desired: &Desired,
     options: &ApplyOptions,
@@ -144,7 +144,7 @@ impl<'a> Rounds<'a> {
     }
 
     /// Reads the keys in doubt again and decides each one again from what is stored.
-    async fn reread_round(&mut self, bucket: &Bucket, last_round: bool) -> Next {
+    async fn reread_round(&mut self, bucket: &impl BucketWrites, last_round: bool) -> Next {
         // While the client is reconnecting, every request would wait out its timeout.
         if !bucket.is_connected() {
             if self.may_retry(last_round) {
@@ -207,7 +207,7 @@ impl<'a> Rounds<'a> {
     /// Sends the pending writes and sorts their results: settled, or to read again.
     async fn write_round(
         &mut self,
-        bucket: &Bucket,
+        bucket: &impl BucketWrites,
         last_round: bool,
         on_write: &(dyn Fn() + Sync),
     ) {

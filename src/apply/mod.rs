@@ -9,7 +9,7 @@ use futures::{FutureExt, StreamExt};
 
 use crate::desired::BucketClaim;
 use crate::desired::Desired;
-use crate::nats::{Connection, MAX_IN_FLIGHT};
+use crate::nats::{BucketWrites, Connection, MAX_IN_FLIGHT};
 use crate::plan::{BucketAction, BucketPlan, ClaimScope, Plan};
 
 pub use outcome::{BucketOutcome, EntryOutcome, EntryResult, Outcome};
@@ -43,6 +43,25 @@ pub async fn apply(
     options: &ApplyOptions,
     on_write: &(dyn Fn() + Sync),
 ) -> Outcome {
+    apply_to(
+        &|name| connection.bucket(name),
+        plan,
+        desired,
+        options,
+        on_write,
+    )
+    .await
+}
+
+/// [`apply`], to the buckets `open` gives by name: NATS buckets, or in tests scripted
+/// ones (see [`BucketWrites`]).
+pub(crate) async fn apply_to<B: BucketWrites>(
+    open: &(dyn Fn(&str) -> B + Sync),
+    plan: &Plan,
+    desired: &Desired,
+    options: &ApplyOptions,
+    on_write: &(dyn Fn() + Sync),
+) -> Outcome {
     // Futures are built before streaming them: a closure returning an async block that
     // borrows its argument is not general enough to be Send.
     let pending: Vec<_> = plan
@@ -50,7 +69,7 @@ pub async fn apply(
         .iter()
         .enumerate()
         .map(|(index, bucket)| {
-            apply_bucket(connection, bucket, desired, options, on_write)
+            apply_bucket(open, bucket, desired, options, on_write)
                 .map(move |outcome| (index, outcome))
         })
         .collect();
@@ -64,8 +83,8 @@ pub async fn apply(
     }
 }
 
-async fn apply_bucket(
-    connection: &Connection,
+async fn apply_bucket<B: BucketWrites>(
+    open: &(dyn Fn(&str) -> B + Sync),
     plan: &BucketPlan,
     desired: &Desired,
     options: &ApplyOptions,
@@ -77,7 +96,7 @@ async fn apply_bucket(
         error: None,
         entries: Vec::new(),
     };
-    let bucket = connection.bucket(&plan.bucket);
+    let bucket = open(&plan.bucket);
     // A file run's claim: its manager, and the manifest that declares the bucket.
     let claim = BucketClaim {
         manager: options.manager.clone(),
@@ -87,11 +106,11 @@ async fn apply_bucket(
     let bucket_error = match &plan.action {
         // Both are safe to repeat: create is idempotent for an identical config, update is
         // a read-modify-write.
-        BucketAction::Create { config } => connection
+        BucketAction::Create { config } => bucket
             .ride_out("creating the bucket", || bucket.create(config, &claim))
             .await
             .err(),
-        BucketAction::Update { config, .. } => connection
+        BucketAction::Update { config, .. } => bucket
             .ride_out("updating the bucket", || bucket.update(config, &claim))
             .await
             .err(),
@@ -131,3 +150,6 @@ async fn apply_bucket(
     outcome.entries = keys::apply_entries(&bucket, plan, desired, options, on_write).await;
     outcome
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,10 +3,13 @@
 //! outside this module uses async-nats; everything above it speaks kvop's own types, and
 //! every error arrives classified ([`NatsError`]).
 
+mod apply_seam;
 mod bucket;
 mod classify;
 mod connect;
 mod errors;
+#[cfg(test)]
+pub(crate) mod faults;
 mod live;
 mod observe;
 mod pool;
@@ -24,6 +27,7 @@ mod write;
 
 use std::time::Duration;
 
+pub(crate) use apply_seam::BucketWrites;
 pub use bucket::{Bucket, Deleted};
 pub use connect::{Connection, ConnectionSettings, Material, connect, require_jetstream};
 pub use errors::{Cause, Doing, NatsError, codes};

@@ -146,7 +146,7 @@ pub(super) async fn write_all<'a>(
 /// its stream's leader was lost and the next is not elected yet (a few seconds), when
 /// nothing listens on its subjects. Worth riding out like the server's 503; a bucket
 /// deleted meanwhile fails the same way until the capped retries run out.
-fn classify_publish(refusals: &RefusalLog, error: PublishError) -> NatsError {
+pub(super) fn classify_publish(refusals: &RefusalLog, error: PublishError) -> NatsError {
     if error.kind() == PublishErrorKind::StreamNotFound {
         return NatsError::unavailable(
             "no stream answered for the bucket (its stream is electing a leader, or was deleted)",

@@ -31,6 +31,12 @@ pub fn nats_server_binary() -> PathBuf {
         .clone()
 }
 
+/// A directory as the `&str` a kvop argument takes (a `TempDir`, a `Path` or a
+/// `PathBuf`); the test directories are always UTF-8.
+pub fn path(dir: &(impl AsRef<Path> + ?Sized)) -> &str {
+    dir.as_ref().to_str().expect("utf-8 path")
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -35,7 +35,7 @@ fn planning_is_idempotent_for_random_states_policies_and_prune() {
                 entries.push(entry(
                     &format!("k{k}"),
                     &value,
-                    policies[random.next(3) as usize],
+                    policies[random.next(policies.len() as u64) as usize],
                 ));
             }
         }
