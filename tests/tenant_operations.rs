@@ -1,7 +1,8 @@
 //! Pause and reconcile-now in a shared cluster: the annotations sit on a tenant's own
 //! objects, so a tenant with namespace-local rights (an impersonated user holding only a
 //! Role in its namespace) uses them there, cannot use them on another tenant's objects,
-//! and a paused declaration takes nothing another tenant holds.
+//! and a paused declaration takes nothing another tenant holds; nor does a rival
+//! declaration after a foreign write erased the key's claim headers.
 
 mod support;
 
@@ -71,11 +72,26 @@ async fn a_tenant_pauses_and_asks_for_passes_on_its_own_objects_only() {
         );
     }
 
+    // team-b declares team-a's key from its own namespace, paused: refused all the
+    // same (a paused object is observed and reported, and claims nothing).
+    create(
+        &b_buckets,
+        &bucket(
+            "theirs",
+            json!({"bucket": "payments", "managementPolicy": "Observe"}),
+        ),
+    )
+    .await;
+    let mut grab = entry("grab", "theirs", "limit", "999999", json!({}));
+    grab.metadata.annotations = Some([("kvop.dev/paused".into(), "true".into())].into());
+    create(&b_entries, &grab).await;
+    wait_synced(&b_entries, "grab", "ReconcilePaused").await;
+    annotate(&b_entries, "grab", "kvop.dev/paused", None).await;
+    wait_entry(&b_entries, "grab", false, Some("ClaimedElsewhere")).await;
+
     let js = nats.jetstream().await;
-    // team-a pauses its own entry: a foreign write stays while paused. (Done before
-    // team-b declares the key: a foreign write erases the key's claim headers, and a
-    // rival declaration may then take the key before the paused holder resumes; see
-    // the note on issue 27.)
+    // team-a pauses its own entry: a foreign write stays while paused, and erases the
+    // key's claim headers; team-b's declaration still does not take the key.
     annotate(&a_entries, "limit", "kvop.dev/paused", Some("true")).await;
     wait_synced(&a_entries, "limit", "ReconcilePaused").await;
     js.get_key_value("payments")
@@ -88,8 +104,9 @@ async fn a_tenant_pauses_and_asks_for_passes_on_its_own_objects_only() {
     assert_eq!(
         kv_get(&js, "payments", "limit").await.as_deref(),
         Some(&b"drifted"[..]),
-        "paused: no drift repair"
+        "paused: no drift repair, and team-b's declaration took nothing"
     );
+    wait_entry(&b_entries, "grab", false, Some("ClaimedElsewhere")).await;
     // Resumed, it repairs; a pass asked for is handled and recorded.
     annotate(&a_entries, "limit", "kvop.dev/paused", None).await;
     wait_value(&nats, "payments", "limit", Some("5")).await;
@@ -107,26 +124,17 @@ async fn a_tenant_pauses_and_asks_for_passes_on_its_own_objects_only() {
     })
     .await;
 
-    // team-b declares team-a's key from its own namespace, paused: refused all the
-    // same (a paused object is observed and reported, and claims nothing).
-    create(
-        &b_buckets,
-        &bucket(
-            "theirs",
-            json!({"bucket": "payments", "managementPolicy": "Observe"}),
-        ),
-    )
-    .await;
-    let mut grab = entry("grab", "theirs", "limit", "999999", json!({}));
-    grab.metadata.annotations = Some([("kvop.dev/paused".into(), "true".into())].into());
-    create(&b_entries, &grab).await;
-    wait_synced(&b_entries, "grab", "ReconcilePaused").await;
-    annotate(&b_entries, "grab", "kvop.dev/paused", None).await;
+    // Unpaused, a foreign write is no race between the two declarations: the holder
+    // repairs it every time, team-b's declaration never takes the key.
+    for round in 0..5 {
+        js.get_key_value("payments")
+            .await
+            .expect("bucket")
+            .put("limit", format!("drifted-{round}").into())
+            .await
+            .expect("a foreign write");
+        wait_value(&nats, "payments", "limit", Some("5")).await;
+    }
     wait_entry(&b_entries, "grab", false, Some("ClaimedElsewhere")).await;
-    // Still team-a's key: team-b's declaration never took it.
-    assert_eq!(
-        kv_get(&js, "payments", "limit").await.as_deref(),
-        Some(&b"5"[..])
-    );
     wait_entry(&a_entries, "limit", true, None).await;
 }

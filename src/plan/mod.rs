@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use bucket::{BucketRefusal, Claimant, FieldChange, decide_bucket, diff_config, refusal};
-pub use entry::{decide_entry, decide_removal, removable};
+pub use entry::{decide_entry, decide_removal, held_through_drift, removable};
 pub use writable::{Known, Limits, Unwritable, check_writable};
 
 use crate::api::UpdatePolicy;
@@ -205,7 +205,7 @@ impl EntryAction {
                 writer,
                 cause: ConflictCause::Claimed,
             } => Some(format!(
-                "the key is claimed by {writer}, which wrote revision {revision}: kvop does not write over another kvop object's key"
+                "the key is claimed by {writer} (revision {revision}): kvop does not write over another kvop object's key"
             )),
             EntryAction::Skip { revision, policy } => Some(format!(
                 "updatePolicy {policy}: the key already has a value (revision {revision})"

@@ -46,6 +46,15 @@ impl Rivals {
         holders
     }
 
+    /// The holder that refused `rival`, if one did.
+    fn holder_of(&self, rival: &ObjectRef) -> Option<ObjectRef> {
+        let by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
+        by_holder
+            .iter()
+            .find(|(_, rivals)| rivals.contains(rival))
+            .map(|(holder, _)| holder.clone())
+    }
+
     /// The entries refused because `holder` holds their key.
     pub fn of(&self, holder: &ObjectRef) -> Vec<ObjectRef> {
         let by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
@@ -89,6 +98,35 @@ pub(super) async fn scope_for(
         _ => None,
     };
     ClaimScope::Object { released }
+}
+
+/// The entry that refused `own` before and still declares the same key in the same
+/// bucket, when the key's last message is not a kvop write: a foreign write or delete
+/// erases the key's claim headers, not the holder's claim (`plan::held_through_drift`).
+/// Known from this operator's memory of refusals: after a restart, the claim is again
+/// the key's headers alone.
+pub(super) fn held_elsewhere(
+    context: &Context,
+    own: &ObjectRef,
+    bucket: &str,
+    key: &str,
+    observed: Option<&ObservedKey>,
+) -> Option<ObjectRef> {
+    let unclaimed = observed
+        .is_none_or(|last| last.operation != Operation::Put || last.writer.manager.is_none());
+    if !unclaimed {
+        return None;
+    }
+    let holder = context.rivals.holder_of(own)?;
+    let entry = context
+        .entries
+        .get(&StoreRef::new(&holder.name).within(&holder.namespace))?;
+    if entry.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let status = entry.status.as_ref()?;
+    let declares = status.bucket.as_deref() == Some(bucket) && status.key.as_deref() == Some(key);
+    declares.then_some(holder)
 }
 
 /// After `own` was decided: a refusal by a holder of this manager is recorded and the

@@ -35,7 +35,8 @@ use crate::apply::{ApplyOptions, EntryResult, apply};
 use crate::desired::{Desired, DesiredEntry, ObjectRef, Origin};
 use crate::nats::Connection;
 use crate::plan::{
-    BucketAction, BucketPlan, ClaimScope, ConflictCause, EntryAction, EntryPlan, Plan, decide_entry,
+    BucketAction, BucketPlan, ClaimScope, ConflictCause, EntryAction, EntryPlan, Plan,
+    decide_entry, held_through_drift,
 };
 
 /// Entries the watch saw deleted are nobody's rivals or holders any more (an entry with
@@ -100,18 +101,30 @@ async fn apply_entry(
     };
     let own = &resolved.entry.owner;
     let scope = claims::scope_for(context, own, observed.as_ref()).await;
-    let action = decide_entry(
-        &resolved.entry,
+    let held = claims::held_elsewhere(
+        context,
+        own,
+        &resolved.bucket.name,
+        &resolved.entry.key,
         observed.as_ref(),
-        &context.settings.manager,
-        scope,
     );
+    let action = match &held {
+        Some(holder) => held_through_drift(observed.as_ref(), &context.settings.manager, holder),
+        None => decide_entry(
+            &resolved.entry,
+            observed.as_ref(),
+            &context.settings.manager,
+            scope,
+        ),
+    };
     if action.writes()
         && let Err(error) = resolve::check_size(&resolved, &context.settings.manager)
     {
         return Err(report_failure(api, entry, &previous, error).await);
     }
+    let held_by = held.as_ref().map(ToString::to_string);
     let refused_by = match (&action, &observed) {
+        _ if held_by.is_some() => held_by.as_deref(),
         (
             EntryAction::Conflict {
                 cause: ConflictCause::Claimed,
