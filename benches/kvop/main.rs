@@ -9,6 +9,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod burst_rows;
 mod deployed_operator;
 mod export;
 mod load_phases;

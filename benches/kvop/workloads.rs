@@ -9,23 +9,23 @@ use futures::StreamExt;
 
 use crate::support::{NatsServer, nats_server_binary};
 
-const BUCKETS: usize = 10;
-const KEYS: usize = 10_000;
+pub(crate) const BUCKETS: usize = 10;
+pub(crate) const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 128;
-const RUNS: usize = 5;
+pub(crate) const RUNS: usize = 5;
 const WINDOW: usize = 256;
 /// B5 pushes 10,010 objects through a real apiserver: about a minute per run.
-const BURST_RUNS: usize = 3;
+pub(crate) const BURST_RUNS: usize = 3;
 
 /// One row of the result table.
-struct Row {
-    id: &'static str,
-    workload: String,
-    kvop: String,
-    anchor: String,
-    ratio: f64,
-    target: &'static str,
-    met: bool,
+pub(crate) struct Row {
+    pub id: &'static str,
+    pub workload: String,
+    pub kvop: String,
+    pub anchor: String,
+    pub ratio: f64,
+    pub target: &'static str,
+    pub met: bool,
 }
 
 /// Runs the workloads named in `only` (all when empty), then prints their table.
@@ -86,7 +86,7 @@ pub async fn run_all(only: &[String]) {
         rows.push(operator_latency().await);
     }
     if selected("B5") {
-        rows.extend(operator_burst().await);
+        rows.extend(crate::burst_rows::operator_burst().await);
     }
     if selected("T1") {
         rows.push(unrelated_secrets().await);
@@ -109,7 +109,7 @@ pub async fn run_all(only: &[String]) {
     println!("load average after: {}", load_average());
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()
@@ -120,7 +120,7 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }
@@ -187,7 +187,7 @@ async fn total_last_sequence(js: &jetstream::Context) -> u64 {
     total
 }
 
-async fn create_buckets(js: &jetstream::Context) {
+pub(crate) async fn create_buckets(js: &jetstream::Context) {
     for b in 0..BUCKETS {
         js.create_key_value(jetstream::kv::Config {
             bucket: format!("bench{b}"),
@@ -199,14 +199,14 @@ async fn create_buckets(js: &jetstream::Context) {
     }
 }
 
-async fn delete_buckets(js: &jetstream::Context) {
+pub(crate) async fn delete_buckets(js: &jetstream::Context) {
     for b in 0..BUCKETS {
         let _ = js.delete_key_value(format!("bench{b}")).await;
     }
 }
 
 /// Anchor: every key put with `WINDOW` publishes in flight, no revision check.
-async fn raw_pipelined_put(js: &jetstream::Context) -> Duration {
+pub(crate) async fn raw_pipelined_put(js: &jetstream::Context) -> Duration {
     let started = Instant::now();
     let mut in_flight = futures::stream::FuturesUnordered::new();
     for i in 0..KEYS {
@@ -667,145 +667,6 @@ async fn watch_memory() -> Row {
         target: "end ≤ 1.1× the first minute's",
         met: (last as f64) <= warm as f64 * 1.1,
     }
-}
-
-/// B5: the time of a 10,000-entry burst against B1's anchor, and the operator's peak RSS
-/// against the allowance over a bare reflector: 1.3× its peak plus 2 KiB per object.
-async fn operator_burst() -> Vec<Row> {
-    // `KVOP_B5_ENTRIES` changes the burst's size (bytes per object from two sizes); the
-    // time anchor stays B1's 10,000 keys.
-    let entries = std::env::var("KVOP_B5_ENTRIES")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .filter(|count| *count > 0)
-        .unwrap_or(KEYS);
-    let objects = entries + BUCKETS;
-    let mut bursts = Vec::new();
-    let mut admitted = Vec::new();
-    // Alternated, so the machine's load drifts over both alike.
-    for run in 1..=BURST_RUNS {
-        for with_policy in [false, true] {
-            let burst = crate::operator_burst::burst(entries, with_policy).await;
-            println!(
-                "B5 run {run}/{BURST_RUNS}{}: created in {:.1} s, all in NATS at {:.1} s, all Ready at {:.1} s; {} entry reconciles ({:.2}/entry), {} operator writes to the apiserver ({:.2}/entry); VmHWM operator {} KiB ({} sockets at most), reflector {} KiB; load average {}",
-                if with_policy {
-                    " (admission policy)"
-                } else {
-                    ""
-                },
-                burst.created.as_secs_f64(),
-                burst.all_in_nats.as_secs_f64(),
-                burst.all_ready.as_secs_f64(),
-                burst.reconciles,
-                burst.reconciles as f64 / entries as f64,
-                burst.operator_writes,
-                burst.operator_writes as f64 / entries as f64,
-                burst.operator_peak_kib,
-                burst.operator_peak_sockets,
-                burst.reflector_peak_kib,
-                load_average()
-            );
-            match with_policy {
-                true => admitted.push(burst),
-                false => bursts.push(burst),
-            }
-        }
-    }
-    let server = NatsServer::start();
-    let js = server.jetstream().await;
-    let mut anchor_times = Vec::new();
-    for _ in 0..RUNS {
-        delete_buckets(&js).await;
-        create_buckets(&js).await;
-        anchor_times.push(raw_pipelined_put(&js).await);
-    }
-    let anchor = median(anchor_times);
-    let created = median(bursts.iter().map(|burst| burst.created).collect());
-    let in_nats = median(bursts.iter().map(|burst| burst.all_in_nats).collect());
-    let ready = median(bursts.iter().map(|burst| burst.all_ready).collect());
-    let kib = |peak: fn(&crate::operator_burst::Burst) -> u64| {
-        let mut peaks: Vec<u64> = bursts.iter().map(peak).collect();
-        peaks.sort();
-        peaks[peaks.len() / 2] as f64
-    };
-    let operator = kib(|burst| burst.operator_peak_kib);
-    let reflector = kib(|burst| burst.reflector_peak_kib);
-    let allowance = 1.3 * reflector + 2.0 * objects as f64;
-    let mib = |kib: f64| kib / 1024.0;
-    vec![
-        Row {
-            id: "B5",
-            workload: format!(
-                "operator: {entries} entries in {BUCKETS} buckets applied at once until all Ready (median of {BURST_RUNS})"
-            ),
-            kvop: format!(
-                "{:.1} s to all Ready, {:.1} s to all in NATS",
-                ready.as_secs_f64(),
-                in_nats.as_secs_f64()
-            ),
-            anchor: format!(
-                "{:.0} ms (raw pipelined put of {KEYS} keys); the apiserver took {:.1} s to accept the creates",
-                anchor.as_secs_f64() * 1000.0,
-                created.as_secs_f64()
-            ),
-            ratio: ready.as_secs_f64() / anchor.as_secs_f64(),
-            target: "report",
-            met: true,
-        },
-        time_to_ready(&bursts, entries, "as a cluster comes"),
-        time_to_ready(
-            &admitted,
-            entries,
-            "with the chart's cleanupFinalizerPolicy",
-        ),
-        Row {
-            id: "B5",
-            workload: format!("… operator peak RSS (VmHWM) over {objects} objects"),
-            kvop: format!("{:.1} MiB", mib(operator)),
-            anchor: format!(
-                "{:.1} MiB (bare kube-rs reflector); allowance 1.3× + 2 KiB/object = {:.1} MiB",
-                mib(reflector),
-                mib(allowance)
-            ),
-            ratio: operator / allowance,
-            target: "≤ 1.3× reflector + 2 KiB/object",
-            met: operator <= allowance,
-        },
-    ]
-}
-
-/// B5's time to all Ready against the apiserver's own time to accept the creates, with
-/// the operator's reconciles and writes per entry.
-fn time_to_ready(bursts: &[crate::operator_burst::Burst], entries: usize, how: &str) -> Row {
-    let created = median(bursts.iter().map(|burst| burst.created).collect());
-    let ready = median(bursts.iter().map(|burst| burst.all_ready).collect());
-    let per_entry = |count: fn(&crate::operator_burst::Burst) -> u64| {
-        median_of(
-            bursts
-                .iter()
-                .map(|burst| count(burst) as f64 / entries as f64),
-        )
-    };
-    Row {
-        id: "B5",
-        workload: format!(
-            "… {how}: time to all Ready against the apiserver's own time to accept the creates; {:.2} reconciles and {:.2} operator writes to the apiserver per entry",
-            per_entry(|burst| burst.reconciles),
-            per_entry(|burst| burst.operator_writes),
-        ),
-        kvop: format!("{:.1} s to all Ready", ready.as_secs_f64()),
-        anchor: format!("{:.1} s to accept the creates", created.as_secs_f64()),
-        ratio: ready.as_secs_f64() / created.as_secs_f64(),
-        target: "≤ 1.5× the apiserver's create time",
-        met: ready.as_secs_f64() <= 1.5 * created.as_secs_f64(),
-    }
-}
-
-/// The median of some numbers.
-fn median_of(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 /// Peer row: a sequential `kv.put` loop with nats-py (installed once into the cache),
