@@ -10,7 +10,7 @@ mod support;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use serde_json::json;
 use support::NatsServer;
 use support::gitops::stalled_in_gitops_tools;
@@ -44,13 +44,7 @@ async fn every_stalled_reason_reads_failed_in_kstatus_within_15_seconds_of_its_c
         ),
         ("garbage-creds", json!({"creds": "this is no .creds file"})),
     ] {
-        let secret: Secret =
-            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
-                .expect("secret");
-        secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("create secret");
+        create_secret(&secrets, name, data).await;
     }
     create(&s.buckets, &bucket("b", json!({"maxValueSize": 256}))).await;
     wait_bucket(&s.buckets, "b", true, None).await;

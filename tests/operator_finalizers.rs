@@ -20,10 +20,7 @@ const FINALIZER: &str = "kvop.dev/cleanup";
 #[tokio::test]
 async fn a_new_entry_costs_two_reconciles_a_finalizer_and_a_status_write_and_no_event() {
     let s = setup("writes").await;
-    let operator = quiet_operator(&s);
-    create(&s.buckets, &bucket("b", json!({}))).await;
-    wait_bucket(&s.buckets, "b", true, None).await;
-    let before = operator.reconciles("KeyValueEntry").await;
+    let (operator, before) = operator_with_bucket(&s).await;
     let names = ["e1", "e2", "e3", "e4", "e5"];
     for name in names {
         create(&s.entries, &entry(name, "b", name, "v", json!({}))).await;
@@ -55,10 +52,7 @@ async fn a_new_entry_costs_two_reconciles_a_finalizer_and_a_status_write_and_no_
 #[tokio::test]
 async fn a_retain_entry_carries_no_finalizer_and_its_deletion_is_immediate_and_keeps_the_key() {
     let s = setup("retain-fin").await;
-    let operator = quiet_operator(&s);
-    create(&s.buckets, &bucket("b", json!({}))).await;
-    wait_bucket(&s.buckets, "b", true, None).await;
-    let before = operator.reconciles("KeyValueEntry").await;
+    let (operator, before) = operator_with_bucket(&s).await;
     let retain = json!({"deletionPolicy": "Retain"});
     create(&s.entries, &entry("kept", "b", "k", "v", retain)).await;
     wait_entry(&s.entries, "kept", true, None).await;
@@ -120,10 +114,7 @@ async fn changing_the_deletion_policy_takes_the_finalizer_off_and_puts_it_back()
 async fn with_the_charts_admission_policy_a_new_entry_costs_one_reconcile_and_no_finalizer_patch() {
     let s = setup("admitted").await;
     let _policy = AdmissionPolicy::install(&s.client, &s.namespace).await;
-    let operator = quiet_operator(&s);
-    create(&s.buckets, &bucket("b", json!({}))).await;
-    wait_bucket(&s.buckets, "b", true, None).await;
-    let before = operator.reconciles("KeyValueEntry").await;
+    let (operator, before) = operator_with_bucket(&s).await;
     let names = ["e1", "e2", "e3", "e4", "e5"];
     for name in names {
         let created = s
@@ -148,6 +139,15 @@ async fn with_the_charts_admission_policy_a_new_entry_costs_one_reconcile_and_no
         "one reconcile per entry: the finalizer was already there"
     );
     assert!(finalizers(&s.entries, "kept").await.is_empty());
+}
+
+/// The operator, with bucket `b` ready, and its entry reconciles so far.
+async fn operator_with_bucket(s: &Setup) -> (Operator, u64) {
+    let operator = quiet_operator(s);
+    create(&s.buckets, &bucket("b", json!({}))).await;
+    wait_bucket(&s.buckets, "b", true, None).await;
+    let before = operator.reconciles("KeyValueEntry").await;
+    (operator, before)
 }
 
 fn quiet_operator(s: &Setup) -> Operator {

@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use kvop::api::{KeyValueBucket, KeyValueEntry};
 use serde_json::json;
 use support::gitops::stalled_in_gitops_tools;
@@ -19,14 +19,7 @@ use support::tenants::{FakeNats, Tenant, private_plane};
 use support::{NatsServer, connect_url, kv_get};
 
 async fn secret(tenant: &Tenant, name: &str, data: serde_json::Value) {
-    let secrets: Api<Secret> = tenant.api();
-    let secret: Secret =
-        serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
-            .expect("secret");
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create secret");
+    create_secret(&tenant.api::<Secret>(), name, data).await;
 }
 
 /// Attack 1: a bucket whose `spec.connection` names only a server the tenant runs used

@@ -179,3 +179,18 @@ pub fn condition_of(
             )
         })
 }
+
+/// Creates Secret `name` with `string_data` through `secrets` (an admin's or a tenant's).
+pub async fn create_secret(
+    secrets: &Api<k8s_openapi::api::core::v1::Secret>,
+    name: &str,
+    string_data: Value,
+) {
+    let secret =
+        serde_json::from_value(json!({"metadata": {"name": name}, "stringData": string_data}))
+            .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create secret");
+}
