@@ -2,7 +2,8 @@
 //!
 //! One pipeline serves both modes: **load** desired state ([`manifest`]), **observe**
 //! NATS ([`nats::observe`]), **plan** ([`plan`], pure), **apply** ([`apply`]) and
-//! **report** ([`report`]). [`reconcile`] drives it for `kvop reconcile`.
+//! **report** ([`report`]). [`pass`] is the part every file front door shares
+//! (observe, check, plan, guard); [`reconcile`] drives it for `kvop reconcile`.
 
 pub mod api;
 pub mod apply;
@@ -19,6 +20,7 @@ pub mod nats;
 pub mod observed;
 pub mod output;
 pub mod ownership;
+pub mod pass;
 pub mod plan;
 pub mod probe;
 pub mod problem;

@@ -1,14 +1,17 @@
-//! `kvop reconcile`: load → observe → plan → apply → report, for files instead of custom
-//! resources. Nothing is written unless every input is valid.
+//! `kvop reconcile`: load → the shared pass (observe, check, plan, guard: `crate::pass`)
+//! → apply → report, for files instead of custom resources. Nothing is written unless
+//! every input is valid.
 
 use std::time::{Duration, Instant};
 
 use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
-use crate::manifest::{self, Input, LoadErrors, LoadOptions, LoadStep, check_against_server};
-use crate::nats::{Connection, ConnectionSettings, NatsError, connect, observe, require_jetstream};
+use crate::manifest::{self, Input, LoadErrors, LoadOptions, LoadStep};
+use crate::nats::{Connection, ConnectionSettings, NatsError, connect, require_jetstream};
 use crate::observed::Observed;
 use crate::output;
-use crate::plan::{self, BucketAction, ClaimScope, EntryAction, Plan, PlanOptions, render};
+use crate::pass::EmptyPrune;
+use crate::pass::{PassError, PassOptions, Planned, plan_against_server};
+use crate::plan::{BucketAction, ClaimScope, EntryAction, Plan, render};
 use crate::problem::Problem;
 use crate::progress::{Activity, LOADING_SHOWN_FROM_BYTES, Progress, loading_text};
 use crate::report::{self, Report};
@@ -50,23 +53,13 @@ pub enum ReconcileError {
     EmptyPrune(#[from] EmptyPrune),
 }
 
-/// `--prune` would delete every key of these buckets, and `--allow-empty-prune` was not
-/// given.
-#[derive(Debug, thiserror::Error)]
-pub struct EmptyPrune {
-    pub buckets: Vec<String>,
-}
-
-impl std::fmt::Display for EmptyPrune {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let one = self.buckets.len() == 1;
-        write!(
-            f,
-            "refusing to prune every key of bucket{} {}: no entries are declared for {}; pass --allow-empty-prune if that is intended",
-            if one { "" } else { "s" },
-            self.buckets.join(", "),
-            if one { "it" } else { "them" }
-        )
+impl From<PassError> for ReconcileError {
+    fn from(error: PassError) -> Self {
+        match error {
+            PassError::Invalid(errors) => ReconcileError::Invalid(errors),
+            PassError::EmptyPrune(refused) => ReconcileError::EmptyPrune(refused),
+            PassError::Nats(error) => ReconcileError::Nats(error),
+        }
     }
 }
 
@@ -141,27 +134,21 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
         desired.buckets.len(),
         if desired.buckets.len() == 1 { "" } else { "s" }
     ));
-    let observed = observe(&connection, &desired, options.prune).await?;
-    phases.observed = started.elapsed();
-    // Limits only the server knows, checked before the first write.
-    let size_errors = check_against_server(
+    let Planned {
+        observed,
+        plan,
+        observing,
+    } = plan_against_server(
+        &connection,
         &desired,
-        &observed,
-        &options.manager,
-        connection.max_payload(),
-    );
-    if !size_errors.is_empty() {
-        return Err(LoadErrors(size_errors).into());
-    }
-    let plan = plan::plan(
-        &desired,
-        &observed,
-        &PlanOptions {
+        &PassOptions {
             manager: options.manager.clone(),
             prune: options.prune,
+            allow_empty_prune: options.allow_empty_prune,
         },
-    );
-    refuse_empty_prune(&plan, options.prune, options.allow_empty_prune)?;
+    )
+    .await?;
+    phases.observed = phases.connected + observing;
     activity.finish();
     if !options.json {
         output::print(&render::render(&plan, options.verbose));
@@ -287,35 +274,6 @@ impl Phases {
             "reconcile finished"
         );
     }
-}
-
-/// `--prune` on a bucket with no declared entries would delete every key this manager
-/// wrote: most often an emptied or mistyped directory, so it needs an explicit yes.
-pub(crate) fn refuse_empty_prune(
-    plan: &Plan,
-    prune: bool,
-    allow_empty_prune: bool,
-) -> Result<(), EmptyPrune> {
-    if !prune || allow_empty_prune {
-        return Ok(());
-    }
-    let emptied: Vec<String> = plan
-        .buckets
-        .iter()
-        .filter(|bucket| {
-            let declared = bucket.entries.iter().any(|entry| entry.origin.is_some());
-            let pruned = bucket
-                .entries
-                .iter()
-                .any(|entry| matches!(entry.action, EntryAction::Remove { .. }));
-            !declared && pruned
-        })
-        .map(|bucket| bucket.bucket.clone())
-        .collect();
-    if emptied.is_empty() {
-        return Ok(());
-    }
-    Err(EmptyPrune { buckets: emptied })
 }
 
 /// Fresh statistics after writing (or the observed ones on a dry run), with live key

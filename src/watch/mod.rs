@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+pub use crate::pass::PassError;
 pub use files::{Settling, WatchFilesError};
-pub use pass::{PassError, PassSettings, PassSummary};
+pub use pass::{PassSettings, PassSummary};
 
 use crate::manifest::Input;
 use crate::metrics::Metrics;

@@ -1,7 +1,7 @@
-//! One pass of the watch over some buckets: observe them (one sweep each), check the
-//! server's limits, plan, hold back deletions that have not settled, apply, and log one
-//! line per change made. The same steps as a one-shot `kvop reconcile`, with the log in
-//! place of the report.
+//! One pass of the watch over some buckets: the shared pass (`crate::pass`: observe,
+//! check, plan, guard), then hold back deletions that have not settled, apply, and log
+//! one line per change made. The same steps as a one-shot `kvop reconcile`, with the log
+//! in place of the report.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -11,11 +11,10 @@ use super::held::HeldDeletions;
 use super::log::{Before, log_changes, log_kept};
 use crate::apply::{ApplyOptions, Outcome, apply};
 use crate::desired::Desired;
-use crate::manifest::{LoadErrors, check_against_server};
 use crate::metrics::Metrics;
-use crate::nats::{Connection, NatsError, observe};
-use crate::plan::{self, ClaimScope, PlanOptions};
-use crate::reconcile::{EmptyPrune, refuse_empty_prune};
+use crate::nats::Connection;
+use crate::pass::{PassError, PassOptions, Planned, plan_against_server};
+use crate::plan::ClaimScope;
 
 /// The metrics' `kind` label of a watch pass.
 pub const PASS_KIND: &str = "Watch";
@@ -27,27 +26,6 @@ pub struct PassSettings {
     pub prune: bool,
     pub allow_empty_prune: bool,
     pub window: usize,
-}
-
-/// Why a pass wrote nothing at all.
-#[derive(Debug, thiserror::Error)]
-pub enum PassError {
-    /// The files ask for what this server cannot hold (a value over the bucket's
-    /// limit, a mirror written to) or for an empty prune: bad input, like a load error.
-    #[error(transparent)]
-    Invalid(#[from] LoadErrors),
-    #[error(transparent)]
-    EmptyPrune(#[from] EmptyPrune),
-    #[error(transparent)]
-    Nats(#[from] NatsError),
-}
-
-impl PassError {
-    /// Whether the files are at fault (reported, kept out of force) rather than NATS
-    /// (retried).
-    pub fn is_bad_input(&self) -> bool {
-        matches!(self, PassError::Invalid(_) | PassError::EmptyPrune(_))
-    }
 }
 
 /// What a pass did.
@@ -98,25 +76,18 @@ pub async fn pass(
         }
         None => desired,
     };
-    let observed = observe(connection, desired, settings.prune).await?;
-    let too_big = check_against_server(
+    let Planned {
+        observed, mut plan, ..
+    } = plan_against_server(
+        connection,
         desired,
-        &observed,
-        &settings.manager,
-        connection.max_payload(),
-    );
-    if !too_big.is_empty() {
-        return Err(LoadErrors(too_big).into());
-    }
-    let mut plan = plan::plan(
-        desired,
-        &observed,
-        &PlanOptions {
+        &PassOptions {
             manager: settings.manager.clone(),
             prune: settings.prune,
+            allow_empty_prune: settings.allow_empty_prune,
         },
-    );
-    refuse_empty_prune(&plan, settings.prune, settings.allow_empty_prune)?;
+    )
+    .await?;
     let prune_due = memory.held.hold(&mut plan);
     if let Some(before) = declarations.before.filter(|_| settings.prune) {
         log_kept(before, desired, &observed, &settings.manager);

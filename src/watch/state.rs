@@ -10,13 +10,14 @@ use tokio::sync::watch;
 
 use super::WatchOptions;
 use super::files::FileWatcher;
-use super::pass::{Declarations, Memory, PASS_KIND, PassError, PassSummary, pass};
+use super::pass::{Declarations, Memory, PASS_KIND, PassSummary, pass};
 use super::signals::finish_unless_stopped;
 use super::views::{Declared, Views};
 use crate::desired::Desired;
 use crate::manifest::{self, LoadErrors, LoadOptions, Loaded};
 use crate::metrics::Metrics;
 use crate::nats::Connection;
+use crate::pass::PassError;
 use crate::problem::Problem;
 use crate::server::Health;
 
