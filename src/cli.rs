@@ -46,6 +46,10 @@ pub enum Command {
     Reconcile(Box<ReconcileArgs>),
     /// Run the Kubernetes operator: reconcile KeyValueBucket and KeyValueEntry resources.
     Run(Box<RunArgs>),
+    /// Show what `reconcile` would change, old → new, for every bucket field and key;
+    /// exit 0 when nothing differs, 1 when something does, 2 on an error.
+    #[command(long_about = DIFF_ABOUT)]
+    Diff(Box<DiffArgs>),
     /// Write manifests for buckets and keys that already exist, so kvop can adopt them.
     #[command(long_about = EXPORT_ABOUT)]
     Export(Box<ExportArgs>),
@@ -283,9 +287,49 @@ pub struct ReconcileArgs {
     #[arg(long, env = "KVOP_WINDOW", default_value_t = crate::nats::DEFAULT_WINDOW, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::nats::MAX_IN_FLIGHT as u64))]
     pub window: usize,
 
+    /// Show the plan as a diff: old → new for every bucket field and key (what `kvop
+    /// diff` prints), in place of the list of actions.
+    #[arg(long)]
+    pub diff: bool,
+
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// A manifest file, a directory (searched recursively for *.yaml, *.yml, *.json), or
+    /// `-` for stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    pub files: Vec<String>,
+
+    /// Also show the keys `reconcile --prune` would delete.
+    #[arg(long, env = "KVOP_PRUNE")]
+    pub prune: bool,
+
+    /// Output format on stdout.
+    #[arg(short = 'o', long, env = "KVOP_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// The manager name whose keys are this run's (as for `reconcile`).
+    #[arg(long, env = "KVOP_MANAGER", default_value = "kvop", value_parser = parse_manager)]
+    pub manager: String,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+const DIFF_ABOUT: &str = "\
+Show what `kvop reconcile` would change, without writing anything: for each bucket the \
+fields that differ (old → new), and for each key that would be created, updated or \
+deleted its old and new value as a unified diff. JSON objects and arrays are compared \
+pretty-printed, so one changed field is one changed line; values that are not UTF-8 are \
+shown as hex. `-o json` prints the same as one JSON document (binary values in base64).
+
+Exit codes, as diff(1): 0 when NATS already matches the manifests, 1 when there are \
+differences, 2 on an error (invalid files, NATS unreachable, a key the plan cannot \
+write). `kvop reconcile --dry-run --diff` shows the same diff with reconcile's exit \
+codes.";
 
 const EXPORT_ABOUT: &str = "\
 Write KeyValueBucket and KeyValueEntry manifests for buckets and keys that already exist, \

@@ -6,7 +6,7 @@ use clap::Parser;
 use kvop::cli::{Cli, Command, OutputFormat};
 use kvop::manifest::Input;
 use kvop::problem::Problem;
-use kvop::reconcile::{self, ReconcileOptions};
+use kvop::reconcile::{self, DiffMode, ReconcileOptions};
 use kvop::report::Report;
 use kvop::watch::{PassSettings, WatchOptions};
 
@@ -20,7 +20,13 @@ async fn main() -> ExitCode {
             let _ = error.print();
             // A program reading `-o json` gets its document for a refused line too.
             kvop::report::refused::print_if_asked(&error);
-            return ExitCode::from(if error.use_stderr() { 1 } else { 0 });
+            // `kvop diff` keeps diff(1)'s convention: 1 means differences, 2 trouble.
+            let diffing = std::env::args().nth(1).as_deref() == Some("diff");
+            return ExitCode::from(match (error.use_stderr(), diffing) {
+                (false, _) => 0,
+                (true, false) => 1,
+                (true, true) => 2,
+            });
         }
     };
     kvop::telemetry::init(&cli.log_filter(), cli.log_format);
@@ -81,10 +87,41 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 json: args.output == OutputFormat::Json,
                 verbose: args.verbose,
                 window: args.window,
+                diff: if args.diff {
+                    DiffMode::Shown
+                } else {
+                    DiffMode::Off
+                },
             };
             // With --output json, a failed run has printed its report already.
             let code = reconcile::run(&options).await?;
             Ok(u8::try_from(code).unwrap_or(1))
+        }
+        Command::Diff(args) => {
+            let options = ReconcileOptions {
+                inputs: args.files.iter().map(|file| Input::parse(file)).collect(),
+                connection: args.connection.settings(),
+                manager: args.manager,
+                dry_run: true,
+                prune: args.prune,
+                // A diff writes nothing: the emptied bucket is shown, not refused.
+                allow_empty_prune: true,
+                detailed_exitcode: false,
+                json: args.output == OutputFormat::Json,
+                verbose: false,
+                window: kvop::nats::DEFAULT_WINDOW,
+                diff: DiffMode::Command,
+            };
+            match reconcile::run(&options).await {
+                Ok(code) => Ok(u8::try_from(code).unwrap_or(2)),
+                Err(error) => {
+                    // diff(1)'s convention: 2 for trouble, 1 only for differences.
+                    if !options.json {
+                        eprintln!("error: {error}");
+                    }
+                    Ok(reconcile::DIFF_ERROR as u8)
+                }
+            }
         }
         Command::Run(args) => {
             let mut connection = args.connection.settings();

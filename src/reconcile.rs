@@ -40,6 +40,51 @@ pub struct ReconcileOptions {
     /// List every key in the text report, not the first few per action and bucket.
     pub verbose: bool,
     pub window: usize,
+    /// Whether the plan is shown as a diff of old and new values.
+    pub diff: DiffMode,
+}
+
+/// How the plan is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffMode {
+    /// As actions and counts (the default).
+    Off,
+    /// As a diff, in place of the plan (`reconcile --diff`); the run goes on.
+    Shown,
+    /// `kvop diff`: the diff is the whole output (`-o json`: its document) and the exit
+    /// code says whether there are differences ([`DIFF_CHANGES`]).
+    Command,
+}
+
+/// `kvop diff`'s exit code when NATS differs from the manifests (as `diff` does).
+pub const DIFF_CHANGES: i32 = 1;
+/// `kvop diff`'s exit code on an error (invalid files, NATS unreachable, a key the plan
+/// cannot write).
+pub const DIFF_ERROR: i32 = 2;
+
+/// Prints what `kvop diff` shows; its exit code.
+fn print_diff(
+    options: &ReconcileOptions,
+    plan: &Plan,
+    observed: &crate::observed::Observed,
+) -> i32 {
+    let diff = report::diff::diff_of(plan, observed);
+    if options.json {
+        output::println(&serde_json::to_string_pretty(&diff).unwrap_or_default());
+    } else {
+        output::print(&report::diff::render(&diff));
+    }
+    let problems = plan.problems();
+    for problem in problems.iter().take(MAX_PROBLEMS_ON_STDERR) {
+        eprintln!("error: {problem}");
+    }
+    if !problems.is_empty() {
+        DIFF_ERROR
+    } else if diff.differences > 0 {
+        DIFF_CHANGES
+    } else {
+        EXIT_OK
+    }
 }
 
 /// Why a run stopped before writing.
@@ -150,8 +195,15 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     .await?;
     phases.observed = phases.connected + observing;
     activity.finish();
-    if !options.json {
-        output::print(&render::render(&plan, options.verbose));
+    match options.diff {
+        DiffMode::Command => return Ok(print_diff(options, &plan, &observed)),
+        DiffMode::Shown if !options.json => {
+            output::print(&report::diff::render(&report::diff::diff_of(
+                &plan, &observed,
+            )));
+        }
+        _ if !options.json => output::print(&render::render(&plan, options.verbose)),
+        _ => {}
     }
     // Planning includes printing the plan: 10,000 lines are not free.
     phases.planned = started.elapsed();

@@ -1,7 +1,9 @@
 //! Report: the plan, the outcome and the bucket statistics of a standalone run, as text
 //! for people (`text`, with `plan::render`) or as JSON for programs (`json`).
 
+pub mod diff;
 pub mod json;
+mod line_diff;
 pub mod refused;
 pub mod text;
 
