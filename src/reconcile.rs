@@ -8,7 +8,7 @@ use crate::manifest::{self, Input, LoadErrors, LoadOptions, LoadStep, check_agai
 use crate::nats::{Connection, ConnectionSettings, NatsError, connect, observe, require_jetstream};
 use crate::observed::Observed;
 use crate::output;
-use crate::plan::{self, BucketAction, ClaimScope, EntryAction, Plan, PlanOptions, render};
+use crate::plan::{self, BucketAction, ClaimScope, EntryAction, Plan, PlanOptions};
 use crate::problem::Problem;
 use crate::progress::{Activity, LOADING_SHOWN_FROM_BYTES, Progress, loading_text};
 use crate::report::{self, Report};
@@ -164,7 +164,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     refuse_empty_prune(&plan, options.prune, options.allow_empty_prune)?;
     activity.finish();
     if !options.json {
-        output::print(&render::render(&plan, options.verbose));
+        output::print(&report::render_plan(&plan, options.verbose));
     }
     // Planning includes printing the plan: 10,000 lines are not free.
     phases.planned = started.elapsed();

@@ -5,8 +5,6 @@
 
 mod bucket;
 mod entry;
-pub mod render;
-mod summary;
 mod writable;
 
 use std::collections::HashSet;

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
+use super::summary::Summary;
 use crate::api::KeyValueBucketStatus;
 use crate::apply::{EntryResult, Outcome};
 use crate::nats::NatsError;
-use crate::plan::render::Summary;
 use crate::plan::{BucketAction, EntryAction, Plan};
 use crate::problem::Problem;
 

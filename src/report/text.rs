@@ -1,12 +1,12 @@
 //! The outcome and the bucket statistics as text for people (the plan's text is in
-//! `plan::render`).
+//! `plan_text`).
 
 use std::fmt::Write as _;
 
+use super::plan_text::FIRST_KEYS;
 use crate::api::KeyValueBucketStatus;
 use crate::apply::{EntryResult, Outcome};
 use crate::plan::EntryAction;
-use crate::plan::render::FIRST_KEYS;
 
 /// The outcome for people: what was written and what failed. Keys that failed are
 /// listed, the first few per bucket (a server gone mid-run fails every key alike), all
