@@ -168,7 +168,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     }
     // Planning includes printing the plan: 10,000 lines are not free.
     phases.planned = started.elapsed();
-    let mut problems = plan.problems();
+    let mut problems = report::plan_problems(&plan);
     let mut outcome = None;
     if !options.dry_run && plan.has_changes() {
         let progress = Progress::new(
@@ -190,7 +190,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
         .await;
         progress.finish();
         // The outcome restates every key problem; bucket problems were never attempted.
-        problems = plan.bucket_problems();
+        problems = report::bucket_problems(&plan);
         problems.extend(applied.problems());
         if !options.json {
             output::print(&report::render_outcome(&applied, options.verbose));

@@ -5,7 +5,6 @@
 
 mod bucket;
 mod entry;
-mod writable;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,12 +13,10 @@ use bytes::Bytes;
 
 pub use bucket::{BucketRefusal, Claimant, FieldChange, decide_bucket, diff_config, refusal};
 pub use entry::{decide_entry, decide_removal, removable};
-pub use writable::{Known, Limits, Unwritable, check_writable};
 
 use crate::api::UpdatePolicy;
 use crate::desired::{BucketClaim, BucketConfig, Desired, ObjectRef, Origin};
 use crate::observed::{Observed, ObservedBucket};
-use crate::problem::Problem;
 
 /// Every change for every declared bucket, in declaration order.
 #[derive(Debug, Clone, PartialEq)]
@@ -276,46 +273,6 @@ impl Plan {
         self.buckets.iter().any(|bucket| {
             bucket.action.writes() || bucket.entries.iter().any(|entry| entry.action.writes())
         })
-    }
-
-    /// Problems that keep NATS from matching the manifests even after applying.
-    pub fn problems(&self) -> Vec<Problem> {
-        let mut problems = self.bucket_problems();
-        for bucket in &self.buckets {
-            for entry in &bucket.entries {
-                if let EntryAction::Conflict { .. } = &entry.action
-                    && let Some(why) = entry.action.explain()
-                {
-                    problems.push(Problem::key(&bucket.bucket, &entry.key, why));
-                }
-            }
-        }
-        problems
-    }
-
-    /// Bucket changes that cannot be made: blocked immutable fields, missing buckets.
-    pub fn bucket_problems(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        for bucket in &self.buckets {
-            match &bucket.action {
-                BucketAction::Blocked { changes } => problems.push(Problem::bucket(
-                    &bucket.bucket,
-                    format!(
-                        "cannot change {} on an existing bucket (the server refuses it); delete and re-create the bucket, or revert the manifest",
-                        changes.iter().map(|change| change.field).collect::<Vec<_>>().join(", ")
-                    ),
-                )),
-                BucketAction::Refused { refusal } => {
-                    problems.push(Problem::bucket(&bucket.bucket, refusal.explain()))
-                }
-                BucketAction::Missing => problems.push(Problem::bucket(
-                    &bucket.bucket,
-                    "does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage",
-                )),
-                _ => {}
-            }
-        }
-        problems
     }
 }
 

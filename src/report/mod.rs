@@ -4,6 +4,7 @@
 
 pub mod json;
 pub mod plan_text;
+pub mod problems;
 pub mod refused;
 pub mod summary;
 pub mod text;
@@ -15,6 +16,7 @@ use crate::units::format_duration;
 
 pub use json::{Report, SCHEMA_VERSION, plan_report, result_report};
 pub use plan_text::render_plan;
+pub use problems::{bucket_problems, plan_problems};
 pub use summary::Summary;
 pub use text::{render_outcome, render_status};
 

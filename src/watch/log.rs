@@ -122,7 +122,7 @@ pub(super) fn log_changes(
         conflicts: outcome.conflicts(),
         ..PassSummary::default()
     };
-    for problem in plan.bucket_problems() {
+    for problem in crate::report::bucket_problems(plan) {
         summary.problems += 1;
         log_problem(&problem);
     }
