@@ -5,6 +5,7 @@
 
 mod bucket;
 mod entry;
+mod verb;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use bytes::Bytes;
 
 pub use bucket::{BucketRefusal, Claimant, FieldChange, decide_bucket, diff_config, refusal};
 pub use entry::{decide_entry, decide_removal, removable};
+pub use verb::{BucketVerb, EntryVerb};
 
 use crate::api::UpdatePolicy;
 use crate::desired::{BucketClaim, BucketConfig, Desired, ObjectRef, Origin};
@@ -159,27 +161,27 @@ pub enum Removal {
 impl EntryAction {
     /// Whether carrying out this action writes to NATS.
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            EntryAction::Create { .. } | EntryAction::Update { .. } | EntryAction::Remove { .. }
-        )
+        self.verb().writes()
     }
 
-    /// Short verb for reports and JSON.
-    pub fn verb(&self) -> &'static str {
+    /// What the action does, without its data.
+    pub fn verb(&self) -> EntryVerb {
         match self {
-            EntryAction::Create { .. } => "create",
-            EntryAction::Update { .. } => "update",
-            EntryAction::Unchanged { .. } => "unchanged",
-            EntryAction::Conflict { .. } => "conflict",
-            EntryAction::Skip { .. } => "skip",
+            EntryAction::Create { .. } => EntryVerb::Create,
+            EntryAction::Update { .. } => EntryVerb::Update,
+            EntryAction::Unchanged { .. } => EntryVerb::Unchanged,
+            EntryAction::Conflict { .. } => EntryVerb::Conflict,
+            EntryAction::Skip { .. } => EntryVerb::Skip,
             EntryAction::Remove {
                 removal: Removal::Purge,
                 ..
-            } => "purge",
-            EntryAction::Remove { .. } => "delete",
-            EntryAction::Retain { .. } => "retain",
-            EntryAction::Wait => "wait",
+            } => EntryVerb::Purge,
+            EntryAction::Remove {
+                removal: Removal::Prune | Removal::Delete,
+                ..
+            } => EntryVerb::Delete,
+            EntryAction::Retain { .. } => EntryVerb::Retain,
+            EntryAction::Wait => EntryVerb::Wait,
         }
     }
 
@@ -238,22 +240,19 @@ impl EntryAction {
 impl BucketAction {
     /// Whether carrying out this action writes to NATS.
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            BucketAction::Create { .. } | BucketAction::Update { .. }
-        )
+        self.verb().writes()
     }
 
-    /// Short verb for reports and JSON.
-    pub fn verb(&self) -> &'static str {
+    /// What the action does, without its data.
+    pub fn verb(&self) -> BucketVerb {
         match self {
-            BucketAction::Create { .. } => "create",
-            BucketAction::Update { .. } => "update",
-            BucketAction::Unchanged => "unchanged",
-            BucketAction::Blocked { .. } => "blocked",
-            BucketAction::Observe => "observe",
-            BucketAction::Missing => "missing",
-            BucketAction::Refused { .. } => "refused",
+            BucketAction::Create { .. } => BucketVerb::Create,
+            BucketAction::Update { .. } => BucketVerb::Update,
+            BucketAction::Unchanged => BucketVerb::Unchanged,
+            BucketAction::Blocked { .. } => BucketVerb::Blocked,
+            BucketAction::Observe => BucketVerb::Observe,
+            BucketAction::Missing => BucketVerb::Missing,
+            BucketAction::Refused { .. } => BucketVerb::Refused,
         }
     }
 }
