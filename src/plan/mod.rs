@@ -243,6 +243,35 @@ impl BucketAction {
         self.verb().writes()
     }
 
+    /// Why the bucket will not match its declaration even after applying, in the words
+    /// every report uses (the CLI's text and problems, conditions, Events): `cannot change
+    /// storage on an existing bucket ...`. `None` for the others.
+    pub fn explain(&self) -> Option<String> {
+        match self {
+            BucketAction::Blocked { changes } => Some(format!(
+                "cannot change {} on an existing bucket (the server refuses it: {}); delete and re-create the bucket, or revert the spec",
+                changes
+                    .iter()
+                    .map(|change| change.field)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                changes
+                    .iter()
+                    .map(|change| format!("{} {} -> {}", change.field, change.from, change.to))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            BucketAction::Missing => Some(
+                "the bucket does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage".into(),
+            ),
+            BucketAction::Refused { refusal } => Some(refusal.explain()),
+            BucketAction::Create { .. }
+            | BucketAction::Update { .. }
+            | BucketAction::Unchanged
+            | BucketAction::Observe => None,
+        }
+    }
+
     /// What the action does, without its data.
     pub fn verb(&self) -> BucketVerb {
         match self {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::summary::{Summary, key_count_line, plural, summary_line};
 use crate::desired::BucketConfig;
-use crate::plan::{BucketAction, BucketPlan, BucketRefusal, EntryAction, EntryPlan, Plan};
+use crate::plan::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan};
 
 /// Keys listed per action and bucket without `--verbose`.
 pub const FIRST_KEYS: usize = 5;
@@ -204,22 +204,21 @@ fn describe_entry(entry: &EntryPlan) -> String {
     }
 }
 
-fn describe_bucket(action: &BucketAction) -> &'static str {
+/// A bucket that cannot match says why in capitals (`BLOCKED: cannot change ...`), in the
+/// words its problem and the operator's condition use.
+fn describe_bucket(action: &BucketAction) -> String {
     match action {
-        BucketAction::Create { .. } => "create",
-        BucketAction::Update { .. } => "update",
-        BucketAction::Unchanged => "unchanged",
-        BucketAction::Blocked { .. } => {
-            "BLOCKED: the server refuses these changes on an existing bucket"
+        BucketAction::Create { .. } => "create".into(),
+        BucketAction::Update { .. } => "update".into(),
+        BucketAction::Unchanged => "unchanged".into(),
+        BucketAction::Observe => "observed (managementPolicy Observe)".into(),
+        BucketAction::Blocked { .. } | BucketAction::Missing | BucketAction::Refused { .. } => {
+            format!(
+                "{}: {}",
+                action.verb().as_str().to_uppercase(),
+                action.explain().unwrap_or_default()
+            )
         }
-        BucketAction::Observe => "observed (managementPolicy Observe)",
-        BucketAction::Missing => "MISSING: does not exist and managementPolicy is Observe",
-        BucketAction::Refused {
-            refusal: BucketRefusal::Claimed { .. },
-        } => "REFUSED: claimed by another declaration, left as it is",
-        BucketAction::Refused {
-            refusal: BucketRefusal::NotAdopted,
-        } => "REFUSED: exists without a claim; kvop.dev/adopt takes it over",
     }
 }
 

@@ -2,7 +2,7 @@
 //! after applying, one [`Problem`] each. Here rather than in `plan` so that deciding
 //! knows nothing of how a run reports.
 
-use crate::plan::{BucketAction, EntryAction, Plan};
+use crate::plan::{EntryAction, Plan};
 use crate::problem::Problem;
 
 /// Problems that keep NATS from matching the manifests even after applying.
@@ -22,34 +22,20 @@ pub fn plan_problems(plan: &Plan) -> Vec<Problem> {
 
 /// Bucket changes that cannot be made: blocked immutable fields, missing buckets.
 pub fn bucket_problems(plan: &Plan) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    for bucket in &plan.buckets {
-        match &bucket.action {
-            BucketAction::Blocked { changes } => problems.push(Problem::bucket(
-                &bucket.bucket,
-                format!(
-                    "cannot change {} on an existing bucket (the server refuses it); delete and re-create the bucket, or revert the manifest",
-                    changes.iter().map(|change| change.field).collect::<Vec<_>>().join(", ")
-                ),
-            )),
-            BucketAction::Refused { refusal } => {
-                problems.push(Problem::bucket(&bucket.bucket, refusal.explain()))
-            }
-            BucketAction::Missing => problems.push(Problem::bucket(
-                &bucket.bucket,
-                "does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage",
-            )),
-            _ => {}
-        }
-    }
-    problems
+    plan.buckets
+        .iter()
+        .filter_map(|bucket| {
+            let why = bucket.action.explain()?;
+            Some(Problem::bucket(&bucket.bucket, why))
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::desired::{ObjectRef, Origin};
-    use crate::plan::{BucketPlan, BucketRefusal, FieldChange};
+    use crate::plan::{BucketAction, BucketPlan, BucketRefusal, FieldChange};
 
     fn bucket(name: &str, action: BucketAction) -> BucketPlan {
         BucketPlan {
