@@ -1,12 +1,11 @@
 //! A reason a run did not converge, with where it is: the file, line and field of a
 //! manifest, or the bucket and key on the server. Printed as one line for people, as
-//! separate fields in the JSON report.
+//! separate fields in the JSON report. A leaf: each step that finds problems converts its
+//! own errors into this (`manifest` its `LoadError`s), so nothing here points back up.
 
 use std::fmt;
 
 use serde::Serialize;
-
-use crate::manifest::LoadError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -57,18 +56,6 @@ impl Problem {
     }
 }
 
-impl From<&LoadError> for Problem {
-    fn from(error: &LoadError) -> Problem {
-        Problem {
-            file: Some(error.origin.source.to_string()),
-            // Line 0 is how an origin says "the whole file".
-            line: Some(error.origin.line).filter(|line| *line > 0),
-            field: error.field.clone(),
-            ..Problem::general(error.message.clone())
-        }
-    }
-}
-
 /// The one-line form: `file:line: field: message`, `key "k" of bucket "b": message`.
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -102,24 +89,11 @@ impl fmt::Display for Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::Origin;
 
     #[test]
     fn each_problem_prints_as_the_line_it_always_was() {
-        let load = |line, field: Option<&str>| LoadError {
-            origin: Origin {
-                source: "m.yaml".into(),
-                line,
-            },
-            field: field.map(Into::into),
-            message: "bad".into(),
-        };
+        // A manifest's problems are in `manifest`'s tests, where they are made.
         for (problem, line) in [
-            (
-                Problem::from(&load(3, Some("spec.history"))),
-                "m.yaml:3: spec.history: bad",
-            ),
-            (Problem::from(&load(0, None)), "m.yaml: bad"),
             (Problem::bucket("b", "gone"), "bucket \"b\": gone"),
             (
                 Problem::key("b", "k", "taken"),

@@ -11,7 +11,7 @@ use crate::observed::Observed;
 use crate::output;
 use crate::pass::EmptyPrune;
 use crate::pass::{PassError, PassOptions, Planned, plan_against_server};
-use crate::plan::{BucketAction, ClaimScope, EntryAction, Plan, render};
+use crate::plan::{BucketAction, ClaimScope, EntryAction, Plan};
 use crate::problem::Problem;
 use crate::progress::{Activity, LOADING_SHOWN_FROM_BYTES, Progress, loading_text};
 use crate::report::{self, Report};
@@ -74,7 +74,7 @@ fn print_diff(
     } else {
         output::print(&report::diff::render(&diff));
     }
-    let problems = plan.problems();
+    let problems = report::plan_problems(plan);
     for problem in problems.iter().take(MAX_PROBLEMS_ON_STDERR) {
         eprintln!("error: {problem}");
     }
@@ -202,12 +202,12 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
                 &plan, &observed,
             )));
         }
-        _ if !options.json => output::print(&render::render(&plan, options.verbose)),
+        _ if !options.json => output::print(&report::render_plan(&plan, options.verbose)),
         _ => {}
     }
     // Planning includes printing the plan: 10,000 lines are not free.
     phases.planned = started.elapsed();
-    let mut problems = plan.problems();
+    let mut problems = report::plan_problems(&plan);
     let mut outcome = None;
     if !options.dry_run && plan.has_changes() {
         let progress = Progress::new(
@@ -229,7 +229,7 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
         .await;
         progress.finish();
         // The outcome restates every key problem; bucket problems were never attempted.
-        problems = plan.bucket_problems();
+        problems = report::bucket_problems(&plan);
         problems.extend(applied.problems());
         if !options.json {
             output::print(&report::render_outcome(&applied, options.verbose));

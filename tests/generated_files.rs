@@ -128,7 +128,8 @@ fn every_example_loads_and_plans_without_a_server() {
         prune: false,
     };
     let plan = kvop::plan::plan(&loaded.desired, &Default::default(), &plan_options);
-    assert!(plan.problems().is_empty(), "{:?}", plan.problems());
+    let problems = kvop::report::plan_problems(&plan);
+    assert!(problems.is_empty(), "{problems:?}");
     assert!(
         plan.buckets
             .iter()

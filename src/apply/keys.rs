@@ -11,7 +11,7 @@ use super::{ApplyOptions, EntryOutcome, EntryResult};
 use crate::desired::{Desired, DesiredEntry};
 use crate::nats::{BucketWrites, NatsError, Reread, Write, WriteOp, WriteResult};
 use crate::observed::ObservedKey;
-use crate::plan::{BucketPlan, EntryAction, Removal, decide_entry, decide_removal};
+use crate::plan::{BucketPlan, EntryAction, EntryVerb, Removal, decide_entry, decide_removal};
 
 /// Write rounds per bucket: the first, then re-decided keys after conflicts and transient
 /// failures.
@@ -307,7 +307,7 @@ struct Retry {
 fn sort(
     outcome: &mut EntryOutcome,
     result: WriteResult,
-    verb: &'static str,
+    verb: EntryVerb,
     retry: Retry,
 ) -> Option<bool> {
     let (result, again) = match result {

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::nats::NatsError;
-use crate::plan::{EntryAction, Plan};
+use crate::plan::{BucketVerb, EntryAction, EntryVerb, Plan};
 use crate::problem::Problem;
 
 /// What happened to every bucket and key.
@@ -18,7 +18,7 @@ pub struct Outcome {
 pub struct BucketOutcome {
     pub bucket: String,
     /// The planned bucket action's verb.
-    pub action: &'static str,
+    pub action: BucketVerb,
     /// The bucket step's error, if it failed.
     pub error: Option<NatsError>,
     pub entries: Vec<EntryOutcome>,
@@ -42,7 +42,7 @@ pub struct EntryOutcome {
 pub enum EntryResult {
     /// Written (created, updated or deleted) at this revision.
     Written {
-        action: &'static str,
+        action: EntryVerb,
         revision: u64,
     },
     /// Nothing written, as decided: the action (unchanged, skipped, in conflict,
@@ -110,9 +110,7 @@ impl Outcome {
             + self
                 .buckets
                 .iter()
-                .filter(|bucket| {
-                    bucket.error.is_none() && matches!(bucket.action, "create" | "update")
-                })
+                .filter(|bucket| bucket.error.is_none() && bucket.action.writes())
                 .count()
     }
 

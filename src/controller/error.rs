@@ -89,8 +89,8 @@ impl ControllerError {
         }
     }
 
-    /// How to retry: `None` waits for a change of the object; otherwise the delay
-    /// before the next attempt (the per-object backoff applies to transient errors).
+    /// How to retry: [`Retry::OnChange`] waits for a change of the object; otherwise the
+    /// delay before the next attempt (the per-object backoff applies to transient errors).
     pub fn retry(&self) -> Retry {
         match self {
             ControllerError::InvalidSpec(_) | ControllerError::Refused(_) => Retry::OnChange,

@@ -10,6 +10,7 @@ mod resolve;
 mod validate;
 mod value_blocks;
 mod wording;
+mod writable;
 pub mod yaml;
 
 use std::fmt;
@@ -17,10 +18,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::desired::{Desired, Origin};
+use crate::problem::Problem;
 
 pub use files::{FileStamp, TreeStamp, stamp};
 pub use resolve::check_against_server;
 pub use validate::LoadOptions;
+pub use writable::{Known, Limits, Unwritable, check_writable};
 
 /// Where manifests come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +67,18 @@ impl fmt::Display for LoadError {
         match &self.field {
             Some(field) => write!(f, "{}: {field}: {}", self.origin, self.message),
             None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+impl From<&LoadError> for Problem {
+    fn from(error: &LoadError) -> Problem {
+        Problem {
+            file: Some(error.origin.source.to_string()),
+            // Line 0 is how an origin says "the whole file".
+            line: Some(error.origin.line).filter(|line| *line > 0),
+            field: error.field.clone(),
+            ..Problem::general(error.message.clone())
         }
     }
 }

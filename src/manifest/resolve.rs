@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::LoadError;
+use super::writable::{Known, Limits, check_writable};
 use super::yaml::FieldLines;
 use crate::api::ManagementPolicy;
 use crate::desired::{Desired, DesiredBucket, DesiredEntry, ObjectRef, Origin};
 use crate::observed::Observed;
-use crate::plan::{ClaimScope, Known, Limits, check_writable, decide_entry};
+use crate::plan::{ClaimScope, decide_entry};
 
 /// An entry's `bucketRef` (in the entry's namespace), with where its document's fields
 /// are, to find the field's line if needed. A load holds one per entry until the

@@ -110,3 +110,21 @@ fn a_problem_in_a_list_item_names_the_items_line() {
     assert_eq!(errors.0[0].origin.line, 22, "{errors}");
     assert_eq!(errors.0[0].field.as_deref(), Some("spec.key"));
 }
+
+#[test]
+fn a_load_error_prints_as_a_problem_with_its_file_line_and_field() {
+    let load = |line, field: Option<&str>| LoadError {
+        origin: Origin {
+            source: "m.yaml".into(),
+            line,
+        },
+        field: field.map(Into::into),
+        message: "bad".into(),
+    };
+    for (error, line) in [
+        (load(3, Some("spec.history")), "m.yaml:3: spec.history: bad"),
+        (load(0, None), "m.yaml: bad"),
+    ] {
+        assert_eq!(Problem::from(&error).to_string(), line);
+    }
+}

@@ -5,9 +5,7 @@
 
 mod bucket;
 mod entry;
-pub mod render;
-mod summary;
-mod writable;
+mod verb;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,12 +14,11 @@ use bytes::Bytes;
 
 pub use bucket::{BucketRefusal, Claimant, FieldChange, decide_bucket, diff_config, refusal};
 pub use entry::{decide_entry, decide_removal, held_through_drift, removable};
-pub use writable::{Known, Limits, Unwritable, check_writable};
+pub use verb::{BucketVerb, EntryVerb};
 
 use crate::api::UpdatePolicy;
 use crate::desired::{BucketClaim, BucketConfig, Desired, ObjectRef, Origin};
 use crate::observed::{Observed, ObservedBucket};
-use crate::problem::Problem;
 
 /// Every change for every declared bucket, in declaration order.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,27 +161,27 @@ pub enum Removal {
 impl EntryAction {
     /// Whether carrying out this action writes to NATS.
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            EntryAction::Create { .. } | EntryAction::Update { .. } | EntryAction::Remove { .. }
-        )
+        self.verb().writes()
     }
 
-    /// Short verb for reports and JSON.
-    pub fn verb(&self) -> &'static str {
+    /// What the action does, without its data.
+    pub fn verb(&self) -> EntryVerb {
         match self {
-            EntryAction::Create { .. } => "create",
-            EntryAction::Update { .. } => "update",
-            EntryAction::Unchanged { .. } => "unchanged",
-            EntryAction::Conflict { .. } => "conflict",
-            EntryAction::Skip { .. } => "skip",
+            EntryAction::Create { .. } => EntryVerb::Create,
+            EntryAction::Update { .. } => EntryVerb::Update,
+            EntryAction::Unchanged { .. } => EntryVerb::Unchanged,
+            EntryAction::Conflict { .. } => EntryVerb::Conflict,
+            EntryAction::Skip { .. } => EntryVerb::Skip,
             EntryAction::Remove {
                 removal: Removal::Purge,
                 ..
-            } => "purge",
-            EntryAction::Remove { .. } => "delete",
-            EntryAction::Retain { .. } => "retain",
-            EntryAction::Wait => "wait",
+            } => EntryVerb::Purge,
+            EntryAction::Remove {
+                removal: Removal::Prune | Removal::Delete,
+                ..
+            } => EntryVerb::Delete,
+            EntryAction::Retain { .. } => EntryVerb::Retain,
+            EntryAction::Wait => EntryVerb::Wait,
         }
     }
 
@@ -243,22 +240,48 @@ impl EntryAction {
 impl BucketAction {
     /// Whether carrying out this action writes to NATS.
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            BucketAction::Create { .. } | BucketAction::Update { .. }
-        )
+        self.verb().writes()
     }
 
-    /// Short verb for reports and JSON.
-    pub fn verb(&self) -> &'static str {
+    /// Why the bucket will not match its declaration even after applying, in the words
+    /// every report uses (the CLI's text and problems, conditions, Events): `cannot change
+    /// storage on an existing bucket ...`. `None` for the others.
+    pub fn explain(&self) -> Option<String> {
         match self {
-            BucketAction::Create { .. } => "create",
-            BucketAction::Update { .. } => "update",
-            BucketAction::Unchanged => "unchanged",
-            BucketAction::Blocked { .. } => "blocked",
-            BucketAction::Observe => "observe",
-            BucketAction::Missing => "missing",
-            BucketAction::Refused { .. } => "refused",
+            BucketAction::Blocked { changes } => Some(format!(
+                "cannot change {} on an existing bucket (the server refuses it: {}); delete and re-create the bucket, or revert the spec",
+                changes
+                    .iter()
+                    .map(|change| change.field)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                changes
+                    .iter()
+                    .map(|change| format!("{} {} -> {}", change.field, change.from, change.to))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            BucketAction::Missing => Some(
+                "the bucket does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage".into(),
+            ),
+            BucketAction::Refused { refusal } => Some(refusal.explain()),
+            BucketAction::Create { .. }
+            | BucketAction::Update { .. }
+            | BucketAction::Unchanged
+            | BucketAction::Observe => None,
+        }
+    }
+
+    /// What the action does, without its data.
+    pub fn verb(&self) -> BucketVerb {
+        match self {
+            BucketAction::Create { .. } => BucketVerb::Create,
+            BucketAction::Update { .. } => BucketVerb::Update,
+            BucketAction::Unchanged => BucketVerb::Unchanged,
+            BucketAction::Blocked { .. } => BucketVerb::Blocked,
+            BucketAction::Observe => BucketVerb::Observe,
+            BucketAction::Missing => BucketVerb::Missing,
+            BucketAction::Refused { .. } => BucketVerb::Refused,
         }
     }
 }
@@ -278,46 +301,6 @@ impl Plan {
         self.buckets.iter().any(|bucket| {
             bucket.action.writes() || bucket.entries.iter().any(|entry| entry.action.writes())
         })
-    }
-
-    /// Problems that keep NATS from matching the manifests even after applying.
-    pub fn problems(&self) -> Vec<Problem> {
-        let mut problems = self.bucket_problems();
-        for bucket in &self.buckets {
-            for entry in &bucket.entries {
-                if let EntryAction::Conflict { .. } = &entry.action
-                    && let Some(why) = entry.action.explain()
-                {
-                    problems.push(Problem::key(&bucket.bucket, &entry.key, why));
-                }
-            }
-        }
-        problems
-    }
-
-    /// Bucket changes that cannot be made: blocked immutable fields, missing buckets.
-    pub fn bucket_problems(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        for bucket in &self.buckets {
-            match &bucket.action {
-                BucketAction::Blocked { changes } => problems.push(Problem::bucket(
-                    &bucket.bucket,
-                    format!(
-                        "cannot change {} on an existing bucket (the server refuses it); delete and re-create the bucket, or revert the manifest",
-                        changes.iter().map(|change| change.field).collect::<Vec<_>>().join(", ")
-                    ),
-                )),
-                BucketAction::Refused { refusal } => {
-                    problems.push(Problem::bucket(&bucket.bucket, refusal.explain()))
-                }
-                BucketAction::Missing => problems.push(Problem::bucket(
-                    &bucket.bucket,
-                    "does not exist and its managementPolicy is Observe: create it elsewhere or set managementPolicy: Manage",
-                )),
-                _ => {}
-            }
-        }
-        problems
     }
 }
 

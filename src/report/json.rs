@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
+use super::summary::Summary;
 use crate::api::KeyValueBucketStatus;
 use crate::apply::{EntryResult, Outcome};
 use crate::nats::NatsError;
-use crate::plan::render::Summary;
 use crate::plan::{BucketAction, EntryAction, Plan};
 use crate::problem::Problem;
 
@@ -175,7 +175,7 @@ pub fn plan_report(plan: &Plan) -> PlanReport {
             bucket: bucket.bucket.clone(),
             owner: bucket.owner.to_string(),
             source: bucket.origin.to_string(),
-            action: bucket.action.verb(),
+            action: bucket.action.verb().as_str(),
             changes: match &bucket.action {
                 BucketAction::Update { changes, .. } | BucketAction::Blocked { changes } => changes
                     .iter()
@@ -218,7 +218,7 @@ pub fn plan_report(plan: &Plan) -> PlanReport {
                         key: entry.key.to_string(),
                         owner: entry.owner.to_string(),
                         source: entry.origin.as_ref().map(ToString::to_string),
-                        action: entry.action.verb(),
+                        action: entry.action.verb().as_str(),
                         expected_revision,
                         revision,
                         writer,
@@ -240,7 +240,7 @@ pub fn result_report(outcome: &Outcome) -> ResultReport {
         .iter()
         .map(|bucket| BucketResultReport {
             bucket: bucket.bucket.clone(),
-            action: bucket.action,
+            action: bucket.action.as_str(),
             error: bucket.error.as_ref().map(ErrorReport::from),
             entries: bucket
                 .entries
@@ -248,7 +248,7 @@ pub fn result_report(outcome: &Outcome) -> ResultReport {
                 .filter_map(|entry| {
                     let (result, revision, error) = match &entry.result {
                         EntryResult::Written { action, revision } => {
-                            (*action, Some(*revision), None)
+                            (action.as_str(), Some(*revision), None)
                         }
                         EntryResult::Settled(action) => match action {
                             EntryAction::Skip { revision, .. } => {

@@ -1,10 +1,14 @@
 //! Report: the plan, the outcome and the bucket statistics of a standalone run, as text
-//! for people (`text`, with `plan::render`) or as JSON for programs (`json`).
+//! for people (`plan_text`, `text`) or as JSON for programs (`json`), both counting with
+//! `summary`. The plan only decides; every word about it is chosen here.
 
 pub mod diff;
 pub mod json;
 mod line_diff;
+pub mod plan_text;
+pub mod problems;
 pub mod refused;
+pub mod summary;
 pub mod text;
 
 use crate::api::KeyValueBucketStatus;
@@ -13,6 +17,9 @@ use crate::observed::ObservedStream;
 use crate::units::format_duration;
 
 pub use json::{Report, SCHEMA_VERSION, plan_report, result_report};
+pub use plan_text::render_plan;
+pub use problems::{bucket_problems, plan_problems};
+pub use summary::Summary;
 pub use text::{render_outcome, render_status};
 
 /// The status of one bucket, in the same shape as a `KeyValueBucket`'s `.status`.

@@ -1,12 +1,12 @@
 //! The outcome and the bucket statistics as text for people (the plan's text is in
-//! `plan::render`).
+//! `plan_text`).
 
 use std::fmt::Write as _;
 
+use super::plan_text::FIRST_KEYS;
 use crate::api::KeyValueBucketStatus;
 use crate::apply::{EntryResult, Outcome};
-use crate::plan::EntryAction;
-use crate::plan::render::FIRST_KEYS;
+use crate::plan::{EntryAction, EntryVerb};
 
 /// The outcome for people: what was written and what failed. Keys that failed are
 /// listed, the first few per bucket (a server gone mid-run fails every key alike), all
@@ -21,13 +21,13 @@ pub fn render_outcome(outcome: &Outcome, verbose: bool) -> String {
                 "bucket {}: {} FAILED: {error}",
                 bucket.bucket, bucket.action
             );
-        } else if matches!(bucket.action, "create" | "update") {
+        } else if bucket.action.writes() {
             let _ = writeln!(out, "bucket {}: {}d", bucket.bucket, bucket.action);
         }
         let mut failures = 0;
         for entry in &bucket.entries {
             let (label, failure) = match &entry.result {
-                EntryResult::Written { action, .. } => (*action, None),
+                EntryResult::Written { action, .. } => (past_tense(*action), None),
                 EntryResult::Settled(EntryAction::Skip { .. }) => ("skipped", None),
                 EntryResult::Settled(EntryAction::Conflict { .. } | EntryAction::Retain { .. }) => {
                     ("in conflict", None)
@@ -57,15 +57,7 @@ pub fn render_outcome(outcome: &Outcome, verbose: bool) -> String {
     }
     let parts: Vec<String> = counts
         .iter()
-        .map(|(label, count)| {
-            let verb = match *label {
-                "create" => "created",
-                "update" => "updated",
-                "delete" => "deleted",
-                other => other,
-            };
-            format!("{count} {verb}")
-        })
+        .map(|(label, count)| format!("{count} {label}"))
         .collect();
     let mut conflicts = match outcome.conflicts() {
         0 => String::new(),
@@ -93,6 +85,21 @@ pub fn render_outcome(outcome: &Outcome, verbose: bool) -> String {
         }
     );
     out
+}
+
+/// What happened to a key, in the words of the outcome's text and the watch's log lines.
+pub fn past_tense(verb: EntryVerb) -> &'static str {
+    match verb {
+        EntryVerb::Create => "created",
+        EntryVerb::Update => "updated",
+        EntryVerb::Delete => "deleted",
+        EntryVerb::Purge => "purged",
+        EntryVerb::Unchanged => "unchanged",
+        EntryVerb::Conflict => "in conflict",
+        EntryVerb::Skip => "skipped",
+        EntryVerb::Retain => "retained",
+        EntryVerb::Wait => "waiting for the bucket",
+    }
 }
 
 /// The bucket statistics as an aligned table.

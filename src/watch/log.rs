@@ -122,7 +122,7 @@ pub(super) fn log_changes(
         conflicts: outcome.conflicts(),
         ..PassSummary::default()
     };
-    for problem in plan.bucket_problems() {
+    for problem in crate::report::bucket_problems(plan) {
         summary.problems += 1;
         log_problem(&problem);
     }
@@ -170,7 +170,7 @@ pub(super) fn log_changes(
                     if matches!(entry.action, EntryAction::Remove { .. }) {
                         memory.held.deleted(&bucket.bucket, &entry.key);
                     }
-                    let past = past_tense(action);
+                    let past = crate::report::text::past_tense(*action);
                     match entry.action.drift() {
                         // Declared as before: NATS changed, not the files.
                         Some(drift)
@@ -205,16 +205,6 @@ pub(super) fn log_changes(
         }
     }
     summary
-}
-
-fn past_tense(verb: &str) -> &'static str {
-    match verb {
-        "create" => "created",
-        "update" => "updated",
-        "purge" => "purged",
-        "delete" => "deleted",
-        _ => "wrote",
-    }
 }
 
 fn log_problem(problem: &Problem) {

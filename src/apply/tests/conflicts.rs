@@ -24,14 +24,14 @@ async fn every_change_of_a_bucket_goes_out_in_one_pipelined_round_and_nothing_el
             (
                 "a",
                 &EntryResult::Written {
-                    action: "create",
+                    action: crate::plan::EntryVerb::Create,
                     revision: 11
                 }
             ),
             (
                 "b",
                 &EntryResult::Written {
-                    action: "update",
+                    action: crate::plan::EntryVerb::Update,
                     revision: 12
                 }
             ),
@@ -72,7 +72,7 @@ async fn a_conflicting_write_is_read_again_decided_again_and_written_over_the_ne
         [(
             "a",
             &EntryResult::Written {
-                action: "update",
+                action: crate::plan::EntryVerb::Update,
                 revision: 10
             }
         )]

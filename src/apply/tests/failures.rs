@@ -78,14 +78,14 @@ async fn writes_cut_off_by_a_leader_election_are_read_again_once_the_stream_answ
             (
                 "a",
                 &EntryResult::Written {
-                    action: "create",
+                    action: crate::plan::EntryVerb::Create,
                     revision: 1
                 }
             ),
             (
                 "b",
                 &EntryResult::Written {
-                    action: "create",
+                    action: crate::plan::EntryVerb::Create,
                     revision: 2
                 }
             ),

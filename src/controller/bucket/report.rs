@@ -31,25 +31,13 @@ pub(super) fn readiness(action: &BucketAction) -> Verdict {
             "Observed",
             "the bucket exists; managementPolicy Observe never changes it",
         ),
-        BucketAction::Blocked { changes } => Verdict::reached(
-            false,
-            "ImmutableFieldChanged",
-            format!(
-                "the server cannot change {} on an existing bucket; delete and re-create the bucket or revert the spec",
-                changes
-                    .iter()
-                    .map(|change| format!("{} ({} -> {})", change.field, change.from, change.to))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-        BucketAction::Missing => Verdict::reached(
-            false,
-            "BucketMissing",
-            "the bucket does not exist and managementPolicy is Observe",
-        ),
+        // Why a bucket cannot match is the plan's to word, so that the CLI says it alike.
+        BucketAction::Blocked { .. } => {
+            Verdict::reached(false, "ImmutableFieldChanged", explain(action))
+        }
+        BucketAction::Missing => Verdict::reached(false, "BucketMissing", explain(action)),
         BucketAction::Refused { refusal } => {
-            Verdict::reached(false, refusal.reason(), refusal.explain())
+            Verdict::reached(false, refusal.reason(), explain(action))
         }
     }
 }
@@ -81,9 +69,13 @@ pub(super) fn bucket_event(action: &BucketAction) -> Option<EventSpec> {
             "ImmutableFieldChanged",
             readiness(action).message,
         )),
-        BucketAction::Refused { refusal } => Some(event(true, refusal.reason(), refusal.explain())),
+        BucketAction::Refused { refusal } => Some(event(true, refusal.reason(), explain(action))),
         BucketAction::Unchanged | BucketAction::Observe | BucketAction::Missing => None,
     }
+}
+
+fn explain(action: &BucketAction) -> String {
+    action.explain().unwrap_or_default()
 }
 
 /// An Event to publish about the bucket.
@@ -167,6 +159,71 @@ mod tests {
     use super::*;
     use crate::desired::BucketConfig;
     use crate::observed::BucketStats;
+    use crate::plan::{BucketRefusal, FieldChange};
+
+    #[test]
+    fn each_bucket_action_has_its_verdict_and_event_and_says_why_in_the_plans_words() {
+        let change = |field, from: &str, to: &str, immutable| FieldChange {
+            field,
+            from: from.into(),
+            to: to.into(),
+            immutable,
+        };
+        let config = BucketConfig::defaults;
+        let cases = [
+            // (action, ready, reason, Event as (warning, reason))
+            (
+                BucketAction::Create { config: config() },
+                true,
+                "Created",
+                Some((false, "Created")),
+            ),
+            (
+                BucketAction::Update {
+                    config: config(),
+                    changes: vec![change("history", "1", "3", false)],
+                },
+                true,
+                "Updated",
+                Some((false, "Updated")),
+            ),
+            (BucketAction::Unchanged, true, "Ready", None),
+            (BucketAction::Observe, true, "Observed", None),
+            (
+                BucketAction::Blocked {
+                    changes: vec![change("storage", "file", "memory", true)],
+                },
+                false,
+                "ImmutableFieldChanged",
+                Some((true, "ImmutableFieldChanged")),
+            ),
+            (BucketAction::Missing, false, "BucketMissing", None),
+            (
+                BucketAction::Refused {
+                    refusal: BucketRefusal::NotAdopted,
+                },
+                false,
+                "AdoptionRequired",
+                Some((true, "AdoptionRequired")),
+            ),
+        ];
+        for (action, ready, reason, event) in cases {
+            let verdict = readiness(&action);
+            assert_eq!(
+                (verdict.ready, verdict.reason),
+                (ready, reason),
+                "{action:?}"
+            );
+            assert_eq!(
+                bucket_event(&action).map(|event| (event.warning, event.reason)),
+                event,
+                "{action:?}"
+            );
+            if let Some(why) = action.explain() {
+                assert_eq!(verdict.message, why, "the CLI's words: {action:?}");
+            }
+        }
+    }
 
     fn stream(created: &str, last_revision: u64) -> ObservedStream {
         ObservedStream {

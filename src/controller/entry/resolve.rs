@@ -16,7 +16,7 @@ use crate::controller::error::{ControllerError, reference_not_found};
 use crate::controller::status::READY;
 use crate::controller::{object_ref, origin};
 use crate::desired::{DesiredBucket, DesiredEntry};
-use crate::plan::{Known, Limits, check_writable};
+use crate::manifest::{Known, Limits, check_writable};
 use crate::spec::{self, FieldProblem};
 
 /// Everything an entry needs before it can be decided.
@@ -125,7 +125,7 @@ pub(super) fn check_size(resolved: &Resolved, manager: &str) -> Result<(), Contr
     check_writable(&resolved.entry, &limits, manager).map_err(invalid)
 }
 
-fn invalid(unwritable: crate::plan::Unwritable) -> ControllerError {
+fn invalid(unwritable: crate::manifest::Unwritable) -> ControllerError {
     ControllerError::InvalidSpec(vec![FieldProblem::new(
         unwritable.field,
         unwritable.message,

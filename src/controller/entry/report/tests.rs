@@ -45,7 +45,7 @@ fn skip(revision: u64) -> EntryAction {
 
 fn written(revision: u64) -> EntryResult {
     EntryResult::Written {
-        action: "create",
+        action: crate::plan::EntryVerb::Create,
         revision,
     }
 }

@@ -1,7 +1,7 @@
 //! Counts of a plan's changes, for the summary line of the text report and the
 //! `plan.summary` of the JSON report.
 
-use super::{BucketAction, BucketPlan, EntryAction, Plan};
+use crate::plan::{BucketAction, BucketPlan, EntryAction, Plan};
 
 /// Counts of planned changes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -4,17 +4,15 @@
 
 use std::fmt::Write as _;
 
-pub use super::summary::{Summary, key_count_line, summary_line};
-
-use super::summary::plural;
-use super::{BucketAction, BucketPlan, BucketRefusal, EntryAction, EntryPlan, Plan};
+use super::summary::{Summary, key_count_line, plural, summary_line};
 use crate::desired::BucketConfig;
+use crate::plan::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan};
 
 /// Keys listed per action and bucket without `--verbose`.
 pub const FIRST_KEYS: usize = 5;
 
 /// Renders the plan; `verbose` lists every key, unchanged ones too.
-pub fn render(plan: &Plan, verbose: bool) -> String {
+pub fn render_plan(plan: &Plan, verbose: bool) -> String {
     let mut out = String::new();
     for bucket in &plan.buckets {
         render_bucket(&mut out, bucket, verbose);
@@ -32,7 +30,7 @@ fn render_bucket(out: &mut String, bucket: &BucketPlan, verbose: bool) {
         describe_bucket(&bucket.action)
     );
     if let BucketAction::Create { config } = &bucket.action {
-        for setting in super::diff_config(&BucketConfig::defaults(), config) {
+        for setting in crate::plan::diff_config(&BucketConfig::defaults(), config) {
             let _ = writeln!(out, "    + {}: {}", setting.field, setting.to);
         }
     }
@@ -206,22 +204,21 @@ fn describe_entry(entry: &EntryPlan) -> String {
     }
 }
 
-fn describe_bucket(action: &BucketAction) -> &'static str {
+/// A bucket that cannot match says why in capitals (`BLOCKED: cannot change ...`), in the
+/// words its problem and the operator's condition use.
+fn describe_bucket(action: &BucketAction) -> String {
     match action {
-        BucketAction::Create { .. } => "create",
-        BucketAction::Update { .. } => "update",
-        BucketAction::Unchanged => "unchanged",
-        BucketAction::Blocked { .. } => {
-            "BLOCKED: the server refuses these changes on an existing bucket"
+        BucketAction::Create { .. } => "create".into(),
+        BucketAction::Update { .. } => "update".into(),
+        BucketAction::Unchanged => "unchanged".into(),
+        BucketAction::Observe => "observed (managementPolicy Observe)".into(),
+        BucketAction::Blocked { .. } | BucketAction::Missing | BucketAction::Refused { .. } => {
+            format!(
+                "{}: {}",
+                action.verb().as_str().to_uppercase(),
+                action.explain().unwrap_or_default()
+            )
         }
-        BucketAction::Observe => "observed (managementPolicy Observe)",
-        BucketAction::Missing => "MISSING: does not exist and managementPolicy is Observe",
-        BucketAction::Refused {
-            refusal: BucketRefusal::Claimed { .. },
-        } => "REFUSED: claimed by another declaration, left as it is",
-        BucketAction::Refused {
-            refusal: BucketRefusal::NotAdopted,
-        } => "REFUSED: exists without a claim; kvop.dev/adopt takes it over",
     }
 }
 
@@ -280,7 +277,7 @@ mod tests {
             removal: crate::plan::Removal::Prune,
         }));
         actions.extend((0..50).map(|revision| EntryAction::Unchanged { revision }));
-        let text = render(&bucket(actions), false);
+        let text = render_plan(&bucket(actions), false);
         assert_eq!(
             text,
             "bucket b (m.yaml:1): unchanged\n\
@@ -302,7 +299,7 @@ mod tests {
     fn verbose_lists_every_key_unchanged_ones_too() {
         let mut actions: Vec<EntryAction> = (0..8).map(|_| create()).collect();
         actions.push(EntryAction::Unchanged { revision: 3 });
-        let text = render(&bucket(actions), true);
+        let text = render_plan(&bucket(actions), true);
         assert_eq!(text.matches("+ key").count(), 8, "{text}");
         assert!(text.contains("= key k8: unchanged at revision 3"), "{text}");
         assert!(!text.contains("more key"), "{text}");
@@ -312,7 +309,7 @@ mod tests {
     fn a_value_another_client_wrote_is_overwritten_not_said_to_be_restored() {
         // Adopted keys were never written by kvop: "restore" would claim a history the
         // key's last message cannot show.
-        let text = render(
+        let text = render_plan(
             &bucket(vec![
                 EntryAction::Update {
                     expected_revision: 4,
@@ -344,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_bucket_without_keys_has_no_key_line() {
-        let text = render(&bucket(Vec::new()), false);
+        let text = render_plan(&bucket(Vec::new()), false);
         assert_eq!(
             text,
             "bucket b (m.yaml:1): unchanged\nPlan: 1 bucket unchanged.\n"
