@@ -294,11 +294,11 @@ mod tests {
         assert_eq!(key.format, Format::Json);
         let mut out = String::new();
         render_key(&mut out, "b", &key);
-        assert!(out.contains("-       \"rate\": 100"), "{out}");
-        assert!(out.contains("+       \"rate\": 200"), "{out}");
+        assert!(out.contains("    -     \"rate\": 100\n"), "{out}");
+        assert!(out.contains("    +     \"rate\": 200\n"), "{out}");
         assert!(
-            !out.contains("burst\": 5\n    -"),
-            "unchanged field kept: {out}"
+            out.contains("          \"burst\": 5,\n"),
+            "the unchanged field is context, not a change: {out}"
         );
     }
 
