@@ -4,6 +4,7 @@
 //! is [`crate::apply`]'s job.
 
 mod bucket;
+mod bucket_removal;
 mod entry;
 pub mod render;
 mod summary;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use bucket::{BucketRefusal, Claimant, FieldChange, decide_bucket, diff_config, refusal};
+pub use bucket_removal::{BucketRemoval, Departure, decide_bucket_removal};
 pub use entry::{decide_entry, decide_removal, removable};
 pub use writable::{Known, Limits, Unwritable, check_writable};
 
