@@ -89,6 +89,11 @@ pub fn decide_bucket_removal(
 }
 
 impl BucketRemoval {
+    /// Whether carrying it out writes to NATS (deletes the stream or releases a claim).
+    pub fn writes(&self) -> bool {
+        *self == BucketRemoval::Delete || self.releases_claim()
+    }
+
     /// Whether carrying it out removes the resource's claim from the stream metadata.
     pub fn releases_claim(&self) -> bool {
         matches!(self, BucketRemoval::Retain | BucketRemoval::KeepAdopted)

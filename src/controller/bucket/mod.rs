@@ -27,7 +27,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-pub use self::cleanup::DELETE_ADOPTED_ANNOTATION;
 use super::context::Context;
 use super::error::ControllerError;
 use super::finalizing::{Step, finalized};
@@ -39,6 +38,7 @@ use crate::desired::{BucketClaim, DesiredBucket};
 use crate::plan::{BucketAction, Claimant};
 use crate::report::bucket_status;
 use crate::spec;
+pub use crate::spec::DELETE_ADOPTED_ANNOTATION;
 
 /// Reconciles one bucket resource.
 pub async fn reconcile(

@@ -166,16 +166,22 @@ fn observe_and_retain_are_decided_without_the_stream_and_never_delete() {
 }
 
 #[test]
-fn only_a_kept_bucket_this_resource_held_has_its_claim_released() {
+fn only_a_deletion_and_a_kept_bucket_this_resource_held_write_to_nats() {
+    // (removal, writes, releases its claim)
     let cases = [
-        (BucketRemoval::Delete, false),
-        (BucketRemoval::Retain, true),
-        (BucketRemoval::KeepAdopted, true),
-        (BucketRemoval::HeldElsewhere { holder: "x".into() }, false),
-        (BucketRemoval::Observe, false),
-        (BucketRemoval::Gone, false),
+        (BucketRemoval::Delete, true, false),
+        (BucketRemoval::Retain, true, true),
+        (BucketRemoval::KeepAdopted, true, true),
+        (
+            BucketRemoval::HeldElsewhere { holder: "x".into() },
+            false,
+            false,
+        ),
+        (BucketRemoval::Observe, false, false),
+        (BucketRemoval::Gone, false, false),
     ];
-    for (removal, releases) in cases {
+    for (removal, writes, releases) in cases {
+        assert_eq!(removal.writes(), writes, "{removal:?}");
         assert_eq!(removal.releases_claim(), releases, "{removal:?}");
     }
 }
