@@ -115,7 +115,7 @@ async fn apply_bucket<B: BucketWrites>(
         released: false,
         adopt: declared.is_some_and(|declared| declared.adopt),
     };
-    let step = bucket::BucketStep {
+    let step = BucketStep {
         action: &plan.action,
         claimant: &claimant,
         desired: declared,
