@@ -1,7 +1,9 @@
 //! Apply: carries out a [`Plan`] with revision checks, pipelined per bucket, and reports
-//! the outcome of every change. Buckets here; their keys, written in rounds that re-read
-//! and re-decide after conflicts and transient failures, in `keys`.
+//! the outcome of every change. The plan's buckets here; each bucket's stream (also the
+//! operator's entry points) in `bucket`; their keys, written in rounds that re-read and
+//! re-decide after conflicts and transient failures, in `keys`.
 
+mod bucket;
 mod keys;
 mod outcome;
 
@@ -10,8 +12,9 @@ use futures::{FutureExt, StreamExt};
 use crate::desired::BucketClaim;
 use crate::desired::Desired;
 use crate::nats::{BucketWrites, Connection, MAX_IN_FLIGHT};
-use crate::plan::{BucketAction, BucketPlan, ClaimScope, Plan};
+use crate::plan::{BucketAction, BucketPlan, ClaimScope, Claimant, Plan};
 
+pub use bucket::{BucketApplied, BucketStep, Removed, apply_bucket_action, apply_bucket_removal};
 pub use outcome::{BucketOutcome, EntryOutcome, EntryResult, Outcome};
 
 /// Buckets applied at once (fewer when `--window` is so large that their writes together
@@ -97,40 +100,42 @@ async fn apply_bucket<B: BucketWrites>(
         entries: Vec::new(),
     };
     let bucket = open(&plan.bucket);
+    let declared = desired
+        .buckets
+        .iter()
+        .find(|declared| declared.name == plan.bucket);
     // A file run's claim: its manager, and the manifest that declares the bucket.
-    let claim = BucketClaim {
-        manager: options.manager.clone(),
-        owner: plan.owner.to_string(),
-        uid: None,
+    let claimant = Claimant {
+        claim: BucketClaim {
+            manager: options.manager.clone(),
+            owner: plan.owner.to_string(),
+            uid: None,
+        },
+        per_object: false,
+        released: false,
+        adopt: declared.is_some_and(|declared| declared.adopt),
     };
-    let bucket_error = match &plan.action {
-        // Both are safe to repeat: create is idempotent for an identical config, update is
-        // a read-modify-write.
-        BucketAction::Create { config } => bucket
-            .ride_out("creating the bucket", || bucket.create(config, &claim))
-            .await
-            .err(),
-        BucketAction::Update { config, .. } => bucket
-            .ride_out("updating the bucket", || bucket.update(config, &claim))
-            .await
-            .err(),
-        BucketAction::Unchanged
-        | BucketAction::Blocked { .. }
-        | BucketAction::Observe
-        | BucketAction::Missing
-        | BucketAction::Refused { .. } => None,
+    let step = BucketStep {
+        action: &plan.action,
+        claimant: &claimant,
+        desired: declared,
     };
+    let applied = bucket::carry_out(&bucket, step, options.ride_out).await;
     // Keys cannot be written into a bucket that does not exist; a failed update leaves
-    // the bucket usable.
-    let blocked = match (&plan.action, &bucket_error) {
-        (BucketAction::Create { .. }, Some(error)) => {
+    // the bucket usable. A create refused because another claimant made the bucket
+    // meanwhile keeps its error (the run failed) and tells the keys who holds it.
+    let blocked = match (&plan.action, &applied.action, &applied.error) {
+        (BucketAction::Create { .. }, BucketAction::Refused { refusal }, Some(_)) => {
+            Some(refusal.explain())
+        }
+        (BucketAction::Create { .. }, _, Some(error)) => {
             Some(format!("the bucket could not be created: {error}"))
         }
-        (BucketAction::Missing, _) => Some("the bucket does not exist".to_string()),
-        (BucketAction::Refused { refusal }, _) => Some(refusal.explain()),
+        (BucketAction::Missing, _, _) => Some("the bucket does not exist".to_string()),
+        (BucketAction::Refused { refusal }, _, _) => Some(refusal.explain()),
         _ => None,
     };
-    outcome.error = bucket_error;
+    outcome.error = applied.error;
     if let Some(reason) = blocked {
         outcome.entries = plan
             .entries

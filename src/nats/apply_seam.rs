@@ -19,13 +19,15 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::bucket::Bucket;
+use super::bucket::{Bucket, Deleted};
 use super::errors::NatsError;
 use super::reread::Reread;
 use super::write::{Write, WriteResult};
 use crate::desired::{BucketClaim, BucketConfig};
+use crate::observed::ObservedStream;
 
-/// What apply does to one bucket: create or update it, write its keys conditionally, and
+/// What apply does to one bucket: create, update or delete it (or release its claim),
+/// read its stream again when a create was refused, write its keys conditionally, and
 /// read again the keys whose write conflicted or failed. See [`Bucket`]'s methods of the
 /// same names for what each does against NATS.
 //
@@ -54,6 +56,15 @@ pub(crate) trait BucketWrites: Sync {
         config: &BucketConfig,
         claim: &BucketClaim,
     ) -> impl Future<Output = Result<(), NatsError>> + Send;
+
+    /// The stream as it is now, or `None` if it does not exist.
+    fn state(&self) -> impl Future<Output = Result<Option<ObservedStream>, NatsError>> + Send;
+
+    /// Removes `claim` from the stream's metadata if it is still the one recorded there.
+    fn release(&self, claim: &BucketClaim) -> impl Future<Output = Result<(), NatsError>> + Send;
+
+    /// Deletes the bucket's stream; a missing one is [`Deleted::Missing`].
+    fn delete(&self) -> impl Future<Output = Result<Deleted, NatsError>> + Send;
 
     /// Runs `attempt` (one of the calls above) until it succeeds, fails for good or the
     /// capped retries of transient failures run out; `what` names it in the logs.
@@ -106,6 +117,18 @@ impl BucketWrites for Bucket {
         claim: &BucketClaim,
     ) -> impl Future<Output = Result<(), NatsError>> + Send {
         Bucket::update(self, config, claim)
+    }
+
+    fn state(&self) -> impl Future<Output = Result<Option<ObservedStream>, NatsError>> + Send {
+        Bucket::state(self)
+    }
+
+    fn release(&self, claim: &BucketClaim) -> impl Future<Output = Result<(), NatsError>> + Send {
+        Bucket::release(self, claim)
+    }
+
+    fn delete(&self) -> impl Future<Output = Result<Deleted, NatsError>> + Send {
+        Bucket::delete(self)
     }
 
     fn ride_out<'f, T, F, Fut>(

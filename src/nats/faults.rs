@@ -75,6 +75,19 @@ pub(crate) fn create_refused(bucket: &str) -> NatsError {
     refusing(&subject).classify(CreateStreamError::new(CreateStreamErrorKind::TimedOut))
 }
 
+/// Creating a bucket's stream that another claimant created first with its own claim
+/// (10058): the create is atomic, so the second one is refused.
+pub(crate) fn stream_name_in_use() -> NatsError {
+    let answer = server_error(
+        400,
+        10058,
+        "stream name already in use with a different configuration",
+    );
+    RefusalLog::default().classify(CreateStreamError::new(CreateStreamErrorKind::JetStream(
+        answer,
+    )))
+}
+
 /// The refusals of a connection the server has just refused a publish to `subject`.
 fn refusing(subject: &str) -> RefusalLog {
     let refusals = RefusalLog::default();

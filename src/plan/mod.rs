@@ -4,6 +4,7 @@
 //! is [`crate::apply`]'s job.
 
 mod bucket;
+mod bucket_removal;
 mod entry;
 mod verb;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use bucket::{BucketRefusal, Claimant, FieldChange, decide_bucket, diff_config, refusal};
+pub use bucket_removal::{BucketRemoval, Departure, decide_bucket_removal};
 pub use entry::{decide_entry, decide_removal, held_through_drift, removable};
 pub use verb::{BucketVerb, EntryVerb};
 

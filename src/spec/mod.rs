@@ -86,6 +86,9 @@ pub fn entry_key(owner: &ObjectRef, spec: &KeyValueEntrySpec) -> Result<String, 
 /// explicit decision, since managing it changes a configuration someone else chose.
 pub const ADOPT_ANNOTATION: &str = "kvop.dev/adopt";
 
+/// The annotation that lets `deletionPolicy: Delete` delete a bucket kvop did not create.
+pub const DELETE_ADOPTED_ANNOTATION: &str = "kvop.dev/delete-adopted";
+
 /// Whether a bucket's annotations say to adopt an unclaimed bucket.
 pub fn adopt(
     annotations: Option<&std::collections::BTreeMap<String, String>>,

@@ -5,6 +5,7 @@
 //! (`nats::faults`). Here the fixtures: a declared bucket `b`, what it stores, and apply
 //! run on a plan of the two.
 
+mod buckets;
 mod conflicts;
 mod failures;
 mod scripted;
@@ -23,7 +24,7 @@ use crate::desired::{
 use crate::nats::faults::{
     ack_timeout, create_refused, no_quorum, no_responders, publish_refused, revision_conflict,
 };
-use crate::nats::{Reread, WriteOp, WriteResult};
+use crate::nats::{NatsError, Reread, WriteOp, WriteResult};
 use crate::observed::{
     BucketStats, Observed, ObservedBucket, ObservedKey, ObservedStream, Operation,
 };

@@ -11,13 +11,18 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::desired::{BucketClaim, BucketConfig};
-use crate::nats::{BucketWrites, NatsError, Reread, Write, WriteOp, WriteResult};
+use crate::nats::{BucketWrites, Deleted, NatsError, Reread, Write, WriteOp, WriteResult};
+use crate::observed::ObservedStream;
 
 /// One call apply made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Call {
     Create,
     Update,
+    /// The stream read again.
+    State,
+    Release,
+    Delete,
     /// The keys read again, in the order asked.
     Reread(Vec<String>),
     /// One write round: every write handed to the bucket at once, with the window that
@@ -45,6 +50,9 @@ struct Script {
     connected: VecDeque<bool>,
     creates: VecDeque<Result<(), NatsError>>,
     updates: VecDeque<Result<(), NatsError>>,
+    states: VecDeque<Result<Option<ObservedStream>, NatsError>>,
+    releases: VecDeque<Result<(), NatsError>>,
+    deletes: VecDeque<Result<Deleted, NatsError>>,
     rereads: VecDeque<Result<Vec<Reread>, NatsError>>,
     /// One result per write of a round, in the order of the writes.
     writes: VecDeque<Vec<WriteResult>>,
@@ -54,6 +62,10 @@ struct Script {
 pub(super) struct Scripted {
     script: Mutex<Script>,
     calls: Mutex<Vec<Call>>,
+    /// The claim of each create, update and release, in order.
+    claims: Mutex<Vec<BucketClaim>>,
+    /// What apply rode out (the name it gave), in order.
+    ridden_out: Mutex<Vec<String>>,
 }
 
 impl Scripted {
@@ -69,6 +81,26 @@ impl Scripted {
 
     pub(super) fn create(self, answer: Result<(), NatsError>) -> Scripted {
         self.script().creates.push_back(answer);
+        self
+    }
+
+    pub(super) fn update(self, answer: Result<(), NatsError>) -> Scripted {
+        self.script().updates.push_back(answer);
+        self
+    }
+
+    pub(super) fn state(self, answer: Result<Option<ObservedStream>, NatsError>) -> Scripted {
+        self.script().states.push_back(answer);
+        self
+    }
+
+    pub(super) fn release(self, answer: Result<(), NatsError>) -> Scripted {
+        self.script().releases.push_back(answer);
+        self
+    }
+
+    pub(super) fn delete(self, answer: Result<Deleted, NatsError>) -> Scripted {
+        self.script().deletes.push_back(answer);
         self
     }
 
@@ -88,12 +120,25 @@ impl Scripted {
         self.calls.lock().expect("calls").clone()
     }
 
+    /// The claim each create, update and release carried, in order.
+    pub(super) fn claims(&self) -> Vec<BucketClaim> {
+        self.claims.lock().expect("claims").clone()
+    }
+
+    /// What apply asked to ride out through transient failures, by the name it gave.
+    pub(super) fn ridden_out(&self) -> Vec<String> {
+        self.ridden_out.lock().expect("ridden out").clone()
+    }
+
     /// Checks that apply asked for every answer the test scripted.
     pub(super) fn assert_script_used(&self) {
         let script = self.script();
         assert!(
             script.creates.is_empty()
                 && script.updates.is_empty()
+                && script.states.is_empty()
+                && script.releases.is_empty()
+                && script.deletes.is_empty()
                 && script.rereads.is_empty()
                 && script.writes.is_empty(),
             "apply left scripted answers unused; its calls: {:#?}",
@@ -107,6 +152,10 @@ impl Scripted {
 
     fn record(&self, call: Call) {
         self.calls.lock().expect("calls").push(call);
+    }
+
+    fn record_claim(&self, claim: &BucketClaim) {
+        self.claims.lock().expect("claims").push(claim.clone());
     }
 
     fn unscripted(&self, what: &str) -> ! {
@@ -125,9 +174,10 @@ impl BucketWrites for &Scripted {
     fn create(
         &self,
         _config: &BucketConfig,
-        _claim: &BucketClaim,
+        claim: &BucketClaim,
     ) -> impl Future<Output = Result<(), NatsError>> + Send {
         self.record(Call::Create);
+        self.record_claim(claim);
         let answer = self.script().creates.pop_front();
         let answer = answer.unwrap_or_else(|| self.unscripted("create"));
         async move { answer }
@@ -136,11 +186,34 @@ impl BucketWrites for &Scripted {
     fn update(
         &self,
         _config: &BucketConfig,
-        _claim: &BucketClaim,
+        claim: &BucketClaim,
     ) -> impl Future<Output = Result<(), NatsError>> + Send {
         self.record(Call::Update);
+        self.record_claim(claim);
         let answer = self.script().updates.pop_front();
         let answer = answer.unwrap_or_else(|| self.unscripted("update"));
+        async move { answer }
+    }
+
+    fn state(&self) -> impl Future<Output = Result<Option<ObservedStream>, NatsError>> + Send {
+        self.record(Call::State);
+        let answer = self.script().states.pop_front();
+        let answer = answer.unwrap_or_else(|| self.unscripted("state"));
+        async move { answer }
+    }
+
+    fn release(&self, claim: &BucketClaim) -> impl Future<Output = Result<(), NatsError>> + Send {
+        self.record(Call::Release);
+        self.record_claim(claim);
+        let answer = self.script().releases.pop_front();
+        let answer = answer.unwrap_or_else(|| self.unscripted("release"));
+        async move { answer }
+    }
+
+    fn delete(&self) -> impl Future<Output = Result<Deleted, NatsError>> + Send {
+        self.record(Call::Delete);
+        let answer = self.script().deletes.pop_front();
+        let answer = answer.unwrap_or_else(|| self.unscripted("delete"));
         async move { answer }
     }
 
@@ -148,7 +221,7 @@ impl BucketWrites for &Scripted {
     /// apply sees only its final result.
     fn ride_out<'f, T, F, Fut>(
         &'f self,
-        _what: &'f str,
+        what: &'f str,
         mut attempt: F,
     ) -> BoxFuture<'f, Result<T, NatsError>>
     where
@@ -156,6 +229,10 @@ impl BucketWrites for &Scripted {
         F: FnMut() -> Fut + Send + 'f,
         Fut: Future<Output = Result<T, NatsError>> + Send + 'f,
     {
+        self.ridden_out
+            .lock()
+            .expect("ridden out")
+            .push(what.to_string());
         attempt().boxed()
     }
 

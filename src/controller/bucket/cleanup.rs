@@ -1,26 +1,24 @@
-//! Deleting a bucket when its resource is deleted (`deletionPolicy: Delete`), behind the
-//! `kvop.dev/cleanup` finalizer; kept (with `DeletionBlocked`) while NATS refuses.
-//!
-//! Deletion acts only under the resource's own claim (`kvop.dev/claim-*` in the stream
-//! metadata): a bucket another object holds is never deleted. Of its own, only a bucket
-//! kvop created is deleted (`kvop.dev/created-by`); one that existed before its
-//! resource (adopted) is left in place with a `BucketRetained` warning, unless the
-//! resource says `kvop.dev/delete-adopted: "true"`. `Retain` releases the claim, so
-//! another resource may take the bucket over.
+//! A bucket resource's departure, behind the `kvop.dev/cleanup` finalizer: gathers what
+//! the decision needs (the resource's policies and claim, its connection, the stream),
+//! has `plan` decide (`decide_bucket_removal`: delete, release the claim, or leave the
+//! bucket) and `apply` carry it out, and reports it. A failed delete keeps the finalizer
+//! (with `DeletionBlocked`) until NATS accepts it; a bucket left in place is a
+//! `BucketRetained` warning.
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-use crate::api::{BucketDeletionPolicy, KeyValueBucket, ManagementPolicy};
+use crate::api::KeyValueBucket;
+use crate::apply::{Removed, apply_bucket_removal};
 use crate::controller::context::Context;
 use crate::controller::error::ControllerError;
 use crate::controller::status::{Verdict, with_conditions, write_if_changed};
 use crate::controller::{connection, object_ref, origin};
 use crate::desired::BucketClaim;
-use crate::nats::Deleted;
-use crate::spec;
+use crate::plan::{BucketRemoval, Departure, decide_bucket_removal};
+use crate::spec::{self, DELETE_ADOPTED_ANNOTATION};
 
 pub(super) async fn cleanup(
     bucket: &KeyValueBucket,
@@ -33,7 +31,20 @@ pub(super) async fn cleanup(
         return Ok(Action::await_change());
     }
     let spec = &bucket.spec;
-    if spec.management_policy == ManagementPolicy::Observe {
+    let departure = Departure {
+        management: spec.management_policy,
+        deletion: spec.deletion_policy,
+        delete_adopted: deletes_adopted(bucket),
+        claim: BucketClaim {
+            manager: context.settings.manager.clone(),
+            owner: object_ref(bucket).to_string(),
+            uid: bucket.metadata.uid.clone(),
+        },
+    };
+    // Decided before connecting when the stream does not matter; one that then writes
+    // nothing (Observe: never claimed) lets the resource go without a connection.
+    let decided = (!departure.reads_stream()).then(|| decide_bucket_removal(&departure, None));
+    if decided.as_ref().is_some_and(|removal| !removal.writes()) {
         return Ok(Action::await_change());
     }
     // A spec too invalid to name its bucket never created one.
@@ -67,67 +78,23 @@ pub(super) async fn cleanup(
         Err(error) => return Err(error),
     };
     let handle = connection.bucket(&desired.name);
-    let ours = BucketClaim {
-        manager: context.settings.manager.clone(),
-        owner: object_ref(bucket).to_string(),
-        uid: bucket.metadata.uid.clone(),
+    let removal = match decided {
+        Some(removal) => removal,
+        None => match handle.state().await {
+            Ok(stream) => decide_bucket_removal(&departure, stream.as_ref()),
+            Err(error) => return Err(blocked(api, bucket, &desired.name, error.into()).await),
+        },
     };
-    if spec.deletion_policy == BucketDeletionPolicy::Retain {
-        // Kept: its claim goes with the resource, so another may take the bucket over.
-        // Best effort: keeping data never waits for NATS (a claim left behind passes on
-        // anyway once its resource is gone).
-        if let Err(error) = handle.release(&ours).await {
-            warn(context, bucket, "ClaimNotReleased", format!(
-                        "bucket {:?} is kept; its claim could not be removed from the stream metadata: {error}",
-                        desired.name
-                    ))
-            .await;
-        }
-        return Ok(Action::await_change());
-    }
-    let stream = match handle.state().await {
-        Ok(None) => return Ok(Action::await_change()),
-        Ok(Some(stream)) => stream,
-        Err(error) => return Err(blocked(api, bucket, &desired.name, error.into()).await),
-    };
-    // Deletion acts only under the deleting object's own claim (or, for a bucket made
-    // before claims, kvop's mark): another object's bucket is never touched.
-    let holds = match &stream.claim {
-        Some(held) => held.manager == ours.manager && held.owner == ours.owner,
-        None => {
-            stream.created_by.as_deref() == Some(ours.manager.as_str()) || deletes_adopted(bucket)
-        }
-    };
-    if !holds {
-        let holder = stream.claim.as_ref().map_or_else(
-            || "nobody (kvop did not create it)".to_string(),
-            ToString::to_string,
+    if let BucketRemoval::KeepAdopted | BucketRemoval::HeldElsewhere { .. } = &removal {
+        let note = format!(
+            "bucket {:?} is left as it is: {}",
+            desired.name,
+            removal.explain()
         );
-        warn(
-            context,
-            bucket,
-            "BucketRetained",
-            format!(
-                "bucket {:?} is left as it is: it is held by {holder}, not by this resource",
-                desired.name
-            ),
-        )
-        .await;
-        return Ok(Action::await_change());
+        warn(context, bucket, "BucketRetained", note).await;
     }
-    let adopted = stream.created_by.is_none();
-    if adopted && !deletes_adopted(bucket) {
-        warn(context, bucket, "BucketRetained", format!(
-                    "bucket {:?} was not created by kvop, so deletionPolicy Delete leaves it; annotate the resource {DELETE_ADOPTED_ANNOTATION}=true before deleting it to delete the bucket too",
-                    desired.name
-                ))
-        .await;
-        let _ = handle.release(&ours).await;
-        return Ok(Action::await_change());
-    }
-    match handle.delete().await {
-        Ok(Deleted::Missing) => Ok(Action::await_change()),
-        Ok(Deleted::Deleted) => {
+    match apply_bucket_removal(&handle, &removal, &departure.claim).await {
+        Ok(Removed::Deleted) => {
             context.metrics.nats_operation("delete_bucket", "ok");
             context
                 .publish(
@@ -139,9 +106,22 @@ pub(super) async fn cleanup(
                 .await;
             Ok(Action::await_change())
         }
-        Err(error) => {
+        Ok(Removed::AlreadyGone | Removed::Released | Removed::Untouched) => {
+            Ok(Action::await_change())
+        }
+        Err(error) if removal == BucketRemoval::Delete => {
             context.metrics.nats_operation("delete_bucket", "error");
             Err(blocked(api, bucket, &desired.name, error.into()).await)
+        }
+        // Keeping data never waits for NATS: a claim left behind passes on anyway once
+        // its resource is gone (`holders::gone`).
+        Err(error) => {
+            warn(context, bucket, "ClaimNotReleased", format!(
+                "bucket {:?} is kept; its claim could not be removed from the stream metadata: {error}",
+                desired.name
+            ))
+            .await;
+            Ok(Action::await_change())
         }
     }
 }
@@ -152,9 +132,6 @@ async fn warn(context: &Context, bucket: &KeyValueBucket, reason: &str, note: St
         .publish(bucket, EventType::Warning, reason, note)
         .await;
 }
-
-/// The annotation that lets `deletionPolicy: Delete` delete a bucket kvop did not create.
-pub const DELETE_ADOPTED_ANNOTATION: &str = "kvop.dev/delete-adopted";
 
 fn deletes_adopted(bucket: &KeyValueBucket) -> bool {
     bucket

@@ -1,12 +1,14 @@
 //! The `KeyValueBucket` controller. A reconcile runs these steps:
 //! 1. validate the spec (the same rules as `kvop reconcile`);
 //! 2. `sync`: observe the bucket's stream, plan its configuration (create, update,
-//!    blocked, observe, missing) through the shared planner, and create or update it;
+//!    blocked, observe, missing) through the shared planner, and have `apply` create or
+//!    update it;
 //! 3. start the bucket's live view, which serves and re-queues its entries;
 //! 4. `report`: the verdict and Event of the planned action, a warning if the server
 //!    went backwards; `.status` (conditions and statistics) written only when it changed;
 //!
-//! and on deletion `cleanup` applies `deletionPolicy` behind the finalizer.
+//! and on deletion `cleanup` has `plan` decide the bucket's fate by `deletionPolicy`
+//! (`decide_bucket_removal`) and `apply` carry it out, behind the finalizer.
 
 mod cleanup;
 mod report;
@@ -27,7 +29,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-pub use self::cleanup::DELETE_ADOPTED_ANNOTATION;
 use super::context::Context;
 use super::error::ControllerError;
 use super::finalizing::{Step, finalized};
@@ -39,6 +40,7 @@ use crate::desired::{BucketClaim, DesiredBucket};
 use crate::plan::{BucketAction, Claimant};
 use crate::report::bucket_status;
 use crate::spec;
+pub use crate::spec::DELETE_ADOPTED_ANNOTATION;
 
 /// Reconciles one bucket resource.
 pub async fn reconcile(

@@ -1,6 +1,7 @@
 //! Step 2 of a bucket reconcile: observe the bucket's stream, plan its configuration
-//! and claim through the shared planner, and create or update it (read-modify-write).
+//! and claim through the shared planner, and have `apply` create or update it.
 
+use crate::apply::{BucketApplied, BucketStep, apply_bucket_action};
 use crate::controller::context::Context;
 use crate::controller::holders;
 use crate::desired::DesiredBucket;
@@ -22,53 +23,60 @@ pub(super) async fn sync(
     existed_before: bool,
     paused: bool,
 ) -> Result<(BucketAction, Option<ObservedStream>), NatsError> {
-    let mut observed = ObservedBucket {
+    let observed = ObservedBucket {
         stream: bucket.state().await?,
         ..Default::default()
     };
     claimant.released = holder_gone(context, claimant, observed.stream.as_ref()).await;
-    let mut action = decide_bucket(desired, &observed, claimant);
+    let action = decide_bucket(desired, &observed, claimant);
     if paused {
         return Ok((action, observed.stream));
     }
-    if let BucketAction::Create { config } = &action {
-        if existed_before {
-            // nats-server 2.15.1 removes a deleted file stream's directory after it
-            // answers the delete: a stream created again at once under the same name
-            // can lose its files to that removal and then silently drop every message
-            // ("Critical write error ... no such file"). Let the removal finish.
-            tokio::time::sleep(RECREATE_DELAY).await;
-        }
-        let created = bucket.create(config, &claimant.claim).await;
-        record(context, "create_bucket", &created);
-        if let Err(error) = created {
-            // Another claimant created it first (the create is atomic): decide again
-            // against what it made, which names it.
-            observed.stream = bucket.state().await?;
-            if observed.stream.is_none() {
-                return Err(error);
-            }
-            action = decide_bucket(desired, &observed, claimant);
-            if !matches!(action, BucketAction::Refused { .. }) {
-                return Err(error);
-            }
-            return Ok((action, observed.stream));
-        }
-        return Ok((action, bucket.state().await?));
+    if let BucketAction::Create { .. } = &action
+        && existed_before
+    {
+        // nats-server 2.15.1 removes a deleted file stream's directory after it answers
+        // the delete: a stream created again at once under the same name can lose its
+        // files to that removal and then silently drop every message ("Critical write
+        // error ... no such file"). Let the removal finish.
+        tokio::time::sleep(RECREATE_DELAY).await;
     }
-    if let BucketAction::Update { config, .. } = &action {
-        let updated = bucket.update(config, &claimant.claim).await;
-        record(context, "update_bucket", &updated);
-        updated?;
-        return Ok((action, bucket.state().await?));
+    let step = BucketStep {
+        action: &action,
+        claimant,
+        desired: Some(desired),
+    };
+    // No riding out: the controller's per-object backoff retries, and a reconcile does
+    // not hold its worker for seconds on a failing server.
+    let BucketApplied {
+        action: applied,
+        error,
+    } = apply_bucket_action(bucket, step, false).await;
+    if let Some(operation) = operation(&action) {
+        context
+            .metrics
+            .nats_operation(operation, if error.is_none() { "ok" } else { "error" });
     }
-    Ok((action, observed.stream))
+    match (applied, error) {
+        // Another claimant created the bucket first: reported as refused, naming it.
+        (refused @ BucketAction::Refused { .. }, _) => Ok((refused, bucket.state().await?)),
+        (_, Some(error)) => Err(error),
+        (applied, None) if applied.writes() => Ok((applied, bucket.state().await?)),
+        (applied, None) => Ok((applied, observed.stream)),
+    }
 }
 
-fn record(context: &Context, operation: &'static str, result: &Result<(), NatsError>) {
-    context
-        .metrics
-        .nats_operation(operation, if result.is_ok() { "ok" } else { "error" });
+/// The metric label of the NATS operation that carries out `action`, if any.
+fn operation(action: &BucketAction) -> Option<&'static str> {
+    match action {
+        BucketAction::Create { .. } => Some("create_bucket"),
+        BucketAction::Update { .. } => Some("update_bucket"),
+        BucketAction::Unchanged
+        | BucketAction::Blocked { .. }
+        | BucketAction::Observe
+        | BucketAction::Missing
+        | BucketAction::Refused { .. } => None,
+    }
 }
 
 /// Whether the stream's holder is another bucket resource of this manager that is gone

@@ -33,7 +33,7 @@ fn closed_port_url() -> String {
 
 /// The operator's shared state, its apiserver `client` and a NATS connection that keeps
 /// trying to come up in the background and never does.
-async fn context(client: kube::Client) -> (Arc<Context>, String) {
+pub(super) async fn context(client: kube::Client) -> (Arc<Context>, String) {
     let url = closed_port_url();
     let settings = ConnectionSettings {
         url: url.clone(),
@@ -99,7 +99,7 @@ fn orders(finalized: bool) -> Arc<KeyValueBucket> {
 }
 
 /// The object as the apiserver answers a successful patch.
-fn stored(bucket: &KeyValueBucket) -> Value {
+pub(super) fn stored(bucket: &KeyValueBucket) -> Value {
     serde_json::to_value(bucket).expect("serializable")
 }
 

@@ -358,6 +358,7 @@ fn no_keys() -> Vec<(&'static str, ObservedKey)> {
     Vec::new()
 }
 
+mod bucket_removal;
 mod claims;
 mod entries;
 mod properties;
