@@ -78,11 +78,14 @@ impl Bucket {
         }
     }
 
+    // Stream writes are `pub(super)`: outside `nats`, only `apply` makes them, through
+    // the `BucketWrites` seam (apply_seam.rs).
+
     /// Creates the bucket's stream, marked as created by the claim's manager and held by
     /// `claim`; an identical existing stream counts as created. The create is atomic:
     /// of two claimants creating one bucket at once, the second is refused (10058, a
     /// stream of that name exists with another config) and then sees the first's claim.
-    pub async fn create(
+    pub(super) async fn create(
         &self,
         config: &BucketConfig,
         claim: &BucketClaim,
@@ -98,7 +101,7 @@ impl Bucket {
 
     /// Read-modify-write of the stream config, recording `claim`: fields kvop does not
     /// manage are kept.
-    pub async fn update(
+    pub(super) async fn update(
         &self,
         config: &BucketConfig,
         claim: &BucketClaim,
@@ -125,7 +128,7 @@ impl Bucket {
 
     /// Removes `claim` from the stream's metadata, if it is still the one recorded there
     /// (a bucket kept when its object goes, so another object may take it over).
-    pub async fn release(&self, claim: &BucketClaim) -> Result<(), NatsError> {
+    pub(super) async fn release(&self, claim: &BucketClaim) -> Result<(), NatsError> {
         let stream = match self.open().await {
             Ok(stream) => stream,
             Err(error) if error.is_stream_not_found() => return Ok(()),
@@ -141,7 +144,7 @@ impl Bucket {
     }
 
     /// Deletes the bucket's stream, every key and its history with it.
-    pub async fn delete(&self) -> Result<Deleted, NatsError> {
+    pub(super) async fn delete(&self) -> Result<Deleted, NatsError> {
         match self
             .connection
             .jetstream
