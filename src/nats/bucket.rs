@@ -91,12 +91,15 @@ impl Bucket {
         claim: &BucketClaim,
     ) -> Result<(), NatsError> {
         let stream = stream_config::build(&self.name, config, claim)?;
-        self.connection
-            .jetstream
-            .create_stream(stream)
-            .await
-            .map(|_| ())
-            .map_err(|error| self.connection.classify(error))
+        let create = async {
+            self.connection
+                .jetstream
+                .create_stream(stream)
+                .await
+                .map(|_| ())
+                .map_err(|error| self.connection.classify(error))
+        };
+        self.unless_denied(create).await
     }
 
     /// Read-modify-write of the stream config, recording `claim`: fields kvop does not
@@ -118,12 +121,28 @@ impl Bucket {
         &self,
         config: async_nats::jetstream::stream::Config,
     ) -> Result<(), NatsError> {
+        let update = async {
+            self.connection
+                .jetstream
+                .update_stream(config)
+                .await
+                .map(|_| ())
+                .map_err(|error| self.connection.classify(error))
+        };
+        self.unless_denied(update).await
+    }
+
+    /// `request` (on this bucket's stream), ended as soon as the server denies it rather
+    /// than when it times out: a bucket the user may not create is `Forbidden` at once.
+    async fn unless_denied<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, NatsError>>,
+    ) -> Result<T, NatsError> {
+        let naming = format!(".KV_{}\"", self.name);
         self.connection
-            .jetstream
-            .update_stream(config)
+            .refusals
+            .unless_denied(&naming, request)
             .await
-            .map(|_| ())
-            .map_err(|error| self.connection.classify(error))
     }
 
     /// Removes `claim` from the stream's metadata, if it is still the one recorded there

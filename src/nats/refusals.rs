@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::error::Error as StdError;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,54 @@ impl RefusalLog {
     /// A receiver that changes on the next refusal (not on earlier ones).
     pub(crate) fn signal(&self) -> watch::Receiver<u64> {
         self.signal.subscribe()
+    }
+
+    /// Runs `request`, failing it as soon as the server refuses a subject that contains
+    /// `naming` (e.g. `.KV_orders"`, for the stream of bucket `orders`): a denied request
+    /// is dropped, and its answer would only be a timeout 10 s later. Only a refusal of
+    /// that subject made since the request started counts, so a denial of another
+    /// object's request on a shared connection never ends this one.
+    pub(crate) async fn unless_denied<T>(
+        &self,
+        naming: &str,
+        request: impl Future<Output = Result<T, NatsError>>,
+    ) -> Result<T, NatsError> {
+        let since = Instant::now();
+        let mut signal = self.signal();
+        let mut request = std::pin::pin!(request);
+        loop {
+            tokio::select! {
+                // A finished request wins over a refusal reported in the same instant.
+                biased;
+                result = &mut request => return result,
+                changed = signal.changed() => {
+                    if changed.is_err() {
+                        return request.await;
+                    }
+                    if let Some(denied) = self.denied(naming, since) {
+                        return Err(denied);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A permission refusal of a subject containing `naming`, recorded at or after
+    /// `since`.
+    fn denied(&self, naming: &str, since: Instant) -> Option<NatsError> {
+        let refusals = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        refusals
+            .iter()
+            .rev()
+            .find_map(|refusal| match &refusal.refused {
+                Refused::Permission(what) if refusal.at >= since && what.contains(naming) => {
+                    Some(NatsError::forbidden(format!("the server refused {what}")))
+                }
+                _ => None,
+            })
     }
 
     fn record(&self, refused: Refused) {
@@ -205,6 +254,49 @@ mod tests {
     use async_nats::{ClientError, Event, ServerError};
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_request_ends_at_its_own_subjects_denial_and_not_at_anothers() {
+        let log = RefusalLog::default();
+        let never = std::future::pending::<Result<(), NatsError>>();
+        let waiting = log.unless_denied(".KV_orders\"", never);
+        let deny = async {
+            tokio::task::yield_now().await;
+            // Another bucket's denial, and one whose name only starts like it: no end.
+            log.record(Refused::Permission(
+                r#"publish to "$JS.API.STREAM.CREATE.KV_payments""#.into(),
+            ));
+            log.record(Refused::Permission(
+                r#"publish to "$JS.API.STREAM.CREATE.KV_orders2""#.into(),
+            ));
+            tokio::task::yield_now().await;
+            log.record(Refused::Permission(
+                r#"publish to "$JS.API.STREAM.CREATE.KV_orders""#.into(),
+            ));
+        };
+        let (result, ()) = tokio::join!(waiting, deny);
+        let error = result.expect_err("denied");
+        assert!(matches!(error, NatsError::Forbidden { .. }), "{error:?}");
+        assert!(error.to_string().contains("KV_orders\""), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_denial_made_before_the_request_does_not_end_it() {
+        let log = RefusalLog::default();
+        log.record(Refused::Permission(
+            r#"publish to "$JS.API.STREAM.CREATE.KV_orders""#.into(),
+        ));
+        let answered = log.unless_denied(".KV_orders\"", async {
+            // Some other denial arrives while this request is still out.
+            tokio::task::yield_now().await;
+            Ok::<_, NatsError>(7)
+        });
+        let other = async {
+            log.record(Refused::Permission(r#"publish to "$KV.b.k""#.into()));
+        };
+        let (result, ()) = tokio::join!(answered, other);
+        assert_eq!(result.expect("answered"), 7);
+    }
 
     #[test]
     fn permission_violations_are_read_from_the_servers_error_text() {
