@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::bucket_failures::{context, stored};
-use super::fake_apiserver::FakeApiserver;
+use super::fake_apiserver::{FakeApiserver, crd_in_place};
 use crate::api::KeyValueBucket;
 use crate::controller::{FINALIZER, bucket};
 
@@ -36,14 +36,7 @@ async fn an_observed_buckets_resource_is_let_go_without_a_connection_or_an_event
     let bucket = departing(json!({ "managementPolicy": "Observe", "deletionPolicy": "Delete" }));
     // The CRD is not being deleted; then the finalizer's removal.
     apiserver
-        .then(
-            200,
-            json!({
-                "apiVersion": "meta.k8s.io/v1",
-                "kind": "PartialObjectMetadata",
-                "metadata": { "name": "keyvaluebuckets.kvop.dev" },
-            }),
-        )
+        .then(200, crd_in_place("keyvaluebuckets.kvop.dev"))
         .then(200, stored(&bucket));
     // NATS never comes up: a cleanup that asked it anything would fail or wait out a
     // request timeout instead of letting the resource go.

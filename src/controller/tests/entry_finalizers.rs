@@ -8,7 +8,7 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 use super::bucket_failures::context;
-use super::fake_apiserver::FakeApiserver;
+use super::fake_apiserver::{FakeApiserver, crd_in_place};
 use crate::api::KeyValueEntry;
 use crate::controller::{FINALIZER, entry};
 
@@ -139,14 +139,7 @@ async fn an_entry_deleted_before_it_was_ever_applied_is_let_go_without_asking_na
     );
     // The CRD is not being deleted; then the finalizer's removal.
     apiserver
-        .then(
-            200,
-            json!({
-                "apiVersion": "meta.k8s.io/v1",
-                "kind": "PartialObjectMetadata",
-                "metadata": { "name": "keyvalueentries.kvop.dev" },
-            }),
-        )
+        .then(200, crd_in_place("keyvalueentries.kvop.dev"))
         .then(200, stored(&entry));
     // NATS never comes up: a cleanup that asked it anything would fail instead.
     let (context, _) = context(apiserver.client()).await;

@@ -98,3 +98,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// The apiserver's answer to kvop's look at its CRD `name` while it is not being
+/// deleted (kvop cleans up as declared then).
+pub fn crd_in_place(name: &str) -> Value {
+    json!({
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "PartialObjectMetadata",
+        "metadata": { "name": name },
+    })
+}
