@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
-use kvop::api::{KeyValueBucket, KeyValueEntry};
+use kvop::api::KeyValueEntry;
 use serde_json::json;
 use support::k8s::{Operator, wait_until};
 use support::resources::*;
@@ -50,10 +50,8 @@ async fn a_tenant_pauses_and_asks_for_passes_on_its_own_objects_only() {
     let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
     let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
     let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
-    let (a_buckets, a_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
-        (team_a.api(), team_a.api());
-    let (b_buckets, b_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
-        (team_b.api(), team_b.api());
+    let (a_buckets, a_entries) = team_a.kinds();
+    let (b_buckets, b_entries) = team_b.kinds();
     create(&a_buckets, &bucket("payments", json!({}))).await;
     create(
         &a_entries,

@@ -126,10 +126,8 @@ async fn namespaces_use_the_accounts_and_bucket_names_the_administrator_gave_the
             &nats.url(),
         ],
     );
-    let (a_buckets, a_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
-        (team_a.api(), team_a.api());
-    let (b_buckets, b_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
-        (team_b.api(), team_b.api());
+    let (a_buckets, a_entries) = team_a.kinds();
+    let (b_buckets, b_entries) = team_b.kinds();
     create(&a_buckets, &bucket("payments", json!({}))).await;
     create(
         &a_entries,
@@ -250,10 +248,8 @@ async fn a_key_another_entry_holds_is_never_written_and_nothing_loops() {
     let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
     let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
     let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
-    let (a_buckets, a_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
-        (team_a.api(), team_a.api());
-    let (b_buckets, b_entries): (Api<KeyValueBucket>, Api<KeyValueEntry>) =
-        (team_b.api(), team_b.api());
+    let (a_buckets, a_entries) = team_a.kinds();
+    let (b_buckets, b_entries) = team_b.kinds();
     create(&a_buckets, &bucket("payments", json!({}))).await;
     create(
         &a_entries,

@@ -75,6 +75,16 @@ impl Tenant {
         }
     }
 
+    /// Its bucket and entry APIs, the two most tests declare with.
+    pub fn kinds(
+        &self,
+    ) -> (
+        Api<kvop::api::KeyValueBucket>,
+        Api<kvop::api::KeyValueEntry>,
+    ) {
+        (self.api(), self.api())
+    }
+
     pub fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
