@@ -140,8 +140,8 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// Where objects may point `spec.connection.servers`.
-    pub fn object_servers(&self) -> crate::controller::tenancy::ObjectServers {
-        use crate::controller::tenancy::{ObjectServers, normalize_server};
+    pub fn object_servers(&self) -> crate::operator::tenancy::ObjectServers {
+        use crate::operator::tenancy::{ObjectServers, normalize_server};
         if self.forbid_object_servers {
             ObjectServers::Forbidden
         } else if self

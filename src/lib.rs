@@ -1,34 +1,52 @@
 //! kvop keeps NATS JetStream Key-Value buckets and keys exactly as declared.
 //!
+//! The modules below read top to bottom as the house: the words every stage shares, then
+//! the pipeline in the order it runs, then the front doors that drive it, then what
+//! running a program needs. A module only uses modules above its own group (or beside
+//! it, earlier in the pipeline); `tests/module_house.rs` holds the code to that.
+//!
 //! One pipeline serves both modes: **load** desired state ([`manifest`]), **observe**
-//! NATS ([`nats::observe`]), **plan** ([`plan`], pure), **apply** ([`apply`]) and
-//! **report** ([`report`]). [`pass`] is the part every file front door shares
-//! (observe, check, plan, guard); [`reconcile`] drives it for `kvop reconcile`.
+//! NATS ([`nats::observe`]), **plan** ([`plan`], pure), **apply** ([`apply`], the only
+//! writer) and **report** ([`report`]). [`pass`] is observe → check → plan → guard, the
+//! part every front door shares; [`commands`] are the CLI's front doors on files and
+//! [`operator`] is `kvop run`, the Kubernetes front door.
 
+// The words: the resources as declared, the desired and observed state, and the rules
+// for names, units and ownership headers.
 pub mod api;
-pub mod apply;
-pub mod cli;
-pub mod controller;
-pub mod crds;
 pub mod desired;
 pub mod error_chain;
-pub mod export;
-pub mod manifest;
-pub mod metrics;
 pub mod names;
-pub mod nats;
 pub mod observed;
-pub mod output;
 pub mod ownership;
-pub mod pass;
-pub mod plan;
-pub mod probe;
 pub mod problem;
-pub mod progress;
-pub mod reconcile;
-pub mod report;
-pub mod server;
 pub mod spec;
-pub mod telemetry;
 pub mod units;
-pub mod watch;
+
+// The pipeline, in the order it runs: load, observe (and the NATS seam under apply),
+// plan, the pass that joins them, apply, report.
+pub mod manifest;
+
+pub mod nats;
+
+pub mod plan;
+
+pub mod pass;
+
+pub mod apply;
+
+pub mod report;
+
+// The front doors.
+pub mod commands;
+pub mod operator;
+
+// What running a program needs: its command line, logs, progress, stdout, metrics and
+// health endpoint, and the generated CRDs.
+pub mod cli;
+pub mod crds;
+pub mod metrics;
+pub mod output;
+pub mod progress;
+pub mod server;
+pub mod telemetry;

@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kvop::cli::{Cli, Command, OutputFormat};
+use kvop::commands::reconcile::{self, DiffMode, ReconcileOptions};
+use kvop::commands::watch::{PassSettings, WatchOptions};
 use kvop::manifest::Input;
 use kvop::problem::Problem;
-use kvop::reconcile::{self, DiffMode, ReconcileOptions};
 use kvop::report::Report;
-use kvop::watch::{PassSettings, WatchOptions};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -63,7 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     allow_empty_prune: args.allow_empty_prune,
                     window: args.window,
                 },
-                settling: kvop::watch::Settling {
+                settling: kvop::commands::watch::Settling {
                     debounce: args.debounce,
                     poll: args.poll_interval,
                 },
@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 resync_interval: args.resync_interval,
                 metrics_address: args.metrics_address,
             };
-            kvop::watch::run(&options).await?;
+            kvop::commands::watch::run(&options).await?;
             Ok(0)
         }
         Command::Reconcile(args) => {
@@ -141,20 +141,20 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 (namespace, args.lease_name.clone(), identity)
             });
             let tenancy = match &args.tenants {
-                Some(path) => kvop::controller::tenancy::Tenancy::load(
+                Some(path) => kvop::operator::tenancy::Tenancy::load(
                     path,
                     args.object_servers(),
                     &connection,
                 )?,
-                None => kvop::controller::tenancy::Tenancy {
+                None => kvop::operator::tenancy::Tenancy {
                     object_servers: args.object_servers(),
                     tenants: Vec::new(),
                 },
             };
-            let options = kvop::controller::OperatorOptions {
+            let options = kvop::operator::OperatorOptions {
                 tenancy,
                 connection,
-                settings: kvop::controller::context::Settings {
+                settings: kvop::operator::context::Settings {
                     manager: args.manager.clone(),
                     resync_interval: args.resync_interval,
                     status_interval: args.status_interval,
@@ -165,11 +165,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 metrics_address: args.metrics_address,
                 leader_election,
             };
-            kvop::controller::run(options).await?;
+            kvop::operator::run(options).await?;
             Ok(0)
         }
         Command::Export(args) => {
-            let options = kvop::export::ExportOptions {
+            let options = kvop::commands::export::ExportOptions {
                 buckets: args.buckets.clone(),
                 keys: args.keys.clone(),
                 json_values: args.json_values,
@@ -178,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 force: args.force,
                 connection: args.connection.settings(),
             };
-            kvop::export::run(&options).await?;
+            kvop::commands::export::run(&options).await?;
             Ok(0)
         }
         Command::Crds(args) => {
@@ -201,7 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Probe(args) => {
             let url = match &args.service_env {
-                Some(prefix) => match kvop::probe::service_url(prefix, &args.url) {
+                Some(prefix) => match kvop::commands::probe::service_url(prefix, &args.url) {
                     Ok(url) => url,
                     Err(error) => {
                         eprintln!("error: {error}");
@@ -210,7 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 },
                 None => args.url.clone(),
             };
-            match kvop::probe::probe(&url, args.timeout).await {
+            match kvop::commands::probe::probe(&url, args.timeout).await {
                 Ok(status) => {
                     println!("{url}: {status}");
                     Ok(0)

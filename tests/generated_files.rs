@@ -138,20 +138,20 @@ fn every_example_loads_and_plans_without_a_server() {
 }
 
 /// docs/gitops.md's Argo CD health check and reason table are what
-/// src/controller/reasons.rs generates. `KVOP_WRITE_GENERATED=1` rewrites them.
+/// src/operator/reasons.rs generates. `KVOP_WRITE_GENERATED=1` rewrites them.
 #[test]
 fn the_gitops_docs_show_the_reason_table_the_code_uses() {
-    use kvop::controller::reasons;
+    use kvop::operator::reasons;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/gitops.md");
     let text = std::fs::read_to_string(&path).expect("read docs/gitops.md");
     let blocks = [
         (
-            "<!-- BEGIN GENERATED: argocd (src/controller/argocd.rs; tests/generated_files.rs) -->\n",
+            "<!-- BEGIN GENERATED: argocd (src/operator/argocd.rs; tests/generated_files.rs) -->\n",
             "<!-- END GENERATED: argocd -->",
-            format!("```yaml\n{}```\n", kvop::controller::argocd::config_map()),
+            format!("```yaml\n{}```\n", kvop::operator::argocd::config_map()),
         ),
         (
-            "<!-- BEGIN GENERATED: reason table (src/controller/reasons.rs; tests/generated_files.rs) -->\n",
+            "<!-- BEGIN GENERATED: reason table (src/operator/reasons.rs; tests/generated_files.rs) -->\n",
             "<!-- END GENERATED: reason table -->",
             reasons::markdown_table(),
         ),

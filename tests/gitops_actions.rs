@@ -1,5 +1,5 @@
 //! Pause, resume and reconcile-now against the real operator, apiserver and nats-server,
-//! driven the way Argo CD drives them: its resource actions (src/controller/argocd.rs,
+//! driven the way Argo CD drives them: its resource actions (src/operator/argocd.rs,
 //! as docs/gitops.md registers them) run under gopher-lua on the live object, and the
 //! annotations they change applied to it; health read with the same Lua. A paused
 //! object changes nothing in NATS (no update, no drift repair, no bucket change) and
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use kube::api::Api;
 use kvop::api::{KeyValueBucket, KeyValueEntry};
-use kvop::controller::argocd;
+use kvop::operator::argocd;
 use serde_json::{Value, json};
 use support::gitops::gitops_health;
 use support::k8s::{Object, Operator, live_json, plane, wait_until};

@@ -10,7 +10,7 @@ mod support;
 
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kvop::api::KeyValueEntry;
-use kvop::controller::reasons::{Health, REASONS};
+use kvop::operator::reasons::{Health, REASONS};
 use serde_json::{Value, json};
 use support::k8s::{Object, Operator, live_json, plane, wait_until};
 use support::resources::*;
@@ -26,7 +26,7 @@ struct Verdict {
 /// Runs the checker on the objects as the apiserver returns them.
 async fn verdicts(objects: &[Value]) -> Vec<Verdict> {
     let parsed =
-        support::gitops::gitops_health(&[], &kvop::controller::argocd::health_lua(), objects).await;
+        support::gitops::gitops_health(&[], &kvop::operator::argocd::health_lua(), objects).await;
     parsed
         .iter()
         .map(|verdict| Verdict {
@@ -61,7 +61,7 @@ where
     let object = api.get(name).await.expect("get");
     let generation = object.meta().generation;
     let ready = health == Health::Ready;
-    let conditions = kvop::controller::status::ready_and_synced(
+    let conditions = kvop::operator::status::ready_and_synced(
         &[],
         generation,
         ready,

@@ -33,7 +33,7 @@ async fn a_pass_right_after_kvops_own_write_with_the_view_behind_warns_of_no_los
         &s.nats.url(),
         &[
             "--log-level",
-            "warn,kvop::controller::entry::observe=debug,async_nats=off",
+            "warn,kvop::operator::entry::observe=debug,async_nats=off",
         ],
     );
     create(

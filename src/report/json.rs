@@ -55,7 +55,7 @@ impl Report {
             result: None,
             status: Vec::new(),
             problems,
-            exit_code: crate::reconcile::EXIT_ERROR,
+            exit_code: crate::commands::reconcile::EXIT_ERROR,
         }
     }
 

@@ -89,7 +89,7 @@ pub async fn stalled_in_gitops_tools<K: Object>(
                 && condition["status"] == "True"
                 && condition["reason"] == reason
         })?;
-        let verdict = gitops_health(&[], &kvop::controller::argocd::health_lua(), &[object])
+        let verdict = gitops_health(&[], &kvop::operator::argocd::health_lua(), &[object])
             .await
             .remove(0);
         (verdict["kstatus"] == "Failed" && verdict["argo"] == "Degraded").then_some(())

@@ -179,7 +179,7 @@ async fn apply(
         },
     };
     let verdict: Verdict = if paused {
-        crate::controller::pause::verdict(&action, "bucket")
+        crate::operator::pause::verdict(&action, "bucket")
     } else {
         report::readiness(&action)
     };

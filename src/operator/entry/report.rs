@@ -4,9 +4,9 @@
 
 use crate::api::KeyValueEntryStatus;
 use crate::apply::EntryResult;
-use crate::controller::error::ControllerError;
-use crate::controller::status::Verdict;
 use crate::nats::NatsError;
+use crate::operator::error::ControllerError;
+use crate::operator::status::Verdict;
 use crate::plan::{ConflictCause, EntryAction};
 
 /// The key an entry reconciled.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::bucket_failures::context;
 use super::fake_apiserver::{FakeApiserver, crd_in_place};
 use crate::api::KeyValueEntry;
-use crate::controller::{FINALIZER, entry};
+use crate::operator::{FINALIZER, entry};
 
 const OBJECT_PATH: &str = "/apis/kvop.dev/v1alpha1/namespaces/team/keyvalueentries/limit";
 

@@ -149,7 +149,7 @@ async fn settings(
 struct Secrets<'a> {
     api: Api<Secret>,
     namespace: &'a str,
-    versions: &'a crate::controller::secret_refresh::ReadVersions,
+    versions: &'a crate::operator::secret_refresh::ReadVersions,
     reader: &'a Reader,
 }
 

@@ -4,9 +4,9 @@
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use crate::api::{KeyValueBucket, KeyValueBucketStatus};
-use crate::controller::context::Context;
-use crate::controller::status::Verdict;
 use crate::observed::ObservedStream;
+use crate::operator::context::Context;
+use crate::operator::status::Verdict;
 use crate::plan::BucketAction;
 
 /// `Ready` for each planned bucket action.

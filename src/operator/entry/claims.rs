@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-use crate::controller::context::Context;
-use crate::controller::holders;
+use crate::operator::context::Context;
+use crate::operator::holders;
 
 use super::report::{EventSpec, Report};
 use crate::desired::ObjectRef;

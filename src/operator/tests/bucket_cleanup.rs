@@ -7,7 +7,7 @@ use serde_json::json;
 use super::bucket_failures::{context, stored};
 use super::fake_apiserver::{FakeApiserver, crd_in_place};
 use crate::api::KeyValueBucket;
-use crate::controller::{FINALIZER, bucket};
+use crate::operator::{FINALIZER, bucket};
 
 /// Bucket `team/orders`, being deleted, held by kvop's finalizer, with `spec`.
 fn departing(spec: serde_json::Value) -> std::sync::Arc<KeyValueBucket> {

@@ -10,13 +10,13 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 use kube::{Resource, ResourceExt};
 
 use crate::api::{ConditionStatus, KeyValueBucket, KeyValueEntry, ValueFrom};
-use crate::controller::connection;
-use crate::controller::context::Context;
-use crate::controller::error::{ControllerError, reference_not_found};
-use crate::controller::status::READY;
-use crate::controller::{object_ref, origin};
 use crate::desired::{DesiredBucket, DesiredEntry};
 use crate::manifest::{Known, Limits, check_writable};
+use crate::operator::connection;
+use crate::operator::context::Context;
+use crate::operator::error::{ControllerError, reference_not_found};
+use crate::operator::status::READY;
+use crate::operator::{object_ref, origin};
 use crate::spec::{self, FieldProblem};
 
 /// Everything an entry needs before it can be decided.
@@ -58,7 +58,7 @@ pub(super) async fn resolve(
         status.conditions.iter().any(|condition| {
             condition.type_ == READY
                 && (condition.status == ConditionStatus::True
-                    || (condition.reason == crate::controller::pause::PAUSED
+                    || (condition.reason == crate::operator::pause::PAUSED
                         && status.created.is_some()))
         })
     });

@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 
 use super::fake_apiserver::{FakeApiserver, status_failure};
 use crate::api::KeyValueBucket;
-use crate::controller::backoff::Backoff;
-use crate::controller::bucket_view::BucketViews;
-use crate::controller::context::{Context, Settings};
-use crate::controller::error::{Retry, STALE_RETRY};
-use crate::controller::status::backoff_key;
-use crate::controller::{FINALIZER, bucket, error_policy};
 use crate::metrics::Metrics;
 use crate::nats::ConnectionSettings;
+use crate::operator::backoff::Backoff;
+use crate::operator::bucket_view::BucketViews;
+use crate::operator::context::{Context, Settings};
+use crate::operator::error::{Retry, STALE_RETRY};
+use crate::operator::status::backoff_key;
+use crate::operator::{FINALIZER, bucket, error_policy};
 
 const STATUS_PATH: &str = "/apis/kvop.dev/v1alpha1/namespaces/team/keyvaluebuckets/orders/status";
 const OBJECT_PATH: &str = "/apis/kvop.dev/v1alpha1/namespaces/team/keyvaluebuckets/orders";
@@ -305,7 +305,7 @@ async fn a_stale_finalizer_patch_is_not_counted_as_a_failure() {
             "status": "Failure", "code": code, "message": "refused", "reason": "Invalid"
         }))
         .expect("status");
-        crate::controller::error::ControllerError::Finalizer {
+        crate::operator::error::ControllerError::Finalizer {
             action: "add",
             source: kube::Error::Api(Box::new(status)),
         }

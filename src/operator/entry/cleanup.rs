@@ -14,12 +14,12 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 use super::{OneKey, apply_one};
 use crate::api::{EntryDeletionPolicy, KeyValueBucket, KeyValueEntry};
 use crate::apply::EntryResult;
-use crate::controller::connection;
-use crate::controller::context::Context;
-use crate::controller::error::ControllerError;
-use crate::controller::object_ref;
-use crate::controller::status::{Verdict, with_conditions, write_if_changed};
 use crate::nats::NatsError;
+use crate::operator::connection;
+use crate::operator::context::Context;
+use crate::operator::error::ControllerError;
+use crate::operator::object_ref;
+use crate::operator::status::{Verdict, with_conditions, write_if_changed};
 use crate::plan::{ClaimScope, EntryAction, Removal, decide_removal};
 
 pub(super) async fn cleanup(
@@ -28,9 +28,9 @@ pub(super) async fn cleanup(
     api: &Api<KeyValueEntry>,
 ) -> Result<Action, ControllerError> {
     // Going: nobody's rival any more, and those it refused may take its key.
-    super::claims::forget(context, &crate::controller::object_ref(entry));
+    super::claims::forget(context, &crate::operator::object_ref(entry));
     // Its CRD is being deleted (and with it every entry): keys stay as they are.
-    if crate::controller::crd_gone::crd_going::<KeyValueEntry>(&context.client).await {
+    if crate::operator::crd_gone::crd_going::<KeyValueEntry>(&context.client).await {
         return Ok(Action::await_change());
     }
     let removal = match entry.spec.deletion_policy {

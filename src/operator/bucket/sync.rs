@@ -2,11 +2,11 @@
 //! and claim through the shared planner, and have `apply` create or update it.
 
 use crate::apply::{BucketApplied, BucketStep, apply_bucket_action};
-use crate::controller::context::Context;
-use crate::controller::holders;
 use crate::desired::DesiredBucket;
 use crate::nats::{Bucket, NatsError};
 use crate::observed::{ObservedBucket, ObservedStream};
+use crate::operator::context::Context;
+use crate::operator::holders;
 use crate::plan::{BucketAction, Claimant, decide_bucket};
 
 /// How long a bucket that existed before waits to be created again (see `sync`).

@@ -8,9 +8,9 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use super::resolve::Resolved;
 use crate::api::{KeyValueBucket, KeyValueEntry, KeyValueEntryStatus};
-use crate::controller::context::Context;
 use crate::nats::NatsError;
 use crate::observed::ObservedKey;
+use crate::operator::context::Context;
 
 /// The key's last message: from the bucket's live view when it is current, else from
 /// the stream leader.
@@ -67,7 +67,7 @@ pub(super) async fn warn_if_lost(
         // The live view had not caught up with kvop's own write yet (a reconcile right
         // after the status recorded it): nothing was lost.
         tracing::debug!(
-            entry = %crate::controller::object_ref(entry),
+            entry = %crate::operator::object_ref(entry),
             recorded,
             view = revision(&observed),
             leader = revision(&leader),

@@ -294,14 +294,14 @@ mod tests {
     /// entry verdicts' literals.
     #[test]
     fn every_reason_kvop_writes_is_classified() {
-        use crate::controller::error::ControllerError;
-        use crate::controller::tenancy::Refusal;
         use crate::nats::NatsError;
+        use crate::operator::error::ControllerError;
+        use crate::operator::tenancy::Refusal;
         use crate::plan::{BucketAction, BucketRefusal};
         let listed = |reason: &str| {
             assert!(
                 REASONS.iter().any(|known| known.name == reason),
-                "{reason} is not in src/controller/reasons.rs"
+                "{reason} is not in src/operator/reasons.rs"
             );
         };
         let detail = || (None, String::new(), None);
@@ -393,7 +393,7 @@ mod tests {
             BucketAction::Missing,
             BucketAction::Blocked { changes: vec![] },
         ] {
-            listed(crate::controller::bucket::readiness_reason(&action));
+            listed(crate::operator::bucket::readiness_reason(&action));
         }
         // Creating and updating a bucket carry its configuration: their literals.
         for reason in ["Created", "Updated"] {

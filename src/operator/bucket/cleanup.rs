@@ -12,11 +12,11 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use crate::api::KeyValueBucket;
 use crate::apply::{Removed, apply_bucket_removal};
-use crate::controller::context::Context;
-use crate::controller::error::ControllerError;
-use crate::controller::status::{Verdict, with_conditions, write_if_changed};
-use crate::controller::{connection, object_ref, origin};
 use crate::desired::BucketClaim;
+use crate::operator::context::Context;
+use crate::operator::error::ControllerError;
+use crate::operator::status::{Verdict, with_conditions, write_if_changed};
+use crate::operator::{connection, object_ref, origin};
 use crate::plan::{BucketRemoval, Departure, decide_bucket_removal};
 use crate::spec::{self, DELETE_ADOPTED_ANNOTATION};
 
@@ -27,7 +27,7 @@ pub(super) async fn cleanup(
 ) -> Result<Action, ControllerError> {
     context.views.remove(&StoreRef::from_obj(bucket));
     // Its CRD is being deleted (and with it every bucket resource): buckets stay.
-    if crate::controller::crd_gone::crd_going::<KeyValueBucket>(&context.client).await {
+    if crate::operator::crd_gone::crd_going::<KeyValueBucket>(&context.client).await {
         return Ok(Action::await_change());
     }
     let spec = &bucket.spec;

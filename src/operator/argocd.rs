@@ -15,7 +15,7 @@ pub fn health_lua() -> String {
         .map(|reason| format!("  {} = true,", reason.name))
         .collect();
     format!(
-        r#"-- Generated from kvop's reason table (src/controller/reasons.rs).
+        r#"-- Generated from kvop's reason table (src/operator/reasons.rs).
 local stalled = {{
 {}
 }}
