@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::nats::ConnectionSettings;
 use crate::nats::Material;
+pub use crate::telemetry::LogFormat;
 
 /// kvop keeps NATS JetStream Key-Value buckets and keys exactly as declared.
 #[derive(Debug, Parser)]
@@ -190,12 +191,6 @@ pub struct CrdsArgs {
     /// Write `<plural>.<group>.yaml` files into this directory instead of printing.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,8 +1,8 @@
 //! kvop keeps NATS JetStream Key-Value buckets and keys exactly as declared.
 //!
 //! The modules below read top to bottom as the house: the words every stage shares, then
-//! the pipeline in the order it runs, then the front doors that drive it, then what
-//! running a program needs. A module only uses modules above its own group (or beside
+//! the pipeline in the order it runs, then what running a program needs, then the front
+//! doors that drive it. A module only uses modules above its own group (or beside
 //! it, earlier in the pipeline); `tests/module_house.rs` holds the code to that.
 //!
 //! One pipeline serves both modes: **load** desired state ([`manifest`]), **observe**
@@ -37,16 +37,16 @@ pub mod apply;
 
 pub mod report;
 
-// The front doors.
-pub mod commands;
-pub mod operator;
-
-// What running a program needs: its command line, logs, progress, stdout, metrics and
-// health endpoint, and the generated CRDs.
-pub mod cli;
-pub mod crds;
+// What a running program needs besides the pipeline: metrics and the health endpoint,
+// progress lines and logs.
 pub mod metrics;
-pub mod output;
 pub mod progress;
 pub mod server;
 pub mod telemetry;
+
+// The front doors: the command line, the CLI's commands on files (and the generated
+// CRDs `kvop crds` prints), and the operator.
+pub mod cli;
+pub mod commands;
+pub mod crds;
+pub mod operator;

@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
             // changes are planned: a bad command line is invalid input, exit 1.
             let _ = error.print();
             // A program reading `-o json` gets its document for a refused line too.
-            kvop::report::refused::print_if_asked(&error);
+            kvop::commands::refused::print_if_asked(&error);
             // `kvop diff` keeps diff(1)'s convention: 1 means differences, 2 trouble.
             let diffing = std::env::args().nth(1).as_deref() == Some("diff");
             return ExitCode::from(match (error.use_stderr(), diffing) {

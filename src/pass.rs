@@ -8,10 +8,13 @@
 use std::time::{Duration, Instant};
 
 use crate::desired::Desired;
-use crate::manifest::{LoadErrors, check_against_server};
+use crate::manifest::LoadErrors;
+
+mod check;
 use crate::nats::{Connection, NatsError, observe};
 use crate::observed::Observed;
 use crate::plan::{self, EntryAction, Plan, PlanOptions};
+pub use check::check_against_server;
 
 /// What a pass is asked to plan.
 #[derive(Debug, Clone)]

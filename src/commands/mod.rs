@@ -6,4 +6,5 @@
 pub mod export;
 pub mod probe;
 pub mod reconcile;
+pub mod refused;
 pub mod watch;

@@ -8,23 +8,18 @@ use crate::apply::{ApplyOptions, EntryResult, Outcome, apply};
 use crate::manifest::{self, Input, LoadErrors, LoadOptions, LoadStep};
 use crate::nats::{Connection, ConnectionSettings, NatsError, connect, require_jetstream};
 use crate::observed::Observed;
-use crate::output;
 use crate::pass::EmptyPrune;
 use crate::pass::{PassError, PassOptions, Planned, plan_against_server};
 use crate::plan::{BucketAction, ClaimScope, EntryAction, Plan};
 use crate::problem::Problem;
 use crate::progress::{Activity, LOADING_SHOWN_FROM_BYTES, Progress, loading_text};
+use crate::report::stdout as output;
 use crate::report::{self, Report};
 
 /// Problems repeated on stderr after the text report; the report has every one.
 const MAX_PROBLEMS_ON_STDERR: usize = 20;
 
-/// Exit code: converged, nothing to change (or changes without `--detailed-exitcode`).
-pub const EXIT_OK: i32 = 0;
-/// Exit code: an error, or the run could not converge.
-pub const EXIT_ERROR: i32 = 1;
-/// Exit code with `--detailed-exitcode`: changes were planned (dry run) or applied.
-pub const EXIT_CHANGES: i32 = 2;
+use crate::report::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 
 /// Everything `kvop reconcile` was asked to do.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //!
 //! Every problem of every file is collected and reported at once, each with its file,
 //! line and field, before anything talks to NATS. Value sizes are the exception: they
-//! are checked once the buckets are observed ([`check_against_server`]), since only a
+//! are checked once the buckets are observed (`pass::check_against_server`), since only a
 //! value that will be written can be too large.
 
 mod files;
@@ -21,7 +21,6 @@ use crate::desired::{Desired, Origin};
 use crate::problem::Problem;
 
 pub use files::{FileStamp, TreeStamp, stamp};
-pub use resolve::check_against_server;
 pub use validate::LoadOptions;
 pub use writable::{Known, Limits, Unwritable, check_writable};
 

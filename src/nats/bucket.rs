@@ -1,7 +1,8 @@
 //! One bucket on one connection. Everything kvop does to a bucket goes through this
 //! handle: observe it, read and write its stream config, read and write its keys
 //! conditionally, follow its changes (`live`). Its errors are classified against the
-//! refusals of its own connection.
+//! refusals of its own connection. (Observing it, with the sweep, is `observe`'s `impl`;
+//! what a stream's info says is `stream_info`'s.)
 
 use std::sync::Arc;
 
@@ -10,14 +11,14 @@ use tokio::sync::OnceCell;
 
 use super::connect::Connection;
 use super::errors::NatsError;
-use super::observe::{observe_bucket, observed_stream};
 use super::reread::{Reread, reread_keys};
 use super::stream_config;
+use super::stream_info::observed_stream;
 use super::stream_name;
-use super::sweep::{Reuse, read_key};
+use super::sweep::read_key;
 use super::write::{Write, WriteResult, write_all};
 use crate::desired::{BucketClaim, BucketConfig};
-use crate::observed::{ObservedBucket, ObservedKey, ObservedStream};
+use crate::observed::{ObservedKey, ObservedStream};
 
 /// A bucket, by name, on a connection. Cheap to make; make one per use.
 pub struct Bucket {
@@ -37,8 +38,15 @@ pub enum Deleted {
     Missing,
 }
 
+impl Connection {
+    /// The handle for one bucket on this connection.
+    pub fn bucket(&self, name: &str) -> Bucket {
+        Bucket::new(self.clone(), name)
+    }
+}
+
 impl Bucket {
-    pub(super) fn new(connection: Connection, name: &str) -> Bucket {
+    fn new(connection: Connection, name: &str) -> Bucket {
         Bucket {
             connection,
             name: name.to_string(),
@@ -54,19 +62,6 @@ impl Bucket {
     /// Whether its connection is up now; see [`Connection::is_connected`].
     pub fn is_connected(&self) -> bool {
         self.connection.is_connected()
-    }
-
-    /// The stream config, statistics and one sweep of the keys; a missing bucket is
-    /// observed as having no stream. With `complete`, sweeps every key (prune and key
-    /// counts need them all); otherwise only `declared_keys` when that is narrower.
-    /// `reuse` may give bytes to keep instead of a copy of a value read.
-    pub async fn observe(
-        &self,
-        declared_keys: &[Arc<str>],
-        reuse: Reuse<'_>,
-        complete: bool,
-    ) -> Result<ObservedBucket, NatsError> {
-        observe_bucket(self, declared_keys, reuse, complete).await
     }
 
     /// The stream as it is now (config and statistics), or `None` if it does not exist.
@@ -196,7 +191,7 @@ impl Bucket {
     /// in flight, each conditional on its expected revision and carrying `manager`'s
     /// ownership headers; `on_result` gets each result as it settles (see
     /// [`write_all`]).
-    pub async fn write_all<'a>(
+    pub(super) async fn write_all<'a>(
         &self,
         manager: &str,
         count: usize,

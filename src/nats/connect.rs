@@ -7,7 +7,6 @@ use async_nats::jetstream;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 
-use super::bucket::Bucket;
 use super::errors::{Doing, NatsError};
 use super::refusals::RefusalLog;
 pub use super::settings::{ConnectionSettings, Material};
@@ -28,11 +27,6 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The handle for one bucket on this connection.
-    pub fn bucket(&self, name: &str) -> Bucket {
-        Bucket::new(self.clone(), name)
-    }
-
     /// Whether the connection is up now (not reconnecting): while it is not, every
     /// request would wait out its timeout.
     pub fn is_connected(&self) -> bool {

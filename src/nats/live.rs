@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use super::bucket::Bucket;
 use super::errors::NatsError;
-use super::observe::observed_stream;
+use super::stream_info::observed_stream;
 use super::stream_name;
 use super::sweep::{DeleteWhenDone, Managers, consumer_config, operation};
 use crate::observed::{ObservedKey, ObservedStream};

@@ -3,17 +3,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_nats::jetstream;
 use futures::{StreamExt, TryStreamExt};
 
 use super::bucket::Bucket;
 use super::connect::Connection;
 use super::errors::{Doing, NatsError};
-use super::stream_config::{CREATED_BY, project, read_claim};
+use super::stream_info::observed_stream;
 use super::sweep::{Reuse, Scope, sweep};
 use super::sweep_batches::split;
 use crate::desired::{Desired, DesiredEntry};
-use crate::observed::{BucketStats, ClusterStats, Observed, ObservedBucket, ObservedStream};
+use crate::observed::{Observed, ObservedBucket};
 
 /// Buckets observed at once.
 const CONCURRENT_BUCKETS: usize = 8;
@@ -71,88 +70,53 @@ pub async fn observe(
     Ok(Observed { buckets })
 }
 
-/// Reads one bucket; a missing bucket is observed as having no stream.
-pub(super) async fn observe_bucket(
-    bucket: &Bucket,
-    declared_keys: &[Arc<str>],
-    reuse: Reuse<'_>,
-    complete: bool,
-) -> Result<ObservedBucket, NatsError> {
-    let stream = match bucket.open().await {
-        Ok(stream) => stream,
-        Err(error) if error.is_stream_not_found() => return Ok(ObservedBucket::default()),
-        Err(error) => return Err(error),
-    };
-    let info = stream.cached_info().clone();
-    let subjects = info.state.subjects_count;
-    let refusals = &bucket.connection.refusals;
-    // A filter only helps when it is much narrower than the bucket, and its requests
-    // must fit the server's max_payload: split, unless that makes too many requests.
-    let batches = (!complete && declared_keys.len() <= MAX_FILTERED_KEYS)
-        .then(|| split(&bucket.name, declared_keys, bucket.connection.max_payload()))
-        .flatten()
-        .filter(|batches| {
-            let declared = declared_keys.len() as u64;
-            declared * 2 < subjects
-                && declared + batches.len().saturating_sub(1) as u64 * KEYS_PER_CONSUMER < subjects
-        });
-    let filtered = batches.is_some();
-    let keys = match batches {
-        Some(batches) => {
-            let mut keys = HashMap::with_capacity(declared_keys.len());
-            for batch in batches {
-                keys.extend(
-                    sweep(refusals, &stream, &bucket.name, Scope::Keys(batch), reuse).await?,
-                );
+impl Bucket {
+    /// The stream config, statistics and one sweep of the keys; a missing bucket is
+    /// observed as having no stream. With `complete`, sweeps every key (prune and key
+    /// counts need them all); otherwise only `declared_keys` when that is narrower.
+    /// `reuse` may give bytes to keep instead of a copy of a value read.
+    pub async fn observe(
+        &self,
+        declared_keys: &[Arc<str>],
+        reuse: Reuse<'_>,
+        complete: bool,
+    ) -> Result<ObservedBucket, NatsError> {
+        let stream = match self.open().await {
+            Ok(stream) => stream,
+            Err(error) if error.is_stream_not_found() => return Ok(ObservedBucket::default()),
+            Err(error) => return Err(error),
+        };
+        let info = stream.cached_info().clone();
+        let subjects = info.state.subjects_count;
+        let refusals = &self.connection.refusals;
+        // A filter only helps when it is much narrower than the bucket, and its requests
+        // must fit the server's max_payload: split, unless that makes too many requests.
+        let batches = (!complete && declared_keys.len() <= MAX_FILTERED_KEYS)
+            .then(|| split(&self.name, declared_keys, self.connection.max_payload()))
+            .flatten()
+            .filter(|batches| {
+                let declared = declared_keys.len() as u64;
+                declared * 2 < subjects
+                    && declared + batches.len().saturating_sub(1) as u64 * KEYS_PER_CONSUMER
+                        < subjects
+            });
+        let filtered = batches.is_some();
+        let keys = match batches {
+            Some(batches) => {
+                let mut keys = HashMap::with_capacity(declared_keys.len());
+                for batch in batches {
+                    keys.extend(
+                        sweep(refusals, &stream, &self.name, Scope::Keys(batch), reuse).await?,
+                    );
+                }
+                keys
             }
-            keys
-        }
-        None => sweep(refusals, &stream, &bucket.name, Scope::All, reuse).await?,
-    };
-    Ok(ObservedBucket {
-        stream: Some(observed_stream(&info)),
-        keys,
-        complete: !filtered,
-    })
-}
-
-fn stats(info: &jetstream::stream::Info) -> BucketStats {
-    BucketStats {
-        values: info.state.messages,
-        bytes: info.state.bytes,
-        last_revision: info.state.last_sequence,
-        created: info
-            .created
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        cluster: info
-            .cluster
-            .as_ref()
-            .filter(|cluster| cluster.leader.is_some())
-            .map(|cluster| ClusterStats {
-                name: cluster.name.clone(),
-                leader: cluster.leader.clone(),
-                replicas: cluster
-                    .replicas
-                    .iter()
-                    .map(|replica| {
-                        (
-                            replica.name.clone(),
-                            replica.current,
-                            replica.lag.unwrap_or(0),
-                        )
-                    })
-                    .collect(),
-            }),
-    }
-}
-
-/// What kvop reads from a stream's info: its config as a bucket's, and its statistics.
-pub(super) fn observed_stream(info: &jetstream::stream::Info) -> ObservedStream {
-    ObservedStream {
-        config: project(&info.config),
-        stats: stats(info),
-        created_by: info.config.metadata.get(CREATED_BY).cloned(),
-        claim: read_claim(&info.config.metadata),
+            None => sweep(refusals, &stream, &self.name, Scope::All, reuse).await?,
+        };
+        Ok(ObservedBucket {
+            stream: Some(observed_stream(&info)),
+            keys,
+            complete: !filtered,
+        })
     }
 }

@@ -55,13 +55,13 @@ impl Report {
             result: None,
             status: Vec::new(),
             problems,
-            exit_code: crate::commands::reconcile::EXIT_ERROR,
+            exit_code: super::EXIT_ERROR,
         }
     }
 
     /// Prints the report on stdout, as one pretty-printed document.
     pub fn print(&self) {
-        crate::output::println(&serde_json::to_string_pretty(self).unwrap_or_default());
+        super::stdout::println(&serde_json::to_string_pretty(self).unwrap_or_default());
     }
 }
 

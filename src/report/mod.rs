@@ -7,7 +7,7 @@ pub mod json;
 mod line_diff;
 pub mod plan_text;
 pub mod problems;
-pub mod refused;
+pub mod stdout;
 pub mod summary;
 pub mod text;
 
@@ -59,3 +59,10 @@ pub fn bucket_status(
         ..Default::default()
     }
 }
+
+/// Exit code: converged, nothing to change (or changes without `--detailed-exitcode`).
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error, or the run could not converge.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code with `--detailed-exitcode`: changes were planned (dry run) or applied.
+pub const EXIT_CHANGES: i32 = 2;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::pass::{Memory, PassSummary};
+use super::memory::{Memory, PassSummary};
 use crate::apply::{EntryResult, Outcome};
 use crate::desired::Desired;
 use crate::metrics::Metrics;

@@ -7,6 +7,7 @@ mod change;
 mod files;
 mod held;
 mod log;
+mod memory;
 mod pass;
 mod signals;
 mod state;
@@ -22,7 +23,8 @@ use tokio::sync::{mpsc, watch};
 
 pub use crate::pass::PassError;
 pub use files::{Settling, WatchFilesError};
-pub use pass::{PassSettings, PassSummary};
+pub use memory::PassSummary;
+pub use pass::PassSettings;
 
 use crate::manifest::Input;
 use crate::metrics::Metrics;
@@ -30,7 +32,7 @@ use crate::nats::{Connection, ConnectionSettings, NatsError, connect, require_je
 use crate::server::{self, Health};
 use files::FileWatcher;
 use held::HeldDeletions;
-use pass::{Conflicts, Memory};
+use memory::{Conflicts, Memory};
 use signals::Signal;
 use state::Watch;
 use views::Views;

@@ -3,12 +3,10 @@
 //! one line per change made. The same steps as a one-shot `kvop reconcile`, with the log
 //! in place of the report.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use tokio::time::Instant;
-
-use super::held::HeldDeletions;
 use super::log::{Before, log_changes, log_kept};
+use super::memory::{Memory, PassSummary};
 use crate::apply::{ApplyOptions, Outcome, apply};
 use crate::desired::Desired;
 use crate::metrics::Metrics;
@@ -26,28 +24,6 @@ pub struct PassSettings {
     pub prune: bool,
     pub allow_empty_prune: bool,
     pub window: usize,
-}
-
-/// What a pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct PassSummary {
-    pub writes: usize,
-    pub conflicts: usize,
-    /// Buckets and keys that could not be brought in line (each logged).
-    pub problems: usize,
-    /// When deletions held back by the settle time are due, for a pass then.
-    pub prune_due: Option<Instant>,
-}
-
-/// Keys left alone because of their `updatePolicy`, with the foreign revision that
-/// stopped them: said once per revision, not on every pass over their bucket.
-pub type Conflicts = HashMap<(String, String), u64>;
-
-/// What passes remember of the ones before.
-#[derive(Debug)]
-pub struct Memory {
-    pub conflicts: Conflicts,
-    pub held: HeldDeletions,
 }
 
 /// What a pass works from: the declarations to apply and those in force before them

@@ -10,7 +10,8 @@ use tokio::sync::watch;
 
 use super::WatchOptions;
 use super::files::FileWatcher;
-use super::pass::{Declarations, Memory, PASS_KIND, PassSummary, pass};
+use super::memory::{Memory, PassSummary};
+use super::pass::{Declarations, PASS_KIND, pass};
 use super::signals::finish_unless_stopped;
 use super::views::{Declared, Views};
 use crate::desired::Desired;

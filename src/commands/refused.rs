@@ -8,9 +8,9 @@ use std::ffi::OsString;
 
 use clap::{Arg, Command, CommandFactory, ValueEnum};
 
-use super::Report;
 use crate::cli::{Cli, OutputFormat};
 use crate::problem::Problem;
+use crate::report::Report;
 
 /// Prints the report of a command line clap refused, when the line asks for JSON.
 pub fn print_if_asked(error: &clap::Error) {
