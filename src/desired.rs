@@ -163,4 +163,6 @@ pub struct DesiredEntry {
     pub deletion_policy: EntryDeletionPolicy,
     /// The foreign revision `IfUnchanged` may overwrite once (`kvop.dev/take-over`).
     pub take_over: Option<u64>,
+    /// The value comes from a Secret: never shown, in a diff or anywhere else.
+    pub sensitive: bool,
 }

@@ -62,8 +62,9 @@ fn print_diff(
     options: &ReconcileOptions,
     plan: &Plan,
     observed: &crate::observed::Observed,
+    desired: &crate::desired::Desired,
 ) -> i32 {
-    let diff = report::diff::diff_of(plan, observed);
+    let diff = report::diff::diff_of(plan, observed, desired);
     if options.json {
         output::println(&serde_json::to_string_pretty(&diff).unwrap_or_default());
     } else {
@@ -191,10 +192,10 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     phases.observed = phases.connected + observing;
     activity.finish();
     match options.diff {
-        DiffMode::Command => return Ok(print_diff(options, &plan, &observed)),
+        DiffMode::Command => return Ok(print_diff(options, &plan, &observed, &desired)),
         DiffMode::Shown if !options.json => {
             output::print(&report::diff::render(&report::diff::diff_of(
-                &plan, &observed,
+                &plan, &observed, &desired,
             )));
         }
         _ if !options.json => output::print(&report::render_plan(&plan, options.verbose)),

@@ -9,6 +9,7 @@ mod files;
 mod resolve;
 mod validate;
 mod value_blocks;
+mod value_sources;
 mod wording;
 mod writable;
 pub mod yaml;

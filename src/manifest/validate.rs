@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::resolve::{self, BucketRef, InvalidEntry};
 use super::value_blocks::ValueBlocks;
+use super::value_sources::{SourceKind, ValueReference, ValueSources};
 use super::wording;
 use super::yaml::Document;
 use super::{LoadError, Loaded};
@@ -50,6 +51,8 @@ pub(super) struct Collector {
     skipped: Vec<String>,
     errors: Vec<LoadError>,
     values: ValueBlocks,
+    /// ConfigMaps and Secrets, for `valueFrom`.
+    sources: ValueSources,
     /// The bucket names entries refer to, one copy each.
     bucket_names: HashSet<Arc<str>>,
 }
@@ -91,6 +94,7 @@ impl Collector {
             skipped: Vec::new(),
             errors: Vec::new(),
             values: ValueBlocks::default(),
+            sources: ValueSources::default(),
             bucket_names: HashSet::new(),
         }
     }
@@ -98,6 +102,7 @@ impl Collector {
     /// Appends what another collector gathered (from the documents that follow).
     pub(super) fn merge(&mut self, other: Collector) {
         self.buckets.extend(other.buckets);
+        self.sources.merge(other.sources, self.entries.len());
         self.entries.extend(other.entries);
         self.bucket_refs.extend(other.bucket_refs);
         self.invalid_buckets.extend(other.invalid_buckets);
@@ -134,6 +139,18 @@ impl Collector {
             };
             self.errors
                 .push(context.error(field, format!("{field} is missing")));
+            return;
+        }
+        if let Some(source) = SourceKind::of(api_version, kind) {
+            let metadata = object.get("metadata");
+            let field = |name: &str| metadata.and_then(|m| m.get(name)?.as_str());
+            self.sources.add(
+                source,
+                field("namespace").unwrap_or("default").to_string(),
+                field("name").unwrap_or_default().to_string(),
+                context.origin(),
+                object.clone(),
+            );
             return;
         }
         let ours = matches!(kind, "KeyValueBucket" | "KeyValueEntry");
@@ -301,14 +318,13 @@ impl Collector {
             self.errors
                 .push(context.error(&problem.field, problem.message))
         });
+        let mut value_from = None;
         let value = match spec::entry_value(spec) {
             Ok(ValueSource::Inline(bytes)) => Some(self.values.keep(&bytes)),
-            Ok(ValueSource::From(_)) => {
-                self.errors.push(context.error(
-                    "spec.valueFrom",
-                    "valueFrom reads Secrets and ConfigMaps, which only the Kubernetes operator can do; in standalone mode put the value in value, binaryValue or jsonValue",
-                ));
-                None
+            // Read from the file set's ConfigMaps and Secrets once every file is loaded.
+            Ok(ValueSource::From(from)) => {
+                value_from = Some(from);
+                Some(bytes::Bytes::new())
             }
             Err(problem) => {
                 self.errors
@@ -339,6 +355,17 @@ impl Collector {
             return;
         };
         self.bucket_refs.push(bucket_ref);
+        if let Some(from) = value_from {
+            let at = Origin {
+                source: Arc::clone(context.source),
+                line: context.document.line_of("spec.valueFrom"),
+            };
+            if let Some(reference) =
+                ValueReference::new(self.entries.len(), &owner.namespace, from, at)
+            {
+                self.sources.refer(reference);
+            }
+        }
         self.entries.push(DesiredEntry {
             owner,
             origin: context.origin(),
@@ -348,6 +375,7 @@ impl Collector {
             update_policy: spec.update_policy,
             deletion_policy: spec.deletion_policy,
             take_over,
+            sensitive: false,
         });
     }
 }
@@ -366,6 +394,10 @@ impl Collector {
     /// Resolves bucket references and checks the rules that span documents. The
     /// references are dropped first, with the file texts they point into.
     pub(super) fn finish(mut self, options: &LoadOptions) -> (Loaded, Vec<LoadError>) {
+        let sources = std::mem::take(&mut self.sources);
+        let (problems, unread) = sources.resolve(&mut self.entries, &mut self.values);
+        self.errors.extend(problems);
+        self.skipped.extend(unread);
         let problems = resolve::resolve(
             &self.buckets,
             &mut self.entries,

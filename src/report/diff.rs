@@ -1,16 +1,21 @@
 //! `kvop diff` (and `reconcile --dry-run --diff`): what the plan would change, old →
 //! new, for every bucket field and every key, so a reviewer reads a pull request's
 //! effect as `terraform plan` or `kubectl diff` shows it. Text values as a unified line
-//! diff, JSON values pretty-printed first, anything else as hex. Made from the plan and
-//! what it was made from, never a pipeline of its own.
+//! diff, JSON values pretty-printed first, anything else as hex; a value from a Secret
+//! masked on both sides (the old value in NATS may be the Secret's old value). Made from
+//! the plan and what it was made from, never a pipeline of its own.
 
 use base64::Engine;
 use bytes::Bytes;
 use serde::Serialize;
 
 use super::line_diff::{Line, diff};
+use crate::desired::Desired;
 use crate::observed::{Observed, Operation};
 use crate::plan::{BucketAction, EntryAction, Plan};
+
+/// What a masked value shows instead of itself, as `kubectl diff` does for Secrets.
+const MASK: &str = "***";
 
 /// Bytes per line of a hex dump.
 const HEX_WIDTH: usize = 16;
@@ -46,6 +51,8 @@ pub enum Format {
     Json,
     /// Not UTF-8: base64 in JSON output, hex in text.
     Binary,
+    /// Declared from a Secret: each side present is `***`.
+    Masked,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,8 +79,15 @@ pub struct KeyDiff {
     pub new: Option<String>,
 }
 
-/// The differences `plan` would make to what `observed` holds.
-pub fn diff_of(plan: &Plan, observed: &Observed) -> Diff {
+/// The differences `plan` would make to what `observed` holds; `desired`, what the plan
+/// was made from, says which values come from Secrets.
+pub fn diff_of(plan: &Plan, observed: &Observed, desired: &Desired) -> Diff {
+    let sensitive: std::collections::HashSet<(&str, &str)> = desired
+        .entries
+        .iter()
+        .filter(|entry| entry.sensitive)
+        .map(|entry| (&*entry.bucket, &*entry.key))
+        .collect();
     let mut buckets = Vec::new();
     let mut differences = 0;
     for bucket in &plan.buckets {
@@ -104,6 +118,9 @@ pub fn diff_of(plan: &Plan, observed: &Observed) -> Diff {
                     EntryAction::Remove { .. } => (Change::Delete, old_value(&entry.key), None),
                     _ => return None,
                 };
+                if sensitive.contains(&(bucket.bucket.as_str(), &*entry.key)) {
+                    return Some(masked(&entry.key, action, old.is_some(), new.is_some()));
+                }
                 Some(key_diff(&entry.key, action, old.as_ref(), new.as_ref()))
             })
             .collect();
@@ -128,6 +145,17 @@ pub fn diff_of(plan: &Plan, observed: &Observed) -> Diff {
     Diff {
         differences,
         buckets,
+    }
+}
+
+/// A key whose value comes from a Secret: that it changes, never what to.
+fn masked(key: &str, action: Change, old: bool, new: bool) -> KeyDiff {
+    KeyDiff {
+        key: key.to_string(),
+        action,
+        format: Format::Masked,
+        old: old.then(|| MASK.to_string()),
+        new: new.then(|| MASK.to_string()),
     }
 }
 
@@ -219,6 +247,7 @@ fn render_key(out: &mut String, bucket: &str, key: &KeyDiff) {
     let format = match key.format {
         Format::Json => " (JSON, pretty-printed)",
         Format::Binary => " (binary, hex)",
+        Format::Masked => " (from a Secret, masked)",
         Format::Text => "",
     };
     out.push_str(&format!("{mark} {bucket}/{}{format}\n", key.key));

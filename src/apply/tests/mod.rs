@@ -68,6 +68,7 @@ fn declared(entries: &[(&str, &str)]) -> Desired {
                 value: Bytes::from(value.to_string()),
                 update_policy: UpdatePolicy::Overwrite,
                 take_over: None,
+                sensitive: false,
                 deletion_policy: EntryDeletionPolicy::Delete,
             })
             .collect(),

@@ -75,11 +75,14 @@ pub(super) async fn resolve(
                 entry.spec.bucket_ref.name
             ))
         })?;
-    let value = match spec::entry_value(&entry.spec)
+    let (value, sensitive) = match spec::entry_value(&entry.spec)
         .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?
     {
-        spec::ValueSource::Inline(value) => value,
-        spec::ValueSource::From(from) => read_value_from(context, entry, &namespace, from).await?,
+        spec::ValueSource::Inline(value) => (value, false),
+        spec::ValueSource::From(from) => (
+            read_value_from(context, entry, &namespace, from).await?,
+            from.secret_key_ref.is_some(),
+        ),
     };
     let take_over = spec::take_over(entry.metadata.annotations.as_ref())
         .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?;
@@ -92,6 +95,7 @@ pub(super) async fn resolve(
         update_policy: entry.spec.update_policy,
         deletion_policy: entry.spec.deletion_policy,
         take_over,
+        sensitive,
     };
     // A mirror takes no writes at all; sizes are checked only for what will be written
     // ([`check_size`]): a value NATS already holds as declared is never refused.

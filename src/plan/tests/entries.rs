@@ -140,6 +140,7 @@ fn entry_decisions_follow_the_revision_and_ownership_rules() {
 fn a_take_over_annotation_overwrites_the_foreign_revision_it_names_and_no_other() {
     let taking = DesiredEntry {
         take_over: Some(13),
+        sensitive: false,
         ..entry("k", "v", UpdatePolicy::IfUnchanged)
     };
     assert_eq!(

@@ -62,6 +62,7 @@ pub(super) fn entry(key: &str, value: &str, policy: UpdatePolicy) -> DesiredEntr
         value: Bytes::from(value.to_string()),
         update_policy: policy,
         take_over: None,
+        sensitive: false,
         deletion_policy: EntryDeletionPolicy::Delete,
     }
 }
