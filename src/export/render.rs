@@ -77,7 +77,9 @@ pub fn bucket_document(out: &mut String, meta: &Meta<'_>, spec: &KeyValueBucketS
         mirror,
         sources,
         metadata,
-        connection: _,
+        // Never exported: a stream does not record how it is reached, so `bucket_spec`
+        // leaves it out and the manifest uses kvop's default connection.
+        connection: _not_exported,
         deletion_policy,
         management_policy,
     } = spec;

@@ -39,7 +39,6 @@ impl std::fmt::Display for FieldProblem {
 /// problem found.
 pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<FieldProblem>> {
     let KeyValueBucketSpec {
-        bucket: _,
         description,
         history,
         ttl,
@@ -54,9 +53,12 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
         mirror,
         sources,
         metadata,
-        connection: _,
-        deletion_policy: _,
-        management_policy: _,
+        // Not settings of the stream, so not part of its config: `desired_bucket` reads
+        // the name and both policies, the connection pool the connection.
+        bucket: _name,
+        connection: _connection,
+        deletion_policy: _deletion,
+        management_policy: _management,
     } = spec;
     let mut problems = Vec::new();
     let mut fail = |field: &str, message: String| problems.push(FieldProblem::new(field, message));
