@@ -71,6 +71,7 @@ pub fn bucket_document(out: &mut String, meta: &Meta<'_>, spec: &KeyValueBucketS
         storage,
         replicas,
         compression,
+        allow_msg_ttl,
         limit_marker_ttl,
         placement,
         republish,
@@ -103,6 +104,7 @@ pub fn bucket_document(out: &mut String, meta: &Meta<'_>, spec: &KeyValueBucketS
         ("storage", Some(json(storage))),
         ("replicas", Some(Value::from(*replicas))),
         ("compression", Some(Value::from(*compression))),
+        ("allowMsgTtl", allow_msg_ttl.map(Value::from)),
         (
             "limitMarkerTtl",
             limit_marker_ttl.as_ref().map(|t| Value::from(t.as_str())),

@@ -154,8 +154,10 @@ pub fn set_managed_fields(
     } else {
         Compression::None
     });
-    // Per-message TTL can never be turned off again, so an update keeps it on.
-    stream.allow_message_ttl = *allow_msg_ttl || stream.allow_message_ttl;
+    // Per-message TTL can never be turned off again (10052), so an update keeps it on;
+    // left out (`None`), a new stream is made without it and an existing one keeps its
+    // own. The plan blocks a declared `false` against a stream that has it.
+    stream.allow_message_ttl = allow_msg_ttl.unwrap_or(false) || stream.allow_message_ttl;
     stream.subject_delete_marker_ttl = *limit_marker_ttl;
     stream.placement = placement.as_ref().map(|placement| stream::Placement {
         cluster: placement.cluster.clone(),
@@ -263,7 +265,7 @@ pub fn project(stream: &stream::Config) -> BucketConfig {
         },
         replicas: i64::try_from(stream.num_replicas.max(1)).unwrap_or(1),
         compression: stream.compression == Some(Compression::S2),
-        allow_msg_ttl: stream.allow_message_ttl,
+        allow_msg_ttl: Some(stream.allow_message_ttl),
         limit_marker_ttl: stream
             .subject_delete_marker_ttl
             .filter(|ttl| !ttl.is_zero()),
@@ -358,7 +360,7 @@ mod tests {
             storage: StorageType::File,
             replicas: 1,
             compression: true,
-            allow_msg_ttl: false,
+            allow_msg_ttl: Some(false),
             limit_marker_ttl: None,
             placement: None,
             republish: None,
@@ -409,10 +411,20 @@ mod tests {
     }
 
     #[test]
-    fn per_message_ttl_stays_on_once_the_server_has_it() {
-        let mut stream = build("b", &config(), &claim()).expect("valid");
-        stream.allow_message_ttl = true;
-        set_managed_fields(&mut stream, "b", &config()).expect("valid");
-        assert!(stream.allow_message_ttl);
+    fn per_message_ttl_is_on_where_declared_and_stays_on_once_the_server_has_it() {
+        for (declared, on_create) in [(None, false), (Some(false), false), (Some(true), true)] {
+            let config = BucketConfig {
+                allow_msg_ttl: declared,
+                ..config()
+            };
+            let mut stream = build("b", &config, &claim()).expect("valid");
+            assert_eq!(
+                stream.allow_message_ttl, on_create,
+                "{declared:?} on create"
+            );
+            stream.allow_message_ttl = true;
+            set_managed_fields(&mut stream, "b", &config).expect("valid");
+            assert!(stream.allow_message_ttl, "{declared:?} on update");
+        }
     }
 }
