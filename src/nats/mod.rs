@@ -19,6 +19,7 @@ mod retry;
 mod settings;
 mod snapshot;
 mod stream_config;
+mod stream_source;
 mod sweep;
 mod sweep_batches;
 mod sweep_filters;
