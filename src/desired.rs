@@ -113,8 +113,10 @@ pub struct BucketConfig {
     pub storage: StorageType,
     pub replicas: i64,
     pub compression: bool,
-    /// Whether per-message TTL is on; it can never be turned off again.
-    pub allow_msg_ttl: bool,
+    /// Whether per-message TTL is on; it can never be turned off again. `None` where a
+    /// declaration leaves it out: a new bucket is made without it and an existing one
+    /// keeps what it has. A server's stream always projects to `Some`.
+    pub allow_msg_ttl: Option<bool>,
     pub limit_marker_ttl: Option<Duration>,
     pub placement: Option<Placement>,
     pub republish: Option<Republish>,
@@ -137,7 +139,7 @@ impl BucketConfig {
             storage: StorageType::File,
             replicas: 1,
             compression: false,
-            allow_msg_ttl: false,
+            allow_msg_ttl: None,
             limit_marker_ttl: None,
             placement: None,
             republish: None,

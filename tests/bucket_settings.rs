@@ -13,7 +13,7 @@ async fn a_bucket_with_every_setting_is_created_and_then_unchanged() {
         bucket("origin", "  history: 3\n"),
         bucket(
             "full",
-            "  description: all settings\n  history: 7\n  ttl: 1h\n  maxValueSize: 64Ki\n  maxBytes: 10Mi\n  compression: true\n  limitMarkerTtl: 5s\n  placement:\n    cluster: somewhere\n    tags: [ssd]\n  republish:\n    source: \">\"\n    destination: audit.full.>\n    headersOnly: true\n  sources:\n    - name: origin\n  metadata:\n    team: a\n    tier: gold\n",
+            "  description: all settings\n  history: 7\n  ttl: 1h\n  maxValueSize: 64Ki\n  maxBytes: 10Mi\n  compression: true\n  allowMsgTtl: true\n  limitMarkerTtl: 5s\n  placement:\n    cluster: somewhere\n    tags: [ssd]\n  republish:\n    source: \">\"\n    destination: audit.full.>\n    headersOnly: true\n  sources:\n    - name: origin\n  metadata:\n    team: a\n    tier: gold\n",
         ),
         bucket("copy", "  mirror:\n    name: origin\n"),
         entry("seed", "origin", "from-origin", "hello", ""),

@@ -510,6 +510,35 @@ async fn the_apiserver_rejects_invalid_specs_and_immutable_changes() {
         merge(&buckets, "b", json!({"spec": {"limitMarkerTtl": null}})).await,
         "removing limitMarkerTtl",
     );
+    // Per-message TTL: limit markers need it, with kvop's message; once declared on it
+    // may be left out (the stream keeps it) but never declared off.
+    let off = bucket("off", json!({"allowMsgTtl": false, "limitMarkerTtl": "5s"}));
+    let kvop_message = kvop::spec::bucket_config(&off.spec).expect_err("kvop refuses it")[0]
+        .message
+        .clone();
+    let message = rejected(
+        buckets.create(&PostParams::default(), &off).await,
+        "allowMsgTtl false with limit markers",
+    );
+    assert!(message.ends_with(&kvop_message), "{message}");
+    buckets
+        .create(
+            &PostParams::default(),
+            &bucket("ttl", json!({"allowMsgTtl": true})),
+        )
+        .await
+        .expect("per-message TTL declared on");
+    let message = rejected(
+        merge(&buckets, "ttl", json!({"spec": {"allowMsgTtl": false}})).await,
+        "turning allowMsgTtl off",
+    );
+    assert!(
+        message.contains("spec.allowMsgTtl cannot be turned off once on"),
+        "{message}"
+    );
+    merge(&buckets, "ttl", json!({"spec": {"allowMsgTtl": null}}))
+        .await
+        .expect("leaving allowMsgTtl out keeps the stream as it is");
     entries
         .create(
             &PostParams::default(),

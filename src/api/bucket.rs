@@ -36,6 +36,7 @@ use super::stream::{Placement, Republish, StreamSource};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("has(oldSelf.spec.bucket) ? (has(self.spec.bucket) && self.spec.bucket == oldSelf.spec.bucket) : (!has(self.spec.bucket) || self.spec.bucket == self.metadata.name)").message("spec.bucket is immutable (it defaults to metadata.name)"),
     validation = Rule::new("!has(oldSelf.spec.limitMarkerTtl) || has(self.spec.limitMarkerTtl)").message("spec.limitMarkerTtl cannot be removed once set: the server cannot disable per-message TTL"),
+    validation = Rule::new("!has(self.spec.allowMsgTtl) || self.spec.allowMsgTtl || !has(self.spec.limitMarkerTtl)").message("spec.allowMsgTtl cannot be false with limitMarkerTtl: limit markers need per-message TTL (leave allowMsgTtl out or set it true)"),
     validation = Rule::new("has(self.spec.mirror) == has(oldSelf.spec.mirror) && (!has(self.spec.mirror) || self.spec.mirror == oldSelf.spec.mirror)").message("spec.mirror is immutable"),
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -91,6 +92,17 @@ pub struct KeyValueBucketSpec {
     /// Compress stored values (S2).
     #[serde(default)]
     pub compression: bool,
+
+    /// Enables per-message TTL on the bucket's stream: clients may then write a value with
+    /// a `Nats-TTL` header, and it expires after that time (without this the server
+    /// refuses such writes). Once on it can never be turned off (a server rule): `false`
+    /// on a bucket that has it is reported and never applied. Leave it out to keep what
+    /// the bucket has (off for a new bucket). `limitMarkerTtl` turns it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // A transition rule runs only while both versions set the field: leaving it out later
+    // is allowed (it keeps the stream as it is), setting it false is not.
+    #[x_kube(validation = Rule::new("self || !oldSelf").message("spec.allowMsgTtl cannot be turned off once on: the server cannot disable per-message TTL (leave the field out to keep the bucket as it is)"))]
+    pub allow_msg_ttl: Option<bool>,
 
     /// Enables limit markers: when a key expires through `ttl`, the server writes a
     /// marker that lives this long (at least `1s`), so watchers see the expiry. Once set

@@ -20,6 +20,7 @@ mod settings;
 mod snapshot;
 mod stream_config;
 mod stream_info;
+mod stream_source;
 mod sweep;
 mod sweep_batches;
 mod sweep_filters;

@@ -100,12 +100,6 @@ impl Bucket {
 /// `KeyValueBucket` has no field for.
 fn unexpressible(config: &stream::Config) -> Vec<String> {
     let mut found = Vec::new();
-    if config.allow_message_ttl && config.subject_delete_marker_ttl.is_none() {
-        found.push(
-            "per-message TTL is on without limit markers (kvop turns it on only with limitMarkerTtl)"
-                .to_string(),
-        );
-    }
     if !config.allow_direct {
         found.push("direct get is off (allow_direct: false; kvop turns it on)".into());
     }

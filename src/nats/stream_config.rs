@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_nats::jetstream::stream::{self, Compression, DiscardPolicy, SubjectTransform};
+use async_nats::jetstream::stream::{self, Compression, DiscardPolicy};
 
 use super::errors::NatsError;
 use super::stream_name;
+use super::stream_source::{from_source, to_source};
 use crate::api::StorageType;
-use crate::api::stream::{ExternalSource, Placement, Republish, StreamSource};
+use crate::api::stream::{Placement, Republish};
 use crate::desired::{BucketClaim, BucketConfig};
 
 /// The server's default duplicate window; it must not exceed `max_age`.
@@ -154,8 +155,10 @@ pub fn set_managed_fields(
     } else {
         Compression::None
     });
-    // Per-message TTL can never be turned off again, so an update keeps it on.
-    stream.allow_message_ttl = *allow_msg_ttl || stream.allow_message_ttl;
+    // Per-message TTL can never be turned off again (10052), so an update keeps it on;
+    // left out (`None`), a new stream is made without it and an existing one keeps its
+    // own. The plan blocks a declared `false` against a stream that has it.
+    stream.allow_message_ttl = allow_msg_ttl.unwrap_or(false) || stream.allow_message_ttl;
     stream.subject_delete_marker_ttl = *limit_marker_ttl;
     stream.placement = placement.as_ref().map(|placement| stream::Placement {
         cluster: placement.cluster.clone(),
@@ -195,58 +198,6 @@ pub fn set_managed_fields(
     Ok(())
 }
 
-fn to_source(
-    source: &StreamSource,
-    into_bucket: Option<&str>,
-) -> Result<stream::Source, StreamConfigError> {
-    let start_time = source
-        .start_time
-        .as_deref()
-        .map(|text| {
-            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .map_err(|source| StreamConfigError::StartTime {
-                    text: text.to_string(),
-                    source,
-                })
-        })
-        .transpose()?;
-    Ok(stream::Source {
-        name: stream_name(&source.name),
-        start_sequence: source.start_seq.and_then(|seq| u64::try_from(seq).ok()),
-        start_time,
-        // Sourcing renames keys with a transform; a filter then lives in the transform,
-        // since the server refuses both at once (10144).
-        filter_subject: if into_bucket.is_some() {
-            None
-        } else {
-            source.filter_subject.clone()
-        },
-        external: source.external.as_ref().map(|external| stream::External {
-            api_prefix: external.api_prefix.clone(),
-            delivery_prefix: external.deliver_prefix.clone(),
-        }),
-        domain: source.domain.clone(),
-        subject_transforms: into_bucket
-            .map(|bucket| {
-                let origin = format!("$KV.{}.", source.name);
-                let filter = source
-                    .filter_subject
-                    .clone()
-                    .unwrap_or_else(|| format!("{origin}>"));
-                let destination = format!(
-                    "$KV.{bucket}.{}",
-                    filter.strip_prefix(&origin).unwrap_or(">")
-                );
-                vec![SubjectTransform {
-                    source: filter,
-                    destination,
-                }]
-            })
-            .unwrap_or_default(),
-        ..Default::default()
-    })
-}
-
 /// The managed fields of a stream, normalized the way [`build`] writes them (the server
 /// stores -1 for "unlimited", fills a duplicate window, adds `_nats.*` metadata).
 pub fn project(stream: &stream::Config) -> BucketConfig {
@@ -263,7 +214,7 @@ pub fn project(stream: &stream::Config) -> BucketConfig {
         },
         replicas: i64::try_from(stream.num_replicas.max(1)).unwrap_or(1),
         compression: stream.compression == Some(Compression::S2),
-        allow_msg_ttl: stream.allow_message_ttl,
+        allow_msg_ttl: Some(stream.allow_message_ttl),
         limit_marker_ttl: stream
             .subject_delete_marker_ttl
             .filter(|ttl| !ttl.is_zero()),
@@ -286,48 +237,6 @@ pub fn project(stream: &stream::Config) -> BucketConfig {
     }
 }
 
-fn from_source(source: &stream::Source) -> StreamSource {
-    StreamSource {
-        name: source
-            .name
-            .strip_prefix("KV_")
-            .unwrap_or(&source.name)
-            .to_string(),
-        // A source's filter is the source of its renaming transform (see `to_source`).
-        filter_subject: source
-            .filter_subject
-            .clone()
-            .filter(|subject| !subject.is_empty())
-            .or_else(|| {
-                let whole = format!(
-                    "$KV.{}.>",
-                    source.name.strip_prefix("KV_").unwrap_or(&source.name)
-                );
-                source
-                    .subject_transforms
-                    .first()
-                    .map(|transform| transform.source.clone())
-                    .filter(|filter| *filter != whole)
-            }),
-        start_seq: source
-            .start_sequence
-            .filter(|seq| *seq > 0)
-            .and_then(|seq| i64::try_from(seq).ok()),
-        start_time: source.start_time.and_then(|time| {
-            time.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        }),
-        external: source.external.as_ref().map(|external| ExternalSource {
-            api_prefix: external.api_prefix.clone(),
-            deliver_prefix: external
-                .delivery_prefix
-                .clone()
-                .filter(|prefix| !prefix.is_empty()),
-        }),
-        domain: source.domain.clone().filter(|domain| !domain.is_empty()),
-    }
-}
-
 fn user_metadata(metadata: &HashMap<String, String>) -> std::collections::BTreeMap<String, String> {
     metadata
         .iter()
@@ -339,6 +248,7 @@ fn user_metadata(metadata: &HashMap<String, String>) -> std::collections::BTreeM
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::stream::StreamSource;
 
     fn claim() -> BucketClaim {
         BucketClaim {
@@ -358,7 +268,7 @@ mod tests {
             storage: StorageType::File,
             replicas: 1,
             compression: true,
-            allow_msg_ttl: false,
+            allow_msg_ttl: Some(false),
             limit_marker_ttl: None,
             placement: None,
             republish: None,
@@ -409,10 +319,20 @@ mod tests {
     }
 
     #[test]
-    fn per_message_ttl_stays_on_once_the_server_has_it() {
-        let mut stream = build("b", &config(), &claim()).expect("valid");
-        stream.allow_message_ttl = true;
-        set_managed_fields(&mut stream, "b", &config()).expect("valid");
-        assert!(stream.allow_message_ttl);
+    fn per_message_ttl_is_on_where_declared_and_stays_on_once_the_server_has_it() {
+        for (declared, on_create) in [(None, false), (Some(false), false), (Some(true), true)] {
+            let config = BucketConfig {
+                allow_msg_ttl: declared,
+                ..config()
+            };
+            let mut stream = build("b", &config, &claim()).expect("valid");
+            assert_eq!(
+                stream.allow_message_ttl, on_create,
+                "{declared:?} on create"
+            );
+            stream.allow_message_ttl = true;
+            set_managed_fields(&mut stream, "b", &config).expect("valid");
+            assert!(stream.allow_message_ttl, "{declared:?} on update");
+        }
     }
 }

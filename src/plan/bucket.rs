@@ -221,10 +221,20 @@ pub fn diff_config(current: &BucketConfig, desired: &BucketConfig) -> Vec<FieldC
         compression.to_string(),
         false,
     );
-    // Removing limit markers would turn per-message TTL off, which the server refuses
-    // (10052). Per-message TTL itself is not compared: a bucket that has it without
-    // markers (made by legacy nats.py) keeps it, since an update never turns it off.
-    let _ = allow_msg_ttl;
+    // Left out, per-message TTL is not compared: a bucket that has it without markers
+    // (made by legacy nats.py) keeps it, since an update never turns it off. Declared, it
+    // is: turning it on is an update, turning it off is refused by the server (10052).
+    if let Some(wanted) = allow_msg_ttl {
+        let has = current.allow_msg_ttl == Some(true);
+        compare(
+            "allowMsgTtl",
+            has.to_string(),
+            wanted.to_string(),
+            has && !wanted,
+        );
+    }
+    // Removing limit markers is blocked too, as the rule kvop documents for them (once
+    // set, never removed), although the server takes it while per-message TTL stays on.
     let marker =
         |ttl: Option<std::time::Duration>| ttl.map(duration).unwrap_or_else(|| "none".into());
     compare(

@@ -39,7 +39,6 @@ impl std::fmt::Display for FieldProblem {
 /// problem found.
 pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<FieldProblem>> {
     let KeyValueBucketSpec {
-        bucket: _,
         description,
         history,
         ttl,
@@ -48,15 +47,20 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
         storage,
         replicas,
         compression,
+        allow_msg_ttl,
         limit_marker_ttl,
         placement,
         republish,
         mirror,
         sources,
         metadata,
-        connection: _,
-        deletion_policy: _,
-        management_policy: _,
+        // Not settings of the stream, so not part of its config: `desired_bucket` reads
+        // the name and both policies, the operator's controller/connection.rs the
+        // connection (the manifest loader refuses one).
+        bucket: _name,
+        connection: _connection,
+        deletion_policy: _deletion,
+        management_policy: _management,
     } = spec;
     let mut problems = Vec::new();
     let mut fail = |field: &str, message: String| problems.push(FieldProblem::new(field, message));
@@ -76,6 +80,14 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
         fail("spec.ttl", error.to_string());
         None
     });
+    // The server writes limit markers as messages with a TTL, so it turns per-message TTL
+    // on with them even when told `false`: declaring both would never read back.
+    if *allow_msg_ttl == Some(false) && limit_marker_ttl.is_some() {
+        fail(
+            "spec.allowMsgTtl",
+            "cannot be false with limitMarkerTtl: limit markers need per-message TTL (leave allowMsgTtl out or set it true)".into(),
+        );
+    }
     let limit_marker_ttl = duration(limit_marker_ttl.as_deref(), MIN_LIMIT_MARKER_TTL)
         .unwrap_or_else(|error| {
             fail("spec.limitMarkerTtl", error.to_string());
@@ -143,7 +155,11 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
         storage: *storage,
         replicas: i64::from(*replicas),
         compression: *compression,
-        allow_msg_ttl: limit_marker_ttl.is_some(),
+        allow_msg_ttl: if limit_marker_ttl.is_some() {
+            Some(true)
+        } else {
+            *allow_msg_ttl
+        },
         limit_marker_ttl,
         placement,
         republish: republish.clone(),
@@ -237,4 +253,39 @@ fn normalize_source(
         );
     }
     normalized
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> KeyValueBucketSpec {
+        serde_yaml_ng::from_str(yaml).expect("a spec")
+    }
+
+    #[test]
+    fn per_message_ttl_is_kept_as_declared_and_turned_on_by_limit_markers() {
+        for (yaml, expected) in [
+            ("{}", None),
+            ("allowMsgTtl: false", Some(false)),
+            ("allowMsgTtl: true", Some(true)),
+            ("limitMarkerTtl: 5s", Some(true)),
+            ("{allowMsgTtl: true, limitMarkerTtl: 5s}", Some(true)),
+        ] {
+            let config = bucket_config(&spec(yaml)).expect("valid");
+            assert_eq!(config.allow_msg_ttl, expected, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn per_message_ttl_off_with_limit_markers_is_refused_with_the_field() {
+        let problems = bucket_config(&spec("{allowMsgTtl: false, limitMarkerTtl: 5s}"))
+            .expect_err("markers need per-message TTL");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "spec.allowMsgTtl");
+        assert!(
+            problems[0].message.contains("limitMarkerTtl"),
+            "{problems:?}"
+        );
+    }
 }

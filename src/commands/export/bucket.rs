@@ -36,8 +36,7 @@ pub fn bucket_spec(name: &str, config: &BucketConfig) -> Result<KeyValueBucketSp
         storage,
         replicas,
         compression,
-        // Not a field of the spec: on with limit markers (the snapshot notes it otherwise).
-        allow_msg_ttl: _,
+        allow_msg_ttl,
         limit_marker_ttl,
         placement,
         republish,
@@ -55,6 +54,9 @@ pub fn bucket_spec(name: &str, config: &BucketConfig) -> Result<KeyValueBucketSp
         storage: *storage,
         replicas: i32::try_from(*replicas).unwrap_or(i32::MAX),
         compression: *compression,
+        // Written only where limit markers do not imply it. Off, it is left out rather than
+        // `false`: the manifest then keeps whatever a later server's bucket has.
+        allow_msg_ttl: (*allow_msg_ttl == Some(true) && limit_marker_ttl.is_none()).then_some(true),
         limit_marker_ttl: limit_marker_ttl.map(exact_duration),
         placement: placement.clone(),
         republish: republish.clone(),
@@ -130,13 +132,28 @@ mod tests {
         config.max_value_size = 1000;
         config.max_bytes = 10 << 30;
         config.compression = true;
-        config.allow_msg_ttl = true;
+        config.allow_msg_ttl = Some(true);
         config.limit_marker_ttl = Some(Duration::from_secs(5));
         config.metadata = [("team".to_string(), "a".to_string())].into();
         let spec = bucket_spec("b", &config).expect("exportable");
         assert_eq!(spec.ttl.as_deref(), Some("1500ms"));
         assert_eq!(spec.max_bytes, Some(IntOrString::String("10Gi".into())));
         assert_eq!(spec.max_value_size, Some(IntOrString::Int(1000)));
+    }
+
+    #[test]
+    fn per_message_ttl_is_written_only_where_limit_markers_do_not_imply_it() {
+        for (on, markers, written) in [
+            (false, None, None),
+            (true, None, Some(true)),
+            (true, Some(Duration::from_secs(5)), None),
+        ] {
+            let mut config = BucketConfig::defaults();
+            config.allow_msg_ttl = Some(on);
+            config.limit_marker_ttl = markers;
+            let spec = bucket_spec("b", &config).expect("exportable");
+            assert_eq!(spec.allow_msg_ttl, written, "on {on}, markers {markers:?}");
+        }
     }
 
     #[test]

@@ -71,13 +71,16 @@ pub fn bucket_document(out: &mut String, meta: &Meta<'_>, spec: &KeyValueBucketS
         storage,
         replicas,
         compression,
+        allow_msg_ttl,
         limit_marker_ttl,
         placement,
         republish,
         mirror,
         sources,
         metadata,
-        connection: _,
+        // Never exported: a stream does not record how it is reached, so `bucket_spec`
+        // leaves it out and the manifest uses kvop's default connection.
+        connection: _not_exported,
         deletion_policy,
         management_policy,
     } = spec;
@@ -101,6 +104,7 @@ pub fn bucket_document(out: &mut String, meta: &Meta<'_>, spec: &KeyValueBucketS
         ("storage", Some(json(storage))),
         ("replicas", Some(Value::from(*replicas))),
         ("compression", Some(Value::from(*compression))),
+        ("allowMsgTtl", allow_msg_ttl.map(Value::from)),
         (
             "limitMarkerTtl",
             limit_marker_ttl.as_ref().map(|t| Value::from(t.as_str())),

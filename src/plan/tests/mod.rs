@@ -179,7 +179,7 @@ fn immutable_changes_block_the_whole_bucket_update() {
         (
             "disabling per-message TTL",
             BucketConfig {
-                allow_msg_ttl: true,
+                allow_msg_ttl: Some(true),
                 limit_marker_ttl: Some(Duration::from_secs(1)),
                 ..config()
             },
@@ -207,27 +207,6 @@ fn immutable_changes_block_the_whole_bucket_update() {
         );
         assert!(!plan.has_changes(), "{rule}: nothing is attempted");
     }
-}
-
-#[test]
-fn a_legacy_bucket_with_per_message_ttl_but_no_markers_is_not_a_change() {
-    let legacy = BucketConfig {
-        allow_msg_ttl: true,
-        ..config()
-    };
-    let desired = Desired {
-        buckets: vec![bucket(ManagementPolicy::Manage, config())],
-        entries: vec![],
-    };
-    let plan = plan(
-        &desired,
-        &existing(no_keys(), legacy),
-        &PlanOptions {
-            manager: MANAGER.into(),
-            prune: false,
-        },
-    );
-    assert_eq!(plan.buckets[0].action, BucketAction::Unchanged);
 }
 
 #[test]
@@ -362,4 +341,5 @@ fn no_keys() -> Vec<(&'static str, ObservedKey)> {
 mod bucket_removal;
 mod claims;
 mod entries;
+mod msg_ttl;
 mod properties;
