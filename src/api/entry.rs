@@ -60,8 +60,9 @@ pub struct KeyValueEntrySpec {
     #[schemars(schema_with = "any_json_value")]
     pub json_value: Option<serde_json::Value>,
 
-    /// The value from a key of a Secret or ConfigMap in the same namespace (Kubernetes
-    /// mode only). Secret values are never logged or shown in status.
+    /// The value from a key of a Secret or ConfigMap in the same namespace (in standalone
+    /// mode, a `v1` Secret or ConfigMap manifest of the same files). Secret values are
+    /// never logged, shown in status or in a diff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_from: Option<ValueFrom>,
 

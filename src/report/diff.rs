@@ -251,6 +251,15 @@ fn render_key(out: &mut String, bucket: &str, key: &KeyDiff) {
         Format::Text => "",
     };
     out.push_str(&format!("{mark} {bucket}/{}{format}\n", key.key));
+    if key.format == Format::Masked {
+        // Both sides are `***`: a line diff would find them equal and show nothing.
+        for (side, shown) in [("-", &key.old), ("+", &key.new)] {
+            if let Some(mask) = shown {
+                out.push_str(&format!("    {side}   {mask}\n"));
+            }
+        }
+        return;
+    }
     let shown = |value: &Option<String>| -> Vec<String> {
         match (value, key.format) {
             (None, _) => Vec::new(),
