@@ -146,8 +146,11 @@ impl Collector {
             let field = |name: &str| metadata.and_then(|m| m.get(name)?.as_str());
             self.sources.add(
                 source,
-                field("namespace").unwrap_or("default").to_string(),
-                field("name").unwrap_or_default().to_string(),
+                (
+                    field("namespace").unwrap_or("default").to_string(),
+                    field("name").unwrap_or_default().to_string(),
+                ),
+                describe_name(object),
                 context.origin(),
                 object.clone(),
             );

@@ -42,6 +42,8 @@ type ObjectKey = (SourceKind, String, String);
 
 struct Source {
     origin: Origin,
+    /// The name as the manifest gives it (`namespace/name`, or `name`), for the notice.
+    shown: String,
     object: serde_json::Map<String, serde_json::Value>,
     read: bool,
 }
@@ -99,8 +101,8 @@ impl ValueSources {
     pub(super) fn add(
         &mut self,
         kind: SourceKind,
-        namespace: String,
-        name: String,
+        (namespace, name): (String, String),
+        shown: String,
         origin: Origin,
         object: serde_json::Map<String, serde_json::Value>,
     ) {
@@ -123,6 +125,7 @@ impl ValueSources {
             key,
             Source {
                 origin,
+                shown,
                 object,
                 read: false,
             },
@@ -187,13 +190,14 @@ impl ValueSources {
             .objects
             .iter()
             .filter(|(_, source)| !source.read)
-            .map(|((kind, namespace, name), source)| {
+            .map(|((kind, _, _), source)| {
                 (
                     &source.origin,
                     format!(
-                        "{}: skipped v1 {} {namespace}/{name} (no entry's valueFrom reads it)",
+                        "{}: skipped v1 {} {} (no entry's valueFrom reads it)",
                         source.origin,
-                        kind.name()
+                        kind.name(),
+                        source.shown
                     ),
                 )
             })
