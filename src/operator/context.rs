@@ -11,7 +11,7 @@ use kube::runtime::reflector::Store;
 
 use super::backoff::Backoff;
 use super::bucket_view::BucketViews;
-use super::entry::claims::Rivals;
+use super::rivals::Rivals;
 use super::secret_refresh::ReadVersions;
 use super::tenancy::Tenancy;
 use crate::api::{KeyValueBucket, KeyValueEntry};

@@ -18,6 +18,7 @@ mod holders;
 pub mod leader;
 pub mod pause;
 pub mod reasons;
+mod rivals;
 pub mod secret_refresh;
 mod shutdown;
 pub mod status;

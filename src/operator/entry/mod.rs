@@ -11,7 +11,7 @@
 //! and on deletion `cleanup` applies `deletionPolicy` behind the finalizer, which only an
 //! entry whose deletion removes its key carries (`finalizing`).
 
-pub mod claims;
+mod claims;
 mod cleanup;
 mod observe;
 mod report;
