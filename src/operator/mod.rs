@@ -19,6 +19,7 @@ pub mod leader;
 pub mod pause;
 pub mod reasons;
 mod rivals;
+mod secret_reads;
 pub mod secret_refresh;
 mod shutdown;
 pub mod status;
