@@ -15,7 +15,7 @@ use crate::manifest::{Known, Limits, check_writable};
 use crate::operator::connection;
 use crate::operator::context::Context;
 use crate::operator::error::{ControllerError, reference_not_found};
-use crate::operator::status::READY;
+use crate::operator::status::{PAUSED, READY};
 use crate::operator::{object_ref, origin};
 use crate::spec::{self, FieldProblem};
 
@@ -58,8 +58,7 @@ pub(super) async fn resolve(
         status.conditions.iter().any(|condition| {
             condition.type_ == READY
                 && (condition.status == ConditionStatus::True
-                    || (condition.reason == crate::operator::pause::PAUSED
-                        && status.created.is_some()))
+                    || (condition.reason == PAUSED && status.created.is_some()))
         })
     });
     if !bucket_ready || bucket.meta().deletion_timestamp.is_some() {
