@@ -4,12 +4,22 @@
 //! resolving a resource) comes before it and applying after it; both are the caller's,
 //! since a dry run stops here and a paused object is only reported.
 //!
-//! One shape per front door, in its own file: `files` for the file front doors (a sweep
-//! of every declared bucket). Nothing here imports `kube` or the operator.
+//! One shape per front door, each in its own file: `files` for the file front doors (a
+//! sweep of every declared bucket), `key` for the operator's entries (one key, read from
+//! its bucket's live view or stream leader). The observation source is what differs;
+//! the decisions are `plan`'s, and what only Kubernetes knows (a claim's holder is gone,
+//! an entry was refused before) comes in as data or through [`Holders`]: nothing here
+//! imports `kube` or the operator.
 
 mod files;
+mod key;
+
+use std::future::Future;
 
 pub use files::{EmptyPrune, PassOptions, Planned, plan_against_server};
+pub use key::{
+    DeclaredKey, DepartedKey, KeyClaims, KeyPlanned, KeySource, plan_key_removal, plan_one_key,
+};
 
 use crate::manifest::LoadErrors;
 use crate::nats::NatsError;
@@ -32,4 +42,12 @@ impl PassError {
     pub fn is_bad_input(&self) -> bool {
         matches!(self, PassError::Invalid(_) | PassError::EmptyPrune(_))
     }
+}
+
+/// Whether the holder of a claim is gone: the object (`namespace/name`) of this manager
+/// that a key's `Kvop-Owner` or a stream's claim names no longer exists, or is being
+/// deleted, so its claim passes on to the declaration planned now. Only the operator
+/// has such holders (its resources); it answers from its watch caches.
+pub trait Holders: Sync {
+    fn gone(&self, owner: &str) -> impl Future<Output = bool> + Send;
 }

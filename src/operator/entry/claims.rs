@@ -1,62 +1,27 @@
 //! Key claims in the operator: each entry holds the keys it wrote (their `Kvop-Owner`),
 //! and another entry declaring a held key is refused, never written (see
-//! [`ClaimScope`]). The holder learns of its rivals, and a claim whose holder of this
-//! manager no longer exists passes to the entry that declares the key now (a renamed
-//! entry whose old name was deleted with `deletionPolicy: Retain`).
+//! `plan::ClaimScope`). What only the operator knows goes into the pass: which entry
+//! refused this one before ([`remembered_refusal`]) and whether a holder is gone
+//! (`holders`, so that its claim passes to the entry that declares the key now). What
+//! the pass decided comes back here: a refusal is remembered and the holder learns of
+//! its rivals.
 
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-use crate::operator::context::Context;
-use crate::operator::holders;
-
 use super::report::{EventSpec, Report};
 use crate::desired::ObjectRef;
-use crate::observed::{ObservedKey, Operation};
-use crate::plan::ClaimScope;
-
-/// The claim scope of `own`'s decision: the key's revision passes to it when its
-/// holder is another entry of this manager that is gone ([`holders::gone`]).
-pub(super) async fn scope_for(
-    context: &Context,
-    own: &ObjectRef,
-    observed: Option<&ObservedKey>,
-) -> ClaimScope {
-    let released = match observed {
-        Some(key)
-            if key.operation == Operation::Put && key.writer.is(&context.settings.manager) =>
-        {
-            match key.writer.owner.as_deref() {
-                Some(owner)
-                    if owner != own.to_string()
-                        && holders::gone(context, &context.entries, owner).await =>
-                {
-                    Some(key.revision)
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    };
-    ClaimScope::Object { released }
-}
+use crate::operator::context::Context;
 
 /// The entry that refused `own` before and still declares the same key in the same
-/// bucket, when the key's last message is not a kvop write: a foreign write or delete
-/// erases the key's claim headers, not the holder's claim (`plan::held_through_drift`).
-/// Known from this operator's memory of refusals: after a restart, the claim is again
-/// the key's headers alone.
-pub(super) fn held_elsewhere(
+/// bucket, from this operator's memory of refusals (after a restart, the claim is again
+/// the key's headers alone). The pass keeps `own` refused while a foreign write or
+/// delete has erased the holder's claim headers (`plan::held_through_drift`).
+pub(super) fn remembered_refusal(
     context: &Context,
     own: &ObjectRef,
     bucket: &str,
     key: &str,
-    observed: Option<&ObservedKey>,
 ) -> Option<ObjectRef> {
-    let unclaimed = observed
-        .is_none_or(|last| last.operation != Operation::Put || last.writer.manager.is_none());
-    if !unclaimed {
-        return None;
-    }
     let holder = context.rivals.holder_of(own)?;
     let entry = context
         .entries
