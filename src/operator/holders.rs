@@ -7,7 +7,7 @@ use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::context::Context;
-use crate::api::KeyValueEntry;
+use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::pass::Holders;
 
 /// The holders of one kind's claims, as this operator's cache of that kind sees them.
@@ -26,6 +26,16 @@ impl<'a> Watched<'a, KeyValueEntry> {
     }
 }
 
+impl<'a> Watched<'a, KeyValueBucket> {
+    /// Bucket resources, which hold buckets.
+    pub fn buckets(context: &'a Context) -> Self {
+        Watched {
+            context,
+            store: &context.buckets,
+        }
+    }
+}
+
 impl<K> Holders for Watched<'_, K>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -39,7 +49,7 @@ where
 /// deleted. An owner outside the namespace this operator watches is never gone (it
 /// cannot see it), and the cache must hold the whole first list before an absence
 /// means anything.
-pub async fn gone<K>(context: &Context, store: &Store<K>, owner: &str) -> bool
+async fn gone<K>(context: &Context, store: &Store<K>, owner: &str) -> bool
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {

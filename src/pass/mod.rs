@@ -6,16 +6,18 @@
 //!
 //! One shape per front door, each in its own file: `files` for the file front doors (a
 //! sweep of every declared bucket), `key` for the operator's entries (one key, read from
-//! its bucket's live view or stream leader). The observation source is what differs;
-//! the decisions are `plan`'s, and what only Kubernetes knows (a claim's holder is gone,
-//! an entry was refused before) comes in as data or through [`Holders`]: nothing here
-//! imports `kube` or the operator.
+//! its bucket's live view or stream leader), `bucket` for the operator's buckets (one
+//! stream). The observation source is what differs; the decisions are `plan`'s, and what
+//! only Kubernetes knows (a claim's holder is gone, an entry was refused before) comes in
+//! as data or through [`Holders`]: nothing here imports `kube` or the operator.
 
+mod bucket;
 mod files;
 mod key;
 
 use std::future::Future;
 
+pub use bucket::{BucketPlanned, plan_bucket, plan_bucket_removal};
 pub use files::{EmptyPrune, PassOptions, Planned, plan_against_server};
 pub use key::{
     DeclaredKey, DepartedKey, KeyClaims, KeyPlanned, KeySource, plan_key_removal, plan_one_key,
