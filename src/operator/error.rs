@@ -113,8 +113,9 @@ impl ControllerError {
         }
     }
 
-    /// How to retry: [`Retry::OnChange`] waits for a change of the object; otherwise the
-    /// delay before the next attempt (the per-object backoff applies to transient errors).
+    /// How to retry: wait for a change of the object, wait a fixed delay, back off per
+    /// object (transient errors), or at once (the object changed meanwhile); see
+    /// [`Retry`].
     pub fn retry(&self) -> Retry {
         match self {
             ControllerError::InvalidSpec(_) | ControllerError::Refused(_) => Retry::OnChange,
