@@ -16,12 +16,6 @@ mod apply;
 mod cleanup;
 mod report;
 
-/// The `Ready` reason of a planned bucket action (for the reason table's coverage test).
-#[cfg(test)]
-pub(crate) fn readiness_reason(action: &crate::plan::BucketAction) -> &'static str {
-    report::readiness(action).reason
-}
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -277,4 +271,10 @@ fn allowed_names(
         )?;
     }
     Ok(())
+}
+
+/// The `Ready` reason of a planned bucket action (for the reason table's coverage test).
+#[cfg(test)]
+pub(crate) fn readiness_reason(action: &crate::plan::BucketAction) -> &'static str {
+    report::readiness(action).reason
 }
