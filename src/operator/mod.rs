@@ -25,8 +25,6 @@ mod shutdown;
 pub mod status;
 pub mod tenancy;
 mod tenants_file;
-#[cfg(test)]
-mod tests;
 mod triggers;
 mod watch_retry;
 
@@ -417,3 +415,6 @@ pub fn origin<K: Resource<DynamicType = ()> + ResourceExt>(object: &K) -> Origin
         line: 0,
     }
 }
+
+#[cfg(test)]
+mod tests;
