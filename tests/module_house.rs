@@ -322,14 +322,25 @@ fn source_files() -> Vec<(PathBuf, ModulePath)> {
         .collect()
 }
 
-/// The code of a file without its comments and its `#[cfg(test)]` module (kvop puts it
-/// last).
+/// The code of a file without its comments and its test-only items: a `#[cfg(test)]`
+/// declaration (`mod faults;`) is left out alone, an inline `#[cfg(test)] mod tests {`
+/// with the rest of the file (kvop puts it last).
 fn code_of(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-    text.lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut code = Vec::new();
+    let mut lines = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"));
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            code.push(line);
+            continue;
+        }
+        match lines.next() {
+            Some(item) if item.trim_end().ends_with(';') => continue,
+            _ => break,
+        }
+    }
+    code.join("\n")
 }
 
 /// Every path the code names from `crate::` or `super::`, braced groups expanded:

@@ -364,3 +364,26 @@ mod tests {
         );
     }
 }
+
+/// A bucket config that no stream config can hold. The spec's checks refuse these
+/// first; this is what is left when a config did not come through them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamConfigError {
+    /// The stream's `max_msg_size` is a 32-bit integer.
+    #[error("maxValueSize {max_value_size} is too large")]
+    MaxValueSizeTooLarge { max_value_size: i64 },
+    /// A mirror's or source's `startTime` is not an RFC 3339 time.
+    #[error("invalid startTime {text:?}: {source}")]
+    StartTime {
+        text: String,
+        #[source]
+        source: time::error::Parse,
+    },
+}
+
+impl From<StreamConfigError> for NatsError {
+    /// Found before any request: nothing was sent, nothing a retry would change.
+    fn from(error: StreamConfigError) -> NatsError {
+        NatsError::other(error.to_string()).caused_by(error)
+    }
+}

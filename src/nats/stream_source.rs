@@ -3,7 +3,7 @@
 
 use async_nats::jetstream::stream::{self, SubjectTransform};
 
-use super::stream_config::StreamConfigError;
+use super::errors::StreamConfigError;
 use super::stream_name;
 use crate::api::stream::{ExternalSource, StreamSource};
 

@@ -3,8 +3,8 @@
 //! `argocd-cm` entries that register them for both kinds. docs/gitops.md shows exactly
 //! this (tests/generated_files.rs), and tests/gitops_health.rs runs it under gopher-lua.
 
-use super::pause::PAUSED;
 use super::reasons::{Health, REASONS};
+use super::status::PAUSED;
 use crate::spec::{PAUSED_ANNOTATION, RECONCILE_REQUESTED_ANNOTATION};
 
 /// The health check of both kinds, in Lua.

@@ -8,7 +8,7 @@ use kube::api::Api;
 
 use super::context::Context;
 use super::error::{ControllerError, reference_not_found};
-pub use super::secret_refresh::Reader;
+pub use super::secret_reads::Reader;
 use crate::api::KeyValueBucket;
 use crate::api::connection::{BucketConnection, SecretKeyRef};
 use crate::nats::Material;
@@ -149,7 +149,7 @@ async fn settings(
 struct Secrets<'a> {
     api: Api<Secret>,
     namespace: &'a str,
-    versions: &'a crate::operator::secret_refresh::ReadVersions,
+    versions: &'a super::secret_reads::ReadVersions,
     reader: &'a Reader,
 }
 

@@ -11,8 +11,8 @@ use kube::runtime::reflector::Store;
 
 use super::backoff::Backoff;
 use super::bucket_view::BucketViews;
-use super::entry::claims::Rivals;
-use super::secret_refresh::ReadVersions;
+use super::rivals::Rivals;
+use super::secret_reads::ReadVersions;
 use super::tenancy::Tenancy;
 use crate::api::{KeyValueBucket, KeyValueEntry};
 use crate::metrics::Metrics;

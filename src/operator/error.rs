@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::tenancy::Refusal;
+use crate::manifest::LoadErrors;
 use crate::nats::NatsError;
+use crate::pass::PassError;
 use crate::spec::FieldProblem;
 
 /// A failed reconcile.
@@ -37,6 +39,28 @@ pub enum ControllerError {
     /// The object cannot carry a finalizer (it has no name).
     #[error("finalizer: {0}")]
     Unfinalizable(String),
+}
+
+/// A pass that planned nothing: NATS could not be read, or the object asks for what the
+/// server cannot hold (its problems, field by field, as for any invalid spec).
+impl From<PassError> for ControllerError {
+    fn from(error: PassError) -> ControllerError {
+        match error {
+            PassError::Nats(error) => ControllerError::Nats(error),
+            PassError::Invalid(LoadErrors(errors)) => ControllerError::InvalidSpec(
+                errors
+                    .into_iter()
+                    .map(|error| {
+                        FieldProblem::new(error.field.as_deref().unwrap_or("spec"), error.message)
+                    })
+                    .collect(),
+            ),
+            // Only a file run prunes, so no pass of the operator's refuses one.
+            PassError::EmptyPrune(refused) => {
+                ControllerError::InvalidSpec(vec![FieldProblem::new("spec", refused.to_string())])
+            }
+        }
+    }
 }
 
 /// A `valueFrom` or `spec.connection` reference that finds nothing: the object itself,
@@ -89,8 +113,9 @@ impl ControllerError {
         }
     }
 
-    /// How to retry: [`Retry::OnChange`] waits for a change of the object; otherwise the
-    /// delay before the next attempt (the per-object backoff applies to transient errors).
+    /// How to retry: wait for a change of the object, wait a fixed delay, back off per
+    /// object (transient errors), or at once (the object changed meanwhile); see
+    /// [`Retry`].
     pub fn retry(&self) -> Retry {
         match self {
             ControllerError::InvalidSpec(_) | ControllerError::Refused(_) => Retry::OnChange,

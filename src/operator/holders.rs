@@ -1,18 +1,55 @@
 //! Whether the holder of a claim is gone: a claim of this manager whose object no
 //! longer exists, or is being deleted, passes on to the next declaration (a renamed
 //! object, a claim left behind by `deletionPolicy: Retain`). One rule for buckets and
-//! keys.
+//! keys, answered from the operator's watch caches for the pass ([`Holders`]).
 
 use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::context::Context;
+use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::pass::Holders;
+
+/// The holders of one kind's claims, as this operator's cache of that kind sees them.
+pub struct Watched<'a, K: Resource<DynamicType = ()> + Clone + 'static> {
+    context: &'a Context,
+    store: &'a Store<K>,
+}
+
+impl<'a> Watched<'a, KeyValueEntry> {
+    /// Entries, which hold keys.
+    pub fn entries(context: &'a Context) -> Self {
+        Watched {
+            context,
+            store: &context.entries,
+        }
+    }
+}
+
+impl<'a> Watched<'a, KeyValueBucket> {
+    /// Bucket resources, which hold buckets.
+    pub fn buckets(context: &'a Context) -> Self {
+        Watched {
+            context,
+            store: &context.buckets,
+        }
+    }
+}
+
+impl<K> Holders for Watched<'_, K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    async fn gone(&self, owner: &str) -> bool {
+        gone(self.context, self.store, owner).await
+    }
+}
 
 /// Whether the object `owner` (`namespace/name`) is absent from `store` or being
 /// deleted. An owner outside the namespace this operator watches is never gone (it
 /// cannot see it), and the cache must hold the whole first list before an absence
 /// means anything.
-pub async fn gone<K>(context: &Context, store: &Store<K>, owner: &str) -> bool
+async fn gone<K>(context: &Context, store: &Store<K>, owner: &str) -> bool
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {

@@ -18,13 +18,13 @@ mod holders;
 pub mod leader;
 pub mod pause;
 pub mod reasons;
+mod rivals;
+mod secret_reads;
 pub mod secret_refresh;
 mod shutdown;
 pub mod status;
 pub mod tenancy;
 mod tenants_file;
-#[cfg(test)]
-mod tests;
 mod triggers;
 mod watch_retry;
 
@@ -415,3 +415,6 @@ pub fn origin<K: Resource<DynamicType = ()> + ResourceExt>(object: &K) -> Origin
         line: 0,
     }
 }
+
+#[cfg(test)]
+mod tests;

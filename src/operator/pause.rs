@@ -1,11 +1,8 @@
 //! What a paused object reports (`kvop.dev/paused: "true"`): kvop observes it and says
 //! whether NATS holds what it declares, and what it would change, but changes nothing.
 
-use super::status::Verdict;
+use super::status::{PAUSED, Verdict};
 use crate::plan::{BucketAction, EntryAction};
-
-/// The reason of a paused object's conditions.
-pub const PAUSED: &str = "ReconcilePaused";
 
 /// An action a paused object would take, as far as readiness goes.
 pub trait Pending {

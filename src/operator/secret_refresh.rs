@@ -5,8 +5,8 @@
 //! `list` or `watch`), never enumerate the cluster's, and holds none of their contents
 //! between reconciles.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::Secret;
@@ -17,55 +17,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::connection;
 use super::context::Context;
+use super::secret_reads::{Reader, SecretRef};
 use crate::api::{KeyValueBucket, KeyValueEntry};
-
-/// A Secret by namespace and name.
-type SecretRef = (String, String);
-
-/// An object that read a Secret, re-queued when it changes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Reader {
-    Bucket(ObjectRef<KeyValueBucket>),
-    Entry(ObjectRef<KeyValueEntry>),
-}
-
-/// The version of each Secret that each reader last read (`None`: it did not exist),
-/// so that a rotation between a read and the next check is not missed, and only the
-/// readers that read an older version are re-queued.
-#[derive(Default)]
-pub struct ReadVersions {
-    read: Mutex<HashMap<SecretRef, HashMap<Reader, Option<String>>>>,
-}
-
-impl ReadVersions {
-    /// Records what `reader` read of `namespace/name`.
-    pub fn record(&self, namespace: &str, name: &str, reader: Reader, version: Option<String>) {
-        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        read.entry((namespace.to_string(), name.to_string()))
-            .or_default()
-            .insert(reader, version);
-    }
-
-    fn secrets(&self, keep: &BTreeSet<SecretRef>) -> Vec<SecretRef> {
-        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        read.retain(|secret, _| keep.contains(secret));
-        read.keys().cloned().collect()
-    }
-
-    /// The readers of `secret` that read another version than `current`.
-    fn stale(&self, secret: &SecretRef, current: &Option<String>) -> Vec<Reader> {
-        let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        read.get(secret)
-            .map(|readers| {
-                readers
-                    .iter()
-                    .filter(|(_, version)| *version != current)
-                    .map(|(reader, _)| reader.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
 
 /// Checks the referenced Secrets every interval until the triggers are gone: the
 /// readers of one that differs from what they last read are re-queued.
@@ -134,33 +87,4 @@ fn referenced(
         }
     }
     secrets
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Two readers of one Secret that read it at different times: only the one that
-    /// read an older version than the current one is stale (a later reader's read must
-    /// not hide an earlier one's).
-    #[test]
-    fn only_readers_of_an_older_version_are_stale() {
-        let versions = ReadVersions::default();
-        let bucket = Reader::Bucket(ObjectRef::new("b").within("ns"));
-        let entry = Reader::Entry(ObjectRef::new("e").within("ns"));
-        versions.record("ns", "creds", bucket.clone(), Some("2".into()));
-        versions.record("ns", "creds", entry.clone(), Some("3".into()));
-        let secret = ("ns".to_string(), "creds".to_string());
-        assert_eq!(
-            versions.stale(&secret, &Some("3".into())),
-            std::slice::from_ref(&bucket)
-        );
-        let mut both = versions.stale(&secret, &None);
-        both.sort_by_key(|reader| matches!(reader, Reader::Entry(_)));
-        assert_eq!(both, [bucket, entry]);
-        assert!(
-            versions.secrets(&BTreeSet::new()).is_empty(),
-            "unreferenced: forgotten"
-        );
-    }
 }

@@ -27,6 +27,9 @@ pub const SYNCED: &str = "Synced";
 pub const RECONCILING: &str = "Reconciling";
 /// kstatus' `Stalled` (abnormal-true): not ready, and only a human can change that.
 pub const STALLED: &str = "Stalled";
+/// The reason of a paused object's conditions (`kvop.dev/paused`, see `pause`): here,
+/// below `pause`, because how an object reads ([`health_label`]) depends on it.
+pub const PAUSED: &str = "ReconcilePaused";
 
 /// Now, as RFC 3339 in UTC.
 pub fn now() -> String {
@@ -118,7 +121,7 @@ pub fn health_label<K: Reported>(object: &K) -> &'static str {
             .filter(|condition| condition.observed_generation == object.meta().generation)
     };
     let is_true = |type_: &str| holds(type_).is_some_and(|c| c.status == ConditionStatus::True);
-    if holds(SYNCED).is_some_and(|condition| condition.reason == super::pause::PAUSED) {
+    if holds(SYNCED).is_some_and(|condition| condition.reason == PAUSED) {
         "paused"
     } else if is_true(READY) {
         "ready"

@@ -6,7 +6,13 @@
 
 use crate::nats::ConnectionSettings;
 
-pub use super::tenants_file::TenantsFileError;
+/// What is wrong with a tenants file (read by `tenants_file` into a [`Tenancy`]).
+#[derive(Debug, thiserror::Error)]
+#[error("tenants file {path}: {message}")]
+pub struct TenantsFileError {
+    pub path: String,
+    pub message: String,
+}
 
 /// Where a `spec.connection` may point its `servers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

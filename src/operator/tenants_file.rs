@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::tenancy::{ObjectServers, Pattern, Tenancy, Tenant};
+use super::tenancy::{ObjectServers, Pattern, Tenancy, Tenant, TenantsFileError};
 use crate::nats::{ConnectionSettings, Material};
 
 /// The tenants file (`--tenants`), JSON, as the chart renders it from its values.
@@ -54,14 +54,6 @@ struct TenantConnection {
     tls_key: Option<String>,
     #[serde(default)]
     js_domain: Option<String>,
-}
-
-/// What is wrong with a tenants file.
-#[derive(Debug, thiserror::Error)]
-#[error("tenants file {path}: {message}")]
-pub struct TenantsFileError {
-    pub path: String,
-    pub message: String,
 }
 
 impl Tenancy {

@@ -45,6 +45,13 @@ impl Departure {
     pub fn reads_stream(&self) -> bool {
         self.management == ManagementPolicy::Manage && self.deletion == BucketDeletionPolicy::Delete
     }
+
+    /// Whether the departure may change anything in NATS: its decision reads the stream,
+    /// or writes without it (`Retain` releases the claim). Otherwise (`Observe`: never
+    /// claimed) the resource goes without a connection.
+    pub fn touches_nats(&self) -> bool {
+        self.reads_stream() || decide_bucket_removal(self, None).writes()
+    }
 }
 
 /// Decides what happens to the bucket of a deleted resource, given its stream (`None`:

@@ -116,26 +116,30 @@ pub fn decide_removal(
     }
 }
 
-/// Whether this writer (`manager`, and in the operator the declaring object `owner`)
-/// wrote the key's last message. A kvop write without `Kvop-Owner` counts as any
-/// object's of its manager.
-/// The decision for an entry refused before by `holder`, on a key whose last message is
-/// not a kvop write (another client overwrote or deleted it, which erases the claim's
-/// headers) while `holder` still declares it: still refused. Otherwise whichever
-/// declaration reconciled first after the foreign write would take the key, from a
-/// paused holder or from the one that lost the race to repair the drift.
+/// The decision for an entry refused before by `holder`, which still declares the key:
+/// still refused while the key's last message is not a kvop write (another client
+/// overwrote or deleted it, which erases the claim's headers but not the holder's claim).
+/// Otherwise whichever declaration reconciled first after the foreign write would take
+/// the key, from a paused holder or from the one that lost the race to repair the drift.
+/// `None` when the last message is a kvop write: its headers say who holds the key, and
+/// [`decide_entry`] decides.
 pub fn held_through_drift(
     observed: Option<&ObservedKey>,
     manager: &str,
     holder: &ObjectRef,
-) -> EntryAction {
-    EntryAction::Conflict {
+) -> Option<EntryAction> {
+    let claimed = observed
+        .is_some_and(|last| last.operation == Operation::Put && last.writer.manager.is_some());
+    (!claimed).then(|| EntryAction::Conflict {
         revision: observed.map_or(0, |key| key.revision),
         writer: format!("manager {manager:?} for {holder}"),
         cause: ConflictCause::Claimed,
-    }
+    })
 }
 
+/// Whether this writer (`manager`, and in the operator the declaring object `owner`)
+/// wrote the key's last message. A kvop write without `Kvop-Owner` counts as any
+/// object's of its manager.
 fn written_by(observed: &ObservedKey, manager: &str, owner: &ObjectRef, scope: ClaimScope) -> bool {
     if !observed.writer.is(manager) {
         return false;

@@ -6,6 +6,7 @@
 mod bucket;
 mod bucket_removal;
 mod entry;
+mod one_key;
 mod verb;
 
 use std::collections::HashSet;

@@ -1,9 +1,9 @@
 //! A bucket resource's departure, behind the `kvop.dev/cleanup` finalizer: gathers what
-//! the decision needs (the resource's policies and claim, its connection, the stream),
-//! has `plan` decide (`decide_bucket_removal`: delete, release the claim, or leave the
-//! bucket) and `apply` carry it out, and reports it. A failed delete keeps the finalizer
-//! (with `DeletionBlocked`) until NATS accepts it; a bucket left in place is a
-//! `BucketRetained` warning.
+//! the decision needs (the resource's policies and claim, its connection), has the pass
+//! plan it (`plan_bucket_removal`: the stream read when it matters, then delete, release
+//! the claim, or leave the bucket) and `apply` carry it out, and reports it. A failed
+//! delete keeps the finalizer (with `DeletionBlocked`) until NATS accepts it; a bucket
+//! left in place is a `BucketRetained` warning.
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -17,7 +17,8 @@ use crate::operator::context::Context;
 use crate::operator::error::ControllerError;
 use crate::operator::status::{Verdict, with_conditions, write_if_changed};
 use crate::operator::{connection, object_ref, origin};
-use crate::plan::{BucketRemoval, Departure, decide_bucket_removal};
+use crate::pass::plan_bucket_removal;
+use crate::plan::{BucketRemoval, Departure};
 use crate::spec::{self, DELETE_ADOPTED_ANNOTATION};
 
 pub(super) async fn cleanup(
@@ -41,10 +42,9 @@ pub(super) async fn cleanup(
             uid: bucket.metadata.uid.clone(),
         },
     };
-    // Decided before connecting when the stream does not matter; one that then writes
-    // nothing (Observe: never claimed) lets the resource go without a connection.
-    let decided = (!departure.reads_stream()).then(|| decide_bucket_removal(&departure, None));
-    if decided.as_ref().is_some_and(|removal| !removal.writes()) {
+    // Nothing to do in NATS (Observe: never claimed): the resource goes without a
+    // connection.
+    if !departure.touches_nats() {
         return Ok(Action::await_change());
     }
     // A spec too invalid to name its bucket never created one.
@@ -78,12 +78,9 @@ pub(super) async fn cleanup(
         Err(error) => return Err(error),
     };
     let handle = connection.bucket(&desired.name);
-    let removal = match decided {
-        Some(removal) => removal,
-        None => match handle.state().await {
-            Ok(stream) => decide_bucket_removal(&departure, stream.as_ref()),
-            Err(error) => return Err(blocked(api, bucket, &desired.name, error.into()).await),
-        },
+    let removal = match plan_bucket_removal(&handle, &departure).await {
+        Ok(removal) => removal,
+        Err(error) => return Err(blocked(api, bucket, &desired.name, error.into()).await),
     };
     if let BucketRemoval::KeepAdopted | BucketRemoval::HeldElsewhere { .. } = &removal {
         let note = format!(

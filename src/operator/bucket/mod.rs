@@ -1,24 +1,20 @@
 //! The `KeyValueBucket` controller. A reconcile runs these steps:
-//! 1. validate the spec (the same rules as `kvop reconcile`);
-//! 2. `sync`: observe the bucket's stream, plan its configuration (create, update,
-//!    blocked, observe, missing) through the shared planner, and have `apply` create or
-//!    update it;
-//! 3. start the bucket's live view, which serves and re-queues its entries;
-//! 4. `report`: the verdict and Event of the planned action, a warning if the server
-//!    went backwards; `.status` (conditions and statistics) written only when it changed;
+//! 1. resolve: validate the spec (the same rules as `kvop reconcile`), refuse names the
+//!    namespace may not use, connect, refuse origins another namespace holds;
+//! 2. the bucket pass (`crate::pass::plan_bucket`): observe the stream and plan its
+//!    configuration and claim (create, update, blocked, observe, missing, refused), a
+//!    claim whose holder is gone passing on (`holders`);
+//! 3. `apply` creates or updates the bucket as planned (never while paused);
+//! 4. `report`: the verdict and Event of the action, a warning if the server went
+//!    backwards; the bucket's live view started (it serves and re-queues its entries);
+//!    `.status` (conditions and statistics) written only when it changed;
 //!
-//! and on deletion `cleanup` has `plan` decide the bucket's fate by `deletionPolicy`
-//! (`decide_bucket_removal`) and `apply` carry it out, behind the finalizer.
+//! and on deletion `cleanup` has the pass plan the bucket's fate by `deletionPolicy`
+//! (`plan_bucket_removal`) and `apply` carry it out, behind the finalizer.
 
+mod apply;
 mod cleanup;
 mod report;
-
-/// The `Ready` reason of a planned bucket action (for the reason table's coverage test).
-#[cfg(test)]
-pub(crate) fn readiness_reason(action: &crate::plan::BucketAction) -> &'static str {
-    report::readiness(action).reason
-}
-mod sync;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,11 +28,13 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 use super::context::Context;
 use super::error::ControllerError;
 use super::finalizing::{Step, finalized};
+use super::holders::Watched;
 use super::status::{Verdict, backoff_key, report_failure, with_conditions, write_if_changed};
 use super::tenancy::Refusal;
 use super::{connection, object_ref, origin};
 use crate::api::{KeyValueBucket, KeyValueBucketStatus};
 use crate::desired::{BucketClaim, DesiredBucket};
+use crate::pass;
 use crate::plan::{BucketAction, Claimant};
 use crate::report::bucket_status;
 use crate::spec;
@@ -56,7 +54,7 @@ pub async fn reconcile(
     // Every bucket needs it: even `Retain` releases the bucket's claim in NATS.
     let result = finalized(&api, bucket, true, |step| async {
         match step {
-            Step::Apply(bucket) => apply(&bucket, &context, &api).await,
+            Step::Apply(bucket) => apply_bucket(&bucket, &context, &api).await,
             Step::Cleanup(bucket) => cleanup::cleanup(&bucket, &context, &api).await,
         }
     })
@@ -67,12 +65,13 @@ pub async fn reconcile(
     result
 }
 
-async fn apply(
+async fn apply_bucket(
     bucket: &KeyValueBucket,
     context: &Context,
     api: &Api<KeyValueBucket>,
 ) -> Result<Action, ControllerError> {
     let previous = bucket.status.clone().unwrap_or_default();
+    // 1. Resolve: the spec, the names it may use, its connection.
     let desired = match spec::desired_bucket(object_ref(bucket), origin(bucket), bucket) {
         Ok(desired) => desired,
         Err(problems) => {
@@ -108,7 +107,7 @@ async fn apply(
     // Managed before claims existed: its own status recorded this very bucket.
     let managed_before =
         previous.created.is_some() && previous.bucket.as_deref() == Some(desired.name.as_str());
-    let mut claimant = Claimant {
+    let claimant = Claimant {
         claim: BucketClaim {
             manager: context.settings.manager.clone(),
             owner: object_ref(bucket).to_string(),
@@ -125,19 +124,25 @@ async fn apply(
             return Err(report_failure(api, bucket, &previous, error).await);
         }
     };
-    let synced = sync::sync(
-        &desired,
-        &handle,
-        context,
-        &mut claimant,
-        previous.created.is_some(),
-        paused,
-    )
-    .await;
-    let (action, stream) = match synced {
+    // 2. The pass: observe the stream, plan the bucket's configuration and claim.
+    let holders = Watched::buckets(context);
+    let planned = match pass::plan_bucket(&handle, &desired, claimant, &holders).await {
+        Ok(planned) => planned,
+        Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
+    };
+    // 3. Apply, unless paused: then the plan is only reported.
+    let applied = if paused {
+        Ok((planned.action, planned.stream))
+    } else {
+        let existed_before = previous.created.is_some();
+        apply::apply(planned, &desired, &handle, context, existed_before).await
+    };
+    let (action, stream) = match applied {
         Ok(done) => done,
         Err(error) => return Err(report_failure(api, bucket, &previous, error.into()).await),
     };
+    // 4. Report: the action's Event, a server that went backwards, the live view, the
+    // status.
     if let Some(event) = report::bucket_event(&action).filter(|_| !paused) {
         context
             .announce(bucket, event.warning, event.reason, event.note)
@@ -266,4 +271,10 @@ fn allowed_names(
         )?;
     }
     Ok(())
+}
+
+/// The `Ready` reason of a planned bucket action (for the reason table's coverage test).
+#[cfg(test)]
+pub(crate) fn readiness_reason(action: &crate::plan::BucketAction) -> &'static str {
+    report::readiness(action).reason
 }

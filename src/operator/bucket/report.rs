@@ -1,5 +1,7 @@
 //! What a bucket reconcile reports: the `Ready` verdict and Event of each planned
-//! action (pure, table-tested below), and whether the server went backwards.
+//! action, and whether the server went backwards. The verdicts and Events are pure and
+//! table-tested below, and so is the comparison that finds a rollback from the status and
+//! the revision the live view had seen (`behind`).
 
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
@@ -206,6 +208,16 @@ mod tests {
                 "AdoptionRequired",
                 Some((true, "AdoptionRequired")),
             ),
+            (
+                BucketAction::Refused {
+                    refusal: BucketRefusal::Claimed {
+                        holder: "manager \"kvop\" for ns/other".into(),
+                    },
+                },
+                false,
+                "ClaimedElsewhere",
+                Some((true, "ClaimedElsewhere")),
+            ),
         ];
         for (action, ready, reason, event) in cases {
             let verdict = readiness(&action);
@@ -223,6 +235,28 @@ mod tests {
                 assert_eq!(verdict.message, why, "the CLI's words: {action:?}");
             }
         }
+    }
+
+    /// Updates of different fields are different Events (kube aggregates a series by
+    /// reason and note): the note names each field with its change, the verdict the
+    /// fields.
+    #[test]
+    fn an_update_names_its_fields_in_the_verdict_and_their_changes_in_the_event() {
+        let change = |field, from: &str, to: &str| FieldChange {
+            field,
+            from: from.into(),
+            to: to.into(),
+            immutable: false,
+        };
+        let action = BucketAction::Update {
+            config: BucketConfig::defaults(),
+            changes: vec![change("history", "1", "3"), change("ttl", "0s", "1h")],
+        };
+        assert_eq!(readiness(&action).message, "updated history, ttl");
+        assert_eq!(
+            bucket_event(&action).map(|event| event.note),
+            Some("updated history (1 -> 3), ttl (0s -> 1h)".to_string())
+        );
     }
 
     fn stream(created: &str, last_revision: u64) -> ObservedStream {

@@ -1,122 +1,27 @@
 //! Key claims in the operator: each entry holds the keys it wrote (their `Kvop-Owner`),
 //! and another entry declaring a held key is refused, never written (see
-//! [`ClaimScope`]). The holder learns of its rivals, and a claim whose holder of this
-//! manager no longer exists passes to the entry that declares the key now (a renamed
-//! entry whose old name was deleted with `deletionPolicy: Retain`).
-
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+//! `plan::ClaimScope`). What only the operator knows goes into the pass: which entry
+//! refused this one before ([`remembered_refusal`]) and whether a holder is gone
+//! (`holders`, so that its claim passes to the entry that declares the key now). What
+//! the pass decided comes back here: a refusal is remembered and the holder learns of
+//! its rivals.
 
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-use crate::operator::context::Context;
-use crate::operator::holders;
-
 use super::report::{EventSpec, Report};
 use crate::desired::ObjectRef;
-use crate::observed::{ObservedKey, Operation};
-use crate::plan::ClaimScope;
-
-/// Refused entries by the holder of the key they declare.
-#[derive(Default)]
-pub struct Rivals {
-    by_holder: Mutex<HashMap<ObjectRef, BTreeSet<ObjectRef>>>,
-}
-
-impl Rivals {
-    /// Records `rival` as refused by `holder`; whether that is news.
-    fn add(&self, holder: &ObjectRef, rival: &ObjectRef) -> bool {
-        let mut by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
-        by_holder
-            .entry(holder.clone())
-            .or_default()
-            .insert(rival.clone())
-    }
-
-    /// Forgets `rival` wherever it was refused; the holders that had it.
-    fn remove(&self, rival: &ObjectRef) -> Vec<ObjectRef> {
-        let mut by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
-        let mut holders = Vec::new();
-        by_holder.retain(|holder, rivals| {
-            if rivals.remove(rival) {
-                holders.push(holder.clone());
-            }
-            !rivals.is_empty()
-        });
-        holders
-    }
-
-    /// The holder that refused `rival`, if one did.
-    fn holder_of(&self, rival: &ObjectRef) -> Option<ObjectRef> {
-        let by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
-        by_holder
-            .iter()
-            .find(|(_, rivals)| rivals.contains(rival))
-            .map(|(holder, _)| holder.clone())
-    }
-
-    /// The entries refused because `holder` holds their key.
-    pub fn of(&self, holder: &ObjectRef) -> Vec<ObjectRef> {
-        let by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
-        by_holder
-            .get(holder)
-            .map(|rivals| rivals.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Forgets `holder`'s rivals (it is being deleted); they may take the key over now.
-    fn release(&self, holder: &ObjectRef) -> Vec<ObjectRef> {
-        let mut by_holder = self.by_holder.lock().unwrap_or_else(|p| p.into_inner());
-        by_holder
-            .remove(holder)
-            .map(|rivals| rivals.into_iter().collect())
-            .unwrap_or_default()
-    }
-}
-
-/// The claim scope of `own`'s decision: the key's revision passes to it when its
-/// holder is another entry of this manager that is gone ([`holders::gone`]).
-pub(super) async fn scope_for(
-    context: &Context,
-    own: &ObjectRef,
-    observed: Option<&ObservedKey>,
-) -> ClaimScope {
-    let released = match observed {
-        Some(key)
-            if key.operation == Operation::Put && key.writer.is(&context.settings.manager) =>
-        {
-            match key.writer.owner.as_deref() {
-                Some(owner)
-                    if owner != own.to_string()
-                        && holders::gone(context, &context.entries, owner).await =>
-                {
-                    Some(key.revision)
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    };
-    ClaimScope::Object { released }
-}
+use crate::operator::context::Context;
 
 /// The entry that refused `own` before and still declares the same key in the same
-/// bucket, when the key's last message is not a kvop write: a foreign write or delete
-/// erases the key's claim headers, not the holder's claim (`plan::held_through_drift`).
-/// Known from this operator's memory of refusals: after a restart, the claim is again
-/// the key's headers alone.
-pub(super) fn held_elsewhere(
+/// bucket, from this operator's memory of refusals (after a restart, the claim is again
+/// the key's headers alone). The pass keeps `own` refused while a foreign write or
+/// delete has erased the holder's claim headers (`plan::held_through_drift`).
+pub(super) fn remembered_refusal(
     context: &Context,
     own: &ObjectRef,
     bucket: &str,
     key: &str,
-    observed: Option<&ObservedKey>,
 ) -> Option<ObjectRef> {
-    let unclaimed = observed
-        .is_none_or(|last| last.operation != Operation::Put || last.writer.manager.is_none());
-    if !unclaimed {
-        return None;
-    }
     let holder = context.rivals.holder_of(own)?;
     let entry = context
         .entries
@@ -193,32 +98,4 @@ fn requeue(context: &Context, entry: &ObjectRef) {
     context
         .views
         .requeue_entry(StoreRef::new(&entry.name).within(&entry.namespace));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn object(name: &str) -> ObjectRef {
-        ObjectRef {
-            namespace: "ns".into(),
-            name: name.into(),
-        }
-    }
-
-    #[test]
-    fn a_rival_is_news_once_and_forgotten_with_every_holder_it_had() {
-        let rivals = Rivals::default();
-        assert!(rivals.add(&object("a"), &object("b")));
-        assert!(!rivals.add(&object("a"), &object("b")), "told once");
-        assert!(rivals.add(&object("c"), &object("b")));
-        assert_eq!(rivals.of(&object("a")), [object("b")]);
-        let mut holders = rivals.remove(&object("b"));
-        holders.sort();
-        assert_eq!(holders, [object("a"), object("c")]);
-        assert!(rivals.of(&object("a")).is_empty());
-        assert!(rivals.add(&object("a"), &object("d")));
-        assert_eq!(rivals.release(&object("a")), [object("d")]);
-        assert!(rivals.of(&object("a")).is_empty());
-    }
 }

@@ -1,9 +1,8 @@
 //! Removing an entry's key when the resource is deleted (`deletionPolicy`), behind the
-//! `kvop.dev/cleanup` finalizer. The decision is the planner's (`decide_removal`: only
-//! while the key still holds this manager's write for this entry) and the applier
-//! carries it out like any other, conditional on the revision read and decided again
-//! after a conflict. The finalizer stays (with `DeletionBlocked`) while NATS cannot be
-//! reached.
+//! `kvop.dev/cleanup` finalizer. The pass plans it (`plan_key_removal`: only while the
+//! key still holds this manager's write for this entry) and the applier carries it out
+//! like any other, conditional on the revision read and decided again after a conflict.
+//! The finalizer stays (with `DeletionBlocked`) while NATS cannot be reached.
 
 use kube::ResourceExt;
 use kube::api::Api;
@@ -11,16 +10,18 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
-use super::{OneKey, apply_one};
+use super::apply_one;
+use super::observe::LeaderKey;
 use crate::api::{EntryDeletionPolicy, KeyValueBucket, KeyValueEntry};
 use crate::apply::EntryResult;
 use crate::nats::NatsError;
 use crate::operator::connection;
 use crate::operator::context::Context;
 use crate::operator::error::ControllerError;
-use crate::operator::object_ref;
 use crate::operator::status::{Verdict, with_conditions, write_if_changed};
-use crate::plan::{ClaimScope, EntryAction, Removal, decide_removal};
+use crate::operator::{object_ref, origin};
+use crate::pass::{DepartedKey, plan_key_removal};
+use crate::plan::{EntryAction, Removal};
 
 pub(super) async fn cleanup(
     entry: &KeyValueEntry,
@@ -28,7 +29,7 @@ pub(super) async fn cleanup(
     api: &Api<KeyValueEntry>,
 ) -> Result<Action, ControllerError> {
     // Going: nobody's rival any more, and those it refused may take its key.
-    super::claims::forget(context, &crate::operator::object_ref(entry));
+    super::claims::forget(context, &object_ref(entry));
     // Its CRD is being deleted (and with it every entry): keys stay as they are.
     if crate::operator::crd_gone::crd_going::<KeyValueEntry>(&context.client).await {
         return Ok(Action::await_change());
@@ -102,12 +103,8 @@ enum Unreachable {
     Now(NatsError),
 }
 
-#[allow(dead_code)]
-fn _unused() {
-    let _ = 0;
-}
-
-/// Deletes or purges the key as `removal` says, while it holds this entry's write.
+/// Deletes or purges the key as `removal` says, while it holds this entry's write: the
+/// pass plans it from the stream leader, apply carries it out.
 async fn remove_key(
     context: &Context,
     entry: &KeyValueEntry,
@@ -117,21 +114,20 @@ async fn remove_key(
     removal: Removal,
 ) -> Result<(), NatsError> {
     let owner = object_ref(entry);
-    let current = match connection.bucket(bucket).read_key(key).await {
-        Ok(current) => current,
-        Err(error) if error.is_stream_not_found() => return Ok(()),
-        Err(error) => return Err(error),
+    let source = LeaderKey {
+        connection,
+        bucket,
+        key,
     };
-    let manager = &context.settings.manager;
-    let owner_text = owner.to_string();
-    let action = decide_removal(current.as_ref(), manager, Some(&owner_text), removal);
-    let scope = ClaimScope::Object { released: None };
-    let target = OneKey {
+    let departed = DepartedKey {
         bucket,
         key,
         owner: &owner,
+        origin: origin(entry),
+        removal,
     };
-    match apply_one(context, connection, target, &action, None, scope).await {
+    let planned = plan_key_removal(&source, departed, &context.settings.manager).await?;
+    match apply_one(context, connection, &planned).await {
         EntryResult::Written { .. } => {
             context.metrics.nats_operation("delete", "ok");
             Ok(())

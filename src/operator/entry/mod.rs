@@ -1,17 +1,19 @@
-//! The `KeyValueEntry` controller. A reconcile runs these steps, each in its own module:
+//! The `KeyValueEntry` controller. A reconcile runs these steps:
 //! 1. `resolve`: validate the spec, find its bucket resource (waiting while the bucket is
-//!    not ready: `BucketNotReady`), read the value and check it fits;
-//! 2. `observe`: read the key from the bucket's live view (or from NATS while the view
-//!    loads);
-//! 3. decide and apply through the shared planner and applier, as a one-key plan:
-//!    conditional writes, ownership headers, conflicts re-read and decided again;
+//!    not ready: `BucketNotReady`), read the value and refuse a mirror;
+//! 2. the one-key pass (`crate::pass::plan_one_key`): the key read where `observe` says
+//!    (the bucket's live view, or NATS while the view loads), decided within the claims
+//!    only the operator knows (`claims`, `holders`), a value it writes checked to fit;
+//! 3. `apply` carries the one-key plan out, as for `kvop reconcile`: conditional writes,
+//!    ownership headers, conflicts re-read and decided again (never while paused);
 //! 4. `report`: the outcome as status conditions, Events and metrics (a pure function),
 //!    the status written only when it changed;
 //!
-//! and on deletion `cleanup` applies `deletionPolicy` behind the finalizer, which only an
-//! entry whose deletion removes its key carries (`finalizing`).
+//! and on deletion `cleanup` has the pass plan the key's removal by `deletionPolicy` and
+//! `apply` carry it out, behind the finalizer, which only an entry whose deletion removes
+//! its key carries (`finalizing`).
 
-pub mod claims;
+mod claims;
 mod cleanup;
 mod observe;
 mod report;
@@ -26,18 +28,17 @@ use kube::runtime::controller::Action;
 use sha2::{Digest, Sha256};
 
 use self::report::{Count, Subject};
+use self::resolve::Resolved;
 use super::context::Context;
 use super::error::ControllerError;
 use super::finalizing::{Step, finalized};
+use super::holders::Watched;
 use super::status::{backoff_key, now, report_failure, with_conditions, write_if_changed};
-use crate::api::{EntryDeletionPolicy, KeyValueEntry};
+use crate::api::{EntryDeletionPolicy, KeyValueEntry, KeyValueEntryStatus};
 use crate::apply::{ApplyOptions, EntryResult, apply};
-use crate::desired::{Desired, DesiredEntry, ObjectRef, Origin};
+use crate::desired::ObjectRef;
 use crate::nats::Connection;
-use crate::plan::{
-    BucketAction, BucketPlan, ClaimScope, ConflictCause, EntryAction, EntryPlan, Plan,
-    decide_entry, held_through_drift,
-};
+use crate::pass::{self, DeclaredKey, KeyClaims, KeyPlanned, PassError};
 
 /// Entries the watch saw deleted are nobody's rivals or holders any more (an entry with
 /// a finalizer was already forgotten by its cleanup; forgetting twice is harmless).
@@ -86,60 +87,18 @@ async fn apply_entry(
     api: &Api<KeyValueEntry>,
 ) -> Result<Action, ControllerError> {
     let previous = entry.status.clone().unwrap_or_default();
+    // 1. Resolve: the spec, its bucket resource and the value.
     let resolved = match resolve::resolve(entry, context).await {
         Ok(resolved) => resolved,
         Err(error) => return Err(report_failure(api, entry, &previous, error).await),
     };
-    let observed = match observe::observe(context, entry, &resolved).await {
-        Ok(observed) => observed,
-        Err(error) => return Err(report_failure(api, entry, &previous, error.into()).await),
-    };
-    let observed = match observe::warn_if_lost(context, entry, &resolved, &previous, observed).await
-    {
-        Ok(observed) => observed,
+    // 2. The pass: observe the key, decide it within its claims, check what it writes.
+    let planned = match plan(entry, context, &resolved, &previous).await {
+        Ok(planned) => planned,
         Err(error) => return Err(report_failure(api, entry, &previous, error.into()).await),
     };
     let own = &resolved.entry.owner;
-    let scope = claims::scope_for(context, own, observed.as_ref()).await;
-    let held = claims::held_elsewhere(
-        context,
-        own,
-        &resolved.bucket.name,
-        &resolved.entry.key,
-        observed.as_ref(),
-    );
-    let action = match &held {
-        Some(holder) => held_through_drift(observed.as_ref(), &context.settings.manager, holder),
-        None => decide_entry(
-            &resolved.entry,
-            observed.as_ref(),
-            &context.settings.manager,
-            scope,
-        ),
-    };
-    if action.writes()
-        && let Err(error) = resolve::check_size(&resolved, &context.settings.manager)
-    {
-        return Err(report_failure(api, entry, &previous, error).await);
-    }
-    let held_by = held.as_ref().map(ToString::to_string);
-    let refused_by = match (&action, &observed) {
-        _ if held_by.is_some() => held_by.as_deref(),
-        (
-            EntryAction::Conflict {
-                cause: ConflictCause::Claimed,
-                ..
-            },
-            Some(key),
-        ) if key.writer.is(&context.settings.manager) => key.writer.owner.as_deref(),
-        _ => None,
-    };
-    claims::note(context, own, refused_by);
-    let target = OneKey {
-        bucket: &resolved.bucket.name,
-        key: &resolved.entry.key,
-        owner: own,
-    };
+    claims::note(context, own, planned.refused_by.as_deref());
     let paused = match crate::spec::paused(entry.metadata.annotations.as_ref()) {
         Ok(paused) => paused,
         Err(problem) => {
@@ -147,25 +106,19 @@ async fn apply_entry(
             return Err(report_failure(api, entry, &previous, error).await);
         }
     };
+    // 3. Apply, unless paused: then observed and reported, never written, and what the
+    // write would be is said.
     let result = if paused {
-        // Observed and reported, never written: what the write would be is said.
-        match &action {
+        match &planned.action {
             action if action.writes() => EntryResult::NotAttempted {
                 reason: "paused".into(),
             },
             action => EntryResult::Settled(action.clone()),
         }
     } else {
-        apply_one(
-            context,
-            &resolved.nats,
-            target,
-            &action,
-            Some(&resolved.entry),
-            scope,
-        )
-        .await
+        apply_one(context, &resolved.nats, &planned).await
     };
+    // 4. Report.
     // A plain digest of a short secret is the secret (a 6-digit PIN is found in a
     // second): values from Secrets get none.
     let from_secret = entry
@@ -183,12 +136,12 @@ async fn apply_entry(
         &previous,
         entry.metadata.generation,
         subject,
-        &action,
+        &planned.action,
         &result,
         &now(),
     );
     if paused {
-        report.verdict = super::pause::verdict(&action, "key");
+        report.verdict = super::pause::verdict(&planned.action, "key");
         report.events.clear();
     }
     claims::name_rivals(context, own, &resolved.entry.key, &mut report);
@@ -212,53 +165,60 @@ async fn apply_entry(
     Ok(Action::requeue(context.settings.resync_interval))
 }
 
-/// Step 3: carries out the decision for one key, through the same applier as
-/// `kvop reconcile` (re-read and decided again after a revision conflict, by the rules
-/// for `declared`, or for a removal when it is `None`).
-/// The one key a reconcile or cleanup of an entry writes.
-#[derive(Clone, Copy)]
-struct OneKey<'a> {
-    bucket: &'a str,
-    key: &'a str,
-    owner: &'a ObjectRef,
+/// Step 2: the one-key pass, with what only the operator knows: where it reads the key
+/// (`observe`), which entry refused this one before and which holders are gone
+/// (`claims`, `holders`).
+async fn plan(
+    entry: &KeyValueEntry,
+    context: &Context,
+    resolved: &Resolved,
+    previous: &KeyValueEntryStatus,
+) -> Result<KeyPlanned, PassError> {
+    let source = observe::LiveKey {
+        context,
+        entry,
+        resolved,
+        previous,
+    };
+    let declared = DeclaredKey {
+        entry: &resolved.entry,
+        bucket: &resolved.bucket,
+        max_payload: resolved.nats.max_payload(),
+    };
+    let claims = KeyClaims {
+        holders: &Watched::entries(context),
+        refused_by: claims::remembered_refusal(
+            context,
+            &resolved.entry.owner,
+            &resolved.bucket.name,
+            &resolved.entry.key,
+        ),
+    };
+    pass::plan_one_key(&source, &declared, claims, &context.settings.manager).await
 }
 
+/// Step 3: carries a one-key plan out through the same applier as `kvop reconcile`
+/// (re-read and decided again after a revision conflict: by the declaration, or as a
+/// removal when the plan has none).
 async fn apply_one(
     context: &Context,
     connection: &Connection,
-    OneKey { bucket, key, owner }: OneKey<'_>,
-    action: &EntryAction,
-    declared: Option<&DesiredEntry>,
-    scope: ClaimScope,
+    planned: &KeyPlanned,
 ) -> EntryResult {
-    let plan = Plan {
-        buckets: vec![BucketPlan {
-            bucket: bucket.to_string(),
-            owner: owner.clone(),
-            origin: Origin {
-                source: format!("KeyValueEntry/{owner}").into(),
-                line: 0,
-            },
-            action: BucketAction::Unchanged,
-            entries: vec![EntryPlan {
-                key: key.into(),
-                owner: owner.to_string().into(),
-                origin: None,
-                action: action.clone(),
-            }],
-        }],
-    };
-    let desired = Desired {
-        buckets: Vec::new(),
-        entries: declared.into_iter().cloned().collect(),
-    };
     let options = ApplyOptions {
         manager: context.settings.manager.clone(),
-        scope,
+        scope: planned.scope,
         window: 1,
         ride_out: false,
     };
-    let outcome = apply(connection, &plan, &desired, &options, &|| ()).await;
+    let outcome = apply(
+        connection,
+        &planned.plan,
+        &planned.desired,
+        &options,
+        &|| (),
+    )
+    .await;
     outcome
         .buckets
         .into_iter()

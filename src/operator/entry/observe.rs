@@ -1,6 +1,7 @@
-//! Step 2 of an entry reconcile: the key's last message, from the bucket's live view when
-//! it is current, else from the stream leader; and a warning when the server lost a write
-//! kvop had recorded.
+//! Where the entry controller reads its key, for the pass (`crate::pass::KeySource`): an
+//! entry's key from the bucket's live view when it is current, else from the stream
+//! leader, with a warning when the server lost a write kvop had recorded; a deleted
+//! entry's key from the stream leader.
 
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
@@ -8,13 +9,54 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use super::resolve::Resolved;
 use crate::api::{KeyValueBucket, KeyValueEntry, KeyValueEntryStatus};
-use crate::nats::NatsError;
+use crate::nats::{Connection, NatsError};
 use crate::observed::ObservedKey;
 use crate::operator::context::Context;
+use crate::pass::KeySource;
+
+/// An entry's key as its reconcile reads it.
+pub(super) struct LiveKey<'a> {
+    pub context: &'a Context,
+    pub entry: &'a KeyValueEntry,
+    pub resolved: &'a Resolved,
+    /// The status before this reconcile: the revision kvop recorded.
+    pub previous: &'a KeyValueEntryStatus,
+}
+
+impl KeySource for LiveKey<'_> {
+    async fn read(&self) -> Result<Option<ObservedKey>, NatsError> {
+        let LiveKey {
+            context,
+            entry,
+            resolved,
+            previous,
+        } = *self;
+        let observed = observe(context, entry, resolved).await?;
+        warn_if_lost(context, entry, resolved, previous, observed).await
+    }
+}
+
+/// A deleted entry's key, read from the stream leader: its bucket's live view may be
+/// gone with the bucket resource.
+pub(super) struct LeaderKey<'a> {
+    pub connection: &'a Connection,
+    pub bucket: &'a str,
+    pub key: &'a str,
+}
+
+impl KeySource for LeaderKey<'_> {
+    async fn read(&self) -> Result<Option<ObservedKey>, NatsError> {
+        match self.connection.bucket(self.bucket).read_key(self.key).await {
+            // No bucket, no key: nothing left to remove.
+            Err(error) if error.is_stream_not_found() => Ok(None),
+            read => read,
+        }
+    }
+}
 
 /// The key's last message: from the bucket's live view when it is current, else from
 /// the stream leader.
-pub(super) async fn observe(
+async fn observe(
     context: &Context,
     entry: &KeyValueEntry,
     resolved: &Resolved,
@@ -43,7 +85,7 @@ pub(super) async fn observe(
 /// acknowledgement by a few milliseconds; about 1 new entry in 2,000 was reconciled in
 /// that gap and warned falsely), so a lower revision is first read again from the
 /// stream leader, and the fresher answer wins.
-pub(super) async fn warn_if_lost(
+async fn warn_if_lost(
     context: &Context,
     entry: &KeyValueEntry,
     resolved: &Resolved,

@@ -1,7 +1,8 @@
 //! Step 1 of an entry reconcile: everything the entry needs before it can be decided.
 //! The spec is checked, its bucket resource found (and waited for while not ready), the
-//! value read (inline, or from a Secret or ConfigMap for `valueFrom`) and checked to fit
-//! the bucket and the server. Values are never logged or put into status.
+//! value read (inline, or from a Secret or ConfigMap for `valueFrom`) and a mirror
+//! refused; whether a value fits is the pass's to check, once it knows the value will be
+//! written. Values are never logged or put into status.
 
 use bytes::Bytes;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -15,7 +16,7 @@ use crate::manifest::{Known, Limits, check_writable};
 use crate::operator::connection;
 use crate::operator::context::Context;
 use crate::operator::error::{ControllerError, reference_not_found};
-use crate::operator::status::READY;
+use crate::operator::status::{PAUSED, READY};
 use crate::operator::{object_ref, origin};
 use crate::spec::{self, FieldProblem};
 
@@ -58,8 +59,7 @@ pub(super) async fn resolve(
         status.conditions.iter().any(|condition| {
             condition.type_ == READY
                 && (condition.status == ConditionStatus::True
-                    || (condition.reason == crate::operator::pause::PAUSED
-                        && status.created.is_some()))
+                    || (condition.reason == PAUSED && status.created.is_some()))
         })
     });
     if !bucket_ready || bucket.meta().deletion_timestamp.is_some() {
@@ -98,7 +98,7 @@ pub(super) async fn resolve(
         sensitive,
     };
     // A mirror takes no writes at all; sizes are checked only for what will be written
-    // ([`check_size`]): a value NATS already holds as declared is never refused.
+    // (by the pass): a value NATS already holds as declared is never refused.
     let mirror = Limits {
         bucket: &desired_bucket.name,
         mirror: desired_bucket
@@ -115,18 +115,6 @@ pub(super) async fn resolve(
         entry,
         nats,
     })
-}
-
-/// Whether the value, with kvop's headers, fits the bucket's `maxValueSize` and the
-/// server's `max_payload`: checked once the plan says it will be written.
-pub(super) fn check_size(resolved: &Resolved, manager: &str) -> Result<(), ControllerError> {
-    let limits = Limits {
-        bucket: &resolved.bucket.name,
-        mirror: None,
-        max_value_size: resolved.bucket.config.max_value_size,
-        max_payload: Some(resolved.nats.max_payload()),
-    };
-    check_writable(&resolved.entry, &limits, manager).map_err(invalid)
 }
 
 fn invalid(unwritable: crate::manifest::Unwritable) -> ControllerError {

@@ -165,6 +165,22 @@ fn observe_and_retain_are_decided_without_the_stream_and_never_delete() {
     }
 }
 
+/// Only an observed bucket's resource is let go without NATS: a deletion reads the
+/// stream, and a retained bucket's claim is released in it.
+#[test]
+fn only_an_observed_buckets_departure_leaves_nats_untouched() {
+    for management in [ManagementPolicy::Manage, ManagementPolicy::Observe] {
+        for deletion in [BucketDeletionPolicy::Delete, BucketDeletionPolicy::Retain] {
+            let departure = departing(management, deletion, false);
+            assert_eq!(
+                departure.touches_nats(),
+                management == ManagementPolicy::Manage,
+                "{departure:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn only_a_deletion_and_a_kept_bucket_this_resource_held_write_to_nats() {
     // (removal, writes, releases its claim)

@@ -286,3 +286,84 @@ fn a_key_another_kvop_object_holds_is_refused_under_every_policy() {
         }
     }
 }
+
+/// A refusal outlives a foreign write: the holder still declares the key, so a value or
+/// marker that erased the claim's headers hands the key to nobody. A kvop write carries
+/// its own claim, and then the headers decide.
+#[test]
+fn a_refused_entry_stays_refused_until_a_kvop_write_names_the_holder() {
+    use Operation::*;
+    let holder = ObjectRef {
+        namespace: "team-a".into(),
+        name: "first".into(),
+    };
+    let last = |operation: Operation, manager: Option<&str>| ObservedKey {
+        revision: 7,
+        operation,
+        value: Bytes::from_static(b"v"),
+        writer: Writer {
+            manager: manager.map(Arc::from),
+            owner: None,
+        },
+    };
+    let refused = |revision| {
+        Some(EntryAction::Conflict {
+            revision,
+            writer: "manager \"kvop\" for team-a/first".into(),
+            cause: ConflictCause::Claimed,
+        })
+    };
+    let cases: Vec<(&str, Option<ObservedKey>, Option<EntryAction>)> = vec![
+        ("no message at all", None, refused(0)),
+        ("a foreign value", Some(last(Put, None)), refused(7)),
+        ("a foreign delete", Some(last(Delete, None)), refused(7)),
+        (
+            "a purge by kvop",
+            Some(last(Purge, Some(MANAGER))),
+            refused(7),
+        ),
+        ("kvop's value", Some(last(Put, Some(MANAGER))), None),
+        (
+            "another manager's value",
+            Some(last(Put, Some("other"))),
+            None,
+        ),
+    ];
+    for (rule, observed, expected) in cases {
+        assert_eq!(
+            held_through_drift(observed.as_ref(), MANAGER, &holder),
+            expected,
+            "{rule}"
+        );
+    }
+}
+
+/// The operator's plan for one key changes nothing of its bucket and names the key's
+/// owner, whose write a conflict is decided again by.
+#[test]
+fn a_one_key_plan_leaves_its_bucket_and_holds_only_that_key() {
+    let owner = ObjectRef {
+        namespace: "ns".into(),
+        name: "e".into(),
+    };
+    let action = EntryAction::Remove {
+        expected_revision: 3,
+        removal: Removal::Purge,
+    };
+    let plan = Plan::one_key("b", "k".into(), &owner, origin(), action.clone());
+    let [bucket] = plan.buckets.as_slice() else {
+        panic!("one bucket: {plan:?}");
+    };
+    assert_eq!(
+        (bucket.bucket.as_str(), &bucket.owner, &bucket.action),
+        ("b", &owner, &BucketAction::Unchanged)
+    );
+    let [entry] = bucket.entries.as_slice() else {
+        panic!("one key: {bucket:?}");
+    };
+    assert_eq!(
+        (&*entry.key, &*entry.owner, &entry.action),
+        ("k", "ns/e", &action)
+    );
+    assert!(plan.has_changes());
+}

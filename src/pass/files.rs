@@ -1,20 +1,18 @@
-//! The one pass from declarations to a checked plan, for every front door that reads
-//! files (`kvop reconcile`, `--watch`, and the diff they can print): **observe** the
-//! declared buckets (one sweep each), **check** what only the server knows (its payload
-//! and the buckets' value limits), **plan**, and **guard** (a prune that would empty a
-//! bucket needs an explicit yes). Loading comes before it and applying after it; both
-//! are the caller's, since a dry run stops here.
+//! The pass for the front doors that read files (`kvop reconcile`, `--watch`, and the
+//! diff they can print): **observe** the declared buckets (one sweep each), **check**
+//! what only the server knows (its payload and the buckets' value limits), **plan**, and
+//! **guard** (a prune that would empty a bucket needs an explicit yes). Loading comes
+//! before it and applying after it; both are the caller's, since a dry run stops here.
 
 use std::time::{Duration, Instant};
 
+use super::PassError;
+use super::check_against_server;
 use crate::desired::Desired;
 use crate::manifest::LoadErrors;
-
-mod check;
-use crate::nats::{Connection, NatsError, observe};
+use crate::nats::{Connection, observe};
 use crate::observed::Observed;
 use crate::plan::{self, EntryAction, Plan, PlanOptions};
-pub use check::check_against_server;
 
 /// What a pass is asked to plan.
 #[derive(Debug, Clone)]
@@ -31,26 +29,6 @@ pub struct Planned {
     pub plan: Plan,
     /// How long observing took (the rest is planning), for a run's phase log.
     pub observing: Duration,
-}
-
-/// Why a pass planned nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum PassError {
-    /// The files ask for what this server cannot hold (a value over the bucket's
-    /// limit, a mirror written to): bad input, like a load error.
-    #[error(transparent)]
-    Invalid(#[from] LoadErrors),
-    #[error(transparent)]
-    EmptyPrune(#[from] EmptyPrune),
-    #[error(transparent)]
-    Nats(#[from] NatsError),
-}
-
-impl PassError {
-    /// Whether the files are at fault rather than NATS.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(self, PassError::Invalid(_) | PassError::EmptyPrune(_))
-    }
 }
 
 /// Observes, checks, plans and guards `desired` against the server of `connection`.

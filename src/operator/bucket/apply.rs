@@ -1,37 +1,33 @@
-//! Step 2 of a bucket reconcile: observe the bucket's stream, plan its configuration
-//! and claim through the shared planner, and have `apply` create or update it.
+//! Step 3 of a bucket reconcile: have `apply` create or update the bucket as the pass
+//! planned it, and read the stream again when it was written (the status reports what
+//! the server now has).
 
 use crate::apply::{BucketApplied, BucketStep, apply_bucket_action};
 use crate::desired::DesiredBucket;
 use crate::nats::{Bucket, NatsError};
-use crate::observed::{ObservedBucket, ObservedStream};
+use crate::observed::ObservedStream;
 use crate::operator::context::Context;
-use crate::operator::holders;
-use crate::plan::{BucketAction, Claimant, decide_bucket};
+use crate::pass::BucketPlanned;
+use crate::plan::BucketAction;
 
-/// How long a bucket that existed before waits to be created again (see `sync`).
+/// How long a bucket that existed before waits to be created again (see `apply`).
 const RECREATE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Observes the stream, plans its configuration and claim and applies the plan (unless
-/// `paused`: then the plan is only returned). `existed_before`: the status shows the
-/// bucket existed, so a missing stream was deleted (by anyone).
-pub(super) async fn sync(
+/// Carries out the planned action on `bucket`: the action as carried out and the
+/// stream it left. `existed_before`: the status shows the bucket existed, so a missing
+/// stream was deleted (by anyone).
+pub(super) async fn apply(
+    planned: BucketPlanned,
     desired: &DesiredBucket,
     bucket: &Bucket,
     context: &Context,
-    claimant: &mut Claimant,
     existed_before: bool,
-    paused: bool,
 ) -> Result<(BucketAction, Option<ObservedStream>), NatsError> {
-    let observed = ObservedBucket {
-        stream: bucket.state().await?,
-        ..Default::default()
-    };
-    claimant.released = holder_gone(context, claimant, observed.stream.as_ref()).await;
-    let action = decide_bucket(desired, &observed, claimant);
-    if paused {
-        return Ok((action, observed.stream));
-    }
+    let BucketPlanned {
+        action,
+        stream,
+        claimant,
+    } = planned;
     if let BucketAction::Create { .. } = &action
         && existed_before
     {
@@ -43,7 +39,7 @@ pub(super) async fn sync(
     }
     let step = BucketStep {
         action: &action,
-        claimant,
+        claimant: &claimant,
         desired: Some(desired),
     };
     // No riding out: the controller's per-object backoff retries, and a reconcile does
@@ -62,7 +58,7 @@ pub(super) async fn sync(
         (refused @ BucketAction::Refused { .. }, _) => Ok((refused, bucket.state().await?)),
         (_, Some(error)) => Err(error),
         (applied, None) if applied.writes() => Ok((applied, bucket.state().await?)),
-        (applied, None) => Ok((applied, observed.stream)),
+        (applied, None) => Ok((applied, stream)),
     }
 }
 
@@ -76,22 +72,5 @@ fn operation(action: &BucketAction) -> Option<&'static str> {
         | BucketAction::Observe
         | BucketAction::Missing
         | BucketAction::Refused { .. } => None,
-    }
-}
-
-/// Whether the stream's holder is another bucket resource of this manager that is gone
-/// ([`holders::gone`]): its claim passes on.
-async fn holder_gone(
-    context: &Context,
-    claimant: &Claimant,
-    stream: Option<&ObservedStream>,
-) -> bool {
-    match stream.and_then(|stream| stream.claim.as_ref()) {
-        Some(held)
-            if held.manager == claimant.claim.manager && held.owner != claimant.claim.owner =>
-        {
-            holders::gone(context, &context.buckets, &held.owner).await
-        }
-        _ => false,
     }
 }
