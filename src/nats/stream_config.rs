@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::{self, Compression, DiscardPolicy};
 
-use super::errors::{NatsError, StreamConfigError};
+use super::errors::StreamConfigError;
 use super::stream_name;
 use super::stream_source::{from_source, to_source};
 use crate::api::StorageType;
