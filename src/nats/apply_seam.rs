@@ -35,7 +35,7 @@ use crate::observed::ObservedStream;
 // multi-threaded runtime. The two that hold the caller's closures are boxed: inside an
 // `impl Future` those closures keep rustc from proving the controllers' futures `Send`
 // for every lifetime ("implementation of `Send` is not general enough" in
-// `controller/mod.rs`). One allocation per bucket step or write round. `Sync`, so that
+// `operator/mod.rs`). One allocation per bucket step or write round. `Sync`, so that
 // an attempt borrowing the bucket is `Send`.
 pub(crate) trait BucketWrites: Sync {
     /// Whether the connection is up now (while it is not, a request would only wait out

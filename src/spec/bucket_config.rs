@@ -55,7 +55,7 @@ pub fn bucket_config(spec: &KeyValueBucketSpec) -> Result<BucketConfig, Vec<Fiel
         sources,
         metadata,
         // Not settings of the stream, so not part of its config: `desired_bucket` reads
-        // the name and both policies, the operator's controller/connection.rs the
+        // the name and both policies, the operator's operator/connection.rs the
         // connection (the manifest loader refuses one).
         bucket: _name,
         connection: _connection,
