@@ -7,19 +7,27 @@ use std::sync::Arc;
 pub const MANAGER_HEADER: &str = "Kvop-Manager";
 /// `namespace/name` of the declaring object.
 pub const OWNER_HEADER: &str = "Kvop-Owner";
+/// On a value kvop wrote from a Secret: whoever reads the key later (a diff of its
+/// removal, in another run or after its declaration is gone) knows not to show it.
+pub const SENSITIVE_HEADER: &str = "Kvop-Sensitive";
 /// The revision check header the server compares with the key's last sequence.
 pub const EXPECTED_SEQUENCE_HEADER: &str = "Nats-Expected-Last-Subject-Sequence";
 
 /// The most header bytes a kvop write of a value can carry. The server counts headers
 /// toward `max_value_size` and `max_payload` (kv-semantics O21), so validation adds this
 /// to the value size.
-pub fn write_overhead(manager: &str, owner: &str) -> usize {
+pub fn write_overhead(manager: &str, owner: &str, sensitive: bool) -> usize {
     const VERSION_LINE: &str = "NATS/1.0\r\n";
     let line = |name: &str, value_len: usize| name.len() + 2 + value_len + 2;
     VERSION_LINE.len()
         + line(MANAGER_HEADER, manager.len())
         + line(OWNER_HEADER, owner.len())
         + line(EXPECTED_SEQUENCE_HEADER, u64::MAX.to_string().len())
+        + if sensitive {
+            line(SENSITIVE_HEADER, "true".len())
+        } else {
+            0
+        }
         + 2
 }
 
@@ -30,6 +38,8 @@ pub struct Writer {
     /// of them): one copy instead of one per key.
     pub manager: Option<Arc<str>>,
     pub owner: Option<String>,
+    /// The message carries [`SENSITIVE_HEADER`]: its value came from a Secret.
+    pub sensitive: bool,
 }
 
 impl Writer {

@@ -8,7 +8,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::k8s::{Operator, plane, wait_until};
 use support::resources::*;
-use support::{NatsServer, kv_get};
+use support::{NatsServer, kv_get, marked_sensitive};
 
 #[tokio::test]
 async fn a_value_from_a_secret_follows_its_rotation_and_never_shows_in_status() {
@@ -49,6 +49,10 @@ async fn a_value_from_a_secret_follows_its_rotation_and_never_shows_in_status() 
         .await
         .expect("rotate");
     wait_value(&s.nats, "b", "db.password", Some("second-s3cret")).await;
+    assert!(
+        marked_sensitive(&s.nats.jetstream().await, "b", "db.password").await,
+        "the message says its value came from a Secret, for whoever reads it later"
+    );
     let status =
         serde_json::to_string(&s.entries.get("pw").await.expect("entry").status).expect("json");
     assert!(

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{NatsServer, kv_get, kvop, manifests, path};
+use support::{NatsServer, kv_get, kvop, manifests, marked_sensitive, path};
 
 /// The PIN a Secret holds, and the one it is changed to: neither may ever be printed.
 const PIN: &str = "493817";
@@ -178,5 +178,42 @@ async fn a_diff_masks_a_secrets_value_on_both_sides_and_shows_a_configmaps() {
         for secret in [PIN, NEW_PIN] {
             assert!(!said.contains(secret), "{secret:?} was printed:\n{said}");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_value_written_from_a_secret_stays_masked_after_its_declaration_is_gone() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let dir = manifests(&[("shop.yaml", &files(&base64(PIN), "Free shipping"))]);
+    assert_eq!(kvop(&url, &["reconcile", "-f", path(&dir)]).await.code, 0);
+    assert!(
+        marked_sensitive(&server.jetstream().await, "flags", "pin").await,
+        "the Secret's value is marked"
+    );
+    assert!(
+        !marked_sensitive(&server.jetstream().await, "flags", "banner").await,
+        "a ConfigMap's is not"
+    );
+
+    // The pin entry leaves the files: pruning it would show its old value, the PIN.
+    let without_pin = files(&base64(PIN), "Free shipping").replace(
+        "  key: pin\n  valueFrom: {secretKeyRef: {name: door, key: pin}}",
+        "  key: pin-moved\n  value: elsewhere",
+    );
+    std::fs::write(dir.path().join("shop.yaml"), without_pin).expect("edit");
+    for args in [
+        vec!["diff", "-f", path(&dir), "--prune"],
+        vec!["diff", "-f", path(&dir), "--prune", "-o", "json"],
+    ] {
+        let run = kvop(&url, &args).await;
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        let said = format!("{}{}", run.stdout, run.stderr);
+        assert!(!said.contains(PIN), "the PIN was printed:\n{said}");
+        assert!(
+            said.contains("- flags/pin (from a Secret, masked)\n    -   ***\n")
+                || said.contains("\"format\": \"masked\""),
+            "{said}"
+        );
     }
 }

@@ -11,7 +11,9 @@ use super::{ApplyOptions, EntryOutcome, EntryResult};
 use crate::desired::{Desired, DesiredEntry};
 use crate::nats::{BucketWrites, NatsError, Reread, Write, WriteOp, WriteResult};
 use crate::observed::ObservedKey;
-use crate::plan::{BucketPlan, EntryAction, EntryVerb, Removal, decide_entry, decide_removal};
+use crate::plan::{
+    BucketPlan, EntryAction, EntryPlan, EntryVerb, Removal, decide_entry, decide_removal,
+};
 
 /// Write rounds per bucket: the first, then re-decided keys after conflicts and transient
 /// failures.
@@ -233,7 +235,7 @@ impl<'a> Rounds<'a> {
                 pending.len(),
                 |write| {
                     let planned = &plan.entries[pending[write]];
-                    write_for(&planned.key, &planned.owner, action_of(write))
+                    write_for(planned, action_of(write))
                 },
                 self.options.window,
                 |write, result| {
@@ -358,7 +360,7 @@ fn settled(action: &EntryAction) -> Option<EntryResult> {
 }
 
 /// The write of an action that writes (see [`settled`]): a conditional put or marker.
-fn write_for<'a>(key: &'a str, owner: &'a str, action: &EntryAction) -> Write<'a> {
+fn write_for<'a>(planned: &'a EntryPlan, action: &EntryAction) -> Write<'a> {
     let (op, expected_revision) = match action {
         EntryAction::Create {
             expected_revision,
@@ -388,9 +390,10 @@ fn write_for<'a>(key: &'a str, owner: &'a str, action: &EntryAction) -> Write<'a
         | EntryAction::Retain { .. } => unreachable!("{} does not write", action.verb()),
     };
     Write {
-        key,
+        key: &planned.key,
         op,
         expected_revision,
-        owner,
+        owner: &planned.owner,
+        sensitive: planned.sensitive,
     }
 }

@@ -62,9 +62,8 @@ fn print_diff(
     options: &ReconcileOptions,
     plan: &Plan,
     observed: &crate::observed::Observed,
-    desired: &crate::desired::Desired,
 ) -> i32 {
-    let diff = report::diff::diff_of(plan, observed, desired);
+    let diff = report::diff::diff_of(plan, observed);
     if options.json {
         output::println(&serde_json::to_string_pretty(&diff).unwrap_or_default());
     } else {
@@ -192,10 +191,10 @@ async fn run_steps(options: &ReconcileOptions, learnt: &mut Learnt) -> Result<i3
     phases.observed = phases.connected + observing;
     activity.finish();
     match options.diff {
-        DiffMode::Command => return Ok(print_diff(options, &plan, &observed, &desired)),
+        DiffMode::Command => return Ok(print_diff(options, &plan, &observed)),
         DiffMode::Shown if !options.json => {
             output::print(&report::diff::render(&report::diff::diff_of(
-                &plan, &observed, &desired,
+                &plan, &observed,
             )));
         }
         _ if !options.json => output::print(&report::render_plan(&plan, options.verbose)),

@@ -53,7 +53,7 @@ pub fn check_writable(
             ),
         });
     }
-    let headers = ownership::write_overhead(manager, &entry.owner.to_string());
+    let headers = ownership::write_overhead(manager, &entry.owner.to_string(), entry.sensitive);
     let total = entry.value.len() + headers;
     let over = |limit: String| Unwritable {
         field: "spec",

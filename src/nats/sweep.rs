@@ -13,7 +13,7 @@ use futures::StreamExt;
 use super::errors::{Cause, NatsError};
 use super::refusals::RefusalLog;
 use crate::observed::{ObservedKey, Operation};
-use crate::ownership::{MANAGER_HEADER, OWNER_HEADER, Writer};
+use crate::ownership::{MANAGER_HEADER, OWNER_HEADER, SENSITIVE_HEADER, Writer};
 
 /// How long to wait for a message before asking the consumer whether anything is left.
 const QUIET_WAIT: Duration = Duration::from_secs(2);
@@ -250,6 +250,7 @@ impl Managers {
         Writer {
             manager,
             owner: header(OWNER_HEADER).map(str::to_string),
+            sensitive: header(SENSITIVE_HEADER) == Some("true"),
         }
     }
 }

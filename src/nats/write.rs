@@ -11,7 +11,7 @@ use super::connect::Connection;
 use super::errors::NatsError;
 use super::key_subject;
 use super::refusals::RefusalLog;
-use crate::ownership::{MANAGER_HEADER, OWNER_HEADER};
+use crate::ownership::{MANAGER_HEADER, OWNER_HEADER, SENSITIVE_HEADER};
 
 /// Publishes in flight at once: enough to keep the server busy, few enough to bound
 /// memory and the damage of a dropped connection.
@@ -34,6 +34,8 @@ pub struct Write<'a> {
     pub expected_revision: u64,
     /// `namespace/name` of the declaring object.
     pub owner: &'a str,
+    /// The value came from a Secret: the message says so ([`SENSITIVE_HEADER`]).
+    pub sensitive: bool,
 }
 
 /// What a write does.
@@ -191,6 +193,9 @@ fn publish(manager: &str, write: &Write<'_>) -> Publish {
     let mut headers = HeaderMap::new();
     headers.insert(MANAGER_HEADER, manager);
     headers.insert(OWNER_HEADER, write.owner);
+    if write.sensitive && matches!(write.op, WriteOp::Put(_)) {
+        headers.insert(SENSITIVE_HEADER, "true");
+    }
     let payload = match &write.op {
         WriteOp::Put(value) => value.clone(),
         WriteOp::Delete => {

@@ -112,6 +112,7 @@ pub async fn plan_one_key(
             &entry.owner,
             entry.origin.clone(),
             action.clone(),
+            entry.sensitive,
         ),
         action,
         desired: Desired {
@@ -145,7 +146,8 @@ pub async fn plan_key_removal(
         removal,
     );
     Ok(KeyPlanned {
-        plan: Plan::one_key(bucket, key.into(), owner, origin, action.clone()),
+        // A removal writes no value.
+        plan: Plan::one_key(bucket, key.into(), owner, origin, action.clone(), false),
         action,
         desired: Desired::default(),
         scope: ClaimScope::Object { released: None },

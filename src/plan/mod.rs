@@ -75,6 +75,9 @@ pub struct EntryPlan {
     pub owner: Arc<str>,
     pub origin: Option<Origin>,
     pub action: EntryAction,
+    /// The declared value comes from a Secret: written with a mark that says so, and
+    /// never shown.
+    pub sensitive: bool,
 }
 
 /// The decision for one key.
@@ -340,6 +343,7 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                     key: entry.key.clone(),
                     owner: entry.owner.to_string().into(),
                     origin: Some(entry.origin.clone()),
+                    sensitive: entry.sensitive,
                     action: if matches!(
                         action,
                         BucketAction::Missing | BucketAction::Refused { .. }
@@ -369,6 +373,7 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                             owner: observed.writer.owner.as_deref().unwrap_or_default().into(),
                             origin: None,
                             action,
+                            sensitive: observed.writer.sensitive,
                         })
                     })
                     .collect();

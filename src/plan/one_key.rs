@@ -9,13 +9,15 @@ use crate::desired::{ObjectRef, Origin};
 impl Plan {
     /// The plan that carries out `action` on `key` of `bucket` and leaves the bucket's
     /// configuration as it is (the bucket is its own resource's): `owner` declares the
-    /// key, or declared it before it was deleted, at `origin`.
+    /// key, or declared it before it was deleted, at `origin`; `sensitive`: its value
+    /// comes from a Secret.
     pub fn one_key(
         bucket: &str,
         key: Arc<str>,
         owner: &ObjectRef,
         origin: Origin,
         action: EntryAction,
+        sensitive: bool,
     ) -> Plan {
         Plan {
             buckets: vec![BucketPlan {
@@ -28,6 +30,7 @@ impl Plan {
                     owner: owner.to_string().into(),
                     origin: None,
                     action,
+                    sensitive,
                 }],
             }],
         }

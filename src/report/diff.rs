@@ -10,7 +10,6 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::line_diff::{Line, diff};
-use crate::desired::Desired;
 use crate::observed::{Observed, Operation};
 use crate::plan::{BucketAction, EntryAction, Plan};
 
@@ -79,15 +78,8 @@ pub struct KeyDiff {
     pub new: Option<String>,
 }
 
-/// The differences `plan` would make to what `observed` holds; `desired`, what the plan
-/// was made from, says which values come from Secrets.
-pub fn diff_of(plan: &Plan, observed: &Observed, desired: &Desired) -> Diff {
-    let sensitive: std::collections::HashSet<(&str, &str)> = desired
-        .entries
-        .iter()
-        .filter(|entry| entry.sensitive)
-        .map(|entry| (&*entry.bucket, &*entry.key))
-        .collect();
+/// The differences `plan` would make to what `observed` holds.
+pub fn diff_of(plan: &Plan, observed: &Observed) -> Diff {
     let mut buckets = Vec::new();
     let mut differences = 0;
     for bucket in &plan.buckets {
@@ -118,7 +110,12 @@ pub fn diff_of(plan: &Plan, observed: &Observed, desired: &Desired) -> Diff {
                     EntryAction::Remove { .. } => (Change::Delete, old_value(&entry.key), None),
                     _ => return None,
                 };
-                if sensitive.contains(&(bucket.bucket.as_str(), &*entry.key)) {
+                // Declared from a Secret now, or written from one before (a key no
+                // longer declared, pruned: its old value is a Secret's).
+                let written_from_secret = keys_held
+                    .and_then(|keys| keys.get(&*entry.key))
+                    .is_some_and(|last| last.writer.sensitive);
+                if written_from_secret || entry.sensitive {
                     return Some(masked(&entry.key, action, old.is_some(), new.is_some()));
                 }
                 Some(key_diff(&entry.key, action, old.as_ref(), new.as_ref()))

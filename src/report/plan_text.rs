@@ -238,6 +238,7 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(index, action)| EntryPlan {
+                sensitive: false,
                 key: format!("k{index}").into(),
                 owner: format!("default/e{index}").into(),
                 origin: None,

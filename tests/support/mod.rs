@@ -366,6 +366,23 @@ pub async fn kv_entry(
     store.entry(key).await.expect("read entry")
 }
 
+/// Whether the last message of `key` carries kvop's mark of a value from a Secret
+/// (`Kvop-Sensitive: true`).
+pub async fn marked_sensitive(jetstream: &jetstream::Context, bucket: &str, key: &str) -> bool {
+    let stream = jetstream
+        .get_stream(format!("KV_{bucket}"))
+        .await
+        .expect("stream");
+    let message = stream
+        .get_last_raw_message_by_subject(&format!("$KV.{bucket}.{key}"))
+        .await
+        .expect("last message");
+    message
+        .headers
+        .get("Kvop-Sensitive")
+        .is_some_and(|value| value.as_str() == "true")
+}
+
 /// A key's live value through async-nats' KV API.
 pub async fn kv_get(jetstream: &jetstream::Context, bucket: &str, key: &str) -> Option<Vec<u8>> {
     let store = jetstream

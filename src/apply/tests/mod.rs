@@ -107,6 +107,7 @@ fn value(key: &str, revision: u64, value: &str, manager: Option<&str>) -> Observ
         operation: Operation::Put,
         value: Bytes::from(value.to_string()),
         writer: Writer {
+            sensitive: false,
             manager: manager.map(Arc::from),
             owner: manager.map(|_| format!("default/{key}")),
         },

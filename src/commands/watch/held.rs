@@ -101,6 +101,7 @@ mod tests {
         let entries = keys
             .iter()
             .map(|(key, pruned)| EntryPlan {
+                sensitive: false,
                 key: (*key).into(),
                 owner: "o".into(),
                 origin: None,

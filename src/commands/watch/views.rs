@@ -207,6 +207,7 @@ mod tests {
             operation,
             value: Bytes::copy_from_slice(value.as_bytes()),
             writer: Writer {
+                sensitive: false,
                 manager: manager.map(Arc::from),
                 owner: None,
             },

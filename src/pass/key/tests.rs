@@ -98,6 +98,7 @@ fn written(value: &str, manager: Option<&str>, owner: Option<&str>) -> Option<Ob
         operation: Operation::Put,
         value: Bytes::from(value.to_string()),
         writer: Writer {
+            sensitive: false,
             manager: manager.map(Arc::from),
             owner: owner.map(str::to_string),
         },

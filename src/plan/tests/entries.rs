@@ -198,6 +198,7 @@ fn a_key_another_kvop_object_holds_is_refused_under_every_policy() {
             operation,
             value: Bytes::from_static(b"theirs"),
             writer: Writer {
+                sensitive: false,
                 manager: Some(Arc::from(manager)),
                 owner: owner.map(str::to_string),
             },
@@ -302,6 +303,7 @@ fn a_refused_entry_stays_refused_until_a_kvop_write_names_the_holder() {
         operation,
         value: Bytes::from_static(b"v"),
         writer: Writer {
+            sensitive: false,
             manager: manager.map(Arc::from),
             owner: None,
         },
@@ -350,7 +352,7 @@ fn a_one_key_plan_leaves_its_bucket_and_holds_only_that_key() {
         expected_revision: 3,
         removal: Removal::Purge,
     };
-    let plan = Plan::one_key("b", "k".into(), &owner, origin(), action.clone());
+    let plan = Plan::one_key("b", "k".into(), &owner, origin(), action.clone(), false);
     let [bucket] = plan.buckets.as_slice() else {
         panic!("one bucket: {plan:?}");
     };

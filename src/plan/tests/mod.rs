@@ -78,6 +78,7 @@ pub(super) fn key(
         operation,
         value: Bytes::from(value.to_string()),
         writer: Writer {
+            sensitive: false,
             manager: manager.map(Arc::from),
             owner: manager.map(|_| "default/old".to_string()),
         },
@@ -323,6 +324,7 @@ fn a_plan_applied_in_imagination_plans_nothing_the_second_time() {
                     operation: Operation::Put,
                     value: value.clone(),
                     writer: Writer {
+                        sensitive: false,
                         manager: Some(MANAGER.into()),
                         owner: Some(entry.owner.to_string()),
                     },

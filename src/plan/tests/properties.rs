@@ -86,6 +86,7 @@ fn planning_is_idempotent_for_random_states_policies_and_prune() {
                 _ => continue,
             };
             let writer = Writer {
+                sensitive: false,
                 manager: Some(MANAGER.into()),
                 owner: Some(planned.owner.to_string()),
             };
