@@ -146,7 +146,20 @@ async fn operator_with_bucket(s: &Setup) -> (Operator, u64) {
     let operator = quiet_operator(s);
     create(&s.buckets, &bucket("b", json!({}))).await;
     wait_bucket(&s.buckets, "b", true, None).await;
-    let before = operator.reconciles("KeyValueEntry").await;
+    // The entry controller reads buckets from its own cache, which may learn of the
+    // bucket a few milliseconds after its status says Ready (CI saw it: one entry waited
+    // for its bucket and cost a second reconcile). An entry that is Ready proves the
+    // cache has it; counting starts after it.
+    let cold = operator.reconciles("KeyValueEntry").await;
+    let retain = json!({"deletionPolicy": "Retain"});
+    create(&s.entries, &entry("warm-up", "b", "warm-up", "v", retain)).await;
+    wait_entry(&s.entries, "warm-up", true, None).await;
+    // Its reconcile is counted once it returns, just after its status write.
+    let before = wait_until("the warm-up entry's reconcile counted", WAIT, || async {
+        let now = operator.reconciles("KeyValueEntry").await;
+        (now > cold).then_some(now)
+    })
+    .await;
     (operator, before)
 }
 
