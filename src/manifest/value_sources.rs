@@ -106,30 +106,32 @@ impl ValueSources {
         origin: Origin,
         object: serde_json::Map<String, serde_json::Value>,
     ) {
-        let key = (kind, namespace, name);
+        let source = Source {
+            origin,
+            shown,
+            object,
+            read: false,
+        };
+        self.keep((kind, namespace, name), source);
+    }
+
+    /// Keeps `source` under `key`, unless another object already has that name.
+    fn keep(&mut self, key: ObjectKey, source: Source) {
         if let Some(first) = self.objects.get(&key) {
             self.duplicates.push(LoadError {
                 message: format!(
                     "{} {}/{} is declared twice: first declared at {}",
-                    kind.name(),
+                    key.0.name(),
                     key.1,
                     key.2,
                     first.origin
                 ),
-                origin,
+                origin: source.origin,
                 field: None,
             });
             return;
         }
-        self.objects.insert(
-            key,
-            Source {
-                origin,
-                shown,
-                object,
-                read: false,
-            },
-        );
+        self.objects.insert(key, source);
     }
 
     pub(super) fn refer(&mut self, reference: ValueReference) {
@@ -140,21 +142,7 @@ impl ValueSources {
     pub(super) fn merge(&mut self, other: ValueSources, entries: usize) {
         self.duplicates.extend(other.duplicates);
         for (key, source) in other.objects {
-            if let Some(first) = self.objects.get(&key) {
-                self.duplicates.push(LoadError {
-                    message: format!(
-                        "{} {}/{} is declared twice: first declared at {}",
-                        key.0.name(),
-                        key.1,
-                        key.2,
-                        first.origin
-                    ),
-                    origin: source.origin,
-                    field: None,
-                });
-                continue;
-            }
-            self.objects.insert(key, source);
+            self.keep(key, source);
         }
         self.references
             .extend(other.references.into_iter().map(|mut reference| {
