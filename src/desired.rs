@@ -10,17 +10,25 @@ use bytes::Bytes;
 
 use crate::api::stream::{Placement, Republish, StreamSource};
 use crate::api::{
-    BucketDeletionPolicy, EntryDeletionPolicy, ManagementPolicy, StorageType, UpdatePolicy,
+    BucketDeletionPolicy, EntryDeletionPolicy, ManagementPolicy, SetPrune, StorageType,
+    UpdatePolicy,
 };
 
-/// Every declared bucket and entry.
+/// Every declared bucket and entry, and the sets some of the entries come from.
 #[derive(Debug, Clone, Default)]
 pub struct Desired {
     pub buckets: Vec<DesiredBucket>,
+    /// Every declared key, a set's keys included (owned by the set).
     pub entries: Vec<DesiredEntry>,
+    pub sets: Vec<DesiredSet>,
 }
 
 impl Desired {
+    /// The sets whose keys are in `bucket` (a NATS bucket name).
+    pub fn sets_of<'a>(&'a self, bucket: &'a str) -> impl Iterator<Item = &'a DesiredSet> + 'a {
+        self.sets.iter().filter(move |set| &*set.bucket == bucket)
+    }
+
     /// The entries that target `bucket` (a NATS bucket name).
     pub fn entries_of<'a>(
         &'a self,
@@ -32,16 +40,90 @@ impl Desired {
     }
 }
 
-/// The namespace and name of a declaring object, written as `namespace/name`.
+/// A declaring object: its kind of holder, namespace and name. Written (in `Kvop-Owner`
+/// headers and claims) as `namespace/name` for buckets and entries, as they always were,
+/// and as `namespace/KeyValueEntrySet/name` for sets: an entry and a set of the same name
+/// are different holders, and a set's key must never read as an entry's.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectRef {
+    pub kind: OwnerKind,
     pub namespace: String,
     pub name: String,
 }
 
+/// Which kind of object declares something, as far as its written name tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OwnerKind {
+    /// A `KeyValueBucket` or a `KeyValueEntry`: written `namespace/name`.
+    Resource,
+    /// A `KeyValueEntrySet`: written `namespace/KeyValueEntrySet/name`.
+    EntrySet,
+}
+
+/// The middle part of a set's written name.
+const ENTRY_SET_KIND: &str = "KeyValueEntrySet";
+
+impl ObjectRef {
+    /// A bucket or an entry.
+    pub fn resource(namespace: impl Into<String>, name: impl Into<String>) -> ObjectRef {
+        ObjectRef {
+            kind: OwnerKind::Resource,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// A `KeyValueEntrySet`.
+    pub fn entry_set(namespace: impl Into<String>, name: impl Into<String>) -> ObjectRef {
+        ObjectRef {
+            kind: OwnerKind::EntrySet,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Reads a written name back (`namespace/name` or `namespace/KeyValueEntrySet/name`);
+    /// `None` for anything else.
+    pub fn parse(written: &str) -> Option<ObjectRef> {
+        let (namespace, rest) = written.split_once('/')?;
+        let (kind, name) = match rest.split_once('/') {
+            Some((ENTRY_SET_KIND, name)) => (OwnerKind::EntrySet, name),
+            Some(_) => return None,
+            None => (OwnerKind::Resource, rest),
+        };
+        (!namespace.is_empty() && !name.is_empty() && !name.contains('/')).then(|| ObjectRef {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Whether `written` names this object, without building the name.
+    pub fn is_written_as(&self, written: &str) -> bool {
+        let Some(rest) = written
+            .strip_prefix(self.namespace.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            return false;
+        };
+        let rest = match self.kind {
+            OwnerKind::Resource => Some(rest),
+            OwnerKind::EntrySet => rest
+                .strip_prefix(ENTRY_SET_KIND)
+                .and_then(|rest| rest.strip_prefix('/')),
+        };
+        rest == Some(self.name.as_str())
+    }
+}
+
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
+        match self.kind {
+            OwnerKind::Resource => write!(f, "{}/{}", self.namespace, self.name),
+            OwnerKind::EntrySet => {
+                write!(f, "{}/{ENTRY_SET_KIND}/{}", self.namespace, self.name)
+            }
+        }
     }
 }
 
@@ -167,4 +249,22 @@ pub struct DesiredEntry {
     pub take_over: Option<u64>,
     /// The value comes from a Secret: never shown, in a diff or anywhere else.
     pub sensitive: bool,
+}
+
+/// A declared `KeyValueEntrySet`, as far as the set as a whole decides: its keys are
+/// [`DesiredEntry`]s owned by the set, planned and applied as any entry's; this is which
+/// keys it removes once it no longer declares them.
+#[derive(Debug, Clone)]
+pub struct DesiredSet {
+    pub owner: ObjectRef,
+    pub origin: Origin,
+    /// The NATS bucket name.
+    pub bucket: Arc<str>,
+    /// Prepended to every key of the set; empty when the set has none.
+    pub key_prefix: String,
+    pub prune: SetPrune,
+    pub deletion_policy: EntryDeletionPolicy,
+    /// `kvop.dev/allow-empty-prune: "true"`: the set may remove keys while it declares
+    /// none (otherwise an emptied ConfigMap would delete every key the set wrote).
+    pub allow_empty_prune: bool,
 }

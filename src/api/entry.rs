@@ -25,7 +25,7 @@ use super::condition::{Condition, conditions_schema};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("has(oldSelf.spec.key) ? (has(self.spec.key) && self.spec.key == oldSelf.spec.key) : (!has(self.spec.key) || self.spec.key == self.metadata.name)").message("spec.key is immutable (it defaults to metadata.name)"),
 )]
-#[x_kube(validation = one_value_source())]
+#[x_kube(validation = one_value_source(&VALUE_SOURCES))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyValueEntrySpec {
     /// The `KeyValueBucket` (in the same namespace) that holds this key. Immutable.
@@ -94,31 +94,24 @@ pub const VALUE_SOURCES: [&str; 4] = [
     "spec.valueFrom",
 ];
 
-/// What kvop says when not exactly one value source is set; `found` lists those that are.
-pub fn value_sources_message(found: &str) -> String {
-    format!(
-        "exactly one of {} must be set, found {found}",
-        VALUE_SOURCES.join(", ")
-    )
-}
-
 // "Exactly one value source" as a CEL rule whose message names the fields (a oneOf of
-// `required` lists only says "Found 2 valid alternatives"). `jsonValue` has no type, so
+// `required` lists only says "Found 2 valid alternatives"), as they are named in
+// `fields` (`spec.value`, or a set item's `value`). `jsonValue` has no type, so
 // `has(self.jsonValue)` does not compile ("undefined field"); through `dyn(self)` the
 // check is left to run time, where presence is a plain key lookup.
-fn one_value_source() -> Rule {
+pub(super) fn one_value_source(fields: &[&str; 4]) -> Rule {
     let present = |field: &str| {
-        let name = field.trim_start_matches("spec.");
+        let name = field.rsplit('.').next().unwrap_or(field);
         if name == "jsonValue" {
             format!("has(dyn(self).{name})")
         } else {
             format!("has(self.{name})")
         }
     };
-    let flags: Vec<String> = VALUE_SOURCES.iter().map(|field| present(field)).collect();
+    let flags: Vec<String> = fields.iter().map(|field| present(field)).collect();
     // `join` is costed as unbounded even on a list of literals (the apiserver refuses
     // the expression), so the names are concatenated and the leading ", " cut off.
-    let found: Vec<String> = VALUE_SOURCES
+    let found: Vec<String> = fields
         .iter()
         .map(|field| format!("({} ? ', {field}' : '')", present(field)))
         .collect();
@@ -127,15 +120,15 @@ fn one_value_source() -> Rule {
         flags.join(", ")
     ))
     .message(Message::Expression(format!(
-        "'{}' + ({} ? ({}).substring(2) : 'none')",
-        value_sources_message(""),
+        "'exactly one of {} must be set, found ' + ({} ? ({}).substring(2) : 'none')",
+        fields.join(", "),
         flags.join(" || "),
         found.join(" + ")
     )))
 }
 
 // An open schema: the apiserver keeps whatever JSON the user wrote.
-fn any_json_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn any_json_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
 }
 

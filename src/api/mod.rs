@@ -8,6 +8,7 @@ pub mod condition;
 pub mod connection;
 pub mod duration;
 pub mod entry;
+pub mod entry_set;
 pub mod stream;
 
 pub use bucket::{
@@ -20,10 +21,14 @@ pub use entry::{
     BucketRef, EntryDeletionPolicy, KeyValueEntry, KeyValueEntrySpec, KeyValueEntryStatus,
     UpdatePolicy, ValueFrom,
 };
+pub use entry_set::{
+    KeyValueEntrySet, KeyValueEntrySetSpec, KeyValueEntrySetStatus, NameRef, SetConflict, SetItem,
+    SetOutcomes, SetPrune, SetSource,
+};
 
-/// The API group of both kinds.
+/// The API group of every kind.
 pub const GROUP: &str = "kvop.dev";
-/// The served and stored version of both kinds.
+/// The served and stored version of every kind.
 pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` as written in manifests.
 pub const API_VERSION: &str = "kvop.dev/v1alpha1";

@@ -12,7 +12,8 @@ use crate::desired::{Desired, DesiredEntry};
 use crate::nats::{BucketWrites, NatsError, Reread, Write, WriteOp, WriteResult};
 use crate::observed::ObservedKey;
 use crate::plan::{
-    BucketPlan, EntryAction, EntryPlan, EntryVerb, Removal, decide_entry, decide_removal,
+    BucketPlan, EntryAction, EntryPlan, EntryVerb, Removal, decide_entry, decide_exclusive,
+    decide_removal,
 };
 
 /// Write rounds per bucket: the first, then re-decided keys after conflicts and transient
@@ -281,6 +282,9 @@ impl<'a> Rounds<'a> {
             EntryAction::Remove { removal, .. } => removal,
             _ => Removal::Prune,
         };
+        if removal == Removal::Exclusive {
+            return decide_exclusive(current, &self.options.manager, self.options.scope);
+        }
         // A pruned key may have been written for any resource; a deleted resource's key
         // is removed only while it holds that resource's write.
         let owner = (removal != Removal::Prune).then_some(&*planned.owner);
@@ -377,7 +381,7 @@ fn write_for<'a>(planned: &'a EntryPlan, action: &EntryAction) -> Write<'a> {
             removal,
         } => {
             let op = match removal {
-                Removal::Prune | Removal::Delete => WriteOp::Delete,
+                Removal::Prune | Removal::Delete | Removal::Exclusive => WriteOp::Delete,
                 Removal::Purge => WriteOp::Purge,
             };
             (op, *expected_revision)

@@ -267,7 +267,7 @@ impl Collector {
                 .push(context.error("metadata.namespace", error.to_string()));
             valid = false;
         }
-        valid.then_some(ObjectRef { namespace, name })
+        valid.then_some(ObjectRef::resource(namespace, name))
     }
 
     fn add_bucket(&mut self, context: &Context, typed: Typed<KeyValueBucket>) {
@@ -303,10 +303,10 @@ impl Collector {
         let metadata = object.get("metadata");
         let field = |name: &str| metadata.and_then(|m| m.get(name)).and_then(|v| v.as_str());
         if let Some(name) = field("name") {
-            let owner = ObjectRef {
-                namespace: field("namespace").unwrap_or("default").to_string(),
-                name: name.to_string(),
-            };
+            let owner = ObjectRef::resource(
+                field("namespace").unwrap_or("default").to_string(),
+                name.to_string(),
+            );
             self.invalid_buckets.push((owner, context.origin()));
         }
     }
@@ -416,6 +416,7 @@ impl Collector {
             desired: crate::desired::Desired {
                 buckets: self.buckets,
                 entries: self.entries,
+                sets: Vec::new(),
             },
             skipped: self.skipped,
         };

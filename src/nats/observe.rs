@@ -26,7 +26,9 @@ const MAX_FILTERED_KEYS: usize = 256;
 const KEYS_PER_CONSUMER: u64 = 200;
 
 /// Reads every declared bucket. With `complete`, sweeps whole buckets (prune and key
-/// counts need every key); otherwise only the declared keys when that is narrower.
+/// counts need every key); otherwise only the declared keys when that is narrower. A
+/// bucket a set writes to is always swept whole: the set removes keys it no longer
+/// declares, which only a whole sweep finds.
 pub async fn observe(
     connection: &Connection,
     desired: &Desired,
@@ -36,6 +38,7 @@ pub async fn observe(
         let mut entries: Vec<&DesiredEntry> = desired.entries_of(&bucket.name).collect();
         entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         let keys: Vec<Arc<str>> = entries.iter().map(|entry| entry.key.clone()).collect();
+        let complete = complete || desired.sets_of(&bucket.name).next().is_some();
         // A re-run reads back every declared value unchanged: sharing the declared bytes
         // instead of holding a copy of each saves the values' size again.
         let declared_value = move |key: &str, value: &[u8]| {

@@ -8,6 +8,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::context::Context;
 use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::desired::OwnerKind;
 use crate::pass::Holders;
 
 /// The holders of one kind's claims, as this operator's cache of that kind sees them.
@@ -53,9 +54,15 @@ async fn gone<K>(context: &Context, store: &Store<K>, owner: &str) -> bool
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    let Some((namespace, name)) = owner.split_once('/') else {
+    // A set's key is never released by an absent entry of the set's name, nor the
+    // other way round: only a holder of the store's own kind can be gone from it.
+    let Some(holder) = crate::desired::ObjectRef::parse(owner) else {
         return false;
     };
+    if holder.kind != OwnerKind::Resource {
+        return false;
+    }
+    let (namespace, name) = (holder.namespace.as_str(), holder.name.as_str());
     let watched = context.settings.namespace.as_deref();
     if watched.is_some_and(|watched| watched != namespace) {
         return false;

@@ -402,10 +402,10 @@ fn error_policy<K: status::Reported + ResourceExt>(
 
 /// `namespace/name` of a resource.
 pub fn object_ref<K: ResourceExt>(object: &K) -> ObjectRef {
-    ObjectRef {
-        namespace: object.namespace().unwrap_or_else(|| "default".into()),
-        name: object.name_any(),
-    }
+    ObjectRef::resource(
+        object.namespace().unwrap_or_else(|| "default".into()),
+        object.name_any(),
+    )
 }
 
 /// Where a resource came from, for plans and errors.

@@ -69,10 +69,7 @@ mod tests {
     use super::*;
 
     fn object(name: &str) -> ObjectRef {
-        ObjectRef {
-            namespace: "ns".into(),
-            name: name.into(),
-        }
+        ObjectRef::resource("ns", name)
     }
 
     #[test]

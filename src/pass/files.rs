@@ -12,7 +12,7 @@ use crate::desired::Desired;
 use crate::manifest::LoadErrors;
 use crate::nats::{Connection, observe};
 use crate::observed::Observed;
-use crate::plan::{self, EntryAction, Plan, PlanOptions};
+use crate::plan::{self, EntryAction, Plan, PlanOptions, Removal};
 
 /// What a pass is asked to plan.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub async fn plan_against_server(
             prune: options.prune,
         },
     );
-    refuse_empty_prune(&plan, options.prune, options.allow_empty_prune)?;
+    refuse_empty_prune(desired, &plan, options)?;
     Ok(Planned {
         observed,
         plan,
@@ -66,33 +66,55 @@ pub async fn plan_against_server(
     })
 }
 
-/// `--prune` would delete every key of these buckets, and `--allow-empty-prune` was not
-/// given.
+/// A prune would delete keys while declaring none: `--prune` every key of these
+/// buckets, or a set the keys it wrote (or found under its exclusive prefix), and neither
+/// `--allow-empty-prune` nor the set's `kvop.dev/allow-empty-prune` says yes.
 #[derive(Debug, thiserror::Error)]
 pub struct EmptyPrune {
     pub buckets: Vec<String>,
+    /// Each set (`namespace/KeyValueEntrySet/name`) with how many keys it would remove.
+    pub sets: Vec<(String, usize)>,
 }
 
 impl std::fmt::Display for EmptyPrune {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let one = self.buckets.len() == 1;
-        write!(
-            f,
-            "refusing to prune every key of bucket{} {}: no entries are declared for {}; pass --allow-empty-prune if that is intended",
-            if one { "" } else { "s" },
-            self.buckets.join(", "),
-            if one { "it" } else { "them" }
-        )
+        if !self.buckets.is_empty() {
+            let one = self.buckets.len() == 1;
+            write!(
+                f,
+                "refusing to prune every key of bucket{} {}: no entries are declared for {}; pass --allow-empty-prune if that is intended",
+                if one { "" } else { "s" },
+                self.buckets.join(", "),
+                if one { "it" } else { "them" }
+            )?;
+        }
+        for (index, (set, keys)) in self.sets.iter().enumerate() {
+            if index > 0 || !self.buckets.is_empty() {
+                f.write_str("; ")?;
+            }
+            write!(
+                f,
+                "refusing to let {set} delete {keys} key{} while it declares none (an emptied ConfigMap or Secret?); annotate it kvop.dev/allow-empty-prune: \"true\" or pass --allow-empty-prune if that is intended",
+                if *keys == 1 { "" } else { "s" }
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// `--prune` on a bucket with no declared entries would delete every key this manager
-/// wrote: most often an emptied or mistyped directory, so it needs an explicit yes.
-fn refuse_empty_prune(plan: &Plan, prune: bool, allow_empty_prune: bool) -> Result<(), EmptyPrune> {
-    if !prune || allow_empty_prune {
+/// A prune on a bucket, or by a set, that declares no keys would delete every key it
+/// holds: most often an emptied or mistyped directory or ConfigMap, so it needs an
+/// explicit yes.
+fn refuse_empty_prune(
+    desired: &Desired,
+    plan: &Plan,
+    options: &PassOptions,
+) -> Result<(), EmptyPrune> {
+    if options.allow_empty_prune {
         return Ok(());
     }
-    let emptied: Vec<String> = plan
+    let removes = |entry: &crate::plan::EntryPlan, which: &[Removal]| matches!(entry.action, EntryAction::Remove { removal, .. } if which.contains(&removal));
+    let buckets: Vec<String> = plan
         .buckets
         .iter()
         .filter(|bucket| {
@@ -100,13 +122,32 @@ fn refuse_empty_prune(plan: &Plan, prune: bool, allow_empty_prune: bool) -> Resu
             let pruned = bucket
                 .entries
                 .iter()
-                .any(|entry| matches!(entry.action, EntryAction::Remove { .. }));
-            !declared && pruned
+                .any(|entry| removes(entry, &[Removal::Prune]));
+            options.prune && !declared && pruned
         })
         .map(|bucket| bucket.bucket.clone())
         .collect();
-    if emptied.is_empty() {
+    let sets: Vec<(String, usize)> = desired
+        .sets
+        .iter()
+        .filter(|set| !set.allow_empty_prune)
+        .filter(|set| !desired.entries.iter().any(|entry| entry.owner == set.owner))
+        .filter_map(|set| {
+            let owner = set.owner.to_string();
+            let removed = plan
+                .buckets
+                .iter()
+                .filter(|bucket| bucket.bucket == *set.bucket)
+                .flat_map(|bucket| &bucket.entries)
+                .filter(|entry| {
+                    *entry.owner == *owner && removes(entry, &[Removal::Delete, Removal::Exclusive])
+                })
+                .count();
+            (removed > 0).then_some((owner, removed))
+        })
+        .collect();
+    if buckets.is_empty() && sets.is_empty() {
         return Ok(());
     }
-    Err(EmptyPrune { buckets: emptied })
+    Err(EmptyPrune { buckets, sets })
 }

@@ -118,6 +118,7 @@ pub async fn plan_one_key(
         desired: Desired {
             buckets: Vec::new(),
             entries: vec![entry.clone()],
+            sets: Vec::new(),
         },
         scope,
         refused_by,

@@ -146,13 +146,11 @@ fn written_by(observed: &ObservedKey, manager: &str, owner: &ObjectRef, scope: C
     }
     match (scope, observed.writer.owner.as_deref()) {
         (ClaimScope::Manager, _) | (ClaimScope::Object { .. }, None) => true,
-        (ClaimScope::Object { .. }, Some(written)) => {
-            written.split_once('/') == Some((owner.namespace.as_str(), owner.name.as_str()))
-        }
+        (ClaimScope::Object { .. }, Some(written)) => owner.is_written_as(written),
     }
 }
 
-fn describe_writer(observed: &ObservedKey) -> String {
+pub(super) fn describe_writer(observed: &ObservedKey) -> String {
     match (&observed.writer.manager, &observed.writer.owner) {
         (Some(manager), Some(owner)) => format!("manager {manager:?} for {owner}"),
         (Some(manager), None) => format!("manager {manager:?}"),

@@ -7,6 +7,7 @@ mod bucket;
 mod bucket_removal;
 mod entry;
 mod one_key;
+mod set;
 mod verb;
 
 use std::collections::HashSet;
@@ -17,6 +18,7 @@ use bytes::Bytes;
 pub use bucket::{BucketRefusal, Claimant, FieldChange, decide_bucket, diff_config, refusal};
 pub use bucket_removal::{BucketRemoval, Departure, decide_bucket_removal};
 pub use entry::{decide_entry, decide_removal, held_through_drift, removable};
+pub use set::{decide_exclusive, set_removals};
 pub use verb::{BucketVerb, EntryVerb};
 
 use crate::api::UpdatePolicy;
@@ -162,6 +164,9 @@ pub enum Removal {
     Delete,
     /// … with `deletionPolicy: Purge`: a purge marker, which also drops its history.
     Purge,
+    /// A key no kvop object holds under the prefix of a set with `prune: Exclusive`: a
+    /// delete marker.
+    Exclusive,
 }
 
 impl EntryAction {
@@ -183,7 +188,7 @@ impl EntryAction {
                 ..
             } => EntryVerb::Purge,
             EntryAction::Remove {
-                removal: Removal::Prune | Removal::Delete,
+                removal: Removal::Prune | Removal::Delete | Removal::Exclusive,
                 ..
             } => EntryVerb::Delete,
             EntryAction::Retain { .. } => EntryVerb::Retain,
@@ -359,26 +364,10 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
                     },
                 })
                 .collect();
-            if options.prune && seen.complete {
-                let declared: HashSet<&str> = entries.iter().map(|entry| &*entry.key).collect();
-                let mut pruned: Vec<EntryPlan> = seen
-                    .keys
-                    .iter()
-                    .filter(|(key, _)| !declared.contains(key.as_str()))
-                    .filter_map(|(key, observed)| {
-                        let action =
-                            decide_removal(Some(observed), &options.manager, None, Removal::Prune);
-                        action.writes().then(|| EntryPlan {
-                            key: key.as_str().into(),
-                            owner: observed.writer.owner.as_deref().unwrap_or_default().into(),
-                            origin: None,
-                            action,
-                            sensitive: observed.writer.sensitive,
-                        })
-                    })
-                    .collect();
-                pruned.sort_by(|a, b| a.key.cmp(&b.key));
-                entries.extend(pruned);
+            let writable = !matches!(action, BucketAction::Missing | BucketAction::Refused { .. });
+            if writable && seen.complete {
+                let removed = plan_removals(desired, &bucket.name, &entries, seen, options);
+                entries.extend(removed);
             }
             BucketPlan {
                 bucket: bucket.name.clone(),
@@ -390,6 +379,51 @@ pub fn plan(desired: &Desired, observed: &Observed, options: &PlanOptions) -> Pl
         })
         .collect();
     Plan { buckets }
+}
+
+/// What the bucket's sets, and with `--prune` the run, remove of the keys no manifest
+/// declares: a set's removals first, and a key only once.
+fn plan_removals(
+    desired: &Desired,
+    bucket: &str,
+    entries: &[EntryPlan],
+    seen: &ObservedBucket,
+    options: &PlanOptions,
+) -> Vec<EntryPlan> {
+    let declared: HashSet<&str> = entries.iter().map(|entry| &*entry.key).collect();
+    let mut removed: Vec<EntryPlan> = Vec::new();
+    for set in desired.sets_of(bucket) {
+        removed.extend(set_removals(
+            set,
+            &declared,
+            seen,
+            &options.manager,
+            ClaimScope::Manager,
+        ));
+    }
+    if options.prune {
+        let removed_by_sets: HashSet<&str> = removed.iter().map(|entry| &*entry.key).collect();
+        let mut pruned: Vec<EntryPlan> = seen
+            .keys
+            .iter()
+            .filter(|(key, _)| {
+                !declared.contains(key.as_str()) && !removed_by_sets.contains(key.as_str())
+            })
+            .filter_map(|(key, observed)| {
+                let action = decide_removal(Some(observed), &options.manager, None, Removal::Prune);
+                action.writes().then(|| EntryPlan {
+                    key: key.as_str().into(),
+                    owner: observed.writer.owner.as_deref().unwrap_or_default().into(),
+                    origin: None,
+                    action,
+                    sensitive: observed.writer.sensitive,
+                })
+            })
+            .collect();
+        pruned.sort_by(|a, b| a.key.cmp(&b.key));
+        removed.extend(pruned);
+    }
+    removed
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::summary::{Summary, key_count_line, plural, summary_line};
 use crate::desired::BucketConfig;
-use crate::plan::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan};
+use crate::plan::{BucketAction, BucketPlan, EntryAction, EntryPlan, Plan, Removal};
 
 /// Keys listed per action and bucket without `--verbose`.
 pub const FIRST_KEYS: usize = 5;
@@ -193,6 +193,13 @@ fn describe_entry(entry: &EntryPlan) -> String {
             entry.action.explain().unwrap_or_default()
         ),
         EntryAction::Remove {
+            expected_revision,
+            removal: Removal::Exclusive,
+        } => format!(
+            "- key {key}: delete, not declared under the exclusive prefix of {} (revision {expected_revision}, no kvop object holds it)",
+            entry.owner
+        ),
+        EntryAction::Remove {
             expected_revision, ..
         } => format!(
             "- key {key}: delete, no longer declared (revision {expected_revision}, written for {})",
@@ -248,10 +255,7 @@ mod tests {
         Plan {
             buckets: vec![BucketPlan {
                 bucket: "b".into(),
-                owner: ObjectRef {
-                    namespace: "default".into(),
-                    name: "b".into(),
-                },
+                owner: ObjectRef::resource("default", "b"),
                 origin: Origin {
                     source: "m.yaml".into(),
                     line: 1,

@@ -40,10 +40,7 @@ mod tests {
     fn bucket(name: &str, action: BucketAction) -> BucketPlan {
         BucketPlan {
             bucket: name.into(),
-            owner: ObjectRef {
-                namespace: "default".into(),
-                name: name.into(),
-            },
+            owner: ObjectRef::resource("default", name),
             origin: Origin {
                 source: "m.yaml".into(),
                 line: 1,

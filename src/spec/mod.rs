@@ -2,6 +2,7 @@
 //! loader and the operator (which adds only what needs Kubernetes, such as `valueFrom`).
 
 mod bucket_config;
+pub mod entry_set;
 mod operations;
 
 use base64::Engine;
@@ -13,7 +14,7 @@ pub use operations::{
     reconcile_requested,
 };
 
-use crate::api::entry::{VALUE_SOURCES, value_sources_message};
+use crate::api::entry::VALUE_SOURCES;
 use crate::api::{KeyValueBucket, KeyValueEntrySpec, ValueFrom};
 use crate::desired::{DesiredBucket, ObjectRef, Origin};
 use crate::names;
@@ -97,7 +98,7 @@ pub fn adopt(
 }
 
 /// A `"true"`/`"false"` annotation (absent: false); anything else is a problem.
-fn flag(
+pub(crate) fn flag(
     annotations: Option<&std::collections::BTreeMap<String, String>>,
     key: &str,
 ) -> Result<bool, FieldProblem> {
@@ -159,16 +160,44 @@ fn decode_base64(encoded: &str) -> Result<Vec<u8>, base64::DecodeError> {
 
 /// The value source of an entry: exactly one must be set; inline values are decoded.
 pub fn entry_value(spec: &KeyValueEntrySpec) -> Result<ValueSource<'_>, FieldProblem> {
+    value_source(
+        ValueFields {
+            value: spec.value.as_ref(),
+            binary_value: spec.binary_value.as_ref(),
+            json_value: spec.json_value.as_ref(),
+            value_from: spec.value_from.as_ref(),
+        },
+        "spec",
+        &VALUE_SOURCES,
+    )
+}
+
+/// The four ways a value may be declared, by a KeyValueEntry or a set's item.
+pub struct ValueFields<'a> {
+    pub value: Option<&'a String>,
+    pub binary_value: Option<&'a String>,
+    pub json_value: Option<&'a serde_json::Value>,
+    pub value_from: Option<&'a ValueFrom>,
+}
+
+/// The value source of `fields`, found at `at` (`spec`, `spec.entries[3]`) and named in
+/// messages as `names` says: exactly one must be set; inline values are decoded.
+pub fn value_source<'a>(
+    fields: ValueFields<'a>,
+    at: &str,
+    names: &[&str; 4],
+) -> Result<ValueSource<'a>, FieldProblem> {
+    let field = |name: &str| format!("{at}.{}", name.rsplit('.').next().unwrap_or(name));
     match (
-        &spec.value,
-        &spec.binary_value,
-        &spec.json_value,
-        &spec.value_from,
+        fields.value,
+        fields.binary_value,
+        fields.json_value,
+        fields.value_from,
     ) {
         (Some(text), None, None, None) => Ok(ValueSource::Inline(Bytes::from(text.clone()))),
         (None, Some(encoded), None, None) => decode_base64(encoded)
             .map(|raw| ValueSource::Inline(Bytes::from(raw)))
-            .map_err(|error| problem("spec.binaryValue", format!("invalid base64: {error}"))),
+            .map_err(|error| problem(&field("binaryValue"), format!("invalid base64: {error}"))),
         (None, None, Some(json), None) => Ok(ValueSource::Inline(Bytes::from(canonical_json(
             json.clone(),
         )))),
@@ -178,7 +207,7 @@ pub fn entry_value(spec: &KeyValueEntrySpec) -> Result<ValueSource<'_>, FieldPro
             Ok(ValueSource::From(from))
         }
         (None, None, None, Some(_)) => Err(problem(
-            "spec.valueFrom",
+            &field("valueFrom"),
             "exactly one of secretKeyRef and configMapKeyRef must be set",
         )),
         (value, binary, json, from) => {
@@ -189,15 +218,21 @@ pub fn entry_value(spec: &KeyValueEntrySpec) -> Result<ValueSource<'_>, FieldPro
                 from.is_some(),
             ]
             .into_iter()
-            .zip(VALUE_SOURCES)
-            .filter_map(|(set, name)| set.then_some(name))
+            .zip(names)
+            .filter_map(|(set, name)| set.then_some(*name))
             .collect();
             let found = if given.is_empty() {
                 "none".to_string()
             } else {
                 given.join(", ")
             };
-            Err(problem("spec", value_sources_message(&found)))
+            Err(problem(
+                at,
+                format!(
+                    "exactly one of {} must be set, found {found}",
+                    names.join(", ")
+                ),
+            ))
         }
     }
 }

@@ -35,10 +35,7 @@ const MANAGER: &str = "kvop";
 const WINDOW: usize = 8;
 
 fn object(name: &str) -> ObjectRef {
-    ObjectRef {
-        namespace: "default".into(),
-        name: name.into(),
-    }
+    ObjectRef::resource("default", name)
 }
 
 /// Bucket `b`, managed, declaring `entries` (key, value), each by an object named after
@@ -72,6 +69,7 @@ fn declared(entries: &[(&str, &str)]) -> Desired {
                 deletion_policy: EntryDeletionPolicy::Delete,
             })
             .collect(),
+        sets: Vec::new(),
     }
 }
 

@@ -77,10 +77,7 @@ fn check_round_trip(
     config: &BucketConfig,
     spec: &KeyValueBucketSpec,
 ) -> Result<(), Unexportable> {
-    let owner = ObjectRef {
-        namespace: "default".into(),
-        name: "export".into(),
-    };
+    let owner = ObjectRef::resource("default", "export");
     let origin = Origin {
         source: "export".into(),
         line: 0,

@@ -118,10 +118,7 @@ mod tests {
         Plan {
             buckets: vec![BucketPlan {
                 bucket: "b".into(),
-                owner: ObjectRef {
-                    namespace: "default".into(),
-                    name: "b".into(),
-                },
+                owner: ObjectRef::resource("default", "b"),
                 origin: Origin {
                     source: "m.yaml".into(),
                     line: 1,

@@ -100,5 +100,11 @@ fn only(desired: &Desired, names: &BTreeSet<String>) -> Desired {
             .filter(|entry| names.contains(&*entry.bucket))
             .cloned()
             .collect(),
+        sets: desired
+            .sets
+            .iter()
+            .filter(|set| names.contains(&*set.bucket))
+            .cloned()
+            .collect(),
     }
 }

@@ -37,12 +37,7 @@ pub(super) fn remembered_refusal(
 /// After `own` was decided: a refusal by a holder of this manager is recorded and the
 /// holder told (once); no refusal forgets `own` as a rival and tells its former holders.
 pub(super) fn note(context: &Context, own: &ObjectRef, refused_by: Option<&str>) {
-    let holder = refused_by
-        .and_then(|owner| owner.split_once('/'))
-        .map(|(namespace, name)| ObjectRef {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        });
+    let holder = refused_by.and_then(ObjectRef::parse);
     match holder {
         Some(holder) => {
             if context.rivals.add(&holder, own) {

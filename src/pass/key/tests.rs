@@ -49,10 +49,7 @@ impl Holders for Gone {
 }
 
 fn object(name: &str) -> ObjectRef {
-    ObjectRef {
-        namespace: "ns".into(),
-        name: name.into(),
-    }
+    ObjectRef::resource("ns", name)
 }
 
 fn origin() -> Origin {

@@ -294,10 +294,7 @@ fn a_key_another_kvop_object_holds_is_refused_under_every_policy() {
 #[test]
 fn a_refused_entry_stays_refused_until_a_kvop_write_names_the_holder() {
     use Operation::*;
-    let holder = ObjectRef {
-        namespace: "team-a".into(),
-        name: "first".into(),
-    };
+    let holder = ObjectRef::resource("team-a", "first");
     let last = |operation: Operation, manager: Option<&str>| ObservedKey {
         revision: 7,
         operation,
@@ -344,10 +341,7 @@ fn a_refused_entry_stays_refused_until_a_kvop_write_names_the_holder() {
 /// owner, whose write a conflict is decided again by.
 #[test]
 fn a_one_key_plan_leaves_its_bucket_and_holds_only_that_key() {
-    let owner = ObjectRef {
-        namespace: "ns".into(),
-        name: "e".into(),
-    };
+    let owner = ObjectRef::resource("ns", "e");
     let action = EntryAction::Remove {
         expected_revision: 3,
         removal: Removal::Purge,

@@ -37,10 +37,7 @@ pub(super) fn origin() -> Origin {
 
 pub(super) fn bucket(management: ManagementPolicy, config: BucketConfig) -> DesiredBucket {
     DesiredBucket {
-        owner: ObjectRef {
-            namespace: "default".into(),
-            name: "b".into(),
-        },
+        owner: ObjectRef::resource("default", "b"),
         origin: origin(),
         name: "b".into(),
         config,
@@ -52,10 +49,7 @@ pub(super) fn bucket(management: ManagementPolicy, config: BucketConfig) -> Desi
 
 pub(super) fn entry(key: &str, value: &str, policy: UpdatePolicy) -> DesiredEntry {
     DesiredEntry {
-        owner: ObjectRef {
-            namespace: "default".into(),
-            name: key.into(),
-        },
+        owner: ObjectRef::resource("default", key),
         origin: origin(),
         bucket: "b".into(),
         key: key.into(),
@@ -112,6 +106,7 @@ fn a_missing_bucket_is_created_and_all_its_keys_expect_revision_0() {
     let desired = Desired {
         buckets: vec![bucket(ManagementPolicy::Manage, config())],
         entries: vec![entry("a", "1", UpdatePolicy::Overwrite)],
+        sets: Vec::new(),
     };
     let plan = plan(
         &desired,
@@ -145,6 +140,7 @@ fn bucket_config_changes_are_listed_field_by_field() {
     let desired = Desired {
         buckets: vec![bucket(ManagementPolicy::Manage, wanted.clone())],
         entries: vec![],
+        sets: Vec::new(),
     };
     let plan = plan(
         &desired,
@@ -190,6 +186,7 @@ fn immutable_changes_block_the_whole_bucket_update() {
         let desired = Desired {
             buckets: vec![bucket(ManagementPolicy::Manage, wanted)],
             entries: vec![],
+            sets: Vec::new(),
         };
         let plan = plan(
             &desired,
@@ -219,6 +216,7 @@ fn observe_policy_never_plans_a_bucket_change() {
     let desired = Desired {
         buckets: vec![bucket(ManagementPolicy::Observe, wanted.clone())],
         entries: vec![entry("a", "1", UpdatePolicy::Overwrite)],
+        sets: Vec::new(),
     };
     let options = PlanOptions {
         manager: MANAGER.into(),
@@ -253,6 +251,7 @@ fn prune_deletes_only_live_keys_this_manager_wrote_that_are_no_longer_declared()
     let desired = Desired {
         buckets: vec![bucket(ManagementPolicy::Manage, config())],
         entries: vec![entry("kept", "1", UpdatePolicy::Overwrite)],
+        sets: Vec::new(),
     };
     let with_prune = plan(
         &desired,
@@ -299,6 +298,7 @@ fn a_plan_applied_in_imagination_plans_nothing_the_second_time() {
             entry("b", "2", UpdatePolicy::IfUnchanged),
             entry("c", "3", UpdatePolicy::CreateOnly),
         ],
+        sets: Vec::new(),
     };
     let observed = existing(
         vec![

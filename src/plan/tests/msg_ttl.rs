@@ -23,6 +23,7 @@ fn decide(declared: Option<bool>, markers: Option<u64>, server: bool) -> BucketA
     let desired = Desired {
         buckets: vec![bucket(ManagementPolicy::Manage, declared)],
         entries: vec![],
+        sets: Vec::new(),
     };
     let options = PlanOptions {
         manager: MANAGER.into(),

@@ -67,6 +67,7 @@ fn planning_is_idempotent_for_random_states_policies_and_prune() {
         let desired = Desired {
             buckets: vec![bucket(ManagementPolicy::Manage, config())],
             entries,
+            sets: Vec::new(),
         };
         let observed = existing(observed_keys, config());
         let options = PlanOptions {
