@@ -7,6 +7,7 @@
 
 mod entry_sets;
 mod files;
+mod kinds;
 mod resolve;
 mod validate;
 mod value_blocks;

@@ -9,14 +9,13 @@ use serde::de::DeserializeOwned;
 use super::entry_sets::{self, PendingSet};
 use super::resolve::{self, BucketRef, InvalidEntry};
 use super::value_blocks::ValueBlocks;
-use super::value_sources::{SourceKind, ValueReference, ValueSources};
+use super::value_sources::{SourceKind, ValueSources};
 use super::wording;
 use super::yaml::Document;
 use super::{LoadError, Loaded};
 use crate::api::{self, KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 use crate::desired::{DesiredBucket, DesiredEntry, ObjectRef, Origin};
 use crate::names;
-use crate::spec::{self, ValueSource};
 
 /// What the loader needs to know beyond the files.
 #[derive(Debug, Clone)]
@@ -34,47 +33,47 @@ const MAX_TYPE_ERRORS: usize = 20;
 
 /// A document read as a resource; not `exact` when fields were set aside to read the
 /// rest (its problems are recorded, and it is checked but never declared).
-struct Typed<T> {
-    resource: T,
-    exact: bool,
+pub(super) struct Typed<T> {
+    pub resource: T,
+    pub exact: bool,
 }
 
 /// Accumulates documents, then resolves references across all of them.
 pub(super) struct Collector {
-    buckets: Vec<DesiredBucket>,
-    entries: Vec<DesiredEntry>,
+    pub(super) buckets: Vec<DesiredBucket>,
+    pub(super) entries: Vec<DesiredEntry>,
     // Entry → its bucketRef, resolved in `finish`.
-    bucket_refs: Vec<BucketRef>,
+    pub(super) bucket_refs: Vec<BucketRef>,
     // Buckets declared with problems of their own: their entries are told so, not that
     // the bucket is not declared.
-    invalid_buckets: Vec<(ObjectRef, Origin)>,
-    invalid_entries: Vec<InvalidEntry>,
-    skipped: Vec<String>,
-    errors: Vec<LoadError>,
-    values: ValueBlocks,
+    pub(super) invalid_buckets: Vec<(ObjectRef, Origin)>,
+    pub(super) invalid_entries: Vec<InvalidEntry>,
+    pub(super) skipped: Vec<String>,
+    pub(super) errors: Vec<LoadError>,
+    pub(super) values: ValueBlocks,
     /// ConfigMaps and Secrets, for `valueFrom`.
-    sources: ValueSources,
+    pub(super) sources: ValueSources,
     /// The bucket names entries refer to, one copy each.
-    bucket_names: HashSet<Arc<str>>,
+    pub(super) bucket_names: HashSet<Arc<str>>,
     /// Sets, expanded into entries once every ConfigMap and Secret is read.
-    sets: Vec<PendingSet>,
+    pub(super) sets: Vec<PendingSet>,
 }
 
 /// Error helper bound to one document.
-struct Context<'d> {
-    source: &'d Arc<str>,
-    document: &'d Document,
+pub(super) struct Context<'d> {
+    pub source: &'d Arc<str>,
+    pub document: &'d Document,
 }
 
 impl Context<'_> {
-    fn origin(&self) -> Origin {
+    pub(super) fn origin(&self) -> Origin {
         Origin {
             source: Arc::clone(self.source),
             line: self.document.line,
         }
     }
 
-    fn error(&self, field: &str, message: impl Into<String>) -> LoadError {
+    pub(super) fn error(&self, field: &str, message: impl Into<String>) -> LoadError {
         LoadError {
             origin: Origin {
                 source: Arc::clone(self.source),
@@ -250,7 +249,7 @@ impl Collector {
         None
     }
 
-    fn object_ref(
+    pub(super) fn object_ref(
         &mut self,
         context: &Context,
         metadata: &kube::api::ObjectMeta,
@@ -281,142 +280,11 @@ impl Collector {
         }
         valid.then_some(ObjectRef::resource(namespace, name))
     }
-
-    fn add_bucket(&mut self, context: &Context, typed: Typed<KeyValueBucket>) {
-        let Typed { resource, exact } = typed;
-        let Some(owner) = self.object_ref(context, &resource.metadata) else {
-            return;
-        };
-        if resource.spec.connection.is_some() {
-            self.errors.push(context.error(
-                "spec.connection",
-                "per-bucket connections and their Secrets are read by the Kubernetes operator only; in standalone mode use --nats-url and the credential flags",
-            ));
-        }
-        match spec::desired_bucket(owner.clone(), context.origin(), &resource) {
-            Ok(bucket) if exact && resource.spec.connection.is_none() => self.buckets.push(bucket),
-            Ok(_) => self.invalid_buckets.push((owner, context.origin())),
-            Err(problems) => {
-                for problem in problems {
-                    self.errors
-                        .push(context.error(&problem.field, problem.message));
-                }
-                self.invalid_buckets.push((owner, context.origin()));
-            }
-        }
-    }
-
-    /// Records a bucket whose document could not be read as one, by the name it gives.
-    fn invalid_bucket(
-        &mut self,
-        context: &Context,
-        object: &serde_json::Map<String, serde_json::Value>,
-    ) {
-        let metadata = object.get("metadata");
-        let field = |name: &str| metadata.and_then(|m| m.get(name)).and_then(|v| v.as_str());
-        if let Some(name) = field("name") {
-            let owner = ObjectRef::resource(
-                field("namespace").unwrap_or("default").to_string(),
-                name.to_string(),
-            );
-            self.invalid_buckets.push((owner, context.origin()));
-        }
-    }
-
-    fn add_entry(&mut self, context: &Context<'_>, typed: Typed<KeyValueEntry>) {
-        let Typed { resource, exact } = typed;
-        let Some(owner) = self.object_ref(context, &resource.metadata) else {
-            return;
-        };
-        let spec = &resource.spec;
-        let key = spec::entry_key(&owner, spec).map_err(|problem| {
-            self.errors
-                .push(context.error(&problem.field, problem.message))
-        });
-        let mut value_from = None;
-        let value = match spec::entry_value(spec) {
-            Ok(ValueSource::Inline(bytes)) => Some(self.values.keep(&bytes)),
-            // Read from the file set's ConfigMaps and Secrets once every file is loaded.
-            Ok(ValueSource::From(from)) => {
-                value_from = Some(from);
-                Some(bytes::Bytes::new())
-            }
-            Err(problem) => {
-                self.errors
-                    .push(context.error(&problem.field, problem.message));
-                None
-            }
-        };
-        if spec.bucket_ref.name.is_empty() {
-            self.errors
-                .push(context.error("spec.bucketRef.name", "bucketRef.name is required"));
-            return;
-        }
-        let take_over =
-            spec::take_over(resource.metadata.annotations.as_ref()).map_err(|problem| {
-                self.errors
-                    .push(context.error(&problem.field, problem.message))
-            });
-        let bucket_ref = BucketRef {
-            name: self.bucket_name(&spec.bucket_ref.name),
-            fields: context.document.field_lines(),
-        };
-        let (true, Ok(key), Some(value), Ok(take_over)) = (exact, key, value, take_over) else {
-            self.invalid_entries.push(InvalidEntry {
-                origin: context.origin(),
-                namespace: owner.namespace,
-                reference: bucket_ref,
-            });
-            return;
-        };
-        self.bucket_refs.push(bucket_ref);
-        if let Some(from) = value_from {
-            let at = Origin {
-                source: Arc::clone(context.source),
-                line: context.document.line_of("spec.valueFrom"),
-            };
-            if let Some(reference) =
-                ValueReference::new(self.entries.len(), &owner.namespace, from, at)
-            {
-                self.sources.refer(reference);
-            }
-        }
-        self.entries.push(DesiredEntry {
-            owner,
-            origin: context.origin(),
-            bucket: Arc::from(""),
-            key: key.into(),
-            value,
-            update_policy: spec.update_policy,
-            deletion_policy: spec.deletion_policy,
-            take_over,
-            sensitive: false,
-        });
-    }
 }
 
 impl Collector {
-    /// Keeps a set until every file is read: its `from` may name objects in later files.
-    fn add_set(&mut self, context: &Context<'_>, typed: Typed<KeyValueEntrySet>) {
-        let Typed { resource, exact } = typed;
-        let Some(owner) = self.object_ref(context, &resource.metadata) else {
-            return;
-        };
-        if !exact {
-            return;
-        }
-        let bucket_ref = self.bucket_name(&resource.spec.bucket_ref.name);
-        self.sets.push(PendingSet {
-            owner: ObjectRef::entry_set(owner.namespace, owner.name),
-            origin: context.origin(),
-            resource,
-            fields: context.document.field_lines(),
-            bucket_ref,
-        });
-    }
-
     /// The one copy of a bucket name an entry refers to.
-    fn bucket_name(&mut self, name: &str) -> Arc<str> {
+    pub(super) fn bucket_name(&mut self, name: &str) -> Arc<str> {
         if let Some(shared) = self.bucket_names.get(name) {
             return Arc::clone(shared);
         }
