@@ -259,8 +259,9 @@ pub struct ReconcileArgs {
     #[arg(long, env = "KVOP_PRUNE")]
     pub prune: bool,
 
-    /// Allow --prune to delete every key of a bucket that has no declared entries.
-    #[arg(long, env = "KVOP_ALLOW_EMPTY_PRUNE", requires = "prune")]
+    /// Allow --prune to delete every key of a bucket that has no declared entries, and a
+    /// KeyValueEntrySet that declares no keys to delete the keys it wrote.
+    #[arg(long, env = "KVOP_ALLOW_EMPTY_PRUNE")]
     pub allow_empty_prune: bool,
 
     /// Output format of the report on stdout.

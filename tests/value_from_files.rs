@@ -122,7 +122,7 @@ async fn values_from_the_files_configmaps_and_secrets_reach_nats_and_secrets_are
     let document: Value = serde_json::from_str(&report.stdout).expect("one JSON document");
     let skipped = document["skipped"].to_string();
     assert!(
-        skipped.contains("ConfigMap shop/unrelated (no entry's valueFrom reads it)")
+        skipped.contains("ConfigMap shop/unrelated (no entry or set reads it)")
             && !skipped.contains("texts"),
         "{skipped}"
     );

@@ -5,6 +5,7 @@
 //! are checked once the buckets are observed (`pass::check_against_server`), since only a
 //! value that will be written can be too large.
 
+mod entry_sets;
 mod files;
 mod resolve;
 mod validate;

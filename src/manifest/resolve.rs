@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::LoadError;
+use super::entry_sets::ExpandedSet;
 use super::writable::{Known, Limits, check_writable};
 use super::yaml::FieldLines;
 use crate::desired::{DesiredBucket, DesiredEntry, ObjectRef, Origin};
@@ -23,8 +24,8 @@ pub(super) struct InvalidEntry {
     pub reference: BucketRef,
 }
 
-/// Resolves each entry's `bucketRef` to its NATS bucket and checks duplicates and
-/// mirrors. Sizes wait for `pass::check_against_server`: only a value that will be written
+/// Resolves each entry's and set's `bucketRef` to its NATS bucket and checks duplicates
+/// and mirrors. A set's keys follow the entries declared one by one, in its range. Sizes wait for `pass::check_against_server`: only a value that will be written
 /// can be too large, and that depends on what the bucket already holds.
 pub(super) fn resolve(
     buckets: &[DesiredBucket],
@@ -32,6 +33,7 @@ pub(super) fn resolve(
     bucket_refs: &[BucketRef],
     invalid_buckets: &[(ObjectRef, Origin)],
     invalid_entries: &[InvalidEntry],
+    sets: &mut [ExpandedSet],
     manager: &str,
 ) -> Vec<LoadError> {
     let mut errors = Vec::new();
@@ -85,37 +87,97 @@ pub(super) fn resolve(
     let mut keys: HashMap<(&str, &str), &Origin> = HashMap::with_capacity(count);
     // Each entry's bucket, set once every entry is checked (the maps borrow the entries).
     let mut resolved: Vec<Option<&DesiredBucket>> = Vec::with_capacity(count);
-    for (
-        entry,
-        BucketRef {
-            name: reference,
-            fields,
-        },
-    ) in entries.iter().zip(bucket_refs)
-    {
+    // Each set's bucket, resolved once for all its keys: one problem, not one per key.
+    let mut set_buckets: Vec<Option<&DesiredBucket>> = Vec::with_capacity(sets.len());
+    let mut set_objects: HashMap<&ObjectRef, &Origin> = HashMap::with_capacity(sets.len());
+    for expanded in sets.iter() {
+        let set = &expanded.set;
+        if let Some(first) = set_objects.insert(&set.owner, &set.origin) {
+            errors.push(duplicate(
+                &set.origin,
+                &format!(
+                    "KeyValueEntrySet {}/{} is declared twice",
+                    set.owner.namespace, set.owner.name
+                ),
+                first,
+            ));
+        }
+        match find_bucket(
+            buckets,
+            &by_object,
+            invalid_buckets,
+            &set.owner.namespace,
+            &set.bucket,
+        ) {
+            Ok(bucket) => set_buckets.push(Some(bucket)),
+            Err(message) => {
+                errors.push(LoadError {
+                    origin: Origin {
+                        source: set.origin.source.clone(),
+                        line: expanded.fields.line_of("spec.bucketRef.name"),
+                    },
+                    field: Some("spec.bucketRef.name".into()),
+                    message: message.to_string(),
+                });
+                set_buckets.push(None);
+            }
+        }
+    }
+    for (expanded, bucket) in sets.iter_mut().zip(&set_buckets) {
+        if let Some(bucket) = bucket {
+            expanded.set.bucket = Arc::from(bucket.name.as_str());
+        }
+    }
+    let mut set_of_entry = sets
+        .iter()
+        .zip(&set_buckets)
+        .flat_map(|(expanded, bucket)| expanded.entries.clone().map(move |_| (expanded, *bucket)));
+    for (index, entry) in entries.iter().enumerate() {
         resolved.push(None);
-        // Only a problem needs the field's line, and finding it parses the document again.
-        let at_ref = |entry: &DesiredEntry| Origin {
-            source: entry.origin.source.clone(),
-            line: fields.line_of("spec.bucketRef.name"),
+        let declared = if let Some(reference) = bucket_refs.get(index) {
+            Declared::Entry(reference)
+        } else {
+            match set_of_entry.next() {
+                Some((expanded, Some(bucket))) => Declared::Set(expanded, bucket),
+                // Its set's bucketRef leads nowhere: said once, above.
+                Some((_, None)) | None => continue,
+            }
         };
-        if let Some(first) = entry_objects.insert(&entry.owner, &entry.origin) {
+        if let Declared::Entry(_) = declared
+            && let Some(first) = entry_objects.insert(&entry.owner, &entry.origin)
+        {
             errors.push(duplicate(
                 &entry.origin,
                 &format!("KeyValueEntry {} is declared twice", entry.owner),
                 first,
             ));
         }
-        let namespace = &entry.owner.namespace;
-        let bucket = match find_bucket(buckets, &by_object, invalid_buckets, namespace, reference) {
-            Ok(bucket) => bucket,
-            Err(message) => {
-                errors.push(LoadError {
-                    origin: at_ref(entry),
-                    field: Some("spec.bucketRef.name".into()),
-                    message: message.to_string(),
-                });
-                continue;
+        // Only a problem needs the field's line, and finding it parses the document again.
+        let at_ref = |entry: &DesiredEntry| Origin {
+            source: entry.origin.source.clone(),
+            line: declared.fields().line_of("spec.bucketRef.name"),
+        };
+        let bucket = match declared {
+            Declared::Set(_, bucket) => bucket,
+            Declared::Entry(reference) => {
+                let namespace = &entry.owner.namespace;
+                match find_bucket(
+                    buckets,
+                    &by_object,
+                    invalid_buckets,
+                    namespace,
+                    &reference.name,
+                ) {
+                    Ok(bucket) => bucket,
+                    Err(message) => {
+                        errors.push(LoadError {
+                            origin: at_ref(entry),
+                            field: Some("spec.bucketRef.name".into()),
+                            message: message.to_string(),
+                        });
+                        continue;
+                    }
+                }
             }
         };
         *resolved.last_mut().expect("pushed above") = Some(bucket);
@@ -129,22 +191,35 @@ pub(super) fn resolve(
         if let Err(unwritable) = &writable
             && unwritable.field == "spec.bucketRef.name"
         {
-            errors.push(LoadError {
-                origin: at_ref(entry),
-                field: Some(unwritable.field.into()),
-                message: unwritable.message.clone(),
-            });
+            // A mirror refuses every key of a set alike: said once, for its first.
+            let first_of_set = match declared {
+                Declared::Set(expanded, _) => expanded.entries.start == index,
+                Declared::Entry(_) => true,
+            };
+            if first_of_set {
+                errors.push(LoadError {
+                    origin: at_ref(entry),
+                    field: Some(unwritable.field.into()),
+                    message: unwritable.message.clone(),
+                });
+            }
             continue;
         }
         if let Some(first) = keys.insert((&bucket.name, &entry.key), &entry.origin) {
-            errors.push(duplicate(
+            let mut error = duplicate(
                 &entry.origin,
                 &format!(
                     "key {:?} of bucket {:?} is declared twice",
                     entry.key, bucket.name
                 ),
                 first,
+            );
+            // Which object declares it here: the line of a set names only the set.
+            error.message.push_str(&format!(
+                "; here by {}: kvop never lets two declarations fight over a key",
+                declared.describe(entry)
             ));
+            errors.push(error);
         }
         if let Err(unwritable) = writable {
             errors.push(LoadError {
@@ -214,5 +289,29 @@ fn duplicate(origin: &Origin, what: &str, first: &Origin) -> LoadError {
         origin: origin.clone(),
         field: None,
         message: format!("{what}: first declared at {first}"),
+    }
+}
+
+/// What declared a key: an entry and its `bucketRef`, or a set.
+#[derive(Clone, Copy)]
+enum Declared<'a> {
+    Entry(&'a BucketRef),
+    Set(&'a ExpandedSet, &'a DesiredBucket),
+}
+
+impl Declared<'_> {
+    fn fields(&self) -> &FieldLines {
+        match self {
+            Declared::Entry(reference) => &reference.fields,
+            Declared::Set(expanded, _) => &expanded.fields,
+        }
+    }
+
+    /// Who declares the key, for a duplicate's message.
+    fn describe(&self, entry: &DesiredEntry) -> String {
+        match self {
+            Declared::Entry(_) => format!("KeyValueEntry {}", entry.owner),
+            Declared::Set(expanded, _) => expanded.set.owner.to_string(),
+        }
     }
 }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::entry_sets::{self, PendingSet};
 use super::resolve::{self, BucketRef, InvalidEntry};
 use super::value_blocks::ValueBlocks;
 use super::value_sources::{SourceKind, ValueReference, ValueSources};
 use super::wording;
 use super::yaml::Document;
 use super::{LoadError, Loaded};
-use crate::api::{self, KeyValueBucket, KeyValueEntry};
+use crate::api::{self, KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 use crate::desired::{DesiredBucket, DesiredEntry, ObjectRef, Origin};
 use crate::names;
 use crate::spec::{self, ValueSource};
@@ -55,6 +56,8 @@ pub(super) struct Collector {
     sources: ValueSources,
     /// The bucket names entries refer to, one copy each.
     bucket_names: HashSet<Arc<str>>,
+    /// Sets, expanded into entries once every ConfigMap and Secret is read.
+    sets: Vec<PendingSet>,
 }
 
 /// Error helper bound to one document.
@@ -96,6 +99,7 @@ impl Collector {
             values: ValueBlocks::default(),
             sources: ValueSources::default(),
             bucket_names: HashSet::new(),
+            sets: Vec::new(),
         }
     }
 
@@ -109,6 +113,7 @@ impl Collector {
         self.invalid_entries.extend(other.invalid_entries);
         self.skipped.extend(other.skipped);
         self.errors.extend(other.errors);
+        self.sets.extend(other.sets);
     }
 
     /// A problem found outside the documents (a syntax error).
@@ -156,7 +161,10 @@ impl Collector {
             );
             return;
         }
-        let ours = matches!(kind, "KeyValueBucket" | "KeyValueEntry");
+        let ours = matches!(
+            kind,
+            "KeyValueBucket" | "KeyValueEntry" | "KeyValueEntrySet"
+        );
         let our_group = api_version.split('/').next() == Some(api::GROUP);
         if !ours && !our_group {
             self.skipped.push(format!(
@@ -170,7 +178,7 @@ impl Collector {
             self.errors.push(context.error(
                 "kind",
                 format!(
-                    "unknown kind {kind:?} in {}: expected KeyValueBucket or KeyValueEntry",
+                    "unknown kind {kind:?} in {}: expected KeyValueBucket, KeyValueEntry or KeyValueEntrySet",
                     api::GROUP
                 ),
             ));
@@ -197,6 +205,10 @@ impl Collector {
             match self.deserialize::<KeyValueBucket>(&context) {
                 Some(typed) => self.add_bucket(&context, typed),
                 None => self.invalid_bucket(&context, object),
+            }
+        } else if kind == "KeyValueEntrySet" {
+            if let Some(typed) = self.deserialize::<KeyValueEntrySet>(&context) {
+                self.add_set(&context, typed);
             }
         } else if let Some(typed) = self.deserialize::<KeyValueEntry>(&context) {
             self.add_entry(&context, typed);
@@ -384,6 +396,25 @@ impl Collector {
 }
 
 impl Collector {
+    /// Keeps a set until every file is read: its `from` may name objects in later files.
+    fn add_set(&mut self, context: &Context<'_>, typed: Typed<KeyValueEntrySet>) {
+        let Typed { resource, exact } = typed;
+        let Some(owner) = self.object_ref(context, &resource.metadata) else {
+            return;
+        };
+        if !exact {
+            return;
+        }
+        let bucket_ref = self.bucket_name(&resource.spec.bucket_ref.name);
+        self.sets.push(PendingSet {
+            owner: ObjectRef::entry_set(owner.namespace, owner.name),
+            origin: context.origin(),
+            resource,
+            fields: context.document.field_lines(),
+            bucket_ref,
+        });
+    }
+
     /// The one copy of a bucket name an entry refers to.
     fn bucket_name(&mut self, name: &str) -> Arc<str> {
         if let Some(shared) = self.bucket_names.get(name) {
@@ -397,8 +428,17 @@ impl Collector {
     /// Resolves bucket references and checks the rules that span documents. The
     /// references are dropped first, with the file texts they point into.
     pub(super) fn finish(mut self, options: &LoadOptions) -> (Loaded, Vec<LoadError>) {
+        let declared_entries = self.entries.len();
+        let (mut sets, problems) = entry_sets::expand(
+            std::mem::take(&mut self.sets),
+            &mut self.sources,
+            &mut self.values,
+            &mut self.entries,
+        );
+        self.errors.extend(problems);
         let sources = std::mem::take(&mut self.sources);
-        let (problems, unread) = sources.resolve(&mut self.entries, &mut self.values);
+        let (problems, unread) =
+            sources.resolve(&mut self.entries[..declared_entries], &mut self.values);
         self.errors.extend(problems);
         self.skipped.extend(unread);
         let problems = resolve::resolve(
@@ -407,6 +447,7 @@ impl Collector {
             &self.bucket_refs,
             &self.invalid_buckets,
             &self.invalid_entries,
+            &mut sets,
             &options.manager,
         );
         self.errors.extend(problems);
@@ -416,7 +457,7 @@ impl Collector {
             desired: crate::desired::Desired {
                 buckets: self.buckets,
                 entries: self.entries,
-                sets: Vec::new(),
+                sets: sets.into_iter().map(|expanded| expanded.set).collect(),
             },
             skipped: self.skipped,
         };

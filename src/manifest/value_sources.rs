@@ -182,7 +182,7 @@ impl ValueSources {
                 (
                     &source.origin,
                     format!(
-                        "{}: skipped v1 {} {} (no entry's valueFrom reads it)",
+                        "{}: skipped v1 {} {} (no entry or set reads it)",
                         source.origin,
                         kind.name(),
                         source.shown
@@ -192,6 +192,56 @@ impl ValueSources {
             .collect();
         unread.sort_by(|a, b| (&*a.0.source, a.0.line).cmp(&(&*b.0.source, b.0.line)));
         (errors, unread.into_iter().map(|(_, said)| said).collect())
+    }
+
+    /// Every key of a whole object with its value, decoded, sorted by key, for a set's
+    /// `from` or an item's `valueFrom`; or why it cannot be read (never quoting a value).
+    pub(super) fn read_object(
+        &mut self,
+        kind: SourceKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let shown = kind.name();
+        let Some(source) = self
+            .objects
+            .get_mut(&(kind, namespace.to_string(), name.to_string()))
+        else {
+            return Err(format!(
+                "{shown} {namespace}/{name} is not in the files: in standalone mode a set reads the {shown} manifests given with -f"
+            ));
+        };
+        source.read = true;
+        let (text_field, base64_field) = fields_of(kind);
+        let mut keys: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+        // A Secret's `stringData` wins over `data` for the same key, as the apiserver
+        // merges them; the base64 field is read first so the text one overwrites it.
+        if let Some(map) = source.object.get(base64_field).and_then(|v| v.as_object()) {
+            for (key, value) in map {
+                let decoded = value
+                    .as_str()
+                    .and_then(|encoded| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(encoded.trim())
+                            .ok()
+                    })
+                    .ok_or_else(|| {
+                        format!(
+                            "{base64_field}.{key} of {shown} {namespace}/{name} is not valid base64"
+                        )
+                    })?;
+                keys.insert(key.clone(), decoded);
+            }
+        }
+        if let Some(map) = source.object.get(text_field).and_then(|v| v.as_object()) {
+            for (key, value) in map {
+                let text = value.as_str().ok_or_else(|| {
+                    format!("{text_field}.{key} of {shown} {namespace}/{name} is not a string")
+                })?;
+                keys.insert(key.clone(), text.as_bytes().to_vec());
+            }
+        }
+        Ok(keys.into_iter().collect())
     }
 
     /// The referenced value, or why there is none (never quoting a value).
@@ -208,10 +258,7 @@ impl ValueSources {
             ));
         };
         source.read = true;
-        let (text_field, base64_field) = match reference.kind {
-            SourceKind::ConfigMap => ("data", "binaryData"),
-            SourceKind::Secret => ("stringData", "data"),
-        };
+        let (text_field, base64_field) = fields_of(reference.kind);
         let field = |name: &str| {
             source
                 .object
@@ -258,5 +305,13 @@ impl ValueSources {
                 keys.join(", ")
             }
         ))
+    }
+}
+
+/// The field of an object's values as text, and the one of its values in base64.
+fn fields_of(kind: SourceKind) -> (&'static str, &'static str) {
+    match kind {
+        SourceKind::ConfigMap => ("data", "binaryData"),
+        SourceKind::Secret => ("stringData", "data"),
     }
 }
