@@ -31,9 +31,7 @@ pub use filters::{FilterError, FilterProblem, PrefixError, check_filter, check_p
 pub use naming::assign_names;
 use output::{BucketFile, Keys};
 use render::{Meta, bucket_document};
-use set::{SetKeys, set_document, under_prefix};
-
-use crate::api::entry_set::MAX_SET_ITEMS;
+use set::PlannedSet;
 
 /// Buckets read at once.
 const CONCURRENT_BUCKETS: usize = 4;
@@ -77,8 +75,9 @@ pub enum ExportError {
     #[error("writing {path}: {error}")]
     Output { path: String, error: std::io::Error },
     #[error(
-        "bucket {bucket:?} has {keys} keys to export{}, more than the {MAX_SET_ITEMS} a KeyValueEntrySet may hold: export part of them (--prefix, --keys), or leave out --sets for one KeyValueEntry per key",
-        .prefix.as_ref().map(|prefix| format!(" under prefix {prefix:?}")).unwrap_or_default()
+        "bucket {bucket:?} has {keys} keys to export{}, more than the {} a KeyValueEntrySet may hold: export part of them (--prefix, --keys), or leave out --sets for one KeyValueEntry per key",
+        .prefix.as_ref().map(|prefix| format!(" under prefix {prefix:?}")).unwrap_or_default(),
+        crate::api::entry_set::MAX_SET_ITEMS
     )]
     TooManyForSet {
         bucket: String,
@@ -277,28 +276,15 @@ fn prepare<'a>(
             })?;
         let mut notes = notes(snapshot);
         let deleted = snapshot.keys.len() - keys.len();
-        let set = if options.sets {
-            let (items, equal) = under_prefix(keys, prefix);
-            if equal {
-                notes.push(format!(
-                    "key {:?} (it equals --prefix, and a set item needs a key after its prefix)",
-                    prefix.unwrap_or_default()
-                ));
-            }
-            if items.len() > MAX_SET_ITEMS as usize {
-                return Err(ExportError::TooManyForSet {
-                    bucket: name.clone(),
-                    keys: items.len(),
-                    prefix: options.prefix.clone(),
-                });
-            }
-            let text = set_text(index);
-            let set_name = set_names.of(index, &text).to_string();
-            Some((set_name, items))
-        } else {
-            None
-        };
-        let exported = set.as_ref().map_or(keys.len(), |(_, items)| items.len());
+        let set = options
+            .sets
+            .then(|| {
+                let text = set_text(index);
+                let set_name = set_names.of(index, &text).to_string();
+                PlannedSet::new(name, set_name, keys, prefix, &mut notes)
+            })
+            .transpose()?;
+        let exported = set.as_ref().map_or(keys.len(), |set| set.items.len());
         let counted = format!(
             "{exported} key{}{}",
             if exported == 1 { "" } else { "s" },
@@ -314,12 +300,10 @@ fn prepare<'a>(
             "# kvop export of bucket {}: {counted}.\n# Values are written in clear, secrets included: keep this file as safe as the bucket.\n",
             serde_json::to_string(name).unwrap_or_default(),
         );
-        if let Some((set_name, items)) = &set
-            && !items.is_empty()
-        {
+        if let Some(set) = set.as_ref().filter(|set| set.is_written()) {
             head.push_str(&format!(
                 "# The keys are items of KeyValueEntrySet {}: it never deletes a key it did not write (prune: Owned), nor any when deleted (deletionPolicy: Retain).\n",
-                serde_json::to_string(set_name).unwrap_or_default()
+                serde_json::to_string(&set.name).unwrap_or_default()
             ));
         }
         for note in &notes {
@@ -337,8 +321,7 @@ fn prepare<'a>(
         summary.push(format!(
             "exported bucket {name:?}: {counted}{}{}",
             match &set {
-                Some((set_name, items)) if !items.is_empty() =>
-                    format!(" as KeyValueEntrySet {set_name:?}"),
+                Some(set) if set.is_written() => format!(" as KeyValueEntrySet {:?}", set.name),
                 _ => String::new(),
             },
             if deleted > 0 && exports_keys(&snapshot.config) {
@@ -354,24 +337,8 @@ fn prepare<'a>(
             summary.push(format!("note: bucket {name:?}: not exported: {note}"));
         }
         let keys = match set {
-            // No keys, no set: an empty set would only be a claim on nothing.
-            Some((_, items)) if items.is_empty() => Keys::Set(String::new()),
-            Some((set_name, items)) => {
-                let mut document = String::from("---\n");
-                set_document(
-                    &mut document,
-                    &Meta {
-                        name: &set_name,
-                        namespace,
-                    },
-                    &SetKeys {
-                        bucket_ref: &object_name,
-                        prefix,
-                        json_values: options.json_values,
-                        items,
-                    },
-                );
-                Keys::Set(document)
+            Some(set) => {
+                Keys::Set(set.render(&object_name, prefix, namespace, options.json_values))
             }
             None => Keys::Entries(Entries {
                 bucket: name,

@@ -5,8 +5,10 @@
 
 use bytes::Bytes;
 
+use super::ExportError;
 use super::render::{Meta, ValueField, header, push_field};
 use super::scalar::{push_inline, push_value};
+use crate::api::entry_set::MAX_SET_ITEMS;
 use crate::manifest::yaml::parse_documents;
 use crate::spec::canonical_json;
 
@@ -19,6 +21,72 @@ pub struct SetKeys<'a> {
     pub json_values: bool,
     /// The item keys (after the prefix) and values, in the order they are written.
     pub items: Vec<(&'a str, &'a Bytes)>,
+}
+
+/// A bucket's set, checked before anything is written.
+pub struct PlannedSet<'a> {
+    pub name: String,
+    /// The keys after the prefix, in byte order.
+    pub items: Vec<(&'a str, &'a Bytes)>,
+}
+
+impl<'a> PlannedSet<'a> {
+    /// The set `name` of a bucket's `keys` (in byte order) under `prefix`, a note for a
+    /// key it cannot hold pushed to `notes`; refused over the items a set may hold.
+    pub fn new(
+        bucket: &str,
+        name: String,
+        keys: &[(&'a str, &'a Bytes)],
+        prefix: Option<&str>,
+        notes: &mut Vec<String>,
+    ) -> Result<PlannedSet<'a>, ExportError> {
+        let (items, equal) = under_prefix(keys, prefix);
+        if equal {
+            notes.push(format!(
+                "key {:?} (it equals --prefix, and a set item needs a key after its prefix)",
+                prefix.unwrap_or_default()
+            ));
+        }
+        if items.len() > MAX_SET_ITEMS as usize {
+            return Err(ExportError::TooManyForSet {
+                bucket: bucket.to_string(),
+                keys: items.len(),
+                prefix: prefix.map(str::to_string),
+            });
+        }
+        Ok(PlannedSet { name, items })
+    }
+
+    /// Whether a document is written: a set of no keys would be a claim on nothing.
+    pub fn is_written(&self) -> bool {
+        !self.items.is_empty()
+    }
+
+    /// `---` and the set's document, or nothing when it is not written.
+    pub fn render(
+        self,
+        bucket_ref: &str,
+        prefix: Option<&str>,
+        namespace: Option<&str>,
+        json_values: bool,
+    ) -> String {
+        if !self.is_written() {
+            return String::new();
+        }
+        let mut document = String::from("---\n");
+        let meta = Meta {
+            name: &self.name,
+            namespace,
+        };
+        let keys = SetKeys {
+            bucket_ref,
+            prefix,
+            json_values,
+            items: self.items,
+        };
+        set_document(&mut document, &meta, &keys);
+        document
+    }
 }
 
 /// The items (with their prefix) of `keys`, which are in byte order: those that start
