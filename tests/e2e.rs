@@ -70,7 +70,8 @@ fn example_documents() -> Vec<serde_json::Value> {
     documents
 }
 
-/// Every (bucket, key, value) the examples declare, as kvop's loader reads them.
+/// Every (bucket, key, value) the examples' entries declare, as kvop's loader reads
+/// them (the files above; feature-flags.yaml's set is not applied here).
 fn declared_values() -> Vec<(String, String, Vec<u8>)> {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let loaded = kvop::manifest::load(
@@ -84,6 +85,7 @@ fn declared_values() -> Vec<(String, String, Vec<u8>)> {
         .desired
         .entries
         .into_iter()
+        .filter(|entry| entry.owner.kind == kvop::desired::OwnerKind::Resource)
         .map(|entry| {
             (
                 entry.bucket.to_string(),

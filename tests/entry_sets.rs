@@ -6,6 +6,9 @@
 
 mod support;
 
+use std::time::Instant;
+
+use support::watching::{Watching, save_atomically, wait_value};
 use support::{NatsServer, kv_get, kvop, manifests, marked_sensitive, path};
 
 /// A KeyValueEntry in namespace `shop`.
@@ -301,4 +304,31 @@ metadata: {name: settings, namespace: shop}
     assert_eq!(allowed.code, 0, "{allowed:?}");
     assert_eq!(kv_get(&js, "flags", "a").await, None);
     assert_eq!(kv_get(&js, "flags", "b").await, None);
+}
+
+#[tokio::test]
+async fn while_watching_a_configmap_edit_reaches_nats_and_a_key_it_drops_is_deleted() {
+    let server = NatsServer::start();
+    let js = server.jetstream().await;
+    let dir = manifests(&[("shop.yaml", &set("Owned", "{color: blue, size: large}"))]);
+    let file = dir.path().join("shop.yaml");
+    let watch = Watching::start(&server.url(), &[dir.path()], &[]);
+    wait_value(&watch, &js, "flags", "checkout/color", Some("blue")).await;
+    wait_value(&watch, &js, "flags", "checkout/size", Some("large")).await;
+
+    let saved = Instant::now();
+    save_atomically(&file, &set("Owned", "{color: green}"));
+    wait_value(&watch, &js, "flags", "checkout/color", Some("green")).await;
+    wait_value(&watch, &js, "flags", "checkout/size", None).await;
+    // A measurement, not a bound: the watch's debounce and one pass over one bucket.
+    println!(
+        "a ConfigMap edit reached NATS {} ms after the save",
+        saved.elapsed().as_millis()
+    );
+    assert_eq!(
+        kv_get(&js, "flags", "checkout/banner").await.as_deref(),
+        Some(&b"Free shipping"[..]),
+        "the set's other keys stay"
+    );
+    assert_eq!(watch.stop().await, 0);
 }

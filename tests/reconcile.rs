@@ -23,7 +23,7 @@ async fn cold_apply_creates_every_example_bucket_and_key_with_ownership_headers(
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout
-            .contains("Plan: 3 buckets to create, 7 keys to create."),
+            .contains("Plan: 4 buckets to create, 11 keys to create."),
         "{}",
         run.stdout
     );
@@ -72,6 +72,13 @@ async fn cold_apply_creates_every_example_bucket_and_key_with_ownership_headers(
         message.headers.get("Kvop-Owner").map(|v| v.as_str()),
         Some("default/cache-homepage")
     );
+    assert_eq!(
+        kv_get(&js, "feature-flags", "checkout/new-cart")
+            .await
+            .as_deref(),
+        Some(&b"true"[..]),
+        "a set's ConfigMap key, under its prefix"
+    );
     assert!(
         run.stdout.contains("user-sessions  2       2"),
         "status table shows values and keys:\n{}",
@@ -92,7 +99,11 @@ async fn second_run_writes_nothing_and_exits_0_with_detailed_exitcode() {
         2
     );
     let js = server.jetstream().await;
-    let before = support::sequences(&js, &["app-config", "cache", "user-sessions"]).await;
+    let before = support::sequences(
+        &js,
+        &["app-config", "cache", "feature-flags", "user-sessions"],
+    )
+    .await;
     let again = kvop(
         &server.url(),
         &["reconcile", "-f", &examples(), "--detailed-exitcode"],
@@ -102,12 +113,16 @@ async fn second_run_writes_nothing_and_exits_0_with_detailed_exitcode() {
     assert!(
         again
             .stdout
-            .contains("Plan: 7 keys unchanged, 3 buckets unchanged."),
+            .contains("Plan: 11 keys unchanged, 4 buckets unchanged."),
         "{}",
         again.stdout
     );
     assert_eq!(
-        support::sequences(&js, &["app-config", "cache", "user-sessions"]).await,
+        support::sequences(
+            &js,
+            &["app-config", "cache", "feature-flags", "user-sessions"]
+        )
+        .await,
         before,
         "no message was written"
     );
@@ -635,8 +650,8 @@ async fn json_output_is_one_document_with_plan_result_and_status() {
     let report = run.json();
     assert_eq!(report["schemaVersion"], 2);
     assert_eq!(report["exitCode"], 0);
-    assert_eq!(report["plan"]["summary"]["keysToCreate"], 7);
-    assert_eq!(report["result"]["writes"], 10);
+    assert_eq!(report["plan"]["summary"]["keysToCreate"], 11);
+    assert_eq!(report["result"]["writes"], 15);
     let statuses = report["status"].as_array().expect("status list");
     let sessions = statuses
         .iter()

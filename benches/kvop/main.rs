@@ -11,6 +11,7 @@ mod support;
 
 mod burst_rows;
 mod deployed_operator;
+mod entry_sets;
 mod export;
 mod load_phases;
 mod memory;

@@ -88,6 +88,9 @@ pub async fn run_all(only: &[String]) {
     if selected("B5") {
         rows.extend(crate::burst_rows::operator_burst().await);
     }
+    if selected("S1") {
+        rows.extend(crate::entry_sets::entry_sets().await);
+    }
     if selected("T1") {
         rows.push(unrelated_secrets().await);
     }
@@ -125,13 +128,13 @@ pub(crate) fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-fn value(i: usize) -> String {
+pub(crate) fn value(i: usize) -> String {
     format!("{:0>width$}", i, width = VALUE_BYTES)
 }
 
 /// Manifests for `KEYS` entries in `BUCKETS` buckets; `skip` leaves entries out, `changed`
 /// alters values, `extra` adds entries.
-fn write_manifests(dir: &Path, changed: usize, removed: usize, added: usize) {
+pub(crate) fn write_manifests(dir: &Path, changed: usize, removed: usize, added: usize) {
     let mut text = String::new();
     for b in 0..BUCKETS {
         text.push_str(&format!("---\napiVersion: kvop.dev/v1alpha1\nkind: KeyValueBucket\nmetadata:\n  name: bench{b}\nspec:\n  history: 1\n"));
@@ -159,7 +162,7 @@ fn write_manifests(dir: &Path, changed: usize, removed: usize, added: usize) {
 }
 
 /// Runs the kvop binary and returns its wall time (process start to exit).
-fn kvop(url: &str, dir: &Path, extra: &[&str]) -> Duration {
+pub(crate) fn kvop(url: &str, dir: &Path, extra: &[&str]) -> Duration {
     let started = Instant::now();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_kvop"))
         .args(["reconcile", "-f"])

@@ -33,7 +33,7 @@ pub const MAX_SET_SOURCES: u32 = 64;
     category = "nats",
     status = "KeyValueEntrySetStatus",
     printcolumn(name = "Bucket", type_ = "string", json_path = ".status.bucket"),
-    printcolumn(name = "Prefix", type_ = "string", json_path = ".spec.keyPrefix"),
+    printcolumn(name = "Prefix", type_ = "string", json_path = ".status.keyPrefix"),
     printcolumn(name = "Keys", type_ = "integer", json_path = ".status.keys"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
@@ -185,6 +185,9 @@ pub struct KeyValueEntrySetStatus {
     /// The NATS bucket name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
+    /// The prefix of the keys last reconciled (from `spec.keyPrefix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
     /// How many keys the set declares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<i64>,

@@ -345,3 +345,4 @@ mod claims;
 mod entries;
 mod msg_ttl;
 mod properties;
+mod sets;
