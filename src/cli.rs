@@ -328,10 +328,10 @@ write). `kvop reconcile --dry-run --diff` shows the same diff with reconcile's e
 codes.";
 
 const EXPORT_ABOUT: &str = "\
-Write KeyValueBucket and KeyValueEntry manifests for buckets and keys that already exist, \
-so that kvop can adopt them: `kvop reconcile -f` of the output against the same server \
-changes nothing, and applied to an empty server it recreates the buckets' settings and \
-their live keys byte for byte.
+Write KeyValueBucket and KeyValueEntry (or, with --sets, KeyValueEntrySet) manifests for \
+buckets and keys that already exist, so that kvop can adopt them: `kvop reconcile -f` of \
+the output against the same server changes nothing, and applied to an empty server it \
+recreates the buckets' settings and their live keys byte for byte.
 
 Each bucket is read in one sweep (its config, then the last value of every key matching \
 --keys). Deleted and purged keys are left out. Values are `value` for text, `binaryValue` \
@@ -341,6 +341,8 @@ deleting a manifest or resource later never deletes data; buckets get \
 `managementPolicy: Manage`. Object names are the bucket name and `<bucket>.<key>` when \
 those are valid Kubernetes names, else a sanitized form with a hash suffix; `spec.bucket` \
 and `spec.key` always hold the exact names.
+
+With --sets, each bucket's keys are one KeyValueEntrySet instead (named after the bucket, items in byte order, values written as above; a set holds at most 10,000 keys). With --prefix P as well, only the keys that start with P, as a set with `keyPrefix: P` and item keys relative to it (named `<bucket>.<P>`, sanitized). A set keeps its keys when deleted and prunes only keys it wrote.
 
 With -o DIR, one file per bucket (`<bucket>.yaml`: the bucket, then its keys in byte \
 order); existing files are not overwritten without --force. Without -o, one YAML stream \
@@ -371,6 +373,16 @@ pub struct ExportArgs {
     /// Write values that are kvop's canonical JSON (compact, keys sorted) as `jsonValue`.
     #[arg(long)]
     pub json_values: bool,
+
+    /// Write one KeyValueEntrySet per bucket, every key an inline item, instead of one
+    /// KeyValueEntry per key.
+    #[arg(long)]
+    pub sets: bool,
+
+    /// With --sets: export only the keys that start with PREFIX (e.g. `checkout/`), as a
+    /// set with `keyPrefix: PREFIX` and item keys relative to it.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
 
     /// The `metadata.namespace` of every object (default: left out, which means
     /// `default`).

@@ -173,6 +173,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 buckets: args.buckets.clone(),
                 keys: args.keys.clone(),
                 json_values: args.json_values,
+                sets: args.sets,
+                prefix: args.prefix.clone(),
                 namespace: args.namespace.clone(),
                 output: args.output.clone(),
                 force: args.force,

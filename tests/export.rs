@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
-use support::export::{files, live_keys, put_all, settings};
+use support::export::{files, live_keys, put_all, settings, take_claims};
 use support::{NatsServer, kvop, path, sequences};
 
 /// Keys that use every character a key may have, and keys that differ only in case
@@ -573,24 +573,4 @@ async fn a_mirror_is_exported_without_keys_and_says_so() {
     )
     .await;
     assert_eq!(again.code, 0, "{again:?}");
-}
-
-/// The first reconcile of an export on the server it came from takes each bucket over:
-/// it records the claim (the `kvop.dev/adopt` annotation export writes) and changes
-/// nothing else, no key included.
-async fn take_claims(url: &str, dir: &str) {
-    let run = kvop(url, &["reconcile", "-f", dir, "--detailed-exitcode"]).await;
-    assert_eq!(run.code, 2, "{run:?}");
-    let changes: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|line| line.trim_start().starts_with(['~', '+', '-', '!']))
-        .collect();
-    assert!(!changes.is_empty(), "{run:?}");
-    assert!(
-        changes
-            .iter()
-            .all(|line| line.trim_start().starts_with("~ claim: none -> manager")),
-        "only claims are taken: {changes:?}"
-    );
 }

@@ -98,3 +98,23 @@ pub fn files(dir: &std::path::Path) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// The first reconcile of an export on the server it came from takes each bucket over:
+/// it records the claim (the `kvop.dev/adopt` annotation export writes) and changes
+/// nothing else, no key included.
+pub async fn take_claims(url: &str, dir: &str) {
+    let run = super::kvop(url, &["reconcile", "-f", dir, "--detailed-exitcode"]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let changes: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.trim_start().starts_with(['~', '+', '-', '!']))
+        .collect();
+    assert!(!changes.is_empty(), "{run:?}");
+    assert!(
+        changes
+            .iter()
+            .all(|line| line.trim_start().starts_with("~ claim: none -> manager")),
+        "only claims are taken: {changes:?}"
+    );
+}

@@ -1,5 +1,6 @@
 //! `kvop export`: manifests for buckets and keys that already exist, so that kvop can
-//! adopt them. Steps: check the arguments → read each bucket (config and one sweep of
+//! adopt them, the keys as one `KeyValueEntry` each or (`--sets`) as one
+//! `KeyValueEntrySet` per bucket. Steps: check the arguments → read each bucket (config and one sweep of
 //! the matching keys) → name the objects → render → write everything or nothing.
 //!
 //! The output is the round trip of `kvop reconcile`: reconciling it against the same
@@ -13,6 +14,7 @@ mod naming;
 mod output;
 mod render;
 mod scalar;
+mod set;
 
 use std::path::PathBuf;
 
@@ -25,10 +27,11 @@ use crate::progress::KeysRead;
 
 pub use bucket::{Unexportable, bucket_spec};
 use entries::{Entries, Exported};
-pub use filters::{FilterError, FilterProblem, check_filter};
+pub use filters::{FilterError, FilterProblem, PrefixError, check_filter, check_prefix};
 pub use naming::assign_names;
-use output::BucketFile;
+use output::{BucketFile, Keys};
 use render::{Meta, bucket_document};
+use set::PlannedSet;
 
 /// Buckets read at once.
 const CONCURRENT_BUCKETS: usize = 4;
@@ -40,6 +43,10 @@ pub struct ExportOptions {
     /// Key filters with NATS wildcards; empty means every key.
     pub keys: Vec<String>,
     pub json_values: bool,
+    /// One `KeyValueEntrySet` per bucket instead of one `KeyValueEntry` per key.
+    pub sets: bool,
+    /// With `sets`: only the keys that start with this, as the set's `keyPrefix`.
+    pub prefix: Option<String>,
     /// `metadata.namespace` of every object; absent, the files leave it out (`default`).
     pub namespace: Option<String>,
     /// A directory for one file per bucket; absent, stdout.
@@ -67,6 +74,16 @@ pub enum ExportError {
     Exists(Vec<String>),
     #[error("writing {path}: {error}")]
     Output { path: String, error: std::io::Error },
+    #[error(
+        "bucket {bucket:?} has {keys} keys to export{}, more than the {} a KeyValueEntrySet may hold: export part of them (--prefix, --keys), or leave out --sets for one KeyValueEntry per key",
+        .prefix.as_ref().map(|prefix| format!(" under prefix {prefix:?}")).unwrap_or_default(),
+        crate::api::entry_set::MAX_SET_ITEMS
+    )]
+    TooManyForSet {
+        bucket: String,
+        keys: usize,
+        prefix: Option<String>,
+    },
 }
 
 /// One command-line argument of `kvop export` that cannot be used.
@@ -78,6 +95,13 @@ pub enum ArgumentError {
     Keys(#[from] FilterError),
     #[error("--namespace: {0}")]
     Namespace(#[source] names::ObjectNameError),
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
+    /// Without a set there is no `keyPrefix` to write: a filter is what `--keys` is for.
+    #[error(
+        "--prefix needs --sets: it becomes the KeyValueEntrySet's keyPrefix (to export only some keys as KeyValueEntry objects, use --keys, e.g. --keys 'app.>')"
+    )]
+    PrefixWithoutSets,
 }
 
 /// Runs an export; the manifests go to stdout or files, progress and notes to stderr.
@@ -86,6 +110,14 @@ pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
     buckets.sort();
     buckets.dedup();
     check_arguments(&buckets, options)?;
+    // A prefix alone reads only its whole tokens; with --keys, those filters are read and
+    // the keys cut to the prefix after.
+    let filters: Vec<String> = match &options.prefix {
+        Some(prefix) if options.keys.is_empty() => {
+            filters::prefix_filter(prefix).into_iter().collect()
+        }
+        _ => options.keys.clone(),
+    };
     let started = std::time::Instant::now();
     let connection = connect(&options.connection).await?;
     require_jetstream(&connection, &options.connection).await?;
@@ -95,9 +127,10 @@ pub async fn run(options: &ExportOptions) -> Result<(), ExportError> {
         futures::stream::iter(buckets.iter().map(|name| {
             let handle = connection.bucket(name);
             let keys = progress.bucket(name);
+            let filters = &filters;
             async move {
                 handle
-                    .snapshot(&options.keys, &|| keys.tick())
+                    .snapshot(filters, &|| keys.tick())
                     .await
                     .map_err(|error| {
                         error.context(Doing::Reading {
@@ -171,6 +204,11 @@ fn check_arguments(buckets: &[String], options: &ExportOptions) -> Result<(), Ex
     {
         problems.push(ArgumentError::Namespace(error));
     }
+    match &options.prefix {
+        Some(_) if !options.sets => problems.push(ArgumentError::PrefixWithoutSets),
+        Some(prefix) => problems.extend(check_prefix(prefix).err().map(ArgumentError::Prefix)),
+        None => {}
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -178,9 +216,10 @@ fn check_arguments(buckets: &[String], options: &ExportOptions) -> Result<(), Ex
     }
 }
 
-/// Each bucket's file (its `KeyValueBucket`, then its live keys in byte order), ready to
-/// be rendered as it is written, and the lines that summarize it on stderr. Everything
-/// that can refuse an export is checked here, before the first byte is written.
+/// Each bucket's file (its `KeyValueBucket`, then its live keys in byte order, as
+/// entries or one set), ready to be written, and the lines that summarize it on stderr.
+/// Everything that can refuse an export is checked here, before the first byte is
+/// written.
 fn prepare<'a>(
     snapshots: &'a [(String, Snapshot)],
     options: &'a ExportOptions,
@@ -192,6 +231,18 @@ fn prepare<'a>(
         .iter()
         .map(|(_, snapshot)| live_keys(snapshot))
         .collect();
+    let prefix = options.prefix.as_deref();
+    // A set is named after its bucket, and its prefix: `bucket.prefix` is distinct for
+    // every bucket (a bucket name has no '.') and for every prefix across exports.
+    let set_text = |index: usize| match prefix {
+        Some(prefix) => format!("{}.{prefix}", snapshots[index].0),
+        None => snapshots[index].0.clone(),
+    };
+    let set_names = if options.sets {
+        assign_names(snapshots.len(), |index, out| out.push_str(&set_text(index)))
+    } else {
+        naming::Names::default()
+    };
     // Entries of every bucket share the namespace: one set of names for all of them.
     // A bucket name has no '.', so `bucket.key` is distinct for every (bucket, key).
     let firsts: Vec<usize> = live
@@ -202,7 +253,12 @@ fn prepare<'a>(
             Some(this)
         })
         .collect();
-    let total = live.iter().map(Vec::len).sum();
+    // Sets name no key: 100,000 keys are not checked as names for nothing.
+    let total = if options.sets {
+        0
+    } else {
+        live.iter().map(Vec::len).sum()
+    };
     let mut entry_names = assign_names(total, |index, out| {
         let bucket = firsts.partition_point(|first| *first <= index) - 1;
         out.push_str(&snapshots[bucket].0);
@@ -218,14 +274,38 @@ fn prepare<'a>(
                 bucket: name.clone(),
                 reason,
             })?;
-        let notes = notes(snapshot);
+        let mut notes = notes(snapshot);
         let deleted = snapshot.keys.len() - keys.len();
-        let mut head = format!(
-            "# kvop export of bucket {}: {} key{}.\n# Values are written in clear, secrets included: keep this file as safe as the bucket.\n",
-            serde_json::to_string(name).unwrap_or_default(),
-            keys.len(),
-            if keys.len() == 1 { "" } else { "s" }
+        let set = options
+            .sets
+            .then(|| {
+                let text = set_text(index);
+                let set_name = set_names.of(index, &text).to_string();
+                PlannedSet::new(name, set_name, keys, prefix, &mut notes)
+            })
+            .transpose()?;
+        let exported = set.as_ref().map_or(keys.len(), |set| set.items.len());
+        let counted = format!(
+            "{exported} key{}{}",
+            if exported == 1 { "" } else { "s" },
+            match (&set, prefix) {
+                (Some(_), Some(prefix)) => format!(
+                    " under prefix {}",
+                    serde_json::to_string(prefix).unwrap_or_default()
+                ),
+                _ => String::new(),
+            }
         );
+        let mut head = format!(
+            "# kvop export of bucket {}: {counted}.\n# Values are written in clear, secrets included: keep this file as safe as the bucket.\n",
+            serde_json::to_string(name).unwrap_or_default(),
+        );
+        if let Some(set) = set.as_ref().filter(|set| set.is_written()) {
+            head.push_str(&format!(
+                "# The keys are items of KeyValueEntrySet {}: it never deletes a key it did not write (prune: Owned), nor any when deleted (deletionPolicy: Retain).\n",
+                serde_json::to_string(&set.name).unwrap_or_default()
+            ));
+        }
         for note in &notes {
             head.push_str(&format!("# Not exported: {note}.\n"));
         }
@@ -238,25 +318,12 @@ fn prepare<'a>(
             &spec,
         );
         let file_name = format!("{object_name}.yaml");
-        let entries = Entries {
-            bucket: name,
-            bucket_ref: object_name,
-            namespace,
-            json_values: options.json_values,
-            keys: keys
-                .iter()
-                .enumerate()
-                .map(|(offset, (key, value))| Exported {
-                    key,
-                    value,
-                    hashed_name: entry_names.take(firsts[index] + offset),
-                })
-                .collect(),
-        };
         summary.push(format!(
-            "exported bucket {name:?}: {} key{}{}",
-            keys.len(),
-            if keys.len() == 1 { "" } else { "s" },
+            "exported bucket {name:?}: {counted}{}{}",
+            match &set {
+                Some(set) if set.is_written() => format!(" as KeyValueEntrySet {:?}", set.name),
+                _ => String::new(),
+            },
             if deleted > 0 && exports_keys(&snapshot.config) {
                 format!(
                     " ({deleted} deleted or purged key{} left out)",
@@ -269,10 +336,30 @@ fn prepare<'a>(
         for note in notes {
             summary.push(format!("note: bucket {name:?}: not exported: {note}"));
         }
+        let keys = match set {
+            Some(set) => {
+                Keys::Set(set.render(&object_name, prefix, namespace, options.json_values))
+            }
+            None => Keys::Entries(Entries {
+                bucket: name,
+                bucket_ref: object_name,
+                namespace,
+                json_values: options.json_values,
+                keys: keys
+                    .iter()
+                    .enumerate()
+                    .map(|(offset, (key, value))| Exported {
+                        key,
+                        value,
+                        hashed_name: entry_names.take(firsts[index] + offset),
+                    })
+                    .collect(),
+            }),
+        };
         files.push(BucketFile {
             file_name,
             head,
-            entries,
+            keys,
         });
     }
     Ok((files, summary))
@@ -349,5 +436,7 @@ fn notes(snapshot: &Snapshot) -> Vec<String> {
     notes
 }
 
+#[cfg(test)]
+mod set_tests;
 #[cfg(test)]
 mod tests;

@@ -13,14 +13,25 @@ pub struct BucketFile<'a> {
     pub file_name: String,
     /// The comments and the `KeyValueBucket` document.
     pub head: String,
-    /// The keys, rendered as they are written.
-    pub entries: Entries<'a>,
+    /// The keys.
+    pub keys: Keys<'a>,
+}
+
+/// A bucket's keys as they are written.
+pub enum Keys<'a> {
+    /// One `KeyValueEntry` each, rendered as they are written.
+    Entries(Entries<'a>),
+    /// One `KeyValueEntrySet` document (`---` and all), or nothing for no keys.
+    Set(String),
 }
 
 impl BucketFile<'_> {
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(self.head.as_bytes())?;
-        self.entries.write_to(out)
+        match &self.keys {
+            Keys::Entries(entries) => entries.write_to(out),
+            Keys::Set(document) => out.write_all(document.as_bytes()),
+        }
     }
 }
 

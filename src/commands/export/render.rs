@@ -1,5 +1,5 @@
-//! Manifests as YAML text: a bucket's `KeyValueBucket`, then one `KeyValueEntry` per key,
-//! in a fixed field order so that the same state always gives the same bytes.
+//! Manifests as YAML text: a bucket's `KeyValueBucket`, then one `KeyValueEntry` per key
+//! (or one `KeyValueEntrySet`, in set.rs), in a fixed field order so that the same state always gives the same bytes.
 
 use base64::Engine;
 use serde_json::Value;
@@ -157,7 +157,7 @@ pub fn entry_document(
     out.push_str("  deletionPolicy: Retain\n");
 }
 
-fn header(out: &mut String, kind: &str, meta: &Meta<'_>) {
+pub(super) fn header(out: &mut String, kind: &str, meta: &Meta<'_>) {
     out.push_str("apiVersion: ");
     out.push_str(API_VERSION);
     out.push_str("\nkind: ");
@@ -174,7 +174,13 @@ fn header(out: &mut String, kind: &str, meta: &Meta<'_>) {
 
 /// `key: value` at `indent` spaces in block style, object keys sorted; with
 /// `continued`, the line's indentation is already written (a sequence item's `- `).
-fn push_field(out: &mut String, indent: usize, key: &str, value: &Value, continued: bool) {
+pub(super) fn push_field(
+    out: &mut String,
+    indent: usize,
+    key: &str,
+    value: &Value,
+    continued: bool,
+) {
     if !continued {
         out.extend(std::iter::repeat_n(' ', indent));
     }
