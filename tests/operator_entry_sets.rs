@@ -130,6 +130,18 @@ async fn inline_config_map_and_secret_keys_reach_nats_and_secret_keys_are_marked
     }
     assert!(marked_sensitive(&js, "b", "app/password").await);
     assert!(!marked_sensitive(&js, "b", "app/color").await);
+    // A rotated Secret is followed (by name, its version checked every interval).
+    const ROTATED: &str = "r0tat3d-pa55word-value";
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    merge(
+        &secrets,
+        "creds",
+        json!({"stringData": {"password": ROTATED}}),
+    )
+    .await
+    .expect("rotate");
+    wait_value(&s.nats, "b", "app/password", Some(ROTATED)).await;
+    assert!(marked_sensitive(&js, "b", "app/password").await);
     let entry = kv_entry(&js, "b", "app/inline").await.expect("entry");
     let status = set.status.expect("status");
     assert_eq!(status.keys, Some(6));
@@ -151,6 +163,7 @@ async fn inline_config_map_and_secret_keys_reach_nats_and_secret_keys_are_marked
     .expect("events json");
     assert!(!events.contains(SECRET_VALUE));
     assert!(!operator.logs().contains(SECRET_VALUE));
+    assert!(!operator.logs().contains(ROTATED));
 }
 
 #[tokio::test]
@@ -176,6 +189,44 @@ async fn a_config_map_edit_reaches_nats() {
     wait_value(&s.nats, "b", "color", Some("green")).await;
     println!("ConfigMap edit -> NATS: {:?}", edited.elapsed());
     wait_value(&s.nats, "b", "added", Some("yes")).await;
+
+    // Emptied (a mistake, most often): the set would delete every key it wrote, and is
+    // refused instead; the keys stay.
+    merge(&config_maps, "settings", json!({"data": null}))
+        .await
+        .expect("empty ConfigMap");
+    let set = wait_set(&sets, "s", false, Some("InvalidSpec")).await;
+    let message = set
+        .status
+        .as_ref()
+        .and_then(|status| condition_of(&status.conditions, "Ready"))
+        .map(|(_, _, message)| message)
+        .unwrap_or_default();
+    assert!(message.contains("allow-empty-prune"), "{message}");
+    let js = s.nats.jetstream().await;
+    assert_eq!(
+        kv_get(&js, "b", "color").await.as_deref(),
+        Some(&b"green"[..])
+    );
+}
+
+#[tokio::test]
+async fn a_set_waits_for_a_config_map_that_does_not_exist_yet() {
+    let s = setup("set-cm-later").await;
+    let (_operator, sets) = operator_with_bucket(&s).await;
+    let spec = json!({"bucketRef": {"name": "b"}, "from": [{"configMapRef": {"name": "later"}}]});
+    create(&sets, &entry_set("s", spec)).await;
+    let set = wait_set(&sets, "s", false, Some("ReferenceNotFound")).await;
+    let message = set
+        .status
+        .as_ref()
+        .and_then(|status| condition_of(&status.conditions, "Ready"))
+        .map(|(_, _, message)| message)
+        .unwrap_or_default();
+    assert!(message.contains("ConfigMap"), "{message}");
+    config_map(&s, "later", json!({"k": "v"})).await;
+    wait_set(&sets, "s", true, Some("Synced")).await;
+    wait_value(&s.nats, "b", "k", Some("v")).await;
 }
 
 #[tokio::test]

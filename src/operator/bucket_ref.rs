@@ -1,6 +1,7 @@
 //! The bucket resource an entry or an entry set names (`spec.bucketRef`), found in the
 //! operator's cache and waited for until it is ready, with its connection: what both
-//! key-writing controllers need before they can decide anything.
+//! key-writing controllers need before they can decide anything; and the connection a
+//! deleted one's cleanup uses, whose bucket resource may be gone.
 
 use std::sync::Arc;
 

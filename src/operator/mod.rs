@@ -241,6 +241,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         entry_controller.store(),
         bucket_trigger.clone(),
         trigger.clone(),
+        (set_controller.store(), set_trigger.clone()),
     )));
     // Rotated Secrets are followed by name, never listed or watched (secret_refresh).
     let _follow_secrets = AbortOnDrop(tokio::spawn(secret_refresh::follow(
@@ -305,47 +306,16 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             context.clone(),
         )
         .for_each(|_| async {});
-    let sets_by_bucket = set_controller.store();
-    let sets_by_config_map = set_controller.store();
-    let sets = set_controller
-        .watches_stream(
-            bucket_changes_for_sets.map(Ok::<_, watcher::Error>),
-            move |bucket: KeyValueBucket| {
-                let namespace = bucket.namespace();
-                let name = bucket.name_any();
-                sets_by_bucket
-                    .state()
-                    .into_iter()
-                    .filter(|set| set.namespace() == namespace && set.spec.bucket_ref.name == name)
-                    .map(|set| StoreRef::from_obj(&*set))
-                    .collect::<Vec<_>>()
-            },
-        )
-        // A changed ConfigMap re-queues the sets that read it, whole or one key of it.
-        .watches_stream(
-            config_map_changes_for_sets.map(Ok::<_, watcher::Error>),
-            move |config_map: PartialObjectMeta<ConfigMap>| {
-                let namespace = config_map.namespace();
-                let name = config_map.name_any();
-                sets_by_config_map
-                    .state()
-                    .into_iter()
-                    .filter(|set| {
-                        set.namespace() == namespace
-                            && entry_set::reads_config_map(&set.spec, &name)
-                    })
-                    .map(|set| StoreRef::from_obj(&*set))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .reconcile_on(sets_triggered)
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            entry_set::reconcile,
-            error_policy::<KeyValueEntrySet>,
-            context.clone(),
-        )
-        .for_each(|_| async {});
+    let sets = entry_set::wiring::run(
+        set_controller,
+        entry_set::wiring::Wakers {
+            bucket_changes: bucket_changes_for_sets,
+            config_map_changes: config_map_changes_for_sets,
+            triggered: sets_triggered,
+        },
+        shutdown.clone(),
+        context.clone(),
+    );
     let buckets = bucket_controller
         // The server announced a change to the bucket's stream (see bucket_view).
         .reconcile_on(buckets_triggered)

@@ -23,6 +23,7 @@ mod objects;
 mod observe;
 mod report;
 mod resolve;
+pub mod wiring;
 
 use std::collections::HashSet;
 use std::sync::Arc;
