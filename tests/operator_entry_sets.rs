@@ -539,3 +539,34 @@ async fn a_set_of_5000_keys_near_the_apiservers_object_size_limit_becomes_ready(
     );
     watch.abort();
 }
+
+#[tokio::test]
+async fn a_key_held_by_a_set_deleted_with_retain_passes_to_the_entry_that_declares_it() {
+    let s = setup("set-release").await;
+    let (_operator, sets) = operator_with_bucket(&s).await;
+    let spec = json!({
+        "bucketRef": {"name": "b"},
+        "deletionPolicy": "Retain",
+        "entries": [{"key": "k", "value": "set"}],
+    });
+    create(&sets, &entry_set("holder", spec)).await;
+    wait_set(&sets, "holder", true, Some("Synced")).await;
+    create(&s.entries, &entry("e", "b", "k", "entry", json!({}))).await;
+    wait_entry(&s.entries, "e", false, Some("ClaimedElsewhere")).await;
+    // The holder names its rival while it stays Ready.
+    let holder = wait_until("the holder names its rival", WAIT, || async {
+        let set = sets.get("holder").await.ok()?;
+        let (_, _, message) = condition_of(&set.status.as_ref()?.conditions, "Ready")?;
+        message
+            .contains(&format!("{}/e", s.namespace))
+            .then_some(message)
+    })
+    .await;
+    assert!(holder.contains("refused"), "{holder}");
+
+    sets.delete("holder", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_entry(&s.entries, "e", true, None).await;
+    wait_value(&s.nats, "b", "k", Some("entry")).await;
+}
