@@ -570,3 +570,28 @@ async fn a_key_held_by_a_set_deleted_with_retain_passes_to_the_entry_that_declar
     wait_entry(&s.entries, "e", true, None).await;
     wait_value(&s.nats, "b", "k", Some("entry")).await;
 }
+
+#[tokio::test]
+async fn a_key_the_set_no_longer_declares_passes_to_the_entry_it_refused() {
+    let s = setup("set-handover").await;
+    let (_operator, sets) = operator_with_bucket(&s).await;
+    let spec = json!({
+        "bucketRef": {"name": "b"},
+        "entries": [{"key": "k", "value": "set"}, {"key": "other", "value": "set"}],
+    });
+    create(&sets, &entry_set("holder", spec)).await;
+    wait_set(&sets, "holder", true, Some("Synced")).await;
+    create(&s.entries, &entry("e", "b", "k", "entry", json!({}))).await;
+    wait_entry(&s.entries, "e", false, Some("ClaimedElsewhere")).await;
+
+    merge(
+        &sets,
+        "holder",
+        json!({"spec": {"entries": [{"key": "other", "value": "set"}]}}),
+    )
+    .await
+    .expect("drop the key");
+    wait_entry(&s.entries, "e", true, None).await;
+    wait_value(&s.nats, "b", "k", Some("entry")).await;
+    wait_set(&sets, "holder", true, Some("Synced")).await;
+}

@@ -37,9 +37,6 @@ pub struct DeclaredSet<'a> {
     pub bucket: &'a DesiredBucket,
     /// The server's largest message (the connection's `max_payload`).
     pub max_payload: usize,
-    /// Keys of the bucket other kvop objects declare: the set never removes them, even
-    /// one it wrote before (the other declaration takes it over once the set lets go).
-    pub declared_elsewhere: &'a HashSet<String>,
 }
 
 /// A set's plan, and what apply needs with it.
@@ -70,7 +67,6 @@ pub async fn plan_set(
         keys,
         bucket,
         max_payload,
-        declared_elsewhere,
     } = *declared;
     let seen = source.read().await?;
     let mut entries = Vec::with_capacity(keys.len());
@@ -112,8 +108,11 @@ pub async fn plan_set(
     if !too_big.is_empty() {
         return Err(LoadErrors(too_big).into());
     }
-    let mut declared_keys: HashSet<&str> = keys.iter().map(|entry| &*entry.key).collect();
-    declared_keys.extend(declared_elsewhere.iter().map(String::as_str));
+    // Only the set's own keys: a key it wrote and no longer declares is removed even
+    // when another object declares it now. That object was refused while the set's
+    // write held the key, and takes it once the removal lets go of it (the set's
+    // rivals are re-queued after a removal); keeping it would refuse it for good.
+    let declared_keys: HashSet<&str> = keys.iter().map(|entry| &*entry.key).collect();
     let scope = ClaimScope::Object { released: None };
     let removals = set_removals(set, &declared_keys, &seen, manager, scope);
     if let Some(refused) = empty_prune(set, keys.is_empty(), &removals) {

@@ -44,6 +44,13 @@ pub(super) fn name_rivals(context: &Context, own: &ObjectRef, verdict: &mut Verd
     );
 }
 
+/// Re-queues the objects `own` refused: it let go of keys, maybe theirs.
+pub(super) fn wake_rivals(context: &Context, own: &ObjectRef) {
+    for rival in context.rivals.of(own) {
+        context.requeue(&rival);
+    }
+}
+
 /// `own` is going: it is nobody's rival any more, and its rivals may take its keys.
 pub(super) fn forget(context: &Context, own: &ObjectRef) {
     for other in context

@@ -151,6 +151,16 @@ async fn apply_set(
         report.events.clear();
     }
     claims::name_rivals(context, own, &mut report.verdict);
+    if report
+        .status
+        .outcomes
+        .as_ref()
+        .is_some_and(|o| o.deleted > 0)
+    {
+        // A key let go may be the one a refused rival declares: kvop's own delete
+        // re-queues nobody through the live view.
+        claims::wake_rivals(context, own);
+    }
     for outcome in &report.writes {
         context.metrics.nats_operation("write", outcome);
     }
@@ -169,7 +179,7 @@ async fn apply_set(
 }
 
 /// Step 2: the set pass, with what only the operator knows: where it reads the bucket
-/// (`observe`), which holders are gone (`holders`) and which keys entries declare.
+/// (`observe`) and which holders are gone (`holders`).
 async fn plan(
     set: &KeyValueEntrySet,
     context: &Context,
@@ -182,22 +192,11 @@ async fn plan(
         connection: &resolved.nats,
         bucket: &resolved.bucket.name,
     };
-    // Keys entries of this bucket declare: never the set's to remove, even one it wrote.
-    let declared_elsewhere: HashSet<String> = context
-        .entries
-        .state()
-        .iter()
-        .filter(|entry| entry.namespace().as_deref() == Some(namespace.as_str()))
-        .filter_map(|entry| entry.status.as_ref())
-        .filter(|status| status.bucket.as_deref() == Some(resolved.bucket.name.as_str()))
-        .filter_map(|status| status.key.clone())
-        .collect();
     let declared = DeclaredSet {
         set: &resolved.set,
         keys: &resolved.keys,
         bucket: &resolved.bucket,
         max_payload: resolved.nats.max_payload(),
-        declared_elsewhere: &declared_elsewhere,
     };
     let holders = Watched::entries(context);
     pass::plan_set(&source, &declared, &holders, &context.settings.manager).await

@@ -115,13 +115,11 @@ async fn plan(
             .collect(),
     );
     let bucket = bucket();
-    let elsewhere = HashSet::new();
     let declared = DeclaredSet {
         set,
         keys,
         bucket: &bucket,
         max_payload: 1024 * 1024,
-        declared_elsewhere: &elsewhere,
     };
     plan_set(&stored, &declared, &Gone(gone.to_vec()), MANAGER).await
 }
