@@ -324,6 +324,53 @@ async fn the_operator_runs_with_the_least_privilege_cluster_role() {
         || async { is_ready(&entries.get("e").await.ok()?.status?.conditions).then_some(()) },
     )
     .await;
+    // An entry set that reads a ConfigMap and a Secret, and is deleted (its finalizer,
+    // its CRD looked up): nothing beyond the role either.
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &ns);
+    let cm = json!({"metadata": {"name": "cm"}, "data": {"a": "1"}});
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(cm).expect("cm"),
+        )
+        .await
+        .expect("ConfigMap");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = json!({"metadata": {"name": "s"}, "stringData": {"b": "2"}});
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(secret).expect("secret"),
+        )
+        .await
+        .expect("Secret");
+    let sets: Api<kvop::api::KeyValueEntrySet> = Api::namespaced(client.clone(), &ns);
+    let set = json!({
+        "apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueEntrySet",
+        "metadata": {"name": "set"},
+        "spec": {"bucketRef": {"name": "b"}, "keyPrefix": "set/",
+                 "from": [{"configMapRef": {"name": "cm"}}, {"secretRef": {"name": "s"}}]},
+    });
+    sets.create(
+        &PostParams::default(),
+        &serde_json::from_value(set).expect("set"),
+    )
+    .await
+    .expect("set");
+    wait_until(
+        "set ready under the limited identity",
+        Duration::from_secs(30),
+        || async { is_ready(&sets.get("set").await.ok()?.status?.conditions).then_some(()) },
+    )
+    .await;
+    sets.delete("set", &Default::default())
+        .await
+        .expect("delete set");
+    wait_until("set gone", Duration::from_secs(30), || async {
+        sets.get_opt("set").await.ok()?.is_none().then_some(())
+    })
+    .await;
     assert!(
         !operator.logs().contains("Forbidden"),
         "no permission was missing:\n{}",

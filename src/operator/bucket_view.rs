@@ -14,7 +14,7 @@ use futures::channel::mpsc::UnboundedSender;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::api::{KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 use crate::nats::{Bucket, Change, Connection};
 use crate::observed::{ObservedKey, Operation};
 
@@ -73,6 +73,15 @@ impl BucketView {
         self.highest_revision.load(Ordering::Acquire)
     }
 
+    /// Every key's last message, when current: a set's reconcile reads its bucket
+    /// whole (a copy, so the view keeps taking changes meanwhile).
+    pub fn snapshot(&self) -> Option<HashMap<String, ObservedKey>> {
+        if !self.current.load(Ordering::Acquire) {
+            return None;
+        }
+        self.keys.read().ok().map(|keys| keys.clone())
+    }
+
     /// Live keys (last operation a put), when current.
     pub fn live_keys(&self) -> Option<u64> {
         if !self.current.load(Ordering::Acquire) {
@@ -100,7 +109,15 @@ pub struct BucketViews {
     trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
     bucket_trigger: UnboundedSender<ObjectRef<KeyValueBucket>>,
     entries: Store<KeyValueEntry>,
+    sets: Option<SetRequeue>,
     manager: String,
+}
+
+/// Where the entry sets of a bucket are re-queued from, when the operator runs them.
+#[derive(Clone)]
+struct SetRequeue {
+    trigger: UnboundedSender<ObjectRef<KeyValueEntrySet>>,
+    sets: Store<KeyValueEntrySet>,
 }
 
 impl BucketViews {
@@ -117,7 +134,26 @@ impl BucketViews {
             trigger,
             bucket_trigger,
             entries,
+            sets: None,
             manager,
+        }
+    }
+
+    /// Views that also re-queue the entry sets of their bucket from `sets` through
+    /// `trigger`: a set reads its bucket whole, so any foreign change may be its.
+    pub fn with_sets(
+        mut self,
+        trigger: UnboundedSender<ObjectRef<KeyValueEntrySet>>,
+        sets: Store<KeyValueEntrySet>,
+    ) -> BucketViews {
+        self.sets = Some(SetRequeue { trigger, sets });
+        self
+    }
+
+    /// Re-queues one entry set (a key's holder, told of a rival or of its going).
+    pub fn requeue_set(&self, set: ObjectRef<KeyValueEntrySet>) {
+        if let Some(sets) = &self.sets {
+            let _ = sets.trigger.unbounded_send(set);
         }
     }
 
@@ -156,6 +192,7 @@ impl BucketViews {
             trigger: self.trigger.clone(),
             bucket_trigger: self.bucket_trigger.clone(),
             entries: self.entries.clone(),
+            sets: self.sets.clone(),
             manager: self.manager.clone(),
         };
         let view = Arc::new_cyclic(|weak: &std::sync::Weak<BucketView>| {
@@ -197,6 +234,7 @@ struct Watcher {
     trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
     bucket_trigger: UnboundedSender<ObjectRef<KeyValueBucket>>,
     entries: Store<KeyValueEntry>,
+    sets: Option<SetRequeue>,
     manager: String,
 }
 
@@ -295,8 +333,19 @@ impl Watcher {
         self.requeue(None);
     }
 
-    /// Re-queues the entries of this bucket that declare `key` (or all, for `None`).
+    /// Re-queues the entries of this bucket that declare `key` (or all, for `None`), and
+    /// its entry sets: which keys a set declares (its ConfigMaps' and Secrets') is known
+    /// only once it reconciles, and one under its prefix may be its to remove.
     fn requeue(&self, key: Option<&str>) {
+        if let Some(requeue) = &self.sets {
+            for set in requeue.sets.state() {
+                let same_bucket = set.namespace().as_deref() == self.resource.namespace.as_deref()
+                    && set.spec.bucket_ref.name == self.resource.name;
+                if same_bucket {
+                    let _ = requeue.trigger.unbounded_send(ObjectRef::from_obj(&*set));
+                }
+            }
+        }
         for entry in self.entries.state() {
             let same_bucket = entry.namespace().as_deref() == self.resource.namespace.as_deref()
                 && entry.spec.bucket_ref.name == self.resource.name;

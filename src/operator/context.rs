@@ -14,7 +14,7 @@ use super::bucket_view::BucketViews;
 use super::rivals::Rivals;
 use super::secret_reads::ReadVersions;
 use super::tenancy::Tenancy;
-use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::api::{KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 use crate::metrics::Metrics;
 use crate::nats::{Connection, ConnectionSettings, Pool};
 
@@ -47,6 +47,8 @@ pub struct Context {
     pub settings: Settings,
     pub buckets: Store<KeyValueBucket>,
     pub entries: Store<KeyValueEntry>,
+    /// Entry sets, which hold keys too (`holders`), and re-queued by what they read.
+    pub entry_sets: Store<KeyValueEntrySet>,
     pub views: BucketViews,
     /// Entries refused because another entry holds their key, by holder.
     pub rivals: Rivals,
@@ -79,6 +81,20 @@ pub struct EventSeries {
 }
 
 impl Context {
+    /// Re-queues a key's holder or rival: an entry or a set, as its written name says.
+    pub fn requeue(&self, object: &crate::desired::ObjectRef) {
+        use crate::desired::OwnerKind;
+        use kube::runtime::reflector::ObjectRef as StoreRef;
+        match object.kind {
+            OwnerKind::Resource => self
+                .views
+                .requeue_entry(StoreRef::new(&object.name).within(&object.namespace)),
+            OwnerKind::EntrySet => self
+                .views
+                .requeue_set(StoreRef::new(&object.name).within(&object.namespace)),
+        }
+    }
+
     /// [`Context::publish`] of a Warning or a Normal Event.
     pub async fn announce<K: Resource<DynamicType = ()>>(
         &self,

@@ -55,7 +55,8 @@ impl From<PassError> for ControllerError {
                     })
                     .collect(),
             ),
-            // Only a file run prunes, so no pass of the operator's refuses one.
+            // A set that declares nothing yet would remove keys: fixed by its spec, its
+            // ConfigMap or Secret, or its allow-empty-prune annotation.
             PassError::EmptyPrune(refused) => {
                 ControllerError::InvalidSpec(vec![FieldProblem::new("spec", refused.to_string())])
             }

@@ -1,17 +1,19 @@
-//! `kvop run`: the Kubernetes operator. Two kube-runtime controllers (buckets and
-//! entries) drive the same observe → plan → apply code as `kvop reconcile`; per-bucket
-//! live views re-queue entries when their keys change out of band.
+//! `kvop run`: the Kubernetes operator. Three kube-runtime controllers (buckets, entries
+//! and entry sets) drive the same observe → plan → apply code as `kvop reconcile`;
+//! per-bucket live views re-queue entries and sets when their keys change out of band.
 
 pub mod argocd;
 pub mod backoff;
 pub mod bucket;
 mod bucket_changes;
+mod bucket_ref;
 pub mod bucket_view;
 pub mod connection;
 mod connectivity;
 pub mod context;
 mod crd_gone;
 pub mod entry;
+pub mod entry_set;
 pub mod error;
 mod finalizing;
 mod holders;
@@ -33,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -48,13 +50,13 @@ use self::bucket_view::BucketViews;
 use self::context::{Context, Settings};
 use self::error::{ControllerError, Retry};
 use self::shutdown::{AbortOnDrop, shutdown_signal};
-use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::api::{KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 use crate::desired::{ObjectRef, Origin};
 use crate::metrics::Metrics;
 use crate::nats::{ConnectionSettings, NatsError, connect};
 use crate::server::{Health, serve};
 
-/// The finalizer on both kinds.
+/// The finalizer on every kind.
 pub const FINALIZER: &str = "kvop.dev/cleanup";
 
 /// Reconciles running at once. Unbounded, a burst of 10,000 new entries opened
@@ -62,6 +64,8 @@ pub const FINALIZER: &str = "kvop.dev/cleanup";
 /// every reconcile waits on the same apiserver and NATS connection (benchmark B5).
 const ENTRY_CONCURRENCY: u16 = 32;
 const BUCKET_CONCURRENCY: u16 = 8;
+/// A set reconcile reads its bucket whole and writes many keys at once: fewer at a time.
+const SET_CONCURRENCY: u16 = 8;
 
 /// Everything `kvop run` was asked to do.
 #[derive(Debug, Clone)]
@@ -130,6 +134,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
 
     let buckets_api: Api<KeyValueBucket> = namespaced_or_all(&client, options.namespace.as_deref());
     let entries_api: Api<KeyValueEntry> = namespaced_or_all(&client, options.namespace.as_deref());
+    let sets_api: Api<KeyValueEntrySet> = namespaced_or_all(&client, options.namespace.as_deref());
     let config_maps_api: Api<PartialObjectMeta<ConfigMap>> =
         namespaced_or_all(&client, options.namespace.as_deref());
     // Woken by what people change, never by kvop's own status writes (triggers).
@@ -147,6 +152,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     // An entry without a finalizer (`Retain`) is gone without a cleanup: its departure
     // is heard from the watch, so the entries it refused may take its key at once.
     let (departures, departed) = futures::channel::mpsc::unbounded();
+    let set_departures = departures.clone();
     let (entry_changes, entry_store) = triggers::declared_changes(
         entries_api,
         watcher::Config::default().any_semantic(),
@@ -156,6 +162,17 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     );
     let entry_controller = Controller::for_stream(entry_changes, entry_store)
         .with_config(controller::Config::default().concurrency(ENTRY_CONCURRENCY));
+    let (set_changes, set_store) = triggers::declared_changes(
+        sets_api,
+        watcher::Config::default().any_semantic(),
+        move |set: &KeyValueEntrySet| {
+            let owner = ObjectRef::entry_set(set.namespace().unwrap_or_default(), set.name_any());
+            let _ = set_departures.unbounded_send(owner);
+        },
+    );
+    let set_controller = Controller::for_stream(set_changes, set_store)
+        .with_config(controller::Config::default().concurrency(SET_CONCURRENCY));
+    let (set_trigger, sets_triggered) = futures::channel::mpsc::unbounded();
     let (trigger, triggered) = futures::channel::mpsc::unbounded();
     let (bucket_trigger, buckets_triggered) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {
@@ -174,12 +191,14 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         settings: options.settings.clone(),
         buckets: entry_buckets,
         entries: entry_controller.store(),
+        entry_sets: set_controller.store(),
         views: BucketViews::new(
             trigger.clone(),
             bucket_trigger.clone(),
             entry_controller.store(),
             options.settings.manager.clone(),
-        ),
+        )
+        .with_sets(set_trigger.clone(), set_controller.store()),
         rivals: Default::default(),
         secret_versions: Default::default(),
         backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(300)),
@@ -188,7 +207,11 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         reporter,
     });
 
-    let (bucket_objects, entry_objects) = (bucket_controller.store(), entry_controller.store());
+    let (bucket_objects, entry_objects, set_objects) = (
+        bucket_controller.store(),
+        entry_controller.store(),
+        set_controller.store(),
+    );
     metrics.count_objects_with(Box::new(move || {
         let mut counts: std::collections::HashMap<(&'static str, &'static str), i64> =
             Default::default();
@@ -202,6 +225,11 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
                 .entry(("KeyValueEntry", status::health_label(&*entry)))
                 .or_default() += 1;
         }
+        for set in set_objects.state() {
+            *counts
+                .entry(("KeyValueEntrySet", status::health_label(&*set)))
+                .or_default() += 1;
+        }
         counts
             .into_iter()
             .map(|((kind, health), count)| (kind, health, count))
@@ -213,12 +241,14 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         entry_controller.store(),
         bucket_trigger.clone(),
         trigger.clone(),
+        (set_controller.store(), set_trigger.clone()),
     )));
     // Rotated Secrets are followed by name, never listed or watched (secret_refresh).
     let _follow_secrets = AbortOnDrop(tokio::spawn(secret_refresh::follow(
         context.clone(),
         bucket_trigger,
         trigger,
+        set_trigger,
     )));
     let _forget_departed = AbortOnDrop(tokio::spawn(entry::forget_departed(
         context.clone(),
@@ -227,11 +257,19 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     let entries_store = entry_controller.store();
     let by_bucket = entries_store.clone();
     let by_config_map = entries_store;
+    // The set controller hears of the same bucket and ConfigMap changes as the entries,
+    // from the same watches (after the entries' bucket store has them): no second watch.
+    let (buckets_to_sets, bucket_changes_for_sets) = futures::channel::mpsc::unbounded();
+    let (config_maps_to_sets, config_map_changes_for_sets) = futures::channel::mpsc::unbounded();
     let entries = entry_controller
         // A bucket change its entries read (ready, spec, stream) re-queues them; its
         // statistics refreshes do not.
         .watches_stream(
-            bucket_changes::for_entries(buckets_api, entry_buckets_writer),
+            bucket_changes::for_entries(buckets_api, entry_buckets_writer).inspect_ok(
+                move |bucket: &KeyValueBucket| {
+                    let _ = buckets_to_sets.unbounded_send(bucket.clone());
+                },
+            ),
             move |bucket: KeyValueBucket| {
                 let namespace = bucket.namespace();
                 let name = bucket.name_any();
@@ -249,7 +287,11 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         // metadata only: names and versions say which changed; an entry reads the one
         // it references when it reconciles.
         .watches_stream(
-            changed_metadata(config_maps_api),
+            changed_metadata(config_maps_api).inspect_ok(
+                move |config_map: &PartialObjectMeta<ConfigMap>| {
+                    let _ = config_maps_to_sets.unbounded_send(config_map.clone());
+                },
+            ),
             move |config_map: PartialObjectMeta<ConfigMap>| {
                 referencing(&by_config_map, &config_map, |from| {
                     from.config_map_key_ref.as_ref().map(|r| r.name.as_str())
@@ -264,6 +306,16 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             context.clone(),
         )
         .for_each(|_| async {});
+    let sets = entry_set::wiring::run(
+        set_controller,
+        entry_set::wiring::Wakers {
+            bucket_changes: bucket_changes_for_sets,
+            config_map_changes: config_map_changes_for_sets,
+            triggered: sets_triggered,
+        },
+        shutdown.clone(),
+        context.clone(),
+    );
     let buckets = bucket_controller
         // The server announced a change to the bucket's stream (see bucket_view).
         .reconcile_on(buckets_triggered)
@@ -274,7 +326,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
             context.clone(),
         )
         .for_each(|_| async {});
-    let controllers = futures::future::join(buckets, entries);
+    let controllers = futures::future::join3(buckets, entries, sets);
     tracing::info!(
         namespace = options.namespace.as_deref().unwrap_or("<all>"),
         "kvop operator running"

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use kube::runtime::reflector::ObjectRef;
 
-use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::api::{KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 
 /// A Secret by namespace and name.
 pub(super) type SecretRef = (String, String);
@@ -18,6 +18,7 @@ pub(super) type SecretRef = (String, String);
 pub enum Reader {
     Bucket(ObjectRef<KeyValueBucket>),
     Entry(ObjectRef<KeyValueEntry>),
+    EntrySet(ObjectRef<KeyValueEntrySet>),
 }
 
 /// The version of each Secret that each reader last read (`None`: it did not exist),

@@ -18,7 +18,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use super::connection;
 use super::context::Context;
 use super::secret_reads::{Reader, SecretRef};
-use crate::api::{KeyValueBucket, KeyValueEntry};
+use crate::api::{KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 
 /// Checks the referenced Secrets every interval until the triggers are gone: the
 /// readers of one that differs from what they last read are re-queued.
@@ -26,15 +26,16 @@ pub async fn follow(
     context: Arc<Context>,
     bucket_trigger: UnboundedSender<ObjectRef<KeyValueBucket>>,
     entry_trigger: UnboundedSender<ObjectRef<KeyValueEntry>>,
+    set_trigger: UnboundedSender<ObjectRef<KeyValueEntrySet>>,
 ) {
     let mut ticks = tokio::time::interval(context.settings.secret_refresh_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if bucket_trigger.is_closed() && entry_trigger.is_closed() {
+        if bucket_trigger.is_closed() && entry_trigger.is_closed() && set_trigger.is_closed() {
             return;
         }
-        let referenced = referenced(&context.buckets, &context.entries);
+        let referenced = referenced(&context.buckets, &context.entries, &context.entry_sets);
         // Only Secrets read so far: the others are read when their objects reconcile.
         for secret in context.secret_versions.secrets(&referenced) {
             let (namespace, name) = &secret;
@@ -54,18 +55,27 @@ pub async fn follow(
                 match reader {
                     Reader::Bucket(bucket) => drop(bucket_trigger.unbounded_send(bucket)),
                     Reader::Entry(entry) => drop(entry_trigger.unbounded_send(entry)),
+                    Reader::EntrySet(set) => drop(set_trigger.unbounded_send(set)),
                 }
             }
         }
     }
 }
 
-/// Every Secret an entry's `valueFrom` or a bucket's `spec.connection` names.
+/// Every Secret an entry's `valueFrom`, a set's `from` or items, or a bucket's
+/// `spec.connection` names.
 fn referenced(
     buckets: &Store<KeyValueBucket>,
     entries: &Store<KeyValueEntry>,
+    sets: &Store<KeyValueEntrySet>,
 ) -> BTreeSet<SecretRef> {
     let mut secrets = BTreeSet::new();
+    for set in sets.state() {
+        let namespace = set.namespace().unwrap_or_default();
+        for name in crate::operator::entry_set::secret_names(&set.spec) {
+            secrets.insert((namespace.clone(), name.to_string()));
+        }
+    }
     for entry in entries.state() {
         if let Some(reference) = entry
             .spec

@@ -11,7 +11,7 @@ use super::error::ControllerError;
 use super::reasons::{self, Health};
 use crate::api::{
     Condition, ConditionStatus, KeyValueBucket, KeyValueBucketStatus, KeyValueEntry,
-    KeyValueEntryStatus,
+    KeyValueEntrySet, KeyValueEntrySetStatus, KeyValueEntryStatus,
 };
 
 /// The field manager of every status write.
@@ -207,6 +207,31 @@ impl Reported for KeyValueEntry {
         status.last_handled_reconcile_at = request;
     }
     fn handled(status: &KeyValueEntryStatus) -> Option<&str> {
+        status.last_handled_reconcile_at.as_deref()
+    }
+}
+
+impl Reported for KeyValueEntrySet {
+    const KIND: &'static str = "KeyValueEntrySet";
+    type Status = KeyValueEntrySetStatus;
+    fn current_status(&self) -> Option<&KeyValueEntrySetStatus> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &KeyValueEntrySetStatus) -> &[Condition] {
+        &status.conditions
+    }
+    fn set_conditions(
+        status: &mut KeyValueEntrySetStatus,
+        generation: Option<i64>,
+        conditions: Vec<Condition>,
+    ) {
+        status.observed_generation = generation;
+        status.conditions = conditions;
+    }
+    fn set_handled(status: &mut KeyValueEntrySetStatus, request: Option<String>) {
+        status.last_handled_reconcile_at = request;
+    }
+    fn handled(status: &KeyValueEntrySetStatus) -> Option<&str> {
         status.last_handled_reconcile_at.as_deref()
     }
 }

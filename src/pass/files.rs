@@ -130,20 +130,14 @@ fn refuse_empty_prune(
     let sets: Vec<(String, usize)> = desired
         .sets
         .iter()
-        .filter(|set| !set.allow_empty_prune)
-        .filter(|set| !desired.entries.iter().any(|entry| entry.owner == set.owner))
         .filter_map(|set| {
-            let owner = set.owner.to_string();
-            let removed = plan
+            let declares_none = !desired.entries.iter().any(|entry| entry.owner == set.owner);
+            let entries = plan
                 .buckets
                 .iter()
                 .filter(|bucket| bucket.bucket == *set.bucket)
-                .flat_map(|bucket| &bucket.entries)
-                .filter(|entry| {
-                    *entry.owner == *owner && removes(entry, &[Removal::Delete, Removal::Exclusive])
-                })
-                .count();
-            (removed > 0).then_some((owner, removed))
+                .flat_map(|bucket| &bucket.entries);
+            super::set::empty_prune(set, declares_none, entries)
         })
         .collect();
     if buckets.is_empty() && sets.is_empty() {

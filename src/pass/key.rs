@@ -158,7 +158,7 @@ pub async fn plan_key_removal(
 
 /// The revision of a key whose claim passes to `own`: its live value was written by
 /// this manager for another object, one that is gone.
-async fn released(
+pub(super) async fn released(
     observed: Option<&ObservedKey>,
     own: &ObjectRef,
     manager: &str,
@@ -191,7 +191,7 @@ fn claimed_by(
 /// size and the server's max payload (the rule `kvop reconcile` checks against the
 /// server too). The bucket's mirror was refused before the pass, when the entry was
 /// resolved.
-fn check_fits(
+pub(super) fn check_fits(
     entry: &DesiredEntry,
     bucket: &DesiredBucket,
     max_payload: usize,

@@ -6,8 +6,8 @@
 //!
 //! One shape per front door, each in its own file: `files` for the file front doors (a
 //! sweep of every declared bucket), `key` for the operator's entries (one key, read from
-//! its bucket's live view or stream leader), `bucket` for the operator's buckets (one
-//! stream). The observation source is what differs; the decisions are `plan`'s, and what
+//! its bucket's live view or stream leader), `set` for the operator's entry sets (their
+//! bucket whole), `bucket` for the operator's buckets (one stream). The observation source is what differs; the decisions are `plan`'s, and what
 //! only Kubernetes knows (a claim's holder is gone, an entry was refused before) comes in
 //! as data or through [`Holders`]: nothing here imports `kube` or the operator.
 
@@ -15,6 +15,7 @@ mod bucket;
 mod check;
 mod files;
 mod key;
+mod set;
 
 use std::future::Future;
 
@@ -24,6 +25,7 @@ pub use files::{EmptyPrune, PassOptions, Planned, plan_against_server};
 pub use key::{
     DeclaredKey, DepartedKey, KeyClaims, KeyPlanned, KeySource, plan_key_removal, plan_one_key,
 };
+pub use set::{BucketSource, DeclaredSet, SetPlanned, plan_set, plan_set_removal};
 
 use crate::manifest::LoadErrors;
 use crate::nats::NatsError;

@@ -235,10 +235,8 @@ async fn origins_held_elsewhere(
         let Some(holder) = stream.claim else {
             continue;
         };
-        let same_namespace = holder
-            .owner
-            .split_once('/')
-            .is_some_and(|(held_in, _)| held_in == namespace);
+        let same_namespace = crate::desired::ObjectRef::parse(&holder.owner)
+            .is_some_and(|held| held.namespace == namespace);
         if !same_namespace {
             return Ok(Some(Refusal::OriginHeldElsewhere {
                 field,

@@ -9,7 +9,7 @@
 use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use super::report::{EventSpec, Report};
-use crate::desired::ObjectRef;
+use crate::desired::{ObjectRef, OwnerKind};
 use crate::operator::context::Context;
 
 /// The entry that refused `own` before and still declares the same key in the same
@@ -23,6 +23,10 @@ pub(super) fn remembered_refusal(
     key: &str,
 ) -> Option<ObjectRef> {
     let holder = context.rivals.holder_of(own)?;
+    // A set holder's keys are not in its status: its claim is the key's headers alone.
+    if holder.kind != OwnerKind::Resource {
+        return None;
+    }
     let entry = context
         .entries
         .get(&StoreRef::new(&holder.name).within(&holder.namespace))?;
@@ -89,8 +93,6 @@ pub(super) fn forget(context: &Context, own: &ObjectRef) {
     }
 }
 
-fn requeue(context: &Context, entry: &ObjectRef) {
-    context
-        .views
-        .requeue_entry(StoreRef::new(&entry.name).within(&entry.namespace));
+fn requeue(context: &Context, object: &ObjectRef) {
+    context.requeue(object);
 }

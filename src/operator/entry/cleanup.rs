@@ -12,9 +12,10 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use super::apply_one;
 use super::observe::LeaderKey;
-use crate::api::{EntryDeletionPolicy, KeyValueBucket, KeyValueEntry};
+use crate::api::{EntryDeletionPolicy, KeyValueEntry};
 use crate::apply::EntryResult;
 use crate::nats::NatsError;
+use crate::operator::bucket_ref::{Unreachable, departing_connection};
 use crate::operator::connection;
 use crate::operator::context::Context;
 use crate::operator::error::ControllerError;
@@ -46,7 +47,10 @@ pub(super) async fn cleanup(
     let (Some(bucket), Some(key)) = (status.bucket.clone(), status.key.clone()) else {
         return Ok(Action::await_change());
     };
-    let connection = match entry_connection(context, entry).await {
+    let reader = connection::Reader::Entry(StoreRef::from_obj(entry));
+    let namespace = entry.namespace().unwrap_or_default();
+    let departing = departing_connection(context, &namespace, &entry.spec.bucket_ref.name, &reader);
+    let connection = match departing.await {
         Ok(connection) => connection,
         // Its connection is gone for good (a Secret deleted with its namespace, a
         // namespace the administrator no longer lists): the key stays, nothing falls
@@ -95,14 +99,6 @@ async fn blocked(
     }
 }
 
-/// Why an entry's connection cannot be made.
-enum Unreachable {
-    /// Its configuration is gone (a Secret, the namespace's rule): waiting changes nothing.
-    ForGood(ControllerError),
-    /// For now: try again.
-    Now(NatsError),
-}
-
 /// Deletes or purges the key as `removal` says, while it holds this entry's write: the
 /// pass plans it from the stream leader, apply carries it out.
 async fn remove_key(
@@ -149,42 +145,5 @@ async fn remove_key(
             Err(error)
         }
         EntryResult::NotAttempted { reason } => Err(NatsError::other(reason)),
-    }
-}
-
-/// The connection of an entry's bucket, for cleanup: the bucket resource may be gone
-/// already, and then its namespace's connection is the best guess (never another
-/// namespace's: the key is removed only while it holds this entry's own write anyway).
-async fn entry_connection(
-    context: &Context,
-    entry: &KeyValueEntry,
-) -> Result<crate::nats::Connection, Unreachable> {
-    let classify = |error: ControllerError| match error {
-        ControllerError::Nats(error) => Unreachable::Now(error),
-        error @ (ControllerError::ReferenceNotFound(_) | ControllerError::Refused(_)) => {
-            Unreachable::ForGood(error)
-        }
-        other => Unreachable::Now(NatsError::other(other.to_string()).caused_by(other)),
-    };
-    let namespace = entry.namespace().unwrap_or_default();
-    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name).within(&namespace);
-    match context.buckets.get(&reference) {
-        Some(bucket) => connection::for_bucket(
-            context,
-            &bucket,
-            &connection::Reader::Entry(StoreRef::from_obj(entry)),
-        )
-        .await
-        .map(|(_, connection)| connection)
-        .map_err(classify),
-        None => match connection::namespace_connection(context, &namespace).map_err(classify)? {
-            None => Ok(context.nats.clone()),
-            Some(settings) => context
-                .pool
-                .get(settings)
-                .await
-                .map(|(_, connection)| connection)
-                .map_err(Unreachable::Now),
-        },
     }
 }

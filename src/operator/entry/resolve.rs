@@ -6,17 +6,16 @@
 
 use bytes::Bytes;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef as StoreRef;
-use kube::{Resource, ResourceExt};
 
-use crate::api::{ConditionStatus, KeyValueBucket, KeyValueEntry, ValueFrom};
+use crate::api::{KeyValueEntry, ValueFrom};
 use crate::desired::{DesiredBucket, DesiredEntry};
 use crate::manifest::{Known, Limits, check_writable};
-use crate::operator::connection;
 use crate::operator::context::Context;
 use crate::operator::error::{ControllerError, reference_not_found};
-use crate::operator::status::{PAUSED, READY};
+use crate::operator::{bucket_ref, connection};
 use crate::operator::{object_ref, origin};
 use crate::spec::{self, FieldProblem};
 
@@ -37,44 +36,13 @@ pub(super) async fn resolve(
     let key = spec::entry_key(&owner, &entry.spec)
         .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?;
     let namespace = entry.namespace().unwrap_or_default();
-    let reference = StoreRef::<KeyValueBucket>::new(&entry.spec.bucket_ref.name).within(&namespace);
-    let Some(bucket) = context.buckets.get(&reference) else {
-        return Err(ControllerError::BucketNotReady(format!(
-            "KeyValueBucket {namespace}/{} does not exist",
-            entry.spec.bucket_ref.name
-        )));
-    };
-    // The connection first: while it is down the bucket is not ready either, and the
-    // entry should say why, not only that its bucket is not ready.
-    let (_, nats) = connection::for_bucket(
+    let (_, desired_bucket, nats) = bucket_ref::ready_bucket(
         context,
-        &bucket,
+        &namespace,
+        &entry.spec.bucket_ref.name,
         &connection::Reader::Entry(StoreRef::from_obj(entry)),
     )
     .await?;
-    nats.require_connected()?;
-    // A paused bucket that exists takes its entries' writes: the pause holds back only
-    // the bucket's own changes.
-    let bucket_ready = bucket.status.as_ref().is_some_and(|status| {
-        status.conditions.iter().any(|condition| {
-            condition.type_ == READY
-                && (condition.status == ConditionStatus::True
-                    || (condition.reason == PAUSED && status.created.is_some()))
-        })
-    });
-    if !bucket_ready || bucket.meta().deletion_timestamp.is_some() {
-        return Err(ControllerError::BucketNotReady(format!(
-            "KeyValueBucket {namespace}/{} is not ready",
-            entry.spec.bucket_ref.name
-        )));
-    }
-    let desired_bucket = spec::desired_bucket(object_ref(&*bucket), origin(&*bucket), &bucket)
-        .map_err(|_| {
-            ControllerError::BucketNotReady(format!(
-                "KeyValueBucket {namespace}/{} has an invalid spec",
-                entry.spec.bucket_ref.name
-            ))
-        })?;
     let (value, sensitive) = match spec::entry_value(&entry.spec)
         .map_err(|problem| ControllerError::InvalidSpec(vec![problem]))?
     {

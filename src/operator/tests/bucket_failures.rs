@@ -46,6 +46,7 @@ pub(super) async fn context(client: kube::Client) -> (Arc<Context>, String) {
         .expect("a background connection connects at once");
     let (entries, _) = reflector::store();
     let (buckets, _) = reflector::store();
+    let (entry_sets, _) = reflector::store();
     let (trigger, _) = futures::channel::mpsc::unbounded();
     let (bucket_trigger, _) = futures::channel::mpsc::unbounded();
     let context = Context {
@@ -63,6 +64,7 @@ pub(super) async fn context(client: kube::Client) -> (Arc<Context>, String) {
         },
         buckets,
         entries: entries.clone(),
+        entry_sets,
         views: BucketViews::new(trigger, bucket_trigger, entries, "kvop".into()),
         rivals: Default::default(),
         secret_versions: Default::default(),
