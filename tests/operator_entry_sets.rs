@@ -491,6 +491,11 @@ async fn a_set_of_5000_keys_near_the_apiservers_object_size_limit_becomes_ready(
     );
     let status = ready.status.expect("status");
     assert_eq!(status.keys, Some(5000));
+    assert_eq!(
+        status.key_prefix.as_deref(),
+        Some("big/"),
+        "the PREFIX column"
+    );
     assert!(
         serde_json::to_vec(&status).expect("json").len() < 2048,
         "the status does not grow with the keys"

@@ -1,13 +1,13 @@
 //! Argo CD's side of kvop, generated: the health check (from the reason table,
 //! [`super::reasons`]) and the resource actions "reconcile", "pause" and "resume", as the
-//! `argocd-cm` entries that register them for both kinds. docs/gitops.md shows exactly
+//! `argocd-cm` entries that register them for every kind. docs/gitops.md shows exactly
 //! this (tests/generated_files.rs), and tests/gitops_health.rs runs it under gopher-lua.
 
 use super::reasons::{Health, REASONS};
 use super::status::PAUSED;
 use crate::spec::{PAUSED_ANNOTATION, RECONCILE_REQUESTED_ANNOTATION};
 
-/// The health check of both kinds, in Lua.
+/// The health check of every kind, in Lua.
 pub fn health_lua() -> String {
     let stalled: Vec<String> = REASONS
         .iter()
@@ -76,7 +76,7 @@ pub fn config_map() -> String {
     let pause = indent(pause_lua(true), "          ");
     let resume = indent(pause_lua(false), "          ");
     format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\ndata:\n  resource.customizations.health.kvop.dev_KeyValueBucket: &kvop-health |\n{health}  resource.customizations.health.kvop.dev_KeyValueEntry: *kvop-health\n  resource.customizations.actions.kvop.dev_KeyValueBucket: &kvop-actions |\n    discovery.lua: |\n{discovery}    definitions:\n      - name: reconcile\n        action.lua: |\n{reconcile}      - name: pause\n        action.lua: |\n{pause}      - name: resume\n        action.lua: |\n{resume}  resource.customizations.actions.kvop.dev_KeyValueEntry: *kvop-actions\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\ndata:\n  resource.customizations.health.kvop.dev_KeyValueBucket: &kvop-health |\n{health}  resource.customizations.health.kvop.dev_KeyValueEntry: *kvop-health\n  resource.customizations.health.kvop.dev_KeyValueEntrySet: *kvop-health\n  resource.customizations.actions.kvop.dev_KeyValueBucket: &kvop-actions |\n    discovery.lua: |\n{discovery}    definitions:\n      - name: reconcile\n        action.lua: |\n{reconcile}      - name: pause\n        action.lua: |\n{pause}      - name: resume\n        action.lua: |\n{resume}  resource.customizations.actions.kvop.dev_KeyValueEntry: *kvop-actions\n  resource.customizations.actions.kvop.dev_KeyValueEntrySet: *kvop-actions\n"
     )
 }
 

@@ -25,14 +25,15 @@ pub enum Health {
 pub struct Reason {
     pub name: &'static str,
     pub health: Health,
-    /// The kinds that carry it: `KeyValueBucket`, `KeyValueEntry` or both.
+    /// The kinds that carry it: `KeyValueBucket`, the kinds that declare keys
+    /// (`KeyValueEntry`, `KeyValueEntrySet`), or all.
     pub kinds: &'static str,
     pub meaning: &'static str,
 }
 
-const BOTH: &str = "both";
+const BOTH: &str = "all";
 const BUCKET: &str = "KeyValueBucket";
-const ENTRY: &str = "KeyValueEntry";
+const ENTRY: &str = "KeyValueEntry, KeyValueEntrySet";
 
 const fn reason(
     name: &'static str,

@@ -146,6 +146,12 @@ async fn apply_set(
         &declared,
         &results,
     );
+    // What the keys were written under, for the PREFIX column (which reads status).
+    report.status.key_prefix = set
+        .spec
+        .key_prefix
+        .clone()
+        .filter(|prefix| !prefix.is_empty());
     if paused {
         report.verdict = paused_verdict(&planned);
         report.events.clear();
