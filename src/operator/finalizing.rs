@@ -125,3 +125,28 @@ where
         .map(drop)
         .map_err(|source| ControllerError::Finalizer { action, source })
 }
+
+/// Writes `DeletionBlocked` on an object whose cleanup NATS refuses for now (`what`
+/// names what cannot be removed yet) and returns the error, or the status write's.
+pub async fn deletion_blocked<K: super::status::Reported>(
+    api: &Api<K>,
+    object: &K,
+    status: &K::Status,
+    what: &str,
+    error: crate::nats::NatsError,
+) -> ControllerError {
+    use super::status::{Verdict, with_conditions, write_if_changed};
+    let verdict = Verdict {
+        ready: false,
+        reason: "DeletionBlocked",
+        message: format!(
+            "cannot remove {what} yet, the finalizer stays until it succeeds: {error}"
+        ),
+        synced: false,
+    };
+    let next = with_conditions(object, status, status.clone(), &verdict);
+    match write_if_changed(api, object, status, next).await {
+        Ok(()) => ControllerError::Nats(error),
+        Err(write) => write.into(),
+    }
+}

@@ -19,7 +19,7 @@ use crate::operator::bucket_ref::{Unreachable, departing_connection};
 use crate::operator::connection;
 use crate::operator::context::Context;
 use crate::operator::error::ControllerError;
-use crate::operator::status::{Verdict, with_conditions, write_if_changed};
+use crate::operator::finalizing::deletion_blocked;
 use crate::operator::{object_ref, origin};
 use crate::pass::{DepartedKey, plan_key_removal};
 use crate::plan::{EntryAction, Removal};
@@ -68,34 +68,15 @@ pub(super) async fn cleanup(
                 .await;
             return Ok(Action::await_change());
         }
-        Err(Unreachable::Now(error)) => return Err(blocked(api, entry, status, &key, error).await),
+        Err(Unreachable::Now(error)) => {
+            return Err(deletion_blocked(api, entry, status, &format!("key {key:?}"), error).await);
+        }
     };
     match remove_key(context, entry, &connection, &bucket, &key, removal).await {
         Ok(()) => Ok(Action::await_change()),
-        Err(error) => Err(blocked(api, entry, status, &key, error).await),
-    }
-}
-
-/// Writes `DeletionBlocked` and returns the error (or the status write's).
-async fn blocked(
-    api: &Api<KeyValueEntry>,
-    entry: &KeyValueEntry,
-    status: &crate::api::KeyValueEntryStatus,
-    key: &str,
-    error: NatsError,
-) -> ControllerError {
-    let verdict = Verdict {
-        ready: false,
-        reason: "DeletionBlocked",
-        message: format!(
-            "cannot remove key {key:?} yet, the finalizer stays until it succeeds: {error}"
-        ),
-        synced: false,
-    };
-    let next = with_conditions(entry, status, status.clone(), &verdict);
-    match write_if_changed(api, entry, status, next).await {
-        Ok(()) => ControllerError::Nats(error),
-        Err(write) => write.into(),
+        Err(error) => {
+            Err(deletion_blocked(api, entry, status, &format!("key {key:?}"), error).await)
+        }
     }
 }
 

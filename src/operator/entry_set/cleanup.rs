@@ -20,8 +20,8 @@ use crate::operator::bucket_ref::{Unreachable, departing_connection};
 use crate::operator::connection;
 use crate::operator::context::Context;
 use crate::operator::error::ControllerError;
+use crate::operator::finalizing::deletion_blocked;
 use crate::operator::origin;
-use crate::operator::status::{Verdict, with_conditions, write_if_changed};
 use crate::pass::plan_set_removal;
 use crate::plan::{EntryAction, Removal};
 
@@ -67,33 +67,13 @@ pub(super) async fn cleanup(
                 .await;
             return Ok(Action::await_change());
         }
-        Err(Unreachable::Now(error)) => return Err(blocked(api, set, status, error).await),
+        Err(Unreachable::Now(error)) => {
+            return Err(deletion_blocked(api, set, status, "the set's keys", error).await);
+        }
     };
     match remove_keys(context, set, &connection, &bucket, removal).await {
         Ok(()) => Ok(Action::await_change()),
-        Err(error) => Err(blocked(api, set, status, error).await),
-    }
-}
-
-/// Writes `DeletionBlocked` and returns the error (or the status write's).
-async fn blocked(
-    api: &Api<KeyValueEntrySet>,
-    set: &KeyValueEntrySet,
-    status: &crate::api::KeyValueEntrySetStatus,
-    error: NatsError,
-) -> ControllerError {
-    let verdict = Verdict {
-        ready: false,
-        reason: "DeletionBlocked",
-        message: format!(
-            "cannot remove the set's keys yet, the finalizer stays until it succeeds: {error}"
-        ),
-        synced: false,
-    };
-    let next = with_conditions(set, status, status.clone(), &verdict);
-    match write_if_changed(api, set, status, next).await {
-        Ok(()) => ControllerError::Nats(error),
-        Err(write) => write.into(),
+        Err(error) => Err(deletion_blocked(api, set, status, "the set's keys", error).await),
     }
 }
 
