@@ -16,10 +16,10 @@ use kvop::api::{ConditionStatus, KeyValueBucket, KeyValueEntrySet};
 use serde_json::json;
 
 use super::workloads::{
-    BUCKETS, KEYS, RUNS, Row, delete_buckets, kvop, median, value, write_manifests,
+    BUCKETS, BURST_RUNS, KEYS, RUNS, Row, delete_buckets, kvop, median, value, write_manifests,
 };
 use crate::deployed_operator::DeployedOperator;
-use crate::operator_burst::peak_rss_kib;
+use crate::operator_burst::{apiserver_writes, peak_rss_kib};
 use crate::support::NatsServer;
 use crate::support::k8s::{admin, namespace, plane, wait_until};
 
@@ -83,20 +83,26 @@ pub async fn entry_sets() -> Vec<Row> {
         target: "≤ 1.2× B1",
         met: sets.as_secs_f64() <= 1.2 * b1.as_secs_f64(),
     }];
-    let through_operator = operator_sets().await;
-    println!(
-        "S1 operator: created in {:.2} s, all Ready {:.2} s later; {} operator writes to the apiserver ({:.1}/set); VmHWM {} KiB; load average {}",
-        through_operator.created.as_secs_f64(),
-        through_operator.ready.as_secs_f64(),
-        through_operator.writes,
-        through_operator.writes as f64 / BUCKETS as f64,
-        through_operator.peak_kib,
-        super::workloads::load_average()
-    );
+    let mut runs = Vec::new();
+    for run in 1..=BURST_RUNS {
+        let through_operator = operator_sets().await;
+        println!(
+            "S1 operator run {run}/{BURST_RUNS}: created in {:.2} s, all Ready {:.0} ms later; {} operator writes to the apiserver ({:.1}/set); VmHWM {} KiB; load average {}",
+            through_operator.created.as_secs_f64(),
+            through_operator.ready.as_secs_f64() * 1000.0,
+            through_operator.writes,
+            through_operator.writes as f64 / BUCKETS as f64,
+            through_operator.peak_kib,
+            super::workloads::load_average()
+        );
+        runs.push(through_operator);
+    }
+    runs.sort_by_key(|run| run.ready);
+    let through_operator = runs.swap_remove(runs.len() / 2);
     rows.push(Row {
         id: "S1",
         workload: format!(
-            "… through the operator, created to all Ready ({:.1} apiserver writes/set, VmHWM {} MiB)",
+            "… through the operator, last create to all Ready, median of 3 ({:.1} apiserver writes/set, VmHWM {} MiB)",
             through_operator.writes as f64 / BUCKETS as f64,
             through_operator.peak_kib / 1024
         ),
@@ -137,7 +143,7 @@ async fn operator_sets() -> ThroughOperator {
     let (opened, watch_open) = futures::channel::oneshot::channel();
     let ready = tokio::spawn(all_ready(sets.clone(), opened));
     watch_open.await.expect("the Ready watch opened");
-    let writes_before = apiserver_writes(&client).await;
+    let writes_before = apiserver_writes(&client, "keyvalueentrysets").await;
     let started = Instant::now();
     for b in 0..BUCKETS {
         let bucket: KeyValueBucket = serde_json::from_value(json!({"apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueBucket", "metadata": {"name": format!("bench{b}")}, "spec": {"history": 1}})).expect("bucket");
@@ -152,7 +158,8 @@ async fn operator_sets() -> ThroughOperator {
         .await
         .expect("every set became Ready in time")
         .expect("Ready watch");
-    let writes = (apiserver_writes(&client).await - writes_before).saturating_sub(BUCKETS as u64);
+    let writes = (apiserver_writes(&client, "keyvalueentrysets").await - writes_before)
+        .saturating_sub(BUCKETS as u64);
     let peak_kib = peak_rss_kib(operator.pid()).expect("the operator's VmHWM");
     assert!(operator.running(), "the operator exited");
     let js = nats.jetstream().await;
@@ -221,27 +228,4 @@ async fn all_ready(
         }
     }
     panic!("the Ready watch ended");
-}
-
-/// Writes the apiserver served for sets (and their status) and for Events.
-async fn apiserver_writes(client: &kube::Client) -> u64 {
-    let request = http::Request::get("/metrics")
-        .body(Vec::new())
-        .expect("a metrics request");
-    let text = client
-        .request_text(request)
-        .await
-        .expect("the apiserver's metrics");
-    text.lines()
-        .filter(|line| line.starts_with("apiserver_request_total{"))
-        .filter(|line| {
-            line.contains("resource=\"keyvalueentrysets\"") || line.contains("resource=\"events\"")
-        })
-        .filter(|line| {
-            ["POST", "PATCH", "PUT", "APPLY"]
-                .iter()
-                .any(|verb| line.contains(&format!("verb=\"{verb}\"")))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }

@@ -86,7 +86,7 @@ pub async fn burst(entries: usize, admitted: bool) -> Burst {
     let peak_sockets = Arc::new(AtomicUsize::new(0));
     let sampler = tokio::spawn(sample_sockets(pid, peak_sockets.clone()));
 
-    let writes_before = apiserver_writes(&client).await;
+    let writes_before = apiserver_writes(&client, "keyvalueentries").await;
     let (started, started_at) = (Instant::now(), SystemTime::now());
     create_all(&buckets_api, &entries_api, entries).await;
     let created = started.elapsed();
@@ -96,8 +96,8 @@ pub async fn burst(entries: usize, admitted: bool) -> Burst {
         .expect("Ready watch");
     sampler.abort();
     let reconciles = entry_reconciles(&operator.metrics().await);
-    let operator_writes =
-        (apiserver_writes(&client).await - writes_before).saturating_sub(entries as u64);
+    let operator_writes = (apiserver_writes(&client, "keyvalueentries").await - writes_before)
+        .saturating_sub(entries as u64);
     let operator_peak_kib = peak_rss_kib(pid).expect("the operator's VmHWM");
     let last_write = last_write(&nats.jetstream().await, entries).await;
     // Stopped before the reflector runs: its CPU would only slow the anchor down.
@@ -116,9 +116,9 @@ pub async fn burst(entries: usize, admitted: bool) -> Burst {
     }
 }
 
-/// Writes the apiserver has served for entries (and their status) and for Events, from
-/// its own `apiserver_request_total`.
-async fn apiserver_writes(client: &kube::Client) -> u64 {
+/// Writes the apiserver has served for `resource` (`keyvalueentries`, and their status)
+/// and for Events, from its own `apiserver_request_total`.
+pub(crate) async fn apiserver_writes(client: &kube::Client, resource: &str) -> u64 {
     let request = http::Request::get("/metrics")
         .body(Vec::new())
         .expect("a metrics request");
@@ -129,7 +129,8 @@ async fn apiserver_writes(client: &kube::Client) -> u64 {
     text.lines()
         .filter(|line| line.starts_with("apiserver_request_total{"))
         .filter(|line| {
-            line.contains("resource=\"keyvalueentries\"") || line.contains("resource=\"events\"")
+            line.contains(&format!("resource=\"{resource}\""))
+                || line.contains("resource=\"events\"")
         })
         .filter(|line| {
             ["POST", "PATCH", "PUT", "APPLY"]
