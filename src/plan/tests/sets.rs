@@ -1,6 +1,8 @@
 //! A set's removals: which undeclared keys of its bucket a set deletes, retains or
 //! leaves out, and that `--prune` never plans a key a set already removes.
 
+use std::collections::HashSet;
+
 use super::*;
 use crate::api::SetPrune;
 use crate::desired::DesiredSet;
