@@ -30,25 +30,12 @@ pub enum Step<K> {
     Cleanup(Arc<K>),
 }
 
-/// What a reconcile does once it added the finalizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterAdding {
-    /// Ends, and applies when the patch's watch event wakes the object: the cheapest
-    /// for many small objects (an entry's pass is cheap either way).
-    AwaitChange,
-    /// Applies at once: a set's first reconcile is most of its time to `Ready`, and its
-    /// writes are the expensive ones, so it does not wait a watch round trip for them.
-    /// The finalizer's own watch event then finds nothing to do.
-    Apply,
-}
-
 /// Runs `reconcile` for `object`, adding kvop's finalizer first where `needed` and
 /// taking it off where not (a `Delete` entry changed to `Retain`).
 pub async fn finalized<K, Reconcile, Done>(
     api: &Api<K>,
     object: Arc<K>,
     needed: bool,
-    after_adding: AfterAdding,
     reconcile: Reconcile,
 ) -> Result<Action, ControllerError>
 where
@@ -72,12 +59,8 @@ where
         (None, true) => Ok(Action::await_change()),
         (None, false) if needed => {
             add(api, &*object).await?;
-            match after_adding {
-                // The patch changes the finalizers, which wakes the object again (triggers).
-                AfterAdding::AwaitChange => Ok(Action::await_change()),
-                // The finalizer is on: nothing in NATS can outlive the object now.
-                AfterAdding::Apply => reconcile(Step::Apply(object)).await,
-            }
+            // The patch changes the finalizers, which wakes the object again (triggers).
+            Ok(Action::await_change())
         }
         (Some(index), false) if !needed => {
             remove(api, &*object, index).await?;

@@ -27,7 +27,7 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use super::context::Context;
 use super::error::ControllerError;
-use super::finalizing::{AfterAdding, Step, finalized};
+use super::finalizing::{Step, finalized};
 use super::holders::Watched;
 use super::status::{Verdict, backoff_key, report_failure, with_conditions, write_if_changed};
 use super::tenancy::Refusal;
@@ -52,7 +52,7 @@ pub async fn reconcile(
     );
     super::status::reset_backoff_on_request(&*bucket, &context.backoff);
     // Every bucket needs it: even `Retain` releases the bucket's claim in NATS.
-    let result = finalized(&api, bucket, true, AfterAdding::AwaitChange, |step| async {
+    let result = finalized(&api, bucket, true, |step| async {
         match step {
             Step::Apply(bucket) => apply_bucket(&bucket, &context, &api).await,
             Step::Cleanup(bucket) => cleanup::cleanup(&bucket, &context, &api).await,
