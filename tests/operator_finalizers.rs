@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, PostParams};
-use kvop::api::KeyValueEntry;
+use kvop::api::{KeyValueEntry, KeyValueEntrySet};
 use serde_json::json;
 use support::admission::AdmissionPolicy;
 use support::k8s::{Operator, plane, wait_until};
@@ -139,6 +139,27 @@ async fn with_the_charts_admission_policy_a_new_entry_costs_one_reconcile_and_no
         "one reconcile per entry: the finalizer was already there"
     );
     assert!(finalizers(&s.entries, "kept").await.is_empty());
+
+    // Entry sets too: created with the finalizer unless their deletion retains the keys.
+    let sets: Api<KeyValueEntrySet> = Api::namespaced(s.client.clone(), &s.namespace);
+    for (name, policy, finalized) in [("deleting", "Delete", true), ("keeping", "Retain", false)] {
+        let set: KeyValueEntrySet = serde_json::from_value(json!({
+            "apiVersion": "kvop.dev/v1alpha1",
+            "kind": "KeyValueEntrySet",
+            "metadata": {"name": name},
+            "spec": {"bucketRef": {"name": "b"}, "keyPrefix": format!("{name}/"), "deletionPolicy": policy, "entries": [{"key": "k", "value": "v"}]},
+        }))
+        .expect("set");
+        let created = sets
+            .create(&PostParams::default(), &set)
+            .await
+            .expect("create set");
+        assert_eq!(
+            created.metadata.finalizers.unwrap_or_default() == [FINALIZER],
+            finalized,
+            "set {name} ({policy})"
+        );
+    }
 }
 
 /// The operator, with bucket `b` ready, and its entry reconciles so far.
