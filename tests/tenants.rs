@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams};
-use kvop::api::{KeyValueBucket, KeyValueEntry};
+use kvop::api::{ConditionStatus, KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 use serde_json::json;
 use support::gitops::stalled_in_gitops_tools;
 use support::k8s::{Operator, install_crds, wait_until};
@@ -356,6 +356,87 @@ async fn a_key_another_entry_holds_is_never_written_and_nothing_loops() {
         kv_get(&js, "payments", "limit").await.as_deref(),
         Some(&b"5"[..])
     );
+}
+
+/// Another team's set, made by a tenant with namespace-local rights over the same NATS
+/// bucket, declares a key team A's entry holds and owns the prefix exclusively: it
+/// neither writes nor deletes team A's key (nor a byte of the bucket), says who holds
+/// it, and its own key beside it is written.
+#[tokio::test]
+async fn a_set_never_writes_nor_prunes_a_key_another_teams_entry_holds() {
+    let (plane, admin) = private_plane().await;
+    let nats = NatsServer::start();
+    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
+    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
+    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let (a_buckets, a_entries) = team_a.kinds();
+    let (b_buckets, _) = team_b.kinds();
+    create(&a_buckets, &bucket("payments", json!({}))).await;
+    create(
+        &a_entries,
+        &entry("limit", "payments", "shared/limit", "100", json!({})),
+    )
+    .await;
+    wait_entry(&a_entries, "limit", true, None).await;
+    create(
+        &b_buckets,
+        &bucket(
+            "theirs",
+            json!({"bucket": "payments", "managementPolicy": "Observe"}),
+        ),
+    )
+    .await;
+    let sets: Api<KeyValueEntrySet> = team_b.api();
+    let set: KeyValueEntrySet = serde_json::from_value(json!({
+        "apiVersion": "kvop.dev/v1alpha1",
+        "kind": "KeyValueEntrySet",
+        "metadata": {"name": "grab"},
+        "spec": {
+            "bucketRef": {"name": "theirs"},
+            "keyPrefix": "shared/",
+            "prune": "Exclusive",
+            "entries": [{"key": "limit", "value": "999999"}, {"key": "mine", "value": "b"}],
+        },
+    }))
+    .expect("set");
+    create(&sets, &set).await;
+    let message = wait_until("team B's set reports the held key", WAIT, || async {
+        let set = sets.get("grab").await.ok()?;
+        let status = set.status?;
+        let (ready, reason, message) = condition_of(&status.conditions, "Ready")?;
+        let ready_false = !ready && reason == "ClaimedElsewhere";
+        let listed = status.conflicts.iter().any(|conflict| {
+            conflict.key == "shared/limit" && conflict.holder.contains("team-a/limit")
+        });
+        (ready_false && listed).then_some(message)
+    })
+    .await;
+    assert!(message.contains("team-a/limit"), "{message}");
+    let js = nats.jetstream().await;
+    assert_eq!(
+        kv_get(&js, "payments", "shared/mine").await.as_deref(),
+        Some(&b"b"[..]),
+        "the set's own key is written"
+    );
+    let before = support::last_sequence(&js, "payments").await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        support::last_sequence(&js, "payments").await,
+        before,
+        "nothing written while the claim stands: no loop"
+    );
+    assert_eq!(
+        kv_get(&js, "payments", "shared/limit").await.as_deref(),
+        Some(&b"100"[..]),
+        "team A's key is neither overwritten nor pruned"
+    );
+    let holder = a_entries.get("limit").await.expect("holder");
+    assert!(holder.status.is_some_and(|status| {
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+    }));
 }
 
 /// Counts the server's stream-updated advisories of a bucket from now on: every config

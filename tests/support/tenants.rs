@@ -21,7 +21,7 @@ pub async fn private_plane() -> (super::k8s::PrivatePlane, kube::Client) {
 }
 
 /// A namespace of one tenant, and a client acting as that tenant: an impersonated user
-/// whose only rights are a Role in this namespace (buckets, entries, Secrets,
+/// whose only rights are a Role in this namespace (buckets, entries, entry sets, Secrets,
 /// ConfigMaps), what a platform team hands each team.
 pub struct Tenant {
     pub namespace: String,
@@ -41,7 +41,7 @@ impl Tenant {
         let role: Role = serde_json::from_value(json!({
             "metadata": {"name": "tenant"},
             "rules": [
-                {"apiGroups": ["kvop.dev"], "resources": ["keyvaluebuckets", "keyvalueentries"], "verbs": ["*"]},
+                {"apiGroups": ["kvop.dev"], "resources": ["keyvaluebuckets", "keyvalueentries", "keyvalueentrysets"], "verbs": ["*"]},
                 {"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["*"]}
             ]
         }))
