@@ -150,8 +150,8 @@ async fn inline_config_map_and_secret_keys_reach_nats_and_secret_keys_are_marked
     let status = set.status.expect("status");
     assert_eq!(status.keys, Some(6));
     assert_eq!(status.bucket.as_deref(), Some("b"));
-    // The last pass's counts: the first writes all six; a later one (the finalizer's
-    // watch event, a requeue) finds them unchanged.
+    // The last pass's counts: the first writes all six; a later one (the Secret's
+    // rotation, a requeue) finds them unchanged.
     let outcomes = status.outcomes.clone().expect("outcomes");
     assert_eq!(
         (outcomes.written + outcomes.unchanged, outcomes.conflict),

@@ -59,8 +59,10 @@ where
         (None, true) => Ok(Action::await_change()),
         (None, false) if needed => {
             add(api, &*object).await?;
-            // The patch changes the finalizers, which wakes the object again (triggers).
-            Ok(Action::await_change())
+            // The finalizer is on, so nothing written now can outlive the object: apply
+            // in this reconcile. kvop's own finalizer wakes nothing (triggers), so the
+            // patch costs no second pass, which for a large set would rewrite status.
+            reconcile(Step::Apply(object)).await
         }
         (Some(index), false) if !needed => {
             remove(api, &*object, index).await?;
