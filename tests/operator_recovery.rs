@@ -1,11 +1,13 @@
-//! `kvop run` against a real kube-apiserver and nats-server: NATS outages and an
-//! operator killed mid-finalization are ridden out, reported and finished after.
+//! `kvop run` against a real kube-apiserver and nats-server: NATS outages, an operator
+//! killed mid-finalization and objects deleted before their finalizer went on are ridden
+//! out, reported and finished after.
 
 mod support;
 
 use std::time::Duration;
 
-use kube::api::DeleteParams;
+use kube::api::{Api, DeleteParams};
+use kvop::api::KeyValueEntrySet;
 use serde_json::json;
 use support::k8s::{Operator, plane, wait_until};
 use support::kv_entry;
@@ -156,4 +158,74 @@ async fn an_operator_killed_during_finalization_finishes_it_after_a_restart() {
         js.get_stream("KV_dropped").await.is_err(),
         "the bucket was deleted"
     );
+}
+
+/// kvop finalizes a new object right after its first apply (finalizing.rs). An entry and
+/// a set deleted while that apply is held up (NATS stopped) are gone before they could
+/// carry the finalizer: the reconcile that wrote their keys deletes them again.
+#[tokio::test]
+async fn an_entry_and_a_set_deleted_before_their_finalizer_went_on_leave_no_key_behind() {
+    let s = setup("unfinalized").await;
+    let sets: Api<KeyValueEntrySet> = Api::namespaced(s.client.clone(), &s.namespace);
+    let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
+    create(&s.buckets, &bucket("b", json!({"history": 3}))).await;
+    create(&s.entries, &entry("warm", "b", "warm", "v", json!({}))).await;
+    wait_entry(&s.entries, "warm", true, None).await;
+    let nats_pid = s.nats.pid().expect("nats pid").to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, nats_pid.as_str()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    signal("-STOP");
+    create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
+    let set: KeyValueEntrySet = serde_json::from_value(json!({
+        "apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueEntrySet",
+        "metadata": {"name": "s"},
+        "spec": {"bucketRef": {"name": "b"}, "keyPrefix": "s/", "entries": [{"key": "k", "value": "v"}]},
+    }))
+    .expect("set");
+    create(&sets, &set).await;
+    // Their reconciles now wait on NATS (REQUEST_TIMEOUT is 10 s), their keys sent.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let entry_finalizers = s.entries.get("e").await.expect("entry").metadata.finalizers;
+    let set_finalizers = sets.get("s").await.expect("set").metadata.finalizers;
+    assert!(
+        entry_finalizers.unwrap_or_default().is_empty()
+            && set_finalizers.unwrap_or_default().is_empty(),
+        "not finalized before their first apply"
+    );
+    s.entries
+        .delete("e", &DeleteParams::default())
+        .await
+        .expect("delete entry");
+    sets.delete("s", &DeleteParams::default())
+        .await
+        .expect("delete set");
+    assert!(s.entries.get_opt("e").await.expect("get").is_none());
+    assert!(sets.get_opt("s").await.expect("get").is_none());
+    signal("-CONT");
+    use async_nats::jetstream::kv::Operation;
+    let js = s.nats.jetstream().await;
+    let store = js.get_key_value("b").await.expect("bucket");
+    for key in ["k", "s/k"] {
+        wait_until(
+            &format!("key {key} written, then deleted"),
+            WAIT,
+            || async {
+                let entry = kv_entry(&js, "b", key).await?;
+                (entry.operation != Operation::Put).then_some(())
+            },
+        )
+        .await;
+        // Written once and deleted once.
+        let mut history = store.history(key).await.expect("history");
+        let mut operations = Vec::new();
+        while let Some(entry) = futures::StreamExt::next(&mut history).await {
+            operations.push(entry.expect("history entry").operation);
+        }
+        assert_eq!(operations, [Operation::Put, Operation::Delete], "{key}");
+    }
 }

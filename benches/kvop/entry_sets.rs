@@ -192,6 +192,21 @@ async fn operator_sets(admitted: bool) -> ThroughOperator {
         .await
         .expect("every set became Ready in time")
         .expect("Ready watch");
+    // kvop finalizes a set right after its first apply, so after `Ready`: its writes
+    // are counted once every set carries the finalizer.
+    wait_until("every set finalized", TIMEOUT, || async {
+        let listed = sets.list(&Default::default()).await.ok()?;
+        listed
+            .items
+            .iter()
+            .all(|set| {
+                set.finalizers()
+                    .iter()
+                    .any(|name| name == "kvop.dev/cleanup")
+            })
+            .then_some(())
+    })
+    .await;
     let writes = (apiserver_writes(&client, "keyvalueentrysets").await - writes_before)
         .saturating_sub(BUCKETS as u64);
     let peak_kib = peak_rss_kib(operator.pid()).expect("the operator's VmHWM");

@@ -3,9 +3,9 @@
 //! its generation (the spec), its annotations (pause, reconcile-now, adopt, take-over),
 //! other controllers' finalizers or its deletion. kvop's own writes wake nothing: a
 //! status write, which every reconcile may end with, cost a second reconcile per object;
-//! kvop's finalizer is added in the reconcile that then applies (`finalizing`), and its
-//! watch event cost a second pass, which for a set of 1,000 keys rewrote its status
-//! (bench S1). Someone taking kvop's finalizer off by hand is answered at the next
+//! kvop's finalizer is added by the reconcile that applies, right after (`finalizing`),
+//! and its watch event cost a second pass, which for a set of 1,000 keys rewrote its
+//! status (bench S1). Someone taking kvop's finalizer off by hand is answered at the next
 //! resync or change, not at once: that is how an object is let go without its cleanup.
 
 use std::hash::{DefaultHasher, Hash, Hasher};

@@ -55,7 +55,10 @@ pub async fn reconcile(
     let result = finalized(&api, bucket, true, |step| async {
         match step {
             Step::Apply(bucket) => apply_bucket(&bucket, &context, &api).await,
-            Step::Cleanup(bucket) => cleanup::cleanup(&bucket, &context, &api).await,
+            // A bucket's cleanup reads its spec only.
+            Step::Cleanup(bucket) | Step::Abandoned(bucket) => {
+                cleanup::cleanup(&bucket, &context, &api).await
+            }
         }
     })
     .await;

@@ -24,6 +24,19 @@ use crate::operator::{object_ref, origin};
 use crate::pass::{DepartedKey, plan_key_removal};
 use crate::plan::{EntryAction, Removal};
 
+/// `entry` as its first apply left it, for a cleanup when it was deleted before its
+/// finalizer went on (`Step::Abandoned`): where it wrote, found again from its spec.
+/// Unchanged when that cannot be resolved: then it wrote nothing.
+pub(super) async fn as_applied(entry: &KeyValueEntry, context: &Context) -> KeyValueEntry {
+    let mut entry = entry.clone();
+    if let Ok(resolved) = super::resolve::resolve(&entry, context).await {
+        let status = entry.status.get_or_insert_default();
+        status.bucket = Some(resolved.bucket.name);
+        status.key = Some(resolved.entry.key.to_string());
+    }
+    entry
+}
+
 pub(super) async fn cleanup(
     entry: &KeyValueEntry,
     context: &Context,

@@ -72,6 +72,10 @@ pub async fn reconcile(
         match step {
             Step::Apply(entry) => apply_entry(&entry, &context, &api).await,
             Step::Cleanup(entry) => cleanup::cleanup(&entry, &context, &api).await,
+            Step::Abandoned(entry) => {
+                let entry = cleanup::as_applied(&entry, &context).await;
+                cleanup::cleanup(&entry, &context, &api).await
+            }
         }
     })
     .await;

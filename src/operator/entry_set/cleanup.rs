@@ -25,6 +25,17 @@ use crate::operator::origin;
 use crate::pass::plan_set_removal;
 use crate::plan::{EntryAction, Removal};
 
+/// `set` as its first apply left it, for a cleanup when it was deleted before its
+/// finalizer went on (`Step::Abandoned`): its bucket, found again from its spec.
+/// Unchanged when that cannot be resolved: then it wrote nothing.
+pub(super) async fn as_applied(set: &KeyValueEntrySet, context: &Context) -> KeyValueEntrySet {
+    let mut set = set.clone();
+    if let Ok(resolved) = super::resolve::resolve(&set, context).await {
+        set.status.get_or_insert_default().bucket = Some(resolved.bucket.name);
+    }
+    set
+}
+
 pub(super) async fn cleanup(
     set: &KeyValueEntrySet,
     context: &Context,

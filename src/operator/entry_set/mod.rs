@@ -79,6 +79,10 @@ pub async fn reconcile(
         match step {
             Step::Apply(set) => apply_set(&set, &context, &api).await,
             Step::Cleanup(set) => cleanup::cleanup(&set, &context, &api).await,
+            Step::Abandoned(set) => {
+                let set = cleanup::as_applied(&set, &context).await;
+                cleanup::cleanup(&set, &context, &api).await
+            }
         }
     })
     .await;
