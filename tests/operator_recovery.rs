@@ -102,14 +102,7 @@ async fn an_operator_killed_during_finalization_finishes_it_after_a_restart() {
     wait_entry(&s.entries, "e", true, None).await;
     wait_bucket(&s.buckets, "dropped", true, None).await;
     // NATS stalls, so both finalizers are mid-flight when the operator dies.
-    let nats_pid = s.nats.pid().expect("nats pid").to_string();
-    let signal = |name: &str| {
-        let status = std::process::Command::new("kill")
-            .args([name, nats_pid.as_str()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    };
+    let signal = |name: &str| signal_nats(&s, name);
     signal("-STOP");
     s.entries
         .delete("e", &DeleteParams::default())
@@ -171,14 +164,7 @@ async fn an_entry_and_a_set_deleted_before_their_finalizer_went_on_leave_no_key_
     create(&s.buckets, &bucket("b", json!({"history": 3}))).await;
     create(&s.entries, &entry("warm", "b", "warm", "v", json!({}))).await;
     wait_entry(&s.entries, "warm", true, None).await;
-    let nats_pid = s.nats.pid().expect("nats pid").to_string();
-    let signal = |name: &str| {
-        let status = std::process::Command::new("kill")
-            .args([name, nats_pid.as_str()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    };
+    let signal = |name: &str| signal_nats(&s, name);
     signal("-STOP");
     create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
     let set: KeyValueEntrySet = serde_json::from_value(json!({
@@ -228,4 +214,14 @@ async fn an_entry_and_a_set_deleted_before_their_finalizer_went_on_leave_no_key_
         }
         assert_eq!(operations, [Operation::Put, Operation::Delete], "{key}");
     }
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to the test's nats-server.
+fn signal_nats(s: &Setup, signal: &str) {
+    let pid = s.nats.pid().expect("nats pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args([signal, pid.as_str()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }
