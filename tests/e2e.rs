@@ -1,6 +1,7 @@
-//! End to end, written once for any cluster: apply `examples/`, wait for `Ready`, verify
-//! every key in NATS with a client that is not kvop's, change a key behind kvop's back
-//! and see it restored, change and delete manifests, verify again.
+//! End to end, written once for any cluster: apply `examples/` (buckets, entries, an
+//! entry set and the ConfigMap it reads), wait for `Ready`, verify every key in NATS with
+//! a client that is not kvop's, change a key behind kvop's back and see it restored,
+//! change and delete manifests and the ConfigMap, verify again.
 //!
 //! - Against a cluster where the Helm chart runs the operator as pods:
 //!   `KVOP_E2E_KUBECONFIG` and `KVOP_E2E_NATS_URL` point at it (the test node of
@@ -13,8 +14,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kvop::api::{KeyValueBucket, KeyValueEntry};
+use kvop::api::{KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 use serde_json::json;
 use support::k8s::{Operator, admin, client_for, namespace, plane, wait_until};
 
@@ -54,11 +56,16 @@ async fn target() -> Target {
     }
 }
 
-/// The kvop documents of examples/ (other kinds skipped), as JSON.
+/// The documents of examples/ this test applies, as JSON.
 fn example_documents() -> Vec<serde_json::Value> {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut documents = Vec::new();
-    for file in ["app-config.yaml", "cache.yaml", "user-sessions.yaml"] {
+    for file in [
+        "app-config.yaml",
+        "cache.yaml",
+        "user-sessions.yaml",
+        "feature-flags.yaml",
+    ] {
         let text = std::fs::read_to_string(examples.join(file)).expect("example");
         documents.extend(
             kvop::manifest::yaml::parse_documents(&text)
@@ -70,8 +77,8 @@ fn example_documents() -> Vec<serde_json::Value> {
     documents
 }
 
-/// Every (bucket, key, value) the examples' entries declare, as kvop's loader reads
-/// them (the files above; feature-flags.yaml's set is not applied here).
+/// Every (bucket, key, value) the examples' entries and sets declare, as kvop's loader
+/// reads them (from files, the set reads the ConfigMap manifest beside it).
 fn declared_values() -> Vec<(String, String, Vec<u8>)> {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let loaded = kvop::manifest::load(
@@ -85,7 +92,6 @@ fn declared_values() -> Vec<(String, String, Vec<u8>)> {
         .desired
         .entries
         .into_iter()
-        .filter(|entry| entry.owner.kind == kvop::desired::OwnerKind::Resource)
         .map(|entry| {
             (
                 entry.bucket.to_string(),
@@ -110,7 +116,9 @@ async fn examples_apply_converge_change_and_delete_end_to_end() {
     let target = target().await;
     let buckets: Api<KeyValueBucket> = Api::namespaced(target.client.clone(), &target.namespace);
     let entries: Api<KeyValueEntry> = Api::namespaced(target.client.clone(), &target.namespace);
-    let mut entry_names = Vec::new();
+    let sets: Api<KeyValueEntrySet> = Api::namespaced(target.client.clone(), &target.namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(target.client.clone(), &target.namespace);
+    let (mut entry_names, mut set_names) = (Vec::new(), Vec::new());
     for document in example_documents() {
         match document["kind"].as_str() {
             Some("KeyValueBucket") => {
@@ -128,8 +136,33 @@ async fn examples_apply_converge_change_and_delete_end_to_end() {
                     .await
                     .expect("create entry");
             }
-            _ => {}
+            Some("KeyValueEntrySet") => {
+                let set: KeyValueEntrySet = serde_json::from_value(document).expect("set");
+                set_names.push(set.metadata.name.clone().expect("name"));
+                sets.create(&PostParams::default(), &set)
+                    .await
+                    .expect("create set");
+            }
+            Some("ConfigMap") => {
+                let config_map: ConfigMap = serde_json::from_value(document).expect("ConfigMap");
+                config_maps
+                    .create(&PostParams::default(), &config_map)
+                    .await
+                    .expect("create ConfigMap");
+            }
+            other => panic!("an example of kind {other:?}: apply it here too"),
         }
+    }
+    for name in &set_names {
+        wait_until(&format!("set {name} Ready"), WAIT, || async {
+            let set = sets.get(name).await.ok()?;
+            set.status?
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == kvop::api::ConditionStatus::True)
+                .then_some(())
+        })
+        .await;
     }
     for name in &entry_names {
         wait_until(&format!("entry {name} Ready"), WAIT, || async {
@@ -186,6 +219,30 @@ async fn examples_apply_converge_change_and_delete_end_to_end() {
         .delete("cache-homepage", &DeleteParams::default())
         .await
         .expect("delete an entry");
+    // The set follows its ConfigMap: a changed key is written, a removed one deleted.
+    config_maps
+        .patch(
+            "checkout-flags",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"data": {"new-cart": "false", "one-click": null}})),
+        )
+        .await
+        .expect("change the set's ConfigMap");
+    wait_until("the set's changed key in NATS", WAIT, || async {
+        (value_in_nats(&js, "feature-flags", "checkout/new-cart")
+            .await
+            .as_deref()
+            == Some(&b"false"[..]))
+        .then_some(())
+    })
+    .await;
+    wait_until("the set's dropped key gone from NATS", WAIT, || async {
+        value_in_nats(&js, "feature-flags", "checkout/one-click")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
     wait_until("the changed value in NATS", WAIT, || async {
         (value_in_nats(&js, "app-config", "checkout/banner")
             .await

@@ -77,7 +77,7 @@ where
                 Ok(()) => applied,
                 // Deleted before it could be finalized: what the apply wrote goes now,
                 // as no later reconcile will see the object.
-                Err(_) if departed(api, &*object).await => {
+                Err(error) if may_be_departed(&error) && departed(api, &*object).await => {
                     reconcile(Step::Abandoned(object)).await?;
                     Ok(Action::await_change())
                 }
@@ -90,6 +90,18 @@ where
         }
         (_, false) => reconcile(Step::Apply(object)).await,
     }
+}
+
+/// Whether a failed finalizer patch may mean the object went: gone (404), or being
+/// deleted, which refuses new finalizers (422, as does a `test` that met a change).
+fn may_be_departed(error: &ControllerError) -> bool {
+    matches!(
+        error,
+        ControllerError::Finalizer {
+            source: kube::Error::Api(response),
+            ..
+        } if response.code == 404 || response.code == 422
+    )
 }
 
 /// Whether `object` is gone or being deleted without kvop's finalizer, so that no later
