@@ -111,6 +111,19 @@ async fn value_in_nats(
     store.get(key).await.ok()?.map(|value| value.to_vec())
 }
 
+/// Waits until `bucket/key` holds `value` (`None`: no value).
+async fn wait_for_value(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    key: &str,
+    value: Option<&[u8]>,
+) {
+    wait_until(&format!("{bucket}/{key} = {value:?}"), WAIT, || async {
+        (value_in_nats(js, bucket, key).await.as_deref() == value).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn examples_apply_converge_change_and_delete_end_to_end() {
     let target = target().await;
@@ -228,36 +241,16 @@ async fn examples_apply_converge_change_and_delete_end_to_end() {
         )
         .await
         .expect("change the set's ConfigMap");
-    wait_until("the set's changed key in NATS", WAIT, || async {
-        (value_in_nats(&js, "feature-flags", "checkout/new-cart")
-            .await
-            .as_deref()
-            == Some(&b"false"[..]))
-        .then_some(())
-    })
+    wait_for_value(&js, "feature-flags", "checkout/new-cart", Some(b"false")).await;
+    wait_for_value(&js, "feature-flags", "checkout/one-click", None).await;
+    wait_for_value(
+        &js,
+        "app-config",
+        "checkout/banner",
+        Some(b"Sale ends Sunday"),
+    )
     .await;
-    wait_until("the set's dropped key gone from NATS", WAIT, || async {
-        value_in_nats(&js, "feature-flags", "checkout/one-click")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
-    wait_until("the changed value in NATS", WAIT, || async {
-        (value_in_nats(&js, "app-config", "checkout/banner")
-            .await
-            .as_deref()
-            == Some(&b"Sale ends Sunday"[..]))
-        .then_some(())
-    })
-    .await;
-    wait_until("the deleted key gone from NATS", WAIT, || async {
-        value_in_nats(&js, "cache", "fragments/homepage")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait_for_value(&js, "cache", "fragments/homepage", None).await;
     wait_until("the deleted entry gone", WAIT, || async {
         entries
             .get_opt("cache-homepage")

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use support::k8s::{Operator, plane};
+use support::k8s::{Operator, plane, wait_until};
 use support::resources::*;
 
 /// Every metric the chart's Grafana dashboard and alerts query is one a running operator
@@ -22,7 +22,14 @@ async fn the_dashboard_and_the_alerts_query_only_metrics_the_operator_exports() 
     // A failure, so that the failure counter has a series.
     create(&s.entries, &entry("orphan", "nowhere", "k", "v", json!({}))).await;
     wait_entry(&s.entries, "orphan", false, Some("BucketNotReady")).await;
-    let scraped = operator.metrics().await;
+    // A failure is counted when its reconcile returns, just after its status write.
+    let scraped = wait_until("the failure counted", WAIT, || async {
+        let scraped = operator.metrics().await;
+        scraped
+            .contains("kvop_reconcile_failures_total")
+            .then_some(scraped)
+    })
+    .await;
     let exported: std::collections::BTreeSet<&str> = scraped
         .lines()
         .filter(|line| line.starts_with("kvop_"))

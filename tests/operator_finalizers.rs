@@ -87,6 +87,7 @@ async fn changing_the_deletion_policy_takes_the_finalizer_off_and_puts_it_back()
     create(&s.buckets, &bucket("b", json!({}))).await;
     create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
     wait_entry(&s.entries, "e", true, None).await;
+    wait_finalized(&s.entries, "e").await;
     assert_eq!(finalizers(&s.entries, "e").await, [FINALIZER]);
 
     for (policy, expected) in [("Retain", &[][..]), ("Delete", &[FINALIZER][..])] {

@@ -79,12 +79,18 @@ async fn two_instances_elect_one_leader_and_the_other_takes_over() {
         .await
         .expect("create");
     bucket_ready(&buckets, "first", Duration::from_secs(30)).await;
-    assert!(
-        a.metrics()
-            .await
-            .contains("kvop_reconciles_total{kind=\"KeyValueBucket\"}"),
-        "the leader reconciles"
-    );
+    // A reconcile is counted when it returns, after `Ready` (and the finalizer after it).
+    wait_until(
+        "the leader counts its reconcile",
+        Duration::from_secs(10),
+        || async {
+            a.metrics()
+                .await
+                .contains("kvop_reconciles_total{kind=\"KeyValueBucket\"}")
+                .then_some(())
+        },
+    )
+    .await;
     assert!(
         !b.metrics().await.contains("kvop_reconciles_total"),
         "the standby does not: {}",

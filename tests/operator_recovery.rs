@@ -52,6 +52,7 @@ async fn deleting_while_nats_is_down_keeps_the_finalizer_with_a_clear_condition_
     create(&s.buckets, &bucket("b", json!({"history": 3}))).await;
     create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
     wait_entry(&s.entries, "e", true, None).await;
+    wait_finalized(&s.entries, "e").await;
     s.nats.stop();
     s.entries
         .delete("e", &DeleteParams::default())
@@ -101,6 +102,8 @@ async fn an_operator_killed_during_finalization_finishes_it_after_a_restart() {
     create(&s.entries, &entry("e", "kept", "k", "v", json!({}))).await;
     wait_entry(&s.entries, "e", true, None).await;
     wait_bucket(&s.buckets, "dropped", true, None).await;
+    wait_finalized(&s.entries, "e").await;
+    wait_finalized(&s.buckets, "dropped").await;
     // NATS stalls, so both finalizers are mid-flight when the operator dies.
     let signal = |name: &str| signal_nats(&s, name);
     signal("-STOP");

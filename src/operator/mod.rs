@@ -18,6 +18,7 @@ pub mod error;
 mod finalizing;
 mod holders;
 pub mod leader;
+mod object_counts;
 pub mod pause;
 pub mod reasons;
 mod rivals;
@@ -41,8 +42,8 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::{self, ObjectRef as StoreRef};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector;
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use self::backoff::Backoff;
@@ -207,34 +208,11 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         reporter,
     });
 
-    let (bucket_objects, entry_objects, set_objects) = (
+    metrics.count_objects_with(object_counts::object_counts(
         bucket_controller.store(),
         entry_controller.store(),
         set_controller.store(),
-    );
-    metrics.count_objects_with(Box::new(move || {
-        let mut counts: std::collections::HashMap<(&'static str, &'static str), i64> =
-            Default::default();
-        for bucket in bucket_objects.state() {
-            *counts
-                .entry(("KeyValueBucket", status::health_label(&*bucket)))
-                .or_default() += 1;
-        }
-        for entry in entry_objects.state() {
-            *counts
-                .entry(("KeyValueEntry", status::health_label(&*entry)))
-                .or_default() += 1;
-        }
-        for set in set_objects.state() {
-            *counts
-                .entry(("KeyValueEntrySet", status::health_label(&*set)))
-                .or_default() += 1;
-        }
-        counts
-            .into_iter()
-            .map(|((kind, health), count)| (kind, health, count))
-            .collect()
-    }));
+    ));
     let _requeue_on_connectivity = AbortOnDrop(tokio::spawn(connectivity::requeue_on_change(
         context.nats.connectivity(),
         bucket_controller.store(),
@@ -254,58 +232,29 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
         context.clone(),
         departed,
     )));
-    let entries_store = entry_controller.store();
-    let by_bucket = entries_store.clone();
-    let by_config_map = entries_store;
     // The set controller hears of the same bucket and ConfigMap changes as the entries,
     // from the same watches (after the entries' bucket store has them): no second watch.
     let (buckets_to_sets, bucket_changes_for_sets) = futures::channel::mpsc::unbounded();
     let (config_maps_to_sets, config_map_changes_for_sets) = futures::channel::mpsc::unbounded();
-    let entries = entry_controller
-        // A bucket change its entries read (ready, spec, stream) re-queues them; its
-        // statistics refreshes do not.
-        .watches_stream(
-            bucket_changes::for_entries(buckets_api, entry_buckets_writer).inspect_ok(
-                move |bucket: &KeyValueBucket| {
+    let entries = entry::wiring::run(
+        entry_controller,
+        entry::wiring::Wakers {
+            // A bucket change its entries read (ready, spec, stream) re-queues them; its
+            // statistics refreshes do not.
+            bucket_changes: bucket_changes::for_entries(buckets_api, entry_buckets_writer)
+                .inspect_ok(move |bucket: &KeyValueBucket| {
                     let _ = buckets_to_sets.unbounded_send(bucket.clone());
-                },
-            ),
-            move |bucket: KeyValueBucket| {
-                let namespace = bucket.namespace();
-                let name = bucket.name_any();
-                by_bucket
-                    .state()
-                    .into_iter()
-                    .filter(|entry| {
-                        entry.namespace() == namespace && entry.spec.bucket_ref.name == name
-                    })
-                    .map(|entry| StoreRef::from_obj(&*entry))
-                    .collect::<Vec<_>>()
-            },
-        )
-        // A changed ConfigMap re-queues the entries whose value it holds. Watched as
-        // metadata only: names and versions say which changed; an entry reads the one
-        // it references when it reconciles.
-        .watches_stream(
-            changed_metadata(config_maps_api).inspect_ok(
+                }),
+            config_map_changes: triggers::changed_metadata(config_maps_api).inspect_ok(
                 move |config_map: &PartialObjectMeta<ConfigMap>| {
                     let _ = config_maps_to_sets.unbounded_send(config_map.clone());
                 },
             ),
-            move |config_map: PartialObjectMeta<ConfigMap>| {
-                referencing(&by_config_map, &config_map, |from| {
-                    from.config_map_key_ref.as_ref().map(|r| r.name.as_str())
-                })
-            },
-        )
-        .reconcile_on(triggered)
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            entry::reconcile,
-            error_policy::<KeyValueEntry>,
-            context.clone(),
-        )
-        .for_each(|_| async {});
+            triggered,
+        },
+        shutdown.clone(),
+        context.clone(),
+    );
     let sets = entry_set::wiring::run(
         set_controller,
         entry_set::wiring::Wakers {
@@ -359,42 +308,6 @@ fn server_error(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> 
         Ok(Ok(())) => std::io::Error::other("the metrics server stopped"),
         Err(error) => std::io::Error::other(error.to_string()),
     }
-}
-
-/// The objects of `api` that change, as metadata (name, namespace, versions): enough to
-/// know which objects to re-queue, never their contents.
-fn changed_metadata<K>(
-    api: Api<PartialObjectMeta<K>>,
-) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    watcher(api, watcher::Config::default().any_semantic()).touched_objects()
-}
-
-/// Entries in the object's namespace whose `valueFrom` names it.
-fn referencing<K: Resource>(
-    entries: &kube::runtime::reflector::Store<KeyValueEntry>,
-    object: &K,
-    name_of: impl Fn(&crate::api::ValueFrom) -> Option<&str>,
-) -> Vec<StoreRef<KeyValueEntry>> {
-    let namespace = object.meta().namespace.clone();
-    let name = object.meta().name.clone().unwrap_or_default();
-    entries
-        .state()
-        .into_iter()
-        .filter(|entry| {
-            entry.namespace() == namespace
-                && entry.spec.value_from.as_ref().and_then(&name_of) == Some(name.as_str())
-        })
-        .map(|entry| StoreRef::from_obj(&*entry))
-        .collect()
 }
 
 fn namespaced_or_all<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>

@@ -11,12 +11,36 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use futures::{Stream, TryStreamExt};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 
 use super::FINALIZER;
 use super::watch_retry::WatchRetry;
+
+/// What a kind needs for kube's watcher and a store of it.
+pub trait Watchable:
+    Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watchable for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// The part of an object whose change deserves a reconcile, as a hash.
 pub fn declared<K: Resource>(object: &K) -> Option<u64> {
@@ -48,13 +72,7 @@ pub fn declared_changes<K>(
     Store<K>,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watchable,
 {
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
@@ -68,6 +86,17 @@ where
         .applied_objects()
         .predicate_filter(declared::<K>, Default::default());
     (stream, reader)
+}
+
+/// The objects of `api` that change, as metadata (name, namespace, versions): enough to
+/// know which objects to re-queue, never their contents.
+pub fn changed_metadata<K>(
+    api: Api<PartialObjectMeta<K>>,
+) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Watchable,
+{
+    watcher(api, watcher::Config::default().any_semantic()).touched_objects()
 }
 
 #[cfg(test)]

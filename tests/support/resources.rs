@@ -73,6 +73,25 @@ pub async fn wait_entry(
     .await
 }
 
+/// Waits until object `name` carries kvop's finalizer, which the operator adds right
+/// after the object's first apply, so just after its status said `Ready`.
+pub async fn wait_finalized<K>(api: &Api<K>, name: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    wait_until(&format!("{name} finalized"), WAIT, || async {
+        let object = api.get(name).await.ok()?;
+        object
+            .meta()
+            .finalizers
+            .as_ref()?
+            .iter()
+            .any(|finalizer| finalizer == "kvop.dev/cleanup")
+            .then_some(())
+    })
+    .await
+}
+
 pub async fn wait_value(nats: &NatsServer, bucket: &str, key: &str, value: Option<&str>) {
     let js = nats.jetstream().await;
     wait_until(&format!("{bucket}/{key} = {value:?}"), WAIT, || async {

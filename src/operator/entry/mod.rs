@@ -18,6 +18,7 @@ mod cleanup;
 mod observe;
 mod report;
 mod resolve;
+pub mod wiring;
 
 use std::sync::Arc;
 use std::time::Instant;
