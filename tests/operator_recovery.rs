@@ -1,5 +1,5 @@
 //! `kvop run` against a real kube-apiserver and nats-server: NATS outages, an operator
-//! killed mid-finalization and objects deleted before their finalizer went on are ridden
+//! killed mid-finalization and a set deleted before its finalizer went on are ridden
 //! out, reported and finished after.
 
 mod support;
@@ -156,11 +156,12 @@ async fn an_operator_killed_during_finalization_finishes_it_after_a_restart() {
     );
 }
 
-/// kvop finalizes a new object right after its first apply (finalizing.rs). An entry and
-/// a set deleted while that apply is held up (NATS stopped) are gone before they could
-/// carry the finalizer: the reconcile that wrote their keys deletes them again.
+/// kvop finalizes a new set right after its first apply (finalizing.rs, `FirstApply`).
+/// A set deleted while that apply is held up (NATS stopped) is gone before it could
+/// carry the finalizer: the reconcile that wrote its key deletes it again. (Entries and
+/// buckets are finalized before their first apply: one deleted first writes nothing.)
 #[tokio::test]
-async fn an_entry_and_a_set_deleted_before_their_finalizer_went_on_leave_no_key_behind() {
+async fn a_set_deleted_before_its_finalizer_went_on_leaves_no_key_behind() {
     let s = setup("unfinalized").await;
     let sets: Api<KeyValueEntrySet> = Api::namespaced(s.client.clone(), &s.namespace);
     let _operator = Operator::start(&plane().kubeconfig, &s.namespace, &s.nats.url(), &[]);
@@ -169,7 +170,6 @@ async fn an_entry_and_a_set_deleted_before_their_finalizer_went_on_leave_no_key_
     wait_entry(&s.entries, "warm", true, None).await;
     let signal = |name: &str| signal_nats(&s, name);
     signal("-STOP");
-    create(&s.entries, &entry("e", "b", "k", "v", json!({}))).await;
     let set: KeyValueEntrySet = serde_json::from_value(json!({
         "apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueEntrySet",
         "metadata": {"name": "s"},
@@ -177,46 +177,36 @@ async fn an_entry_and_a_set_deleted_before_their_finalizer_went_on_leave_no_key_
     }))
     .expect("set");
     create(&sets, &set).await;
-    // Their reconciles now wait on NATS (REQUEST_TIMEOUT is 10 s), their keys sent.
+    // Its reconcile now waits on NATS (REQUEST_TIMEOUT is 10 s), its key sent.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let entry_finalizers = s.entries.get("e").await.expect("entry").metadata.finalizers;
-    let set_finalizers = sets.get("s").await.expect("set").metadata.finalizers;
+    let finalizers = sets.get("s").await.expect("set").metadata.finalizers;
     assert!(
-        entry_finalizers.unwrap_or_default().is_empty()
-            && set_finalizers.unwrap_or_default().is_empty(),
-        "not finalized before their first apply"
+        finalizers.unwrap_or_default().is_empty(),
+        "not finalized before its first apply"
     );
-    s.entries
-        .delete("e", &DeleteParams::default())
-        .await
-        .expect("delete entry");
     sets.delete("s", &DeleteParams::default())
         .await
         .expect("delete set");
-    assert!(s.entries.get_opt("e").await.expect("get").is_none());
-    assert!(sets.get_opt("s").await.expect("get").is_none());
+    assert!(
+        sets.get_opt("s").await.expect("get").is_none(),
+        "gone at once"
+    );
     signal("-CONT");
     use async_nats::jetstream::kv::Operation;
     let js = s.nats.jetstream().await;
+    wait_until("key s/k written, then deleted", WAIT, || async {
+        let entry = kv_entry(&js, "b", "s/k").await?;
+        (entry.operation != Operation::Put).then_some(())
+    })
+    .await;
+    // Written once and deleted once.
     let store = js.get_key_value("b").await.expect("bucket");
-    for key in ["k", "s/k"] {
-        wait_until(
-            &format!("key {key} written, then deleted"),
-            WAIT,
-            || async {
-                let entry = kv_entry(&js, "b", key).await?;
-                (entry.operation != Operation::Put).then_some(())
-            },
-        )
-        .await;
-        // Written once and deleted once.
-        let mut history = store.history(key).await.expect("history");
-        let mut operations = Vec::new();
-        while let Some(entry) = futures::StreamExt::next(&mut history).await {
-            operations.push(entry.expect("history entry").operation);
-        }
-        assert_eq!(operations, [Operation::Put, Operation::Delete], "{key}");
+    let mut history = store.history("s/k").await.expect("history");
+    let mut operations = Vec::new();
+    while let Some(entry) = futures::StreamExt::next(&mut history).await {
+        operations.push(entry.expect("history entry").operation);
     }
+    assert_eq!(operations, [Operation::Put, Operation::Delete]);
 }
 
 /// Sends `signal` (`-STOP`, `-CONT`) to the test's nats-server.

@@ -50,6 +50,7 @@ use self::backoff::Backoff;
 use self::bucket_view::BucketViews;
 use self::context::{Context, Settings};
 use self::error::{ControllerError, Retry};
+use self::finalizing::FirstApply;
 use self::shutdown::{AbortOnDrop, shutdown_signal};
 use crate::api::{KeyValueBucket, KeyValueEntry, KeyValueEntrySet};
 use crate::desired::{ObjectRef, Origin};
@@ -142,6 +143,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     let (bucket_changes, bucket_store) = triggers::declared_changes(
         buckets_api.clone(),
         watcher::Config::default().any_semantic(),
+        FirstApply::AfterFinalizer,
         |_| {},
     );
     let bucket_controller = Controller::for_stream(bucket_changes, bucket_store)
@@ -157,6 +159,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     let (entry_changes, entry_store) = triggers::declared_changes(
         entries_api,
         watcher::Config::default().any_semantic(),
+        FirstApply::AfterFinalizer,
         move |entry: &KeyValueEntry| {
             let _ = departures.unbounded_send(object_ref(entry));
         },
@@ -166,6 +169,7 @@ pub async fn run(options: OperatorOptions) -> Result<(), OperatorError> {
     let (set_changes, set_store) = triggers::declared_changes(
         sets_api,
         watcher::Config::default().any_semantic(),
+        FirstApply::BeforeFinalizer,
         move |set: &KeyValueEntrySet| {
             let owner = ObjectRef::entry_set(set.namespace().unwrap_or_default(), set.name_any());
             let _ = set_departures.unbounded_send(owner);

@@ -1,12 +1,11 @@
 //! What wakes a controller: a change someone made to an object, never kvop's own writes.
 //! The watch of each kind passes an object on only when what kvop reads of it changed:
 //! its generation (the spec), its annotations (pause, reconcile-now, adopt, take-over),
-//! other controllers' finalizers or its deletion. kvop's own writes wake nothing: a
-//! status write, which every reconcile may end with, cost a second reconcile per object;
-//! kvop's finalizer is added by the reconcile that applies, right after (`finalizing`),
-//! and its watch event cost a second pass, which for a set of 1,000 keys rewrote its
-//! status (bench S1). Someone taking kvop's finalizer off by hand is answered at the next
-//! resync or change, not at once: that is how an object is let go without its cleanup.
+//! its finalizers or its deletion. A status write, which every reconcile may end with,
+//! wakes nothing: it cost a second reconcile per object. kvop's own finalizer wakes a
+//! kind that is finalized before its first apply (the patch starts that apply), and
+//! nothing of a kind finalized right after it (`FirstApply`): there, its watch event
+//! cost a second pass, which for a set of 1,000 keys rewrote its status (bench S1).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -17,6 +16,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 
 use super::FINALIZER;
+use super::finalizing::FirstApply;
 use super::watch_retry::WatchRetry;
 
 /// What a kind needs for kube's watcher and a store of it.
@@ -42,8 +42,9 @@ impl<K> Watchable for K where
 {
 }
 
-/// The part of an object whose change deserves a reconcile, as a hash.
-pub fn declared<K: Resource>(object: &K) -> Option<u64> {
+/// The part of an object whose change deserves a reconcile, as a hash; kvop's own
+/// finalizer is part of it unless the kind is finalized after its first apply.
+pub fn declared<K: Resource>(object: &K, first_apply: FirstApply) -> Option<u64> {
     let meta = object.meta();
     let mut hasher = DefaultHasher::new();
     meta.generation.hash(&mut hasher);
@@ -51,7 +52,7 @@ pub fn declared<K: Resource>(object: &K) -> Option<u64> {
     meta.finalizers
         .iter()
         .flatten()
-        .filter(|name| *name != FINALIZER)
+        .filter(|name| first_apply == FirstApply::AfterFinalizer || *name != FINALIZER)
         .for_each(|name| name.hash(&mut hasher));
     meta.deletion_timestamp
         .as_ref()
@@ -66,6 +67,7 @@ pub fn declared<K: Resource>(object: &K) -> Option<u64> {
 pub fn declared_changes<K>(
     api: Api<K>,
     config: watcher::Config,
+    first_apply: FirstApply,
     departed: impl Fn(&K) + Send + 'static,
 ) -> (
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -84,7 +86,10 @@ where
             }
         })
         .applied_objects()
-        .predicate_filter(declared::<K>, Default::default());
+        .predicate_filter(
+            move |object: &K| declared(object, first_apply),
+            Default::default(),
+        );
     (stream, reader)
 }
 
@@ -105,38 +110,46 @@ mod tests {
     use crate::api::KeyValueEntry;
 
     #[test]
-    fn kvops_own_status_and_finalizer_wake_nothing_and_annotations_or_other_finalizers_do() {
+    fn kvops_status_wakes_nothing_its_finalizer_only_kinds_finalized_first_and_the_rest_does() {
         let mut entry: KeyValueEntry = serde_json::from_value(serde_json::json!({
             "apiVersion": "kvop.dev/v1alpha1", "kind": "KeyValueEntry",
             "metadata": {"name": "e", "namespace": "n", "generation": 1, "resourceVersion": "1"},
             "spec": {"bucketRef": {"name": "b"}, "key": "k", "value": "v"}
         }))
         .expect("entry");
-        let first = declared(&entry);
-        entry.metadata.resource_version = Some("2".into());
-        entry.status = Some(Default::default());
-        assert_eq!(declared(&entry), first, "kvop's status write");
-        entry.metadata.finalizers = Some(vec![FINALIZER.into()]);
-        assert_eq!(
-            declared(&entry),
-            first,
-            "kvop's finalizer, added as it applies"
-        );
-        entry
-            .metadata
-            .finalizers
-            .get_or_insert_default()
-            .push("example.com/backup".into());
-        let finalized = declared(&entry);
-        assert_ne!(finalized, first, "another controller's finalizer");
-        entry
-            .metadata
-            .annotations
-            .get_or_insert_default()
-            .insert("kvop.dev/paused".into(), "true".into());
-        assert_ne!(declared(&entry), finalized, "a pause");
-        let paused = declared(&entry);
-        entry.metadata.generation = Some(2);
-        assert_ne!(declared(&entry), paused, "a spec change");
+        for first_apply in [FirstApply::AfterFinalizer, FirstApply::BeforeFinalizer] {
+            let declared = |entry: &KeyValueEntry| declared(entry, first_apply);
+            entry.metadata.finalizers = None;
+            let first = declared(&entry);
+            entry.metadata.resource_version = Some("2".into());
+            entry.status = Some(Default::default());
+            assert_eq!(declared(&entry), first, "kvop's status write");
+            entry.metadata.finalizers = Some(vec![FINALIZER.into()]);
+            let finalized = declared(&entry);
+            match first_apply {
+                // The patch starts the first apply.
+                FirstApply::AfterFinalizer => assert_ne!(finalized, first),
+                // Added once the first apply is done: nothing to start.
+                FirstApply::BeforeFinalizer => assert_eq!(finalized, first),
+            }
+            entry
+                .metadata
+                .finalizers
+                .get_or_insert_default()
+                .push("example.com/backup".into());
+            let other = declared(&entry);
+            assert_ne!(other, finalized, "another controller's finalizer");
+            entry
+                .metadata
+                .annotations
+                .get_or_insert_default()
+                .insert("kvop.dev/paused".into(), "true".into());
+            assert_ne!(declared(&entry), other, "a pause");
+            let paused = declared(&entry);
+            entry.metadata.generation = Some(2);
+            assert_ne!(declared(&entry), paused, "a spec change");
+            entry.metadata.generation = Some(1);
+            entry.metadata.annotations = None;
+        }
     }
 }

@@ -27,7 +27,7 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 
 use super::context::Context;
 use super::error::ControllerError;
-use super::finalizing::{Step, finalized};
+use super::finalizing::{FirstApply, Step, finalized};
 use super::holders::Watched;
 use super::status::{Verdict, backoff_key, report_failure, with_conditions, write_if_changed};
 use super::tenancy::Refusal;
@@ -52,15 +52,21 @@ pub async fn reconcile(
     );
     super::status::reset_backoff_on_request(&*bucket, &context.backoff);
     // Every bucket needs it: even `Retain` releases the bucket's claim in NATS.
-    let result = finalized(&api, bucket, true, |step| async {
-        match step {
-            Step::Apply(bucket) => apply_bucket(&bucket, &context, &api).await,
-            // A bucket's cleanup reads its spec only.
-            Step::Cleanup(bucket) | Step::Abandoned(bucket) => {
-                cleanup::cleanup(&bucket, &context, &api).await
+    let result = finalized(
+        &api,
+        bucket,
+        true,
+        FirstApply::AfterFinalizer,
+        |step| async {
+            match step {
+                Step::Apply(bucket) => apply_bucket(&bucket, &context, &api).await,
+                // A bucket's cleanup reads its spec only.
+                Step::Cleanup(bucket) | Step::Abandoned(bucket) => {
+                    cleanup::cleanup(&bucket, &context, &api).await
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     context
         .metrics

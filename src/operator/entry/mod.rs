@@ -32,7 +32,7 @@ use self::report::{Count, Subject};
 use self::resolve::Resolved;
 use super::context::Context;
 use super::error::ControllerError;
-use super::finalizing::{Step, finalized};
+use super::finalizing::{FirstApply, Step, finalized};
 use super::holders::Watched;
 use super::status::{backoff_key, now, report_failure, with_conditions, write_if_changed};
 use crate::api::{EntryDeletionPolicy, KeyValueEntry, KeyValueEntryStatus};
@@ -69,16 +69,22 @@ pub async fn reconcile(
     super::status::reset_backoff_on_request(&*entry, &context.backoff);
     // Only an entry whose deletion removes its key needs the finalizer.
     let finalizer_needed = entry.spec.deletion_policy != EntryDeletionPolicy::Retain;
-    let result = finalized(&api, entry, finalizer_needed, |step| async {
-        match step {
-            Step::Apply(entry) => apply_entry(&entry, &context, &api).await,
-            Step::Cleanup(entry) => cleanup::cleanup(&entry, &context, &api).await,
-            Step::Abandoned(entry) => {
-                let entry = cleanup::as_applied(&entry, &context).await;
-                cleanup::cleanup(&entry, &context, &api).await
+    let result = finalized(
+        &api,
+        entry,
+        finalizer_needed,
+        FirstApply::AfterFinalizer,
+        |step| async {
+            match step {
+                Step::Apply(entry) => apply_entry(&entry, &context, &api).await,
+                Step::Cleanup(entry) => cleanup::cleanup(&entry, &context, &api).await,
+                Step::Abandoned(entry) => {
+                    let entry = cleanup::as_applied(&entry, &context).await;
+                    cleanup::cleanup(&entry, &context, &api).await
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     context
         .metrics

@@ -37,7 +37,7 @@ use kube::runtime::reflector::ObjectRef as StoreRef;
 use self::resolve::Resolved;
 use super::context::Context;
 use super::error::ControllerError;
-use super::finalizing::{Step, finalized};
+use super::finalizing::{FirstApply, Step, finalized};
 use super::holders::Watched;
 use super::status::{
     PAUSED, Verdict, backoff_key, report_failure, with_conditions, write_if_changed,
@@ -75,16 +75,22 @@ pub async fn reconcile(
     super::status::reset_backoff_on_request(&*set, &context.backoff);
     // Only a set whose deletion removes its keys needs the finalizer.
     let finalizer_needed = set.spec.deletion_policy != EntryDeletionPolicy::Retain;
-    let result = finalized(&api, set, finalizer_needed, |step| async {
-        match step {
-            Step::Apply(set) => apply_set(&set, &context, &api).await,
-            Step::Cleanup(set) => cleanup::cleanup(&set, &context, &api).await,
-            Step::Abandoned(set) => {
-                let set = cleanup::as_applied(&set, &context).await;
-                cleanup::cleanup(&set, &context, &api).await
+    let result = finalized(
+        &api,
+        set,
+        finalizer_needed,
+        FirstApply::BeforeFinalizer,
+        |step| async {
+            match step {
+                Step::Apply(set) => apply_set(&set, &context, &api).await,
+                Step::Cleanup(set) => cleanup::cleanup(&set, &context, &api).await,
+                Step::Abandoned(set) => {
+                    let set = cleanup::as_applied(&set, &context).await;
+                    cleanup::cleanup(&set, &context, &api).await
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     context
         .metrics
