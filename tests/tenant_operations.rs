@@ -11,10 +11,10 @@ use std::time::Duration;
 use kube::api::{Api, Patch, PatchParams};
 use kvop::api::KeyValueEntry;
 use serde_json::json;
-use support::k8s::{Operator, wait_until};
+use support::k8s::wait_until;
+use support::kv_get;
 use support::resources::*;
-use support::tenants::{Tenant, private_plane};
-use support::{NatsServer, kv_get};
+use support::tenants::two_teams;
 
 async fn annotate(api: &Api<KeyValueEntry>, name: &str, key: &str, value: Option<&str>) {
     annotate_as(api, name, key, value)
@@ -45,11 +45,8 @@ async fn wait_synced(api: &Api<KeyValueEntry>, name: &str, reason: &str) {
 
 #[tokio::test]
 async fn a_tenant_pauses_and_asks_for_passes_on_its_own_objects_only() {
-    let (plane, admin) = private_plane().await;
-    let nats = NatsServer::start();
-    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
-    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
-    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let teams = two_teams().await;
+    let (nats, team_a, team_b) = (&teams.nats, &teams.a, &teams.b);
     let (a_buckets, a_entries) = team_a.kinds();
     let (b_buckets, b_entries) = team_b.kinds();
     create(&a_buckets, &bucket("payments", json!({}))).await;
@@ -107,7 +104,7 @@ async fn a_tenant_pauses_and_asks_for_passes_on_its_own_objects_only() {
     wait_entry(&b_entries, "grab", false, Some("ClaimedElsewhere")).await;
     // Resumed, it repairs; a pass asked for is handled and recorded.
     annotate(&a_entries, "limit", "kvop.dev/paused", None).await;
-    wait_value(&nats, "payments", "limit", Some("5")).await;
+    wait_value(nats, "payments", "limit", Some("5")).await;
     let requested = "2026-12-07T12:00:00Z";
     annotate(
         &a_entries,
@@ -131,7 +128,7 @@ async fn a_tenant_pauses_and_asks_for_passes_on_its_own_objects_only() {
             .put("limit", format!("drifted-{round}").into())
             .await
             .expect("a foreign write");
-        wait_value(&nats, "payments", "limit", Some("5")).await;
+        wait_value(nats, "payments", "limit", Some("5")).await;
     }
     wait_entry(&b_entries, "grab", false, Some("ClaimedElsewhere")).await;
     wait_entry(&a_entries, "limit", true, None).await;

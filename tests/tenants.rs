@@ -15,7 +15,7 @@ use serde_json::json;
 use support::gitops::stalled_in_gitops_tools;
 use support::k8s::{Operator, install_crds, wait_until};
 use support::resources::*;
-use support::tenants::{FakeNats, Tenant, private_plane};
+use support::tenants::{FakeNats, Tenant, private_plane, two_teams};
 use support::{NatsServer, connect_url, kv_get};
 
 async fn secret(tenant: &Tenant, name: &str, data: serde_json::Value) {
@@ -243,11 +243,8 @@ async fn namespaces_use_the_accounts_and_bucket_names_the_administrator_gave_the
 /// on the holder's key; a holder deleted with `Retain` passes the key on.
 #[tokio::test]
 async fn a_key_another_entry_holds_is_never_written_and_nothing_loops() {
-    let (plane, admin) = private_plane().await;
-    let nats = NatsServer::start();
-    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
-    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
-    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let teams = two_teams().await;
+    let (nats, team_a, team_b) = (&teams.nats, &teams.a, &teams.b);
     let (a_buckets, a_entries) = team_a.kinds();
     let (b_buckets, b_entries) = team_b.kinds();
     create(&a_buckets, &bucket("payments", json!({}))).await;
@@ -364,11 +361,8 @@ async fn a_key_another_entry_holds_is_never_written_and_nothing_loops() {
 /// it, and its own key beside it is written.
 #[tokio::test]
 async fn a_set_never_writes_nor_prunes_a_key_another_teams_entry_holds() {
-    let (plane, admin) = private_plane().await;
-    let nats = NatsServer::start();
-    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
-    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
-    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let teams = two_teams().await;
+    let (nats, team_a, team_b) = (&teams.nats, &teams.a, &teams.b);
     let (a_buckets, a_entries) = team_a.kinds();
     let (b_buckets, _) = team_b.kinds();
     create(&a_buckets, &bucket("payments", json!({}))).await;
@@ -470,11 +464,8 @@ async fn count_config_updates(
 /// GitOps re-apply) takes its own claim back.
 #[tokio::test]
 async fn a_bucket_another_object_holds_is_never_changed_nor_deleted() {
-    let (plane, admin) = private_plane().await;
-    let nats = NatsServer::start();
-    let team_a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
-    let team_b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
-    let _operator = Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    let teams = two_teams().await;
+    let (nats, team_a, team_b) = (&teams.nats, &teams.a, &teams.b);
     let a_buckets: Api<KeyValueBucket> = team_a.api();
     let b_buckets: Api<KeyValueBucket> = team_b.api();
     create(&a_buckets, &bucket("payments", json!({"history": 5}))).await;
@@ -487,7 +478,7 @@ async fn a_bucket_another_object_holds_is_never_changed_nor_deleted() {
         .put("ledger", "app-data".into())
         .await
         .expect("put");
-    let updates = count_config_updates(&nats, "payments").await;
+    let updates = count_config_updates(nats, "payments").await;
     create(
         &b_buckets,
         &bucket(

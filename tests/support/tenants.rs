@@ -20,6 +20,33 @@ pub async fn private_plane() -> (super::k8s::PrivatePlane, kube::Client) {
     (plane, admin)
 }
 
+/// The setup of most tenant tests: teams `team-a` and `team-b` on a plane of their own,
+/// a nats-server, and a cluster-wide operator. Fields drop in order: the operator first.
+pub struct TwoTeams {
+    pub operator: super::k8s::Operator,
+    pub a: Tenant,
+    pub b: Tenant,
+    pub nats: super::NatsServer,
+    pub admin: kube::Client,
+    pub plane: super::k8s::PrivatePlane,
+}
+
+pub async fn two_teams() -> TwoTeams {
+    let (plane, admin) = private_plane().await;
+    let nats = super::NatsServer::start();
+    let a = Tenant::create(&plane.kubeconfig, &admin, "team-a").await;
+    let b = Tenant::create(&plane.kubeconfig, &admin, "team-b").await;
+    let operator = super::k8s::Operator::start_cluster_wide(&plane.kubeconfig, &nats.url(), &[]);
+    TwoTeams {
+        operator,
+        a,
+        b,
+        nats,
+        admin,
+        plane,
+    }
+}
+
 /// A namespace of one tenant, and a client acting as that tenant: an impersonated user
 /// whose only rights are a Role in this namespace (buckets, entries, entry sets, Secrets,
 /// ConfigMaps), what a platform team hands each team.
